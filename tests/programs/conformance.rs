@@ -1,0 +1,419 @@
+//! The conformance program: every item of the API contract, checked from the outside. The test
+//! suite runs it on the local backend and under `mpiexec` with 2, 3 and 5 ranks; it prints one
+//! `ok <case>` line per case and exits non-zero at the first failure.
+//!
+//! Usage: `conformance <expected backend> <expected workers>`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use unidist::{remote, Error, ObjectRef};
+
+#[remote]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[remote(num_returns = 2)]
+fn split(v: Vec<u32>) -> (Vec<u32>, Vec<u32>) {
+    let (a, b) = v.split_at(v.len() / 2);
+    (a.to_vec(), b.to_vec())
+}
+
+#[remote(num_returns = 3)]
+fn three(x: u8) -> (u8, String, Vec<u8>) {
+    (x, x.to_string(), vec![x; 3])
+}
+
+#[remote]
+fn total(parts: Vec<i64>) -> i64 {
+    parts.iter().sum()
+}
+
+#[remote]
+fn answer() -> u32 {
+    42
+}
+
+#[remote]
+fn nothing(_x: u8) {}
+
+#[remote]
+fn shout(mut s: String) -> String {
+    s.make_ascii_uppercase();
+    s
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    x: f64,
+    y: f64,
+}
+
+mod geometry {
+    use super::Point;
+
+    #[unidist::remote]
+    pub fn norm2(p: Point) -> f64 {
+        p.x * p.x + p.y * p.y
+    }
+
+    pub mod deeper {
+        #[unidist::remote]
+        pub(crate) fn mirror(p: super::super::Point) -> self::super::super::Point {
+            super::super::Point { x: -p.x, y: -p.y }
+        }
+    }
+}
+
+#[remote]
+fn boom(message: String) -> i64 {
+    panic!("{}", message)
+}
+
+#[remote]
+fn make_bytes(len: u64) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+#[remote]
+fn checksum(bytes: Vec<u8>) -> u64 {
+    bytes.iter().map(|b| *b as u64).sum()
+}
+
+/// Returns once `flag` exists: a task that stays running until the root says so.
+#[remote]
+fn until_flag(flag: String) -> u32 {
+    while !std::path::Path::new(&flag).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    1
+}
+
+fn panic_text(result: std::thread::Result<impl Sized>) -> String {
+    match result {
+        Ok(_) => panic!("expected a panic"),
+        Err(payload) => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default(),
+    }
+}
+
+fn expect_panic(what: &str, f: impl FnOnce(), needle: &str) {
+    let text = panic_text(catch_unwind(AssertUnwindSafe(f)));
+    assert!(
+        text.contains(needle),
+        "{what}: panic message {text:?} lacks {needle:?}"
+    );
+}
+
+fn case(name: &str, f: impl FnOnce()) {
+    f();
+    println!("ok {name}");
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let backend = args.next().expect("usage: conformance <backend> <workers>");
+    let workers: usize = args.next().expect("usage").parse().expect("workers");
+
+    // Every rank runs this before init.
+    expect_panic(
+        "put before init",
+        || drop(unidist::put(1_u8)),
+        "before unidist::init()",
+    );
+    assert!(!unidist::is_initialized());
+
+    unidist::init();
+
+    case("init", || {
+        assert!(unidist::is_initialized());
+        assert_eq!(unidist::backend(), backend);
+        assert_eq!(unidist::num_workers(), workers);
+        expect_panic("init twice", unidist::init, "called twice");
+    });
+
+    case("values_and_refs", || {
+        let x: ObjectRef<i64> = add::remote(1, 2);
+        let y = add::remote(&x, 10);
+        assert_eq!(unidist::get(&y).unwrap(), 13);
+        assert_eq!(unidist::get(&x).unwrap(), 3);
+        let z = add::remote(x.clone(), y);
+        assert_eq!(unidist::get(&z).unwrap(), 16);
+        assert_eq!(
+            format!("{}", z.id()),
+            format!("{}:{}", z.id().origin(), z.id().sequence())
+        );
+        assert!(format!("{z:?}").contains("ObjectRef<i64>"));
+        assert_eq!(add(2, 3), 5, "the function stays callable locally");
+    });
+
+    case("num_returns", || {
+        let (l, r) = split::remote(vec![1, 2, 3, 4]);
+        assert_eq!(unidist::get(&r).unwrap(), vec![3, 4]);
+        assert_eq!(unidist::get(&l).unwrap(), vec![1, 2]);
+        let (a, b, c) = three::remote(7);
+        assert_eq!(unidist::get(&c).unwrap(), vec![7, 7, 7]);
+        assert_eq!(unidist::get(&b).unwrap(), "7");
+        assert_eq!(unidist::get(&a).unwrap(), 7);
+    });
+
+    case("put_wait_get_many", || {
+        let p = unidist::put(7_i64);
+        let many: Vec<ObjectRef<i64>> = (0..100).map(|i| add::remote(&p, i)).collect();
+        let (ready, not_ready) = unidist::wait(&many, 10);
+        assert!(ready.len() >= 10);
+        assert_eq!(ready.len() + not_ready.len(), 100);
+        let position = |r: &ObjectRef<i64>| many.iter().position(|m| m == r).unwrap();
+        assert!(
+            ready.windows(2).all(|w| position(&w[0]) < position(&w[1])),
+            "ready keeps order"
+        );
+        assert!(not_ready
+            .windows(2)
+            .all(|w| position(&w[0]) < position(&w[1])));
+        let all: Vec<i64> = unidist::get(&many).unwrap();
+        assert_eq!(all, (0..100).map(|i| 7 + i).collect::<Vec<_>>());
+        let (ready, not_ready) = unidist::wait(&many, 100);
+        assert_eq!((ready.len(), not_ready.len()), (100, 0));
+        assert_eq!(unidist::get(&p).unwrap(), 7);
+        assert_eq!(unidist::get(&many[..3]).unwrap(), vec![7, 8, 9]);
+    });
+
+    case("vec_of_refs", || {
+        let parts: Vec<ObjectRef<i64>> = (1..=10).map(|i| add::remote(i, 0)).collect();
+        assert_eq!(unidist::get(&total::remote(&parts)).unwrap(), 55);
+        assert_eq!(unidist::get(&total::remote(&parts[..2])).unwrap(), 3);
+        assert_eq!(
+            unidist::get(&total::remote(&[parts[0].clone(), unidist::put(5)])).unwrap(),
+            6
+        );
+        assert_eq!(unidist::get(&total::remote(vec![1, 2, 3])).unwrap(), 6);
+        assert_eq!(
+            unidist::get(&total::remote(Vec::<ObjectRef<i64>>::new())).unwrap(),
+            0
+        );
+        let whole = unidist::put(vec![4_i64, 5]);
+        assert_eq!(unidist::get(&total::remote(&whole)).unwrap(), 9);
+        assert_eq!(unidist::get(&total::remote(parts)).unwrap(), 55);
+    });
+
+    case("signatures", || {
+        assert_eq!(unidist::get(&answer::remote()).unwrap(), 42);
+        unidist::get(&nothing::remote(1)).unwrap();
+        assert_eq!(
+            unidist::get(&shout::remote("hi".to_string())).unwrap(),
+            "HI"
+        );
+        let p = Point { x: 3.0, y: 4.0 };
+        assert_eq!(
+            unidist::get(&geometry::norm2::remote(p.clone())).unwrap(),
+            25.0
+        );
+        let m = geometry::deeper::mirror::remote(p);
+        assert_eq!(unidist::get(&m).unwrap(), Point { x: -3.0, y: -4.0 });
+        assert_eq!(unidist::get(&geometry::norm2::remote(&m)).unwrap(), 25.0);
+    });
+
+    case("panics", || {
+        let bad = boom::remote("kaboom".to_string());
+        match unidist::get(&bad) {
+            Err(Error::TaskPanicked {
+                function,
+                rank,
+                message,
+            }) => {
+                assert_eq!(function, "conformance::boom");
+                assert!((1..=workers).contains(&rank));
+                assert_eq!(message, "kaboom");
+            }
+            other => panic!("expected a panic error, got {other:?}"),
+        }
+        let text = unidist::get(&bad).unwrap_err().to_string();
+        assert!(
+            text.contains("conformance::boom") && text.contains("kaboom"),
+            "{text}"
+        );
+        let after = add::remote(&bad, 1);
+        match unidist::get(&after) {
+            Err(Error::InputFailed {
+                function,
+                input,
+                cause,
+            }) => {
+                assert_eq!(function, "conformance::add");
+                assert_eq!(input, bad.id());
+                assert!(matches!(*cause, Error::TaskPanicked { .. }));
+            }
+            other => panic!("expected an input error, got {other:?}"),
+        }
+        let chained = total::remote(vec![add::remote(1, 1), after.clone()]);
+        assert!(unidist::get(&chained)
+            .unwrap_err()
+            .to_string()
+            .contains("kaboom"));
+        let (ready, _) = unidist::wait(&[bad.clone()], 1);
+        assert_eq!(ready.len(), 1, "a failed task counts as ready");
+        // Every worker goes on serving.
+        let more: Vec<_> = (0..2 * workers as i64).map(|i| add::remote(i, 1)).collect();
+        assert_eq!(unidist::get(&more).unwrap().len(), 2 * workers);
+        assert!(unidist::get(&vec![add::remote(1, 1), bad]).is_err());
+    });
+
+    case("wait_returns_early", || {
+        let flag: PathBuf = std::env::temp_dir().join(format!(
+            "unidist-conformance-{}-{}",
+            std::process::id(),
+            workers
+        ));
+        let _ = std::fs::remove_file(&flag);
+        // Submitted before the slow task, so that it runs first even with one worker.
+        let fast = answer::remote();
+        let slow = until_flag::remote(flag.to_string_lossy().into_owned());
+        let refs = vec![slow.clone(), fast.clone(), unidist::put(7_u32)];
+        let (ready, not_ready) = unidist::wait(&refs, 2);
+        assert_eq!(
+            not_ready,
+            vec![slow.clone()],
+            "the slow task is still running"
+        );
+        assert_eq!(ready, refs[1..].to_vec());
+        assert_eq!(unidist::get(&fast).unwrap(), 42);
+        std::fs::write(&flag, b"go").unwrap();
+        assert_eq!(unidist::get(&slow).unwrap(), 1);
+        let _ = std::fs::remove_file(&flag);
+        expect_panic(
+            "wait for too many",
+            || drop(unidist::wait(&refs, 4)),
+            "num_returns is 4 but only 3 refs",
+        );
+    });
+
+    case("type_mismatch", || {
+        let r = add::remote(1, 2);
+        let wrong: ObjectRef<String> = unidist::__private::retype(r.clone());
+        match unidist::get(&wrong) {
+            Err(Error::TypeMismatch {
+                object,
+                expected,
+                found,
+            }) => {
+                assert_eq!(object, r.id());
+                assert!(expected.contains("String"), "{expected}");
+                assert_eq!(found, "i64");
+            }
+            other => panic!("expected a type mismatch, got {other:?}"),
+        }
+        let as_arg = shout::remote(&wrong);
+        assert!(matches!(
+            unidist::get(&as_arg),
+            Err(Error::TypeMismatch { .. })
+        ));
+    });
+
+    case("refs_across_workers", || {
+        if workers < 2 {
+            return;
+        }
+        const LEN: u64 = 1 << 20;
+        let before = unidist::transfer_stats();
+        let bytes = make_bytes::remote(LEN); // on one worker ...
+        let sum = checksum::remote(&bytes); // ... taken by the next one, round-robin
+        let expected: u64 = (0..LEN).map(|i| i % 251).sum();
+        assert_eq!(unidist::get(&sum).unwrap(), expected);
+        let after = unidist::transfer_stats();
+        assert_eq!(after.len(), workers + 1);
+        let delta = |rank: usize, peer: usize| {
+            let (a, b) = (after[rank].peer(peer), before[rank].peer(peer));
+            (
+                a.objects_sent - b.objects_sent,
+                a.bytes_sent - b.bytes_sent,
+                a.bytes_received - b.bytes_received,
+            )
+        };
+        let mut root_bytes = 0;
+        let mut moved = 0;
+        for w in 1..=workers {
+            let (_, sent, received) = delta(0, w);
+            root_bytes += sent + received;
+            for v in 1..=workers {
+                if v != w {
+                    let (objects, sent, _) = delta(w, v);
+                    if sent >= LEN {
+                        moved += objects;
+                        let (_, _, got) = delta(v, w);
+                        assert!(got >= LEN, "rank {v} counts what rank {w} sent it");
+                    }
+                }
+            }
+        }
+        assert_eq!(moved, 1, "the input went worker to worker once");
+        assert!(
+            root_bytes < 64,
+            "the root moved {root_bytes} bytes: only the small result"
+        );
+    });
+
+    case("threads", || {
+        let threads: Vec<_> = (0..4_i64)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let p = unidist::put(t * 1000);
+                    let refs: Vec<_> = (0..50).map(|i| add::remote(&p, i)).collect();
+                    let (ready, _) = unidist::wait(&refs, 25);
+                    assert!(ready.len() >= 25);
+                    unidist::get(&total::remote(&refs)).unwrap()
+                })
+            })
+            .collect();
+        for (t, handle) in threads.into_iter().enumerate() {
+            let t = t as i64;
+            assert_eq!(handle.join().unwrap(), 50 * t * 1000 + 1225);
+        }
+    });
+
+    let kept = add::remote(40, 2);
+    assert_eq!(unidist::get(&kept).unwrap(), 42);
+    unidist::shutdown();
+
+    case("after_shutdown", || {
+        assert!(!unidist::is_initialized());
+        let copy = kept.clone();
+        drop(copy);
+        expect_panic(
+            "get",
+            || drop(unidist::get(&kept)),
+            "after unidist::shutdown()",
+        );
+        expect_panic(
+            "put",
+            || drop(unidist::put(1_u8)),
+            "after unidist::shutdown()",
+        );
+        expect_panic(
+            "remote",
+            || drop(add::remote(1, 2)),
+            "after unidist::shutdown()",
+        );
+        expect_panic(
+            "wait",
+            || drop(unidist::wait(&[kept.clone()], 1)),
+            "after unidist::shutdown()",
+        );
+        expect_panic(
+            "num_workers",
+            || {
+                let _ = unidist::num_workers();
+            },
+            "after unidist::shutdown()",
+        );
+        expect_panic("init", unidist::init, "cannot be started again");
+        expect_panic("shutdown", unidist::shutdown, "after unidist::shutdown()");
+        drop(kept);
+    });
+    println!("conformance: all cases passed on {backend} with {workers} workers");
+}

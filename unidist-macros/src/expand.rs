@@ -1,0 +1,132 @@
+//! Turns a checked [`RemoteFn`] into the user's function, unchanged, and a module of the same
+//! name holding the `remote` stub, the worker-side entry point and the registration.
+//!
+//! Everything is named by absolute path through `::unidist::__private`, so the expansion compiles
+//! in any module whatever the user imported.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+use syn::visit_mut::VisitMut;
+use syn::Type;
+
+use crate::parse::RemoteFn;
+
+pub fn expand(spec: &RemoteFn) -> TokenStream {
+    let item = &spec.item;
+    let name = &item.sig.ident;
+    let vis = &item.vis;
+    // `#[cfg]` on the function must also switch the module on and off.
+    let cfgs = item.attrs.iter().filter(|a| a.path().is_ident("cfg"));
+    let n = spec.outputs.len();
+
+    // Types are written for the parent module; the code below lives one module deeper.
+    let ret = in_child(&spec.ret);
+    let outputs: Vec<Type> = spec.outputs.iter().map(in_child).collect();
+    let param_names: Vec<&Ident> = spec.params.iter().map(|p| &p.name).collect();
+    let param_types: Vec<Type> = spec.params.iter().map(|p| in_child(&p.ty)).collect();
+    let locals: Vec<Ident> = (0..spec.params.len())
+        .map(|i| format_ident!("__unidist_arg{}", i))
+        .collect();
+    let results: Vec<Ident> = (0..n)
+        .map(|i| format_ident!("__unidist_out{}", i))
+        .collect();
+    let indexes = 0..n;
+
+    let (ref_type, destructure) = if n == 1 {
+        let r = &outputs[0];
+        (
+            quote!(::unidist::ObjectRef<#r>),
+            quote!(let #(#results)* = __unidist_result;),
+        )
+    } else {
+        (
+            quote!((#(::unidist::ObjectRef<#outputs>),*)),
+            quote!(let (#(#results),*) = __unidist_result;),
+        )
+    };
+    let make_refs = if n == 1 {
+        quote!(::unidist::__private::output_ref(__unidist_first, 0))
+    } else {
+        quote!((#(::unidist::__private::output_ref(__unidist_first, #indexes)),*))
+    };
+    let doc = format!(
+        "Remote stub of [`{name}`](fn@super::{name}): `{name}::remote(..)` runs it as a task on a worker."
+    );
+    let remote_doc = format!(
+        "Submits `{name}` as a task and returns at once with a ref to its result.\n\n\
+         Each argument may be the value itself, an `ObjectRef` or a `&ObjectRef` of it, and for a \
+         `Vec<T>` parameter also a `Vec<ObjectRef<T>>` or `&[ObjectRef<T>]`."
+    );
+
+    quote! {
+        #item
+
+        #(#cfgs)*
+        #[doc = #doc]
+        #[allow(dead_code, non_snake_case, clippy::all)]
+        #vis mod #name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            const __UNIDIST_PATH: &str = ::core::module_path!();
+            const __UNIDIST_ID: u64 = ::unidist::__private::function_id(__UNIDIST_PATH);
+
+            ::unidist::__private::inventory::submit! {
+                ::unidist::__private::RemoteFunction::new(__UNIDIST_PATH, #n, __unidist_invoke, __unidist_types)
+            }
+
+            fn __unidist_invoke(
+                __unidist_args: &mut ::unidist::__private::TaskArgs,
+            ) -> ::core::result::Result<::unidist::__private::Outputs, ::unidist::Error> {
+                #( let #locals = __unidist_args.take::<#param_types>()?; )*
+                let __unidist_result: #ret = super::#name(#(#locals),*);
+                #destructure
+                let mut __unidist_outputs = __unidist_args.outputs();
+                #( __unidist_outputs.push::<#outputs>(&#results)?; )*
+                ::core::result::Result::Ok(__unidist_outputs)
+            }
+
+            fn __unidist_types() -> ::unidist::__private::Vec<&'static str> {
+                ::unidist::__private::vec![#( ::core::any::type_name::<#param_types>(), )* #( ::core::any::type_name::<#outputs>() ),*]
+            }
+
+            #[doc = #remote_doc]
+            pub fn remote(
+                #( #param_names: impl ::unidist::__private::IntoArg<#param_types> ),*
+            ) -> #ref_type {
+                let __unidist_first = ::unidist::__private::submit(
+                    __UNIDIST_ID,
+                    #n,
+                    ::unidist::__private::vec![
+                        #( ::unidist::__private::IntoArg::<#param_types>::into_arg(#param_names) ),*
+                    ],
+                );
+                #make_refs
+            }
+        }
+    }
+}
+
+/// Rewrites a type written in the parent module so that it names the same type from the generated
+/// child module: a leading `self::` becomes `super::`, and a leading `super::` one more `super::`.
+fn in_child(ty: &Type) -> Type {
+    struct Rewrite;
+    impl VisitMut for Rewrite {
+        fn visit_path_mut(&mut self, path: &mut syn::Path) {
+            if path.leading_colon.is_none() {
+                if let Some(first) = path.segments.first_mut() {
+                    if first.ident == "self" {
+                        first.ident = Ident::new("super", first.ident.span());
+                    } else if first.ident == "super" {
+                        let span = first.ident.span();
+                        path.segments.insert(0, Ident::new("super", span).into());
+                    }
+                }
+            }
+            syn::visit_mut::visit_path_mut(self, path);
+        }
+    }
+    let mut ty = ty.clone();
+    Rewrite.visit_type_mut(&mut ty);
+    ty
+}

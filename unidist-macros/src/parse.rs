@@ -1,0 +1,176 @@
+//! Turns the attribute and the function into a [`RemoteFn`], rejecting every form that cannot
+//! run as a remote task with an error spanned on the offending tokens.
+
+use proc_macro2::{Span, TokenStream};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{Error, FnArg, Ident, ItemFn, LitInt, Pat, ReturnType, Type};
+
+/// What the expansion needs to know about one `#[remote]` function.
+pub struct RemoteFn {
+    pub item: ItemFn,
+    pub params: Vec<Param>,
+    /// The return type (`()` when none is written).
+    pub ret: Type,
+    /// The types of the returned objects: `[ret]`, or the tuple's elements for `num_returns > 1`.
+    pub outputs: Vec<Type>,
+}
+
+pub struct Param {
+    pub name: Ident,
+    pub ty: Type,
+}
+
+pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<RemoteFn> {
+    let num_returns = parse_attr(attr)?;
+    let item: ItemFn = syn::parse2(item)?;
+    let mut errors = Errors::default();
+    let sig = &item.sig;
+
+    if let Some(token) = &sig.asyncness {
+        errors.push(token, "#[remote] cannot be used on an `async fn`: a remote function runs to completion on a worker; make it a plain `fn`");
+    }
+    if let Some(token) = &sig.unsafety {
+        errors.push(token, "#[remote] cannot be used on an `unsafe fn`: a worker must be able to call it safely; make the function safe and keep the `unsafe` block inside it");
+    }
+    if !sig.generics.params.is_empty() {
+        errors.push(&sig.generics, "#[remote] functions cannot be generic: every rank finds the function by one ID, so write one non-generic function per type");
+    } else if let Some(clause) = &sig.generics.where_clause {
+        errors.push(clause, "#[remote] functions cannot have a `where` clause: remove it and write the concrete types");
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.push(variadic, "#[remote] functions cannot be variadic");
+    }
+
+    let mut params = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => errors.push(receiver, "#[remote] works on free functions, not methods: `self` cannot be sent to a worker; take the value as an ordinary parameter"),
+            FnArg::Typed(typed) => {
+                check_owned(&typed.ty, "parameter", &mut errors);
+                match &*typed.pat {
+                    Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                        params.push(Param { name: pat.ident.clone(), ty: (*typed.ty).clone() })
+                    }
+                    other => errors.push(other, "parameters of a #[remote] function must be plain names (`x` or `mut x`): take the whole value and destructure it in the body"),
+                }
+            }
+        }
+    }
+
+    let ret = match &sig.output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => {
+            check_owned(ty, "return type", &mut errors);
+            (**ty).clone()
+        }
+    };
+    let outputs = match num_returns {
+        None => vec![ret.clone()],
+        Some((1, _)) => vec![ret.clone()],
+        Some((n, lit)) => {
+            match &ret {
+                Type::Tuple(tuple) if tuple.elems.len() == n => {
+                    tuple.elems.iter().cloned().collect()
+                }
+                Type::Tuple(tuple) => {
+                    errors.push(lit, format!("num_returns = {n} does not match the return type, a {}-tuple: set num_returns = {} or return a {n}-tuple", tuple.elems.len(), tuple.elems.len()));
+                    Vec::new()
+                }
+                other => {
+                    let span = if matches!(sig.output, ReturnType::Default) {
+                        sig.ident.span()
+                    } else {
+                        other.span()
+                    };
+                    errors.push_span(span, format!("num_returns = {n} needs a return type written as a {n}-tuple, like `({})`", (0..n).map(|i| format!("T{i}")).collect::<Vec<_>>().join(", ")));
+                    Vec::new()
+                }
+            }
+        }
+    };
+
+    errors.finish()?;
+    Ok(RemoteFn {
+        item,
+        params,
+        ret,
+        outputs,
+    })
+}
+
+/// Parses `num_returns = N`, the only argument of the attribute.
+fn parse_attr(attr: TokenStream) -> syn::Result<Option<(usize, LitInt)>> {
+    let mut num_returns = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("num_returns") {
+            let lit: LitInt = meta.value()?.parse()?;
+            let n: usize = lit.base10_parse()?;
+            if n == 0 {
+                return Err(Error::new_spanned(&lit, "num_returns must be at least 1"));
+            }
+            num_returns = Some((n, lit));
+            Ok(())
+        } else {
+            Err(meta.error("unknown argument of #[remote]: the only one is `num_returns = N`"))
+        }
+    });
+    syn::parse::Parser::parse2(parser, attr)?;
+    Ok(num_returns)
+}
+
+/// Rejects references, `impl Trait` and non-`'static` lifetimes anywhere inside a type: values
+/// cross process boundaries, so they must own their data.
+fn check_owned(ty: &Type, what: &str, errors: &mut Errors) {
+    struct Check<'a> {
+        what: &'a str,
+        errors: &'a mut Errors,
+    }
+    impl<'ast> Visit<'ast> for Check<'_> {
+        fn visit_type_reference(&mut self, node: &'ast syn::TypeReference) {
+            let msg = format!("a {} of a #[remote] function must be an owned type: use `{}` instead of a reference, since the value is sent to another process", self.what, type_text(&node.elem));
+            self.errors.push(node, msg);
+        }
+        fn visit_type_impl_trait(&mut self, node: &'ast syn::TypeImplTrait) {
+            let msg = format!("`impl Trait` cannot be the {} of a #[remote] function: name a concrete type that implements Serialize and Deserialize", self.what);
+            self.errors.push(node, msg);
+        }
+        fn visit_lifetime(&mut self, node: &'ast syn::Lifetime) {
+            if node.ident != "static" {
+                let msg = format!("a {} of a #[remote] function cannot borrow: use owned data (`'static`) instead of `{node}`", self.what);
+                self.errors.push(node, msg);
+            }
+        }
+    }
+    Check { what, errors }.visit_type(ty);
+}
+
+fn type_text(ty: &Type) -> String {
+    quote::quote!(#ty)
+        .to_string()
+        .replace(" < ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+}
+
+/// Collects every error instead of stopping at the first.
+#[derive(Default)]
+struct Errors(Option<Error>);
+
+impl Errors {
+    fn push(&mut self, tokens: impl quote::ToTokens, msg: impl std::fmt::Display) {
+        self.add(Error::new_spanned(tokens, msg));
+    }
+    fn push_span(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.add(Error::new(span, msg));
+    }
+    fn add(&mut self, err: Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(err),
+            None => self.0 = Some(err),
+        }
+    }
+    fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}

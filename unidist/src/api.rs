@@ -1,0 +1,224 @@
+//! The functions users call: `init`, `put`, `get`, `wait`, `shutdown` and friends.
+
+use std::sync::mpsc;
+
+use crate::arg::{ArgValue, Keep};
+use crate::error::Error;
+use crate::object::{Object, RemoteValue};
+use crate::object_ref::{ObjectId, ObjectRef};
+use crate::protocol::Task;
+use crate::root::Command;
+use crate::runtime::{self, runtime};
+use crate::stats::TransferStats;
+
+/// Starts the runtime; call it once, at the start of `main`, on every rank.
+///
+/// On rank 0 (the root) it returns and `main` goes on. On every other rank it runs the worker
+/// loop and exits the process after [`shutdown`], so code after `init` runs on the root only.
+///
+/// The backend is MPI when the program was started by an MPI launcher with more than one rank
+/// (and built with the `mpi` feature), the local one (worker threads) otherwise;
+/// `UNIDIST_BACKEND=mpi|local` forces one and `UNIDIST_CPUS` sets the number of local workers.
+///
+/// # Panics
+/// If called twice, after [`shutdown`], inside a remote function, or if the job cannot start
+/// (ranks that run different binaries, a program started as several ranks but built without the
+/// `mpi` feature): the message says which and what to do.
+pub fn init() {
+    runtime::init();
+}
+
+/// Stops every worker and the runtime; work not yet finished is abandoned.
+///
+/// On the MPI backend it also finalizes MPI. The runtime cannot be started again: any later call
+/// of the API panics, while dropping or cloning refs and [`is_initialized`] stay harmless.
+pub fn shutdown() {
+    runtime::shutdown();
+}
+
+/// True between [`init`] and [`shutdown`].
+pub fn is_initialized() -> bool {
+    runtime::is_initialized()
+}
+
+/// The number of workers tasks are spread over (ranks but the root, or local worker threads).
+pub fn num_workers() -> usize {
+    runtime("num_workers").workers()
+}
+
+/// The backend in use: `"mpi"` or `"local"`.
+pub fn backend() -> &'static str {
+    runtime("backend").backend()
+}
+
+/// The worker rank the next task goes to: round-robin over the worker ranks `1..=num_workers()`.
+///
+/// `remote` calls it for every task; calling it yourself advances the cycle too.
+pub fn schedule_rank() -> usize {
+    runtime("schedule_rank").schedule()
+}
+
+/// Stores `value` in the root's object store and returns a ref to it.
+///
+/// Pass the ref to many tasks to send the value once per worker instead of once per task.
+pub fn put<T: RemoteValue>(value: T) -> ObjectRef<T> {
+    let runtime = runtime("put");
+    let object = Object::encode(&value).unwrap_or_else(|e| {
+        panic!(
+            "unidist::put: a value of type `{}` could not be encoded: {e}",
+            std::any::type_name::<T>()
+        )
+    });
+    let id = runtime.new_ids(1);
+    runtime.send(Command::Put { id, object });
+    ObjectRef::new(id)
+}
+
+/// What [`get`] accepts: one ref, or a slice, array or `Vec` of refs.
+pub trait GetRefs {
+    /// `T` for one ref, `Vec<T>` for several.
+    type Output;
+    /// Fetches the values; see [`get`].
+    fn get_refs(self) -> Result<Self::Output, Error>;
+}
+
+fn fetch(ids: Vec<ObjectId>) -> Vec<Object> {
+    let (reply, answer) = mpsc::channel();
+    runtime("get").send(Command::Get { ids, reply });
+    answer
+        .recv()
+        .unwrap_or_else(|_| panic!("unidist::get: the runtime was shut down while get waited"))
+}
+
+impl<T: RemoteValue> GetRefs for &ObjectRef<T> {
+    type Output = T;
+    fn get_refs(self) -> Result<T, Error> {
+        let object = fetch(vec![self.id()]).pop().expect("one object");
+        object.decode(self.id())
+    }
+}
+
+impl<T: RemoteValue> GetRefs for &[ObjectRef<T>] {
+    type Output = Vec<T>;
+    fn get_refs(self) -> Result<Vec<T>, Error> {
+        let objects = fetch(self.iter().map(ObjectRef::id).collect());
+        objects
+            .iter()
+            .zip(self)
+            .map(|(object, r)| object.decode(r.id()))
+            .collect()
+    }
+}
+
+impl<T: RemoteValue> GetRefs for &Vec<ObjectRef<T>> {
+    type Output = Vec<T>;
+    fn get_refs(self) -> Result<Vec<T>, Error> {
+        self.as_slice().get_refs()
+    }
+}
+
+impl<T: RemoteValue, const N: usize> GetRefs for &[ObjectRef<T>; N] {
+    type Output = Vec<T>;
+    fn get_refs(self) -> Result<Vec<T>, Error> {
+        self.as_slice().get_refs()
+    }
+}
+
+/// Blocks until the objects are ready and returns their values.
+///
+/// `&ObjectRef<T>` gives `Result<T, Error>`; a slice, array or `&Vec` of refs gives
+/// `Result<Vec<T>, Error>` in the same order. A task that failed, or whose input failed, gives
+/// its [`Error`]; so does an object that holds another type than `T`.
+///
+/// ```
+/// #[unidist::remote]
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// unidist::init();
+/// let refs: Vec<_> = (0..4_u64).map(|i| square::remote(i)).collect();
+/// assert_eq!(unidist::get(&refs).unwrap(), vec![0, 1, 4, 9]);
+/// assert_eq!(unidist::get(&refs[3]).unwrap(), 9);
+/// unidist::shutdown();
+/// ```
+pub fn get<R: GetRefs>(refs: R) -> Result<R::Output, Error> {
+    refs.get_refs()
+}
+
+/// Blocks until at least `num_returns` of `refs` are ready (a failed task counts as ready) and
+/// returns the ready refs and the others, each in input order.
+///
+/// It returns as soon as enough are ready, whatever the others do.
+///
+/// # Panics
+/// If `num_returns` is larger than `refs.len()`.
+pub fn wait<T>(
+    refs: &[ObjectRef<T>],
+    num_returns: usize,
+) -> (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>) {
+    let runtime = runtime("wait");
+    assert!(
+        num_returns <= refs.len(),
+        "unidist::wait: num_returns is {num_returns} but only {} refs were given: ask for at most {}",
+        refs.len(),
+        refs.len()
+    );
+    let (reply, answer) = mpsc::channel();
+    let ids = refs.iter().map(ObjectRef::id).collect();
+    runtime.send(Command::Wait {
+        ids,
+        num_returns,
+        reply,
+    });
+    let done = answer
+        .recv()
+        .unwrap_or_else(|_| panic!("unidist::wait: the runtime was shut down while wait waited"));
+    let (mut ready, mut not_ready) = (Vec::new(), Vec::new());
+    for (r, done) in refs.iter().zip(done) {
+        if done {
+            ready.push(r.clone())
+        } else {
+            not_ready.push(r.clone())
+        }
+    }
+    (ready, not_ready)
+}
+
+/// The objects and bytes every rank sent to and received from each other rank, by rank.
+///
+/// Objects move between ranks as task results, task inputs and `put` values; the counters show
+/// where they went (for example, that an input went worker to worker without passing through
+/// the root).
+pub fn transfer_stats() -> Vec<TransferStats> {
+    let (reply, answer) = mpsc::channel();
+    runtime("transfer_stats").send(Command::Stats { reply });
+    answer
+        .recv()
+        .unwrap_or_else(|_| panic!("unidist::transfer_stats: the runtime was shut down meanwhile"))
+}
+
+/// Submits a task (called by the `remote` stubs); returns the ID of its first output.
+pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> ObjectId {
+    let runtime = runtime("remote");
+    let first_output = runtime.new_ids(num_returns);
+    let rank = runtime.schedule();
+    let mut keep = Vec::with_capacity(args.len());
+    let args = args
+        .into_iter()
+        .map(|a| {
+            if !matches!(a.keep, Keep::Nothing) {
+                keep.push(a.keep);
+            }
+            a.arg
+        })
+        .collect();
+    let task = Task {
+        function,
+        first_output,
+        num_returns: num_returns as u32,
+        args,
+    };
+    runtime.send(Command::Submit { rank, task });
+    // The inputs' refs may go now: the root saw the task before any release they cause.
+    drop(keep);
+    first_output
+}

@@ -1,0 +1,223 @@
+//! Arguments and results of tasks: what `remote` accepts for each parameter ([`IntoArg`]), how an
+//! argument travels ([`Arg`]), and how the worker turns arguments back into values ([`TaskArgs`])
+//! and results into objects ([`Outputs`]).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::error::Error;
+use crate::object::{fingerprint, type_name_of, Object, RemoteValue};
+use crate::object_ref::{Handle, ObjectId, ObjectRef};
+
+/// One argument as it travels to the worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Arg {
+    /// The value itself, encoded by the submitter.
+    Value(Object),
+    /// An object, resolved on the worker.
+    Ref(ObjectId),
+    /// A `Vec<T>` made on the worker from objects that each hold a `T` (`element_type`).
+    RefList {
+        element_type: u64,
+        ids: Vec<ObjectId>,
+    },
+}
+
+impl Arg {
+    /// The objects this argument needs on the worker.
+    pub(crate) fn ids(&self) -> &[ObjectId] {
+        match self {
+            Arg::Value(_) => &[],
+            Arg::Ref(id) => std::slice::from_ref(id),
+            Arg::RefList { ids, .. } => ids,
+        }
+    }
+}
+
+/// An argument on its way into `remote`: the [`Arg`], and the refs it names, kept alive until
+/// the task is submitted so that no input is freed before the runtime has seen the task.
+pub struct ArgValue {
+    pub(crate) arg: Arg,
+    pub(crate) keep: Keep,
+}
+
+// The handles are never read: holding them is the point.
+#[allow(dead_code)]
+pub(crate) enum Keep {
+    Nothing,
+    One(Arc<Handle>),
+    Many(Vec<Arc<Handle>>),
+}
+
+/// What a parameter of type `T` of a `remote` stub accepts: a `T`, an `ObjectRef<T>`, a
+/// `&ObjectRef<T>`, and for `T = Vec<U>` also a `Vec<ObjectRef<U>>`, `&Vec<ObjectRef<U>>`,
+/// `&[ObjectRef<U>]` or `&[ObjectRef<U>; N]`, each element resolved on the worker.
+pub trait IntoArg<T> {
+    /// Turns the argument into what travels to the worker.
+    fn into_arg(self) -> ArgValue;
+}
+
+impl<T: RemoteValue> IntoArg<T> for T {
+    fn into_arg(self) -> ArgValue {
+        let object = Object::encode(&self).unwrap_or_else(|e| {
+            panic!(
+                "an argument of type `{}` could not be encoded: {e}",
+                std::any::type_name::<T>()
+            )
+        });
+        ArgValue {
+            arg: Arg::Value(object),
+            keep: Keep::Nothing,
+        }
+    }
+}
+
+impl<T: RemoteValue> IntoArg<T> for ObjectRef<T> {
+    fn into_arg(self) -> ArgValue {
+        ArgValue {
+            arg: Arg::Ref(self.id()),
+            keep: Keep::One(self.handle()),
+        }
+    }
+}
+
+impl<T: RemoteValue> IntoArg<T> for &ObjectRef<T> {
+    fn into_arg(self) -> ArgValue {
+        ArgValue {
+            arg: Arg::Ref(self.id()),
+            keep: Keep::One(self.handle()),
+        }
+    }
+}
+
+fn ref_list<'a, T: RemoteValue>(refs: impl Iterator<Item = &'a ObjectRef<T>>) -> ArgValue {
+    let (ids, handles) = refs.map(|r| (r.id(), r.handle())).unzip();
+    ArgValue {
+        arg: Arg::RefList {
+            element_type: fingerprint::<T>(),
+            ids,
+        },
+        keep: Keep::Many(handles),
+    }
+}
+
+impl<T: RemoteValue> IntoArg<Vec<T>> for Vec<ObjectRef<T>> {
+    fn into_arg(self) -> ArgValue {
+        ref_list(self.iter())
+    }
+}
+
+impl<T: RemoteValue> IntoArg<Vec<T>> for &Vec<ObjectRef<T>> {
+    fn into_arg(self) -> ArgValue {
+        ref_list(self.iter())
+    }
+}
+
+impl<T: RemoteValue> IntoArg<Vec<T>> for &[ObjectRef<T>] {
+    fn into_arg(self) -> ArgValue {
+        ref_list(self.iter())
+    }
+}
+
+impl<T: RemoteValue, const N: usize> IntoArg<Vec<T>> for &[ObjectRef<T>; N] {
+    fn into_arg(self) -> ArgValue {
+        ref_list(self.iter())
+    }
+}
+
+/// An argument with its objects at hand on the worker.
+pub(crate) enum Resolved {
+    Value(Object),
+    Ref(ObjectId, Object),
+    List(u64, Vec<(ObjectId, Object)>),
+}
+
+/// The arguments of one task on the worker, taken in order by the generated entry point.
+pub struct TaskArgs {
+    function: &'static str,
+    first_output: ObjectId,
+    num_returns: usize,
+    items: std::vec::IntoIter<Resolved>,
+    index: usize,
+}
+
+impl TaskArgs {
+    pub(crate) fn new(
+        function: &'static str,
+        first_output: ObjectId,
+        num_returns: usize,
+        items: Vec<Resolved>,
+    ) -> TaskArgs {
+        TaskArgs {
+            function,
+            first_output,
+            num_returns,
+            items: items.into_iter(),
+            index: 0,
+        }
+    }
+
+    /// Decodes the next argument as a `T`.
+    pub fn take<T: RemoteValue>(&mut self) -> Result<T, Error> {
+        let index = self.index;
+        self.index += 1;
+        let argument_error = |reason: String| Error::Argument {
+            function: self.function.to_string(),
+            index,
+            reason,
+        };
+        match self.items.next() {
+            None => Err(argument_error(
+                "the task carries fewer arguments than the function takes".into(),
+            )),
+            Some(Resolved::Value(object)) => {
+                object
+                    .check_type(
+                        self.first_output,
+                        fingerprint::<T>(),
+                        std::any::type_name::<T>(),
+                    )
+                    .map_err(|e| argument_error(e.to_string()))?;
+                codec::decode(&object.bytes).map_err(argument_error)
+            }
+            Some(Resolved::Ref(id, object)) => object.decode(id),
+            Some(Resolved::List(element_type, items)) => {
+                for (id, object) in &items {
+                    object.check_type(*id, element_type, &type_name_of(element_type))?;
+                }
+                let bytes = codec::concat_seq(items.iter().map(|(_, o)| o.bytes.as_slice()));
+                codec::decode(&bytes).map_err(argument_error)
+            }
+        }
+    }
+
+    /// An empty set of results for this task, to push each result into.
+    pub fn outputs(&self) -> Outputs {
+        Outputs {
+            first: self.first_output,
+            objects: Vec::with_capacity(self.num_returns),
+        }
+    }
+}
+
+/// The results of one task, encoded in order by the generated entry point.
+pub struct Outputs {
+    first: ObjectId,
+    pub(crate) objects: Vec<Object>,
+}
+
+impl Outputs {
+    /// Encodes the next result.
+    pub fn push<T: RemoteValue>(&mut self, value: &T) -> Result<(), Error> {
+        let object = Object::encode(value).map_err(|reason| Error::Codec {
+            object: self.first.offset(self.objects.len()),
+            action: "encoded".into(),
+            type_name: std::any::type_name::<T>().into(),
+            reason,
+        })?;
+        self.objects.push(object);
+        Ok(())
+    }
+}

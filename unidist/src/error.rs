@@ -1,0 +1,76 @@
+//! The error type of every fallible call of the API.
+
+use serde::{Deserialize, Serialize};
+
+use crate::object_ref::ObjectId;
+
+/// Why an object could not be produced or read.
+///
+/// Errors are objects too: a task that fails stores its error as its result, so every `get` of it,
+/// and of every task that took it as an input, returns the error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Error {
+    /// The remote function panicked while it ran.
+    #[error("remote function `{function}` panicked on rank {rank}: {message}")]
+    TaskPanicked {
+        /// Full path of the function, such as `my_crate::add`.
+        function: String,
+        /// Rank of the worker that ran it.
+        rank: usize,
+        /// The panic message.
+        message: String,
+    },
+    /// The task did not run because one of its inputs is an error.
+    #[error("remote function `{function}` did not run because its input {input} failed: {cause}")]
+    InputFailed {
+        /// Full path of the function that did not run.
+        function: String,
+        /// The input object that holds an error.
+        input: ObjectId,
+        /// The error held by that input.
+        cause: Box<Error>,
+    },
+    /// The object holds a value of another Rust type than the one asked for.
+    #[error("object {object} holds a value of type `{found}`, not the requested `{expected}`")]
+    TypeMismatch {
+        /// The object read.
+        object: ObjectId,
+        /// The type asked for.
+        expected: String,
+        /// The type the object was made with.
+        found: String,
+    },
+    /// An argument given by value could not be decoded on the worker.
+    #[error("argument {index} of remote function `{function}` could not be decoded: {reason}")]
+    Argument {
+        /// Full path of the function.
+        function: String,
+        /// Position of the argument, from 0.
+        index: usize,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The bytes of an object could not be turned into a value, or a value into bytes.
+    #[error("object {object} could not be {action} as `{type_name}`: {reason}")]
+    Codec {
+        /// The object concerned.
+        object: ObjectId,
+        /// `"encoded"` or `"decoded"`.
+        action: String,
+        /// The Rust type concerned.
+        type_name: String,
+        /// What the codec reported.
+        reason: String,
+    },
+    /// The worker has no function with this ID: its binary differs from the root's.
+    #[error(
+        "no remote function with ID {id:#018x} on rank {rank}: every rank must run the same binary"
+    )]
+    UnknownFunction {
+        /// The function's ID.
+        id: u64,
+        /// The rank that lacks it.
+        rank: usize,
+    },
+}

@@ -1,0 +1,47 @@
+//! The objects one rank holds, with a count of their bytes.
+
+use std::collections::HashMap;
+
+use crate::object::Object;
+use crate::object_ref::ObjectId;
+
+#[derive(Default)]
+pub(crate) struct ObjectStore {
+    objects: HashMap<ObjectId, Object>,
+    bytes: usize,
+}
+
+impl ObjectStore {
+    pub(crate) fn insert(&mut self, id: ObjectId, object: Object) {
+        self.bytes += object.len();
+        if let Some(old) = self.objects.insert(id, object) {
+            self.bytes -= old.len();
+        }
+    }
+
+    pub(crate) fn get(&self, id: ObjectId) -> Option<&Object> {
+        self.objects.get(&id)
+    }
+
+    pub(crate) fn contains(&self, id: ObjectId) -> bool {
+        self.objects.contains_key(&id)
+    }
+
+    pub(crate) fn remove(&mut self, id: ObjectId) -> Option<Object> {
+        let object = self.objects.remove(&id)?;
+        self.bytes -= object.len();
+        Some(object)
+    }
+
+    /// Number of objects held.
+    #[allow(dead_code)] // read by the memory statistics of the garbage-collector issue
+    pub(crate) fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Bytes of the objects held.
+    #[allow(dead_code)] // read by the memory statistics of the garbage-collector issue
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+}

@@ -1,0 +1,67 @@
+//! The messages ranks exchange, and the order each one relies on.
+//!
+//! Every message between two ranks goes in one stream (one MPI tag, or one channel), so MPI's
+//! non-overtaking rule keeps them in the order they were sent. The protocol relies on it:
+//! - root → worker: a `Data` the root sends for a task arrives before the task's `Submit`;
+//!   a `Transfer` for an object arrives before any `Cleanup` of it.
+//! - worker → root: the `Data` a task's result travels in is sent no later than its `TaskDone`.
+//! A task's inputs that come from another worker arrive in any order relative to its `Submit`:
+//! the worker holds the task until every input is there.
+
+use serde::{Deserialize, Serialize};
+
+use crate::arg::Arg;
+use crate::object::Object;
+use crate::object_ref::ObjectId;
+use crate::stats::TransferStats;
+
+/// A rank of the job: 0 is the root, the others are workers.
+pub(crate) type Rank = usize;
+
+/// A task as the root sends it to the worker that runs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Task {
+    pub(crate) function: u64,
+    /// The task's results are `first_output`, `first_output + 1`, ... (`num_returns` of them);
+    /// the first also names the task.
+    pub(crate) first_output: ObjectId,
+    pub(crate) num_returns: u32,
+    pub(crate) args: Vec<Arg>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Message {
+    /// root → worker: run this task.
+    Submit(Task),
+    /// root → holder: send object `id` to rank `to` as soon as it exists here.
+    Transfer { id: ObjectId, to: Rank },
+    /// any → any: the bytes of an object.
+    Data { id: ObjectId, object: Object },
+    /// worker → root: the task whose first output is `first_output` has finished (its results,
+    /// values or errors, are stored on the worker).
+    TaskDone { first_output: ObjectId },
+    /// root → holder: these objects are out of scope; free them.
+    Cleanup(Vec<ObjectId>),
+    /// root → worker: report your transfer counters.
+    StatsRequest,
+    /// worker → root: the counters.
+    StatsReply(TransferStats),
+    /// root → worker: stop.
+    Shutdown,
+}
+
+impl Message {
+    /// A short name of the kind of message, for errors.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Message::Submit(_) => "Submit",
+            Message::Transfer { .. } => "Transfer",
+            Message::Data { .. } => "Data",
+            Message::TaskDone { .. } => "TaskDone",
+            Message::Cleanup(_) => "Cleanup",
+            Message::StatsRequest => "StatsRequest",
+            Message::StatsReply(_) => "StatsReply",
+            Message::Shutdown => "Shutdown",
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The function table: every `#[remote]` function of the binary, registered through `inventory`
+//! under an ID hashed from its full path at compile time.
+//!
+//! Only IDs cross ranks, so at `init` every rank checks that its table has no two functions with
+//! one ID, and the ranks compare a digest of their tables (see `runtime`).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::arg::{Outputs, TaskArgs};
+use crate::error::Error;
+use crate::object::fnv1a;
+
+/// The entry point the macro generates for a function: decodes the arguments, calls the function,
+/// encodes the results.
+pub type Invoke = fn(&mut TaskArgs) -> Result<Outputs, Error>;
+
+/// One `#[remote]` function, as registered by the macro.
+pub struct RemoteFunction {
+    id: u64,
+    path: &'static str,
+    num_returns: usize,
+    invoke: Invoke,
+    types: fn() -> Vec<&'static str>,
+}
+
+inventory::collect!(RemoteFunction);
+
+impl RemoteFunction {
+    /// Used by the code `#[remote]` generates; `path` is the function's full path.
+    pub const fn new(
+        path: &'static str,
+        num_returns: usize,
+        invoke: Invoke,
+        types: fn() -> Vec<&'static str>,
+    ) -> RemoteFunction {
+        RemoteFunction {
+            id: function_id(path),
+            path,
+            num_returns,
+            invoke,
+            types,
+        }
+    }
+
+    pub(crate) fn path(&self) -> &'static str {
+        self.path
+    }
+
+    pub(crate) fn num_returns(&self) -> usize {
+        self.num_returns
+    }
+
+    pub(crate) fn invoke(&self) -> Invoke {
+        self.invoke
+    }
+}
+
+/// The stable ID of a function: FNV-1a of its full path (`module_path!()` and name).
+pub const fn function_id(path: &str) -> u64 {
+    fnv1a(path.as_bytes())
+}
+
+struct Table {
+    by_id: HashMap<u64, &'static RemoteFunction>,
+    /// Two functions whose paths hash to one ID, if any.
+    collision: Option<(&'static str, &'static str)>,
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    digest: u64,
+}
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut all: Vec<&'static RemoteFunction> = inventory::iter::<RemoteFunction>().collect();
+        all.sort_by_key(|f| (f.id, f.path));
+        let mut by_id = HashMap::with_capacity(all.len());
+        let mut collision = None;
+        let mut text = String::new();
+        for f in &all {
+            if let Some(other) = by_id.insert(f.id, *f) {
+                collision.get_or_insert((other.path, f.path));
+            }
+            text.push_str(&format!("{:016x} {} {}\n", f.id, f.num_returns, f.path));
+        }
+        Table {
+            by_id,
+            collision,
+            digest: fnv1a(text.as_bytes()),
+        }
+    })
+}
+
+/// Finds a function by ID.
+pub(crate) fn lookup(id: u64) -> Option<&'static RemoteFunction> {
+    table().by_id.get(&id).copied()
+}
+
+/// A summary of this rank's table, compared across ranks at `init`: (digest, number of functions).
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub(crate) fn summary() -> (u64, u64) {
+    let table = table();
+    (table.digest, table.by_id.len() as u64)
+}
+
+/// Fails if two functions of the binary share one ID.
+pub(crate) fn check_unique() -> Result<(), String> {
+    match table().collision {
+        None => Ok(()),
+        Some((a, b)) => Err(format!(
+            "the remote functions `{a}` and `{b}` hash to the same ID {:#018x}: rename one of them",
+            function_id(a)
+        )),
+    }
+}
+
+/// Names of every type that appears in a remote function's signature.
+pub(crate) fn type_names() -> impl Iterator<Item = &'static str> {
+    table().by_id.values().flat_map(|f| (f.types)())
+}

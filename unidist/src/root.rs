@@ -1,0 +1,403 @@
+//! The root's state: where every object lives, which tasks are running, who waits for what.
+//!
+//! Rank 0 keeps a directory of every object it named: its holders (the rank that makes it first,
+//! then every rank a copy was sent to), whether it is done, how many submitted tasks still need
+//! it, and whether its last ref was dropped. An object is freed, on every holder, once its
+//! last ref is gone, it is done and no submitted task needs it: never earlier.
+
+use std::collections::HashMap;
+use std::sync::mpsc::Sender;
+
+use crate::event_loop::{Event, Node, Outbox};
+use crate::object::Object;
+use crate::object_ref::ObjectId;
+use crate::object_store::ObjectStore;
+use crate::protocol::{Message, Rank, Task};
+use crate::stats::TransferStats;
+
+/// A call of the API, sent by a thread of the root to the progress loop.
+pub(crate) enum Command {
+    /// Run `task` on worker `rank` (chosen by the scheduler on the calling thread).
+    Submit { rank: Rank, task: Task },
+    /// Store a value given to `put`.
+    Put { id: ObjectId, object: Object },
+    /// Reply with the objects once they are all on the root.
+    Get {
+        ids: Vec<ObjectId>,
+        reply: Sender<Vec<Object>>,
+    },
+    /// Reply with which objects are done once at least `num_returns` are.
+    Wait {
+        ids: Vec<ObjectId>,
+        num_returns: usize,
+        reply: Sender<Vec<bool>>,
+    },
+    /// The last ref of an object was dropped.
+    Release(ObjectId),
+    /// Reply with every rank's transfer counters.
+    Stats { reply: Sender<Vec<TransferStats>> },
+    /// Stop every worker, then the root's loop.
+    Shutdown,
+}
+
+struct Entry {
+    /// `holders[0]` makes the object or holds the original; the others got copies.
+    holders: Vec<Rank>,
+    done: bool,
+    /// A transfer to the root has been asked for.
+    fetching: bool,
+    /// Submitted tasks, not yet done, that take the object as an input.
+    consumers: u32,
+    released: bool,
+    get_waiters: Vec<u64>,
+    wait_waiters: Vec<u64>,
+}
+
+impl Entry {
+    fn new(holder: Rank, done: bool) -> Entry {
+        Entry {
+            holders: vec![holder],
+            done,
+            fetching: false,
+            consumers: 0,
+            released: false,
+            get_waiters: Vec::new(),
+            wait_waiters: Vec::new(),
+        }
+    }
+}
+
+struct RunningTask {
+    inputs: Vec<ObjectId>,
+    num_returns: u32,
+}
+
+enum Waiter {
+    Get {
+        remaining: usize,
+        ids: Vec<ObjectId>,
+        reply: Sender<Vec<Object>>,
+    },
+    Wait {
+        remaining: usize,
+        ids: Vec<ObjectId>,
+        reply: Sender<Vec<bool>>,
+    },
+}
+
+struct StatsCall {
+    collected: Vec<TransferStats>,
+    reply: Sender<Vec<TransferStats>>,
+}
+
+pub(crate) struct Root {
+    size: usize,
+    store: ObjectStore,
+    objects: HashMap<ObjectId, Entry>,
+    running: HashMap<ObjectId, RunningTask>,
+    waiters: HashMap<u64, Waiter>,
+    next_waiter: u64,
+    stats_calls: Vec<StatsCall>,
+    /// Objects to free, by holder, sent once per round.
+    cleanups: Vec<Vec<ObjectId>>,
+    finished: bool,
+}
+
+impl Root {
+    pub(crate) fn new(size: usize) -> Root {
+        Root {
+            size,
+            store: ObjectStore::default(),
+            objects: HashMap::new(),
+            running: HashMap::new(),
+            waiters: HashMap::new(),
+            next_waiter: 0,
+            stats_calls: Vec::new(),
+            cleanups: vec![Vec::new(); size],
+            finished: false,
+        }
+    }
+
+    fn entry(&mut self, id: ObjectId) -> &mut Entry {
+        // A ref keeps its entry alive, and every command naming an object comes from a ref.
+        self.objects
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("unidist: the root has no record of object {id}"))
+    }
+
+    fn submit(&mut self, rank: Rank, task: Task, out: &mut Outbox) {
+        let mut inputs = Vec::new();
+        for arg in &task.args {
+            for &id in arg.ids() {
+                inputs.push(id);
+                let entry = self.entry(id);
+                entry.consumers += 1;
+                if !entry.holders.contains(&rank) {
+                    entry.holders.push(rank);
+                    let source = entry.holders[0];
+                    match self.store.get(id) {
+                        // The root has it: the bytes go ahead of the task, in order.
+                        Some(object) => out.send(
+                            rank,
+                            Message::Data {
+                                id,
+                                object: object.clone(),
+                            },
+                        ),
+                        None => out.send(source, Message::Transfer { id, to: rank }),
+                    }
+                }
+            }
+        }
+        for k in 0..task.num_returns as usize {
+            self.objects
+                .insert(task.first_output.offset(k), Entry::new(rank, false));
+        }
+        self.running.insert(
+            task.first_output,
+            RunningTask {
+                inputs,
+                num_returns: task.num_returns,
+            },
+        );
+        out.send(rank, Message::Submit(task));
+    }
+
+    fn get(&mut self, ids: Vec<ObjectId>, reply: Sender<Vec<Object>>, out: &mut Outbox) {
+        let waiter = self.next_waiter;
+        let mut remaining = 0;
+        for &id in &ids {
+            if self.store.contains(id) {
+                continue;
+            }
+            remaining += 1;
+            let entry = self.entry(id);
+            entry.get_waiters.push(waiter);
+            if !entry.fetching {
+                entry.fetching = true;
+                out.send(entry.holders[0], Message::Transfer { id, to: 0 });
+            }
+        }
+        if remaining == 0 {
+            self.reply_get(ids, reply);
+        } else {
+            self.next_waiter += 1;
+            self.waiters.insert(
+                waiter,
+                Waiter::Get {
+                    remaining,
+                    ids,
+                    reply,
+                },
+            );
+        }
+    }
+
+    fn reply_get(&self, ids: Vec<ObjectId>, reply: Sender<Vec<Object>>) {
+        let objects = ids
+            .iter()
+            .map(|id| self.store.get(*id).expect("fetched").clone())
+            .collect();
+        let _ = reply.send(objects);
+    }
+
+    fn wait(&mut self, ids: Vec<ObjectId>, num_returns: usize, reply: Sender<Vec<bool>>) {
+        let done = ids.iter().filter(|id| self.entry(**id).done).count();
+        if done >= num_returns {
+            let _ = reply.send(self.done_flags(&ids));
+            return;
+        }
+        let waiter = self.next_waiter;
+        self.next_waiter += 1;
+        for &id in &ids {
+            let entry = self.entry(id);
+            if !entry.done {
+                entry.wait_waiters.push(waiter);
+            }
+        }
+        self.waiters.insert(
+            waiter,
+            Waiter::Wait {
+                remaining: num_returns - done,
+                ids,
+                reply,
+            },
+        );
+    }
+
+    fn done_flags(&self, ids: &[ObjectId]) -> Vec<bool> {
+        ids.iter()
+            .map(|id| self.objects.get(id).is_some_and(|e| e.done))
+            .collect()
+    }
+
+    /// Marks an object done and wakes the `wait`s that counted on it.
+    fn mark_done(&mut self, id: ObjectId) {
+        let Some(entry) = self.objects.get_mut(&id) else {
+            return;
+        };
+        if entry.done {
+            return;
+        }
+        entry.done = true;
+        for waiter in std::mem::take(&mut entry.wait_waiters) {
+            if let Some(Waiter::Wait { remaining, .. }) = self.waiters.get_mut(&waiter) {
+                *remaining -= 1;
+                if *remaining == 0 {
+                    if let Some(Waiter::Wait { ids, reply, .. }) = self.waiters.remove(&waiter) {
+                        let _ = reply.send(self.done_flags(&ids));
+                    }
+                }
+            }
+        }
+    }
+
+    fn arrived(&mut self, id: ObjectId, object: Object) {
+        let Some(entry) = self.objects.get_mut(&id) else {
+            return;
+        };
+        entry.fetching = false;
+        if !entry.holders.contains(&0) {
+            entry.holders.push(0);
+        }
+        let waiters = std::mem::take(&mut entry.get_waiters);
+        self.store.insert(id, object);
+        self.mark_done(id);
+        for waiter in waiters {
+            if let Some(Waiter::Get { remaining, .. }) = self.waiters.get_mut(&waiter) {
+                *remaining -= 1;
+                if *remaining == 0 {
+                    if let Some(Waiter::Get { ids, reply, .. }) = self.waiters.remove(&waiter) {
+                        self.reply_get(ids, reply);
+                    }
+                }
+            }
+        }
+        self.try_free(id);
+    }
+
+    fn task_done(&mut self, first_output: ObjectId) {
+        let Some(task) = self.running.remove(&first_output) else {
+            return;
+        };
+        for k in 0..task.num_returns as usize {
+            let id = first_output.offset(k);
+            self.mark_done(id);
+            self.try_free(id);
+        }
+        for id in task.inputs {
+            if let Some(entry) = self.objects.get_mut(&id) {
+                entry.consumers -= 1;
+            }
+            self.try_free(id);
+        }
+    }
+
+    fn release(&mut self, id: ObjectId) {
+        if let Some(entry) = self.objects.get_mut(&id) {
+            entry.released = true;
+        }
+        self.try_free(id);
+    }
+
+    /// Frees an object once nothing can need it any more.
+    fn try_free(&mut self, id: ObjectId) {
+        let Some(entry) = self.objects.get(&id) else {
+            return;
+        };
+        if !(entry.released && entry.done && entry.consumers == 0 && !entry.fetching) {
+            return;
+        }
+        let entry = self.objects.remove(&id).expect("present");
+        for holder in entry.holders {
+            if holder == 0 {
+                self.store.remove(id);
+            } else {
+                self.cleanups[holder].push(id);
+            }
+        }
+    }
+
+    fn stats_reply(&mut self, stats: TransferStats) {
+        let size = self.size;
+        let Some(index) = self
+            .stats_calls
+            .iter()
+            .position(|c| c.collected.iter().all(|s| s.rank != stats.rank))
+        else {
+            return;
+        };
+        let call = &mut self.stats_calls[index];
+        call.collected.push(stats.without_self());
+        if call.collected.len() == size {
+            let mut call = self.stats_calls.remove(index);
+            call.collected.sort_by_key(|s| s.rank);
+            let _ = call.reply.send(call.collected);
+        }
+    }
+}
+
+impl Node for Root {
+    fn on_message(&mut self, _from: Rank, message: Message, _out: &mut Outbox) {
+        match message {
+            Message::Data { id, object } => self.arrived(id, object),
+            Message::TaskDone { first_output } => self.task_done(first_output),
+            Message::StatsReply(stats) => self.stats_reply(stats),
+            other => eprintln!(
+                "unidist: the root ignored an unexpected {} message",
+                other.kind()
+            ),
+        }
+    }
+
+    fn on_event(&mut self, event: Event, out: &mut Outbox) {
+        let Event::Command(command) = event else {
+            return;
+        };
+        match command {
+            Command::Submit { rank, task } => self.submit(rank, task, out),
+            Command::Put { id, object } => {
+                self.store.insert(id, object);
+                self.objects.insert(id, Entry::new(0, true));
+            }
+            Command::Get { ids, reply } => self.get(ids, reply, out),
+            Command::Wait {
+                ids,
+                num_returns,
+                reply,
+            } => self.wait(ids, num_returns, reply),
+            Command::Release(id) => self.release(id),
+            Command::Stats { reply } => {
+                let own = out.stats.clone().without_self();
+                self.stats_calls.push(StatsCall {
+                    collected: vec![own],
+                    reply,
+                });
+                for worker in 1..self.size {
+                    out.send(worker, Message::StatsRequest);
+                }
+                if self.size == 1 {
+                    self.stats_reply(TransferStats::default());
+                }
+            }
+            Command::Shutdown => {
+                for worker in 1..self.size {
+                    out.send(worker, Message::Shutdown);
+                }
+                self.finished = true;
+            }
+        }
+    }
+
+    fn flush(&mut self, out: &mut Outbox) {
+        for (holder, ids) in self.cleanups.iter_mut().enumerate() {
+            if !ids.is_empty() {
+                out.send(holder, Message::Cleanup(std::mem::take(ids)));
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}

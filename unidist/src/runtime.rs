@@ -1,0 +1,328 @@
+//! The life of the runtime in this process: `init` picks the backend and starts the progress
+//! loops, API calls reach the root's loop, `shutdown` stops everything for good.
+//!
+//! Misuse (a call before `init`, after `shutdown`, or inside a remote function) panics with a
+//! message that says what to do; dropping a ref and `is_initialized` never panic.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+use crate::event_loop::{self, Event};
+use crate::object_ref::ObjectId;
+use crate::protocol::Rank;
+use crate::root::{Command, Root};
+use crate::scheduler::RoundRobin;
+use crate::transport::local::LocalTransport;
+use crate::transport::Transport;
+use crate::worker::Worker;
+
+const NEVER: u8 = 0;
+const RUNNING: u8 = 1;
+const SHUT_DOWN: u8 = 2;
+
+static PHASE: AtomicU8 = AtomicU8::new(NEVER);
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+thread_local! {
+    /// The rank whose task this thread runs, on executor threads.
+    static TASK_RANK: Cell<Option<Rank>> = const { Cell::new(None) };
+}
+
+/// What the root's API threads share.
+pub(crate) struct Runtime {
+    commands: Sender<Event>,
+    scheduler: RoundRobin,
+    next_sequence: AtomicU64,
+    workers: usize,
+    backend: &'static str,
+    root_loop: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Runtime {
+    pub(crate) fn send(&self, command: Command) {
+        // The loop outlives every call made while the runtime runs.
+        let _ = self.commands.send(Event::Command(command));
+    }
+
+    /// Names `n` new objects in a row and returns the first.
+    pub(crate) fn new_ids(&self, n: usize) -> ObjectId {
+        ObjectId::new(0, self.next_sequence.fetch_add(n as u64, Ordering::Relaxed))
+    }
+
+    pub(crate) fn schedule(&self) -> Rank {
+        self.scheduler.next()
+    }
+
+    pub(crate) fn workers(&self) -> usize {
+        self.workers
+    }
+
+    pub(crate) fn backend(&self) -> &'static str {
+        self.backend
+    }
+}
+
+/// Marks the calling thread as one that runs tasks of `rank`.
+pub(crate) fn enter_task_thread(rank: Rank) {
+    TASK_RANK.with(|r| r.set(Some(rank)));
+}
+
+/// The running runtime, for the API function `api`; panics with a hint at the fix otherwise.
+pub(crate) fn runtime(api: &str) -> &'static Runtime {
+    if let Some(rank) = TASK_RANK.with(|r| r.get()) {
+        panic!(
+            "unidist::{api} was called inside a remote function (on rank {rank}): nested tasks are \
+             not supported yet; call it from the root's main thread or its other threads"
+        );
+    }
+    match PHASE.load(Ordering::Acquire) {
+        RUNNING => RUNTIME.get().expect("the runtime is set before it runs"),
+        NEVER => panic!(
+            "unidist::{api} was called before unidist::init(): call unidist::init() once at the \
+             start of main, on every rank"
+        ),
+        _ => panic!(
+            "unidist::{api} was called after unidist::shutdown(): the runtime cannot be started \
+             again in this process; make every call before shutdown"
+        ),
+    }
+}
+
+/// Tells the root that the last ref of `id` is gone. Never panics.
+pub(crate) fn release(id: ObjectId) {
+    if PHASE.load(Ordering::Acquire) == RUNNING && TASK_RANK.with(|r| r.get()).is_none() {
+        if let Some(runtime) = RUNTIME.get() {
+            runtime.send(Command::Release(id));
+        }
+    }
+}
+
+pub(crate) fn is_initialized() -> bool {
+    PHASE.load(Ordering::Acquire) == RUNNING
+}
+
+pub(crate) fn init() {
+    if let Some(rank) = TASK_RANK.with(|r| r.get()) {
+        panic!("unidist::init was called inside a remote function (on rank {rank}): only main calls init");
+    }
+    if let Err(phase) = PHASE.compare_exchange(NEVER, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+    {
+        if phase == RUNNING {
+            panic!("unidist::init was called twice: call it once, at the start of main");
+        }
+        panic!(
+            "unidist::init was called after unidist::shutdown(): the runtime cannot be started \
+             again in this process"
+        );
+    }
+    let started = match choose_backend() {
+        Ok(Backend::Local(workers)) => {
+            crate::registry::check_unique().map(|()| start_local(workers))
+        }
+        #[cfg(feature = "mpi")]
+        Ok(Backend::Mpi) => start_mpi(),
+        Err(message) => Err(message),
+    };
+    match started {
+        Ok(runtime) => {
+            if RUNTIME.set(runtime).is_err() {
+                unreachable!("init runs once");
+            }
+        }
+        Err(message) => {
+            PHASE.store(SHUT_DOWN, Ordering::Release);
+            panic!("unidist::init failed: {message}");
+        }
+    }
+}
+
+pub(crate) fn shutdown() {
+    let runtime = runtime("shutdown");
+    if PHASE
+        .compare_exchange(RUNNING, SHUT_DOWN, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        panic!("unidist::shutdown was called twice: the runtime is already shut down");
+    }
+    let _ = runtime.commands.send(Event::Command(Command::Shutdown));
+    let handle = runtime
+        .root_loop
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(handle) = handle {
+        let _ = handle.join();
+    }
+}
+
+enum Backend {
+    Local(usize),
+    #[cfg(feature = "mpi")]
+    Mpi,
+}
+
+/// The number of ranks a launcher started, from the variables it sets.
+fn launched_ranks() -> Option<(&'static str, usize)> {
+    [
+        "PMI_SIZE",
+        "OMPI_COMM_WORLD_SIZE",
+        "PMIX_SIZE",
+        "SLURM_STEP_NUM_TASKS",
+    ]
+    .into_iter()
+    .find_map(|var| Some((var, std::env::var(var).ok()?.trim().parse().ok()?)))
+}
+
+fn choose_backend() -> Result<Backend, String> {
+    let forced = std::env::var("UNIDIST_BACKEND")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let launched = launched_ranks().filter(|(_, n)| *n > 1);
+    match forced.as_deref() {
+        Some("local") => Ok(Backend::Local(local_workers()?)),
+        Some("mpi") => mpi_backend("UNIDIST_BACKEND=mpi asks for the MPI backend".into()),
+        Some(other) => Err(format!(
+            "UNIDIST_BACKEND={other} is not a backend: use `mpi` or `local`"
+        )),
+        None => match launched {
+            Some((var, n)) => mpi_backend(format!(
+                "this program was started by an MPI launcher as {n} ranks ({var}={n})"
+            )),
+            None => Ok(Backend::Local(local_workers()?)),
+        },
+    }
+}
+
+#[cfg(feature = "mpi")]
+fn mpi_backend(_why: String) -> Result<Backend, String> {
+    Ok(Backend::Mpi)
+}
+
+#[cfg(not(feature = "mpi"))]
+fn mpi_backend(why: String) -> Result<Backend, String> {
+    Err(format!(
+        "{why}, but unidist was built without its `mpi` feature: build with `--features mpi` \
+         (or `unidist = {{ features = [\"mpi\"] }}`), or run one process with UNIDIST_BACKEND=local"
+    ))
+}
+
+fn local_workers() -> Result<usize, String> {
+    match std::env::var("UNIDIST_CPUS") {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "UNIDIST_CPUS={v} is not a number of workers: give a whole number of at least 1"
+            )),
+        },
+        _ => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(body)
+        .unwrap_or_else(|e| panic!("unidist could not start a thread: {e}"))
+}
+
+/// The local backend: the root's loop and every worker's loop and executor are threads here.
+fn start_local(workers: usize) -> Runtime {
+    let size = workers + 1;
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..size).map(|_| mpsc::channel()).unzip();
+    let peers = Arc::new(senders);
+    let mut root_loop = None;
+    for (rank, events) in receivers.into_iter().enumerate() {
+        let peers_of_rank = Arc::clone(&peers);
+        let transport = move || Transport::Local(LocalTransport::new(rank, peers_of_rank));
+        if rank == 0 {
+            root_loop = Some(spawn("unidist-root".into(), move || {
+                event_loop::run(Root::new(size), transport(), events)
+            }));
+        } else {
+            let own = peers[rank].clone();
+            spawn(format!("unidist-worker-{rank}"), move || {
+                event_loop::run(Worker::new(rank, own), transport(), events)
+            });
+        }
+    }
+    Runtime {
+        commands: peers[0].clone(),
+        scheduler: RoundRobin::new(workers),
+        next_sequence: AtomicU64::new(0),
+        workers,
+        backend: "local",
+        root_loop: Mutex::new(root_loop),
+    }
+}
+
+/// The MPI backend: a progress thread initializes MPI and owns it. On the root, `init` returns;
+/// on a worker it waits for the loop to end at shutdown and exits the process.
+#[cfg(feature = "mpi")]
+fn start_mpi() -> Result<Runtime, String> {
+    use crate::transport::mpi::MpiTransport;
+
+    let (events_tx, events) = mpsc::channel();
+    let (started_tx, started) = mpsc::channel::<Result<(Rank, usize), String>>();
+    let own = events_tx.clone();
+    let progress = spawn("unidist-progress".into(), move || {
+        let transport = match MpiTransport::start() {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = started_tx.send(Err(e));
+                return;
+            }
+        };
+        let (rank, size) = (transport.rank(), transport.size());
+        if let Err(e) = check_job(&transport) {
+            transport.finalize();
+            let _ = started_tx.send(Err(e));
+            return;
+        }
+        let _ = started_tx.send(Ok((rank, size)));
+        let transport = Transport::Mpi(transport);
+        if rank == 0 {
+            event_loop::run(Root::new(size), transport, events);
+        } else {
+            event_loop::run(Worker::new(rank, own), transport, events);
+        }
+    });
+    let (rank, size) = started
+        .recv()
+        .map_err(|_| "the MPI progress thread died while starting".to_string())??;
+    if rank != 0 {
+        let _ = progress.join();
+        std::process::exit(0);
+    }
+    Ok(Runtime {
+        commands: events_tx,
+        scheduler: RoundRobin::new(size - 1),
+        next_sequence: AtomicU64::new(0),
+        workers: size - 1,
+        backend: "mpi",
+        root_loop: Mutex::new(Some(progress)),
+    })
+}
+
+/// Checks, on every rank alike, that the job can run: at least two ranks, and one function table.
+#[cfg(feature = "mpi")]
+fn check_job(transport: &crate::transport::mpi::MpiTransport) -> Result<(), String> {
+    let (digest, count) = crate::registry::summary();
+    let all = transport.all_gather([digest, count]);
+    if transport.size() < 2 {
+        return Err(
+            "the MPI backend needs at least 2 ranks (a root and a worker): start with `mpiexec -n 2` or more, or use UNIDIST_BACKEND=local".into(),
+        );
+    }
+    if let Some((rank, theirs)) = all.iter().enumerate().find(|(_, t)| **t != all[0]) {
+        return Err(format!(
+            "the ranks disagree on the table of remote functions: rank 0 has {} functions \
+             (digest {:#018x}), rank {rank} has {} (digest {:#018x}); every rank must run the \
+             same binary",
+            all[0][1], all[0][0], theirs[1], theirs[0]
+        ));
+    }
+    crate::registry::check_unique()
+}

@@ -1,0 +1,89 @@
+//! Moving batches of messages between ranks. The root and the worker are written once against
+//! [`Transport`]; each backend is one module: `local` (threads of one process, over channels) and
+//! `mpi` (processes, over rsmpi, behind the `mpi` feature).
+
+pub(crate) mod local;
+#[cfg(feature = "mpi")]
+pub(crate) mod mpi;
+
+use std::sync::mpsc::Receiver;
+
+use crate::event_loop::Event;
+use crate::protocol::{Message, Rank};
+
+/// The transport of one rank.
+pub(crate) enum Transport {
+    Local(local::LocalTransport),
+    #[cfg(feature = "mpi")]
+    Mpi(mpi::MpiTransport),
+}
+
+impl Transport {
+    pub(crate) fn rank(&self) -> Rank {
+        match self {
+            Transport::Local(t) => t.rank(),
+            #[cfg(feature = "mpi")]
+            Transport::Mpi(t) => t.rank(),
+        }
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            Transport::Local(t) => t.size(),
+            #[cfg(feature = "mpi")]
+            Transport::Mpi(t) => t.size(),
+        }
+    }
+
+    /// Sends one batch; never blocks on the peer.
+    pub(crate) fn send(&mut self, to: Rank, batch: Vec<Message>) {
+        match self {
+            Transport::Local(t) => t.send(to, batch),
+            #[cfg(feature = "mpi")]
+            Transport::Mpi(t) => t.send(to, batch),
+        }
+    }
+
+    /// Hands every batch that has arrived to `deliver`; true if any did.
+    pub(crate) fn poll(&mut self, deliver: &mut dyn FnMut(Rank, Vec<Message>)) -> bool {
+        match self {
+            // Local batches arrive as events.
+            Transport::Local(_) => {
+                let _ = deliver;
+                false
+            }
+            #[cfg(feature = "mpi")]
+            Transport::Mpi(t) => t.poll(deliver),
+        }
+    }
+
+    /// Moves outstanding sends forward.
+    pub(crate) fn progress(&mut self) {
+        match self {
+            Transport::Local(_) => {}
+            #[cfg(feature = "mpi")]
+            Transport::Mpi(t) => t.progress(),
+        }
+    }
+
+    /// Waits a little for a local event when the last `idle_rounds` rounds found nothing to do.
+    pub(crate) fn idle(&mut self, events: &Receiver<Event>, idle_rounds: u32) -> Option<Event> {
+        match self {
+            Transport::Local(_) => {
+                let _ = idle_rounds;
+                events.recv().ok()
+            }
+            #[cfg(feature = "mpi")]
+            Transport::Mpi(t) => t.idle(events, idle_rounds),
+        }
+    }
+
+    /// Completes outstanding sends and leaves the job.
+    pub(crate) fn close(self) {
+        match self {
+            Transport::Local(_) => {}
+            #[cfg(feature = "mpi")]
+            Transport::Mpi(t) => t.close(),
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The MPI backend's transport (rsmpi). The progress thread that owns it is the only thread
+//! that calls MPI: it initializes MPI, sends, receives and finalizes, so `Threading::Funneled`
+//! is enough and every other thread talks to it through the event queue.
+//!
+//! Sends are non-blocking (a blocking send of a large batch to a rank that is itself blocked
+//! sending to us would deadlock); each send's buffer lives until MPI reports it complete.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use mpi::environment::Universe;
+use mpi::point_to_point::{Destination, Source};
+use mpi::request::{Request, StaticScope};
+use mpi::topology::{Communicator, SimpleCommunicator};
+use mpi::traits::{CommunicatorCollectives, Equivalence};
+use mpi::Threading;
+
+use crate::codec;
+use crate::event_loop::Event;
+use crate::protocol::{Message, Rank};
+
+/// The one tag of every message: one stream per pair of ranks keeps them in order.
+const TAG: i32 = 11;
+
+/// A send in flight and the buffer it reads, freed when MPI is done with it.
+struct Send {
+    request: Request<'static, [u8]>,
+    buffer: *mut [u8],
+}
+
+pub(crate) struct MpiTransport {
+    world: SimpleCommunicator,
+    rank: Rank,
+    size: usize,
+    sends: Vec<Send>,
+    /// Finalizes MPI when dropped, after the loop has stopped.
+    universe: Option<Universe>,
+}
+
+impl MpiTransport {
+    /// Initializes MPI on the calling thread, which must be the only one to call MPI afterwards.
+    pub(crate) fn start() -> Result<MpiTransport, String> {
+        let (universe, granted) = mpi::initialize_with_threading(Threading::Funneled)
+            .ok_or("MPI was already initialized in this process")?;
+        if granted < Threading::Funneled {
+            return Err(format!(
+                "the MPI library granted the threading level {granted:?}; unidist needs at least Funneled"
+            ));
+        }
+        let world = universe.world();
+        let rank = world.rank() as Rank;
+        let size = world.size() as usize;
+        Ok(MpiTransport {
+            world,
+            rank,
+            size,
+            sends: Vec::new(),
+            universe: Some(universe),
+        })
+    }
+
+    pub(crate) fn rank(&self) -> Rank {
+        self.rank
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Every rank's `values`, by rank (a collective: every rank must call it).
+    pub(crate) fn all_gather(&self, values: [u64; 2]) -> Vec<[u64; 2]> {
+        let mut all = vec![0_u64; 2 * self.size];
+        self.world.all_gather_into(&values[..], &mut all[..]);
+        all.chunks(2).map(|c| [c[0], c[1]]).collect()
+    }
+
+    pub(crate) fn send(&mut self, to: Rank, batch: Vec<Message>) {
+        let bytes = codec::encode(&batch).expect("messages always encode");
+        assert!(
+            bytes.len() < i32::MAX as usize,
+            "a message of {} bytes is too large for one MPI send (the limit is 2 GiB)",
+            bytes.len()
+        );
+        let buffer: *mut [u8] = Box::into_raw(bytes.into_boxed_slice());
+        // SAFETY: the buffer is leaked until `progress` or `close` sees the send complete and
+        // frees it; nothing else reads or writes it meanwhile.
+        let data: &'static [u8] = unsafe { &*buffer };
+        let request = self
+            .world
+            .process_at_rank(to as i32)
+            .immediate_send_with_tag(StaticScope, data, TAG);
+        self.sends.push(Send { request, buffer });
+    }
+
+    pub(crate) fn poll(&mut self, deliver: &mut dyn FnMut(Rank, Vec<Message>)) -> bool {
+        let mut any = false;
+        for _ in 0..64 {
+            let Some((message, status)) = self
+                .world
+                .any_process()
+                .immediate_matched_probe_with_tag(TAG)
+            else {
+                break;
+            };
+            any = true;
+            let from = status.source_rank() as Rank;
+            let len = status.count(u8::equivalent_datatype()).max(0) as usize;
+            let mut buffer = vec![0_u8; len];
+            message.matched_receive_into(&mut buffer[..]);
+            match codec::decode::<Vec<Message>>(&buffer) {
+                Ok(batch) => deliver(from, batch),
+                Err(e) => eprintln!(
+                    "unidist: rank {}: dropped a corrupt message of {len} bytes from rank {from}: {e}",
+                    self.rank
+                ),
+            }
+        }
+        any
+    }
+
+    pub(crate) fn progress(&mut self) {
+        let mut i = 0;
+        while i < self.sends.len() {
+            let send = self.sends.swap_remove(i);
+            match send.request.test() {
+                Ok(_) => {
+                    // SAFETY: MPI no longer reads the buffer; it came from `Box::into_raw`.
+                    drop(unsafe { Box::from_raw(send.buffer) });
+                }
+                Err(request) => {
+                    self.sends.push(Send {
+                        request,
+                        buffer: send.buffer,
+                    });
+                    let last = self.sends.len() - 1;
+                    self.sends.swap(i, last);
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Backs off while idle: a blocking MPICH receive would spin on a core that an
+    /// oversubscribed job needs for tasks. Spins briefly, then yields, then sleeps in growing
+    /// steps up to 1 ms, waking at once for a local event.
+    pub(crate) fn idle(&mut self, events: &Receiver<Event>, idle_rounds: u32) -> Option<Event> {
+        if !self.sends.is_empty() {
+            self.progress();
+        }
+        if idle_rounds < 64 {
+            std::hint::spin_loop();
+            None
+        } else if idle_rounds < 128 {
+            std::thread::yield_now();
+            None
+        } else {
+            let micros = u64::from((idle_rounds - 128).min(100)) * 10;
+            match events.recv_timeout(Duration::from_micros(micros.max(5))) {
+                Ok(event) => Some(event),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+            }
+        }
+    }
+
+    /// Leaves the job: completes this rank's sends while discarding whatever still arrives,
+    /// then waits in a non-blocking barrier (still discarding) until every rank has done the
+    /// same, so no rank finalizes MPI while a peer's send to it is incomplete.
+    pub(crate) fn close(mut self) {
+        let mut discard = |_: Rank, _: Vec<Message>| {};
+        while !self.sends.is_empty() {
+            self.poll(&mut discard);
+            self.progress();
+            std::thread::yield_now();
+        }
+        let mut barrier = self.world.immediate_barrier();
+        loop {
+            match barrier.test() {
+                Ok(_) => break,
+                Err(pending) => barrier = pending,
+            }
+            self.poll(&mut discard);
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        self.finalize();
+    }
+
+    /// Finalizes MPI (dropping the universe); after this no MPI call is made in the process.
+    pub(crate) fn finalize(mut self) {
+        drop(self.universe.take());
+    }
+}
