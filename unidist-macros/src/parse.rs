@@ -128,7 +128,7 @@ fn check_owned(ty: &Type, what: &str, errors: &mut Errors) {
     }
     impl<'ast> Visit<'ast> for Check<'_> {
         fn visit_type_reference(&mut self, node: &'ast syn::TypeReference) {
-            let msg = format!("a {} of a #[remote] function must be an owned type: use `{}` instead of a reference, since the value is sent to another process", self.what, type_text(&node.elem));
+            let msg = format!("a {} of a #[remote] function must be an owned type: use `{}` instead of a reference, since the value is sent to another process", self.what, owned_text(&node.elem));
             self.errors.push(node, msg);
         }
         fn visit_type_impl_trait(&mut self, node: &'ast syn::TypeImplTrait) {

@@ -134,11 +134,13 @@ impl<T: RemoteValue, const N: usize> GetRefs for &[ObjectRef<T>; N] {
 /// #[unidist::remote]
 /// fn square(x: u64) -> u64 { x * x }
 ///
-/// unidist::init();
-/// let refs: Vec<_> = (0..4_u64).map(|i| square::remote(i)).collect();
-/// assert_eq!(unidist::get(&refs).unwrap(), vec![0, 1, 4, 9]);
-/// assert_eq!(unidist::get(&refs[3]).unwrap(), 9);
-/// unidist::shutdown();
+/// fn main() {
+///     unidist::init();
+///     let refs: Vec<_> = (0..4_u64).map(|i| square::remote(i)).collect();
+///     assert_eq!(unidist::get(&refs).unwrap(), vec![0, 1, 4, 9]);
+///     assert_eq!(unidist::get(&refs[3]).unwrap(), 9);
+///     unidist::shutdown();
+/// }
 /// ```
 pub fn get<R: GetRefs>(refs: R) -> Result<R::Output, Error> {
     refs.get_refs()

@@ -19,6 +19,7 @@
 //! #[remote]
 //! fn total(parts: Vec<i64>) -> i64 { parts.iter().sum() }
 //!
+//! fn main() {
 //! unidist::init(); // on workers this never returns
 //! let x: ObjectRef<i64> = add::remote(1, 2); // plain values ...
 //! let y = add::remote(&x, 10); // ... or refs, resolved on the worker
@@ -31,6 +32,7 @@
 //! assert!(ready.len() >= 10 && ready.len() + not_ready.len() == 100);
 //! assert_eq!(unidist::get(&total::remote(&many)).unwrap(), 100 * 7 + 4950);
 //! unidist::shutdown();
+//! }
 //! ```
 //!
 //! # Tasks and objects
@@ -39,6 +41,9 @@
 //! `Vec<T>` parameter a `Vec` or slice of `ObjectRef<T>`. A task's result stays on the worker
 //! that made it; a ref given to another task travels from the rank that holds it straight to the
 //! worker that runs the task, never through the root. [`put`] stores a value on the root.
+//!
+//! A `#[remote]` function must be an item of a module (the crate root or any `mod`), not a
+//! function declared inside another function's body.
 //!
 //! # Errors
 //! A panic in a remote function is caught on its worker, which goes on serving. [`get`] of its

@@ -1,0 +1,153 @@
+//! The API contract, end to end: the conformance program on the local backend and as real MPI
+//! jobs of 2, 3 and 5 ranks (oversubscribed on a small machine), plus the start-up failures.
+
+mod support;
+
+use support::run;
+
+const CONFORMANCE: &str = env!("CARGO_BIN_EXE_conformance");
+
+fn assert_all_passed(job: &support::Job, backend: &str, workers: usize) {
+    job.assert_success();
+    let last = format!("conformance: all cases passed on {backend} with {workers} workers");
+    assert!(
+        job.stdout.contains(&last),
+        "missing {last:?} in:\n{}",
+        job.stdout
+    );
+}
+
+#[test]
+fn local_backend_passes_the_contract() {
+    let job = run(
+        CONFORMANCE,
+        &["local", "3"],
+        &[("UNIDIST_BACKEND", "local"), ("UNIDIST_CPUS", "3")],
+    );
+    assert_all_passed(&job, "local", 3);
+}
+
+#[test]
+fn local_backend_is_the_default_without_a_launcher() {
+    let job = run(CONFORMANCE, &["local", "1"], &[("UNIDIST_CPUS", "1")]);
+    assert_all_passed(&job, "local", 1);
+}
+
+#[test]
+fn a_bad_backend_name_fails_init_clearly() {
+    let job = run(CONFORMANCE, &["local", "1"], &[("UNIDIST_BACKEND", "tcp")]);
+    assert!(!job.success());
+    assert!(
+        job.stderr
+            .contains("UNIDIST_BACKEND=tcp is not a backend: use `mpi` or `local`"),
+        "{}",
+        job.stderr
+    );
+}
+
+#[test]
+fn a_bad_worker_count_fails_init_clearly() {
+    let job = run(CONFORMANCE, &["local", "1"], &[("UNIDIST_CPUS", "zero")]);
+    assert!(!job.success());
+    assert!(
+        job.stderr
+            .contains("UNIDIST_CPUS=zero is not a number of workers"),
+        "{}",
+        job.stderr
+    );
+}
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_launched_program_without_the_mpi_feature_fails_init() {
+    // What a launcher tells each rank it started (MPICH's hydra sets PMI_SIZE).
+    let job = run(CONFORMANCE, &["local", "1"], &[("PMI_SIZE", "3")]);
+    assert!(!job.success());
+    assert!(
+        job.stderr
+            .contains("started by an MPI launcher as 3 ranks (PMI_SIZE=3)"),
+        "{}",
+        job.stderr
+    );
+    assert!(
+        job.stderr.contains("build with `--features mpi`"),
+        "{}",
+        job.stderr
+    );
+    assert!(
+        !job.stdout.contains("ok init"),
+        "main must not run past init"
+    );
+}
+
+#[cfg(feature = "mpi")]
+mod mpi {
+    use super::*;
+    use support::mpiexec;
+
+    fn ranks(n: usize) {
+        let job = mpiexec(n, CONFORMANCE, &["mpi", &(n - 1).to_string()], &[]);
+        assert_all_passed(&job, "mpi", n - 1);
+        // Only the root runs main past init: one line per case, not one per rank.
+        assert_eq!(
+            job.stdout.matches("ok values_and_refs").count(),
+            1,
+            "{}",
+            job.stdout
+        );
+    }
+
+    #[test]
+    fn two_ranks_pass_the_contract() {
+        ranks(2);
+    }
+
+    #[test]
+    fn three_ranks_pass_the_contract() {
+        ranks(3);
+    }
+
+    #[test]
+    fn five_ranks_pass_the_contract() {
+        ranks(5);
+    }
+
+    #[test]
+    fn ranks_with_different_function_tables_all_fail_init() {
+        let mismatch = env!("CARGO_BIN_EXE_mismatch");
+        let job = support::run(
+            "mpiexec",
+            &["-n", "1", CONFORMANCE, "mpi", "2", ":", "-n", "2", mismatch],
+            &[],
+        );
+        assert!(!job.success());
+        assert_eq!(
+            job.stderr
+                .matches("the ranks disagree on the table of remote functions")
+                .count(),
+            3,
+            "every rank says so:\n{}",
+            job.stderr
+        );
+        assert!(job.stderr.contains("every rank must run the same binary"));
+        assert!(!job.stdout.contains("ok init"));
+    }
+
+    #[test]
+    fn the_mpi_backend_needs_a_worker() {
+        let job = mpiexec(1, CONFORMANCE, &["mpi", "0"], &[("UNIDIST_BACKEND", "mpi")]);
+        assert!(!job.success());
+        assert!(
+            job.stderr
+                .contains("the MPI backend needs at least 2 ranks"),
+            "{}",
+            job.stderr
+        );
+    }
+
+    #[test]
+    fn one_rank_under_mpiexec_runs_the_local_backend() {
+        let job = mpiexec(1, CONFORMANCE, &["local", "2"], &[("UNIDIST_CPUS", "2")]);
+        assert_all_passed(&job, "local", 2);
+    }
+}

@@ -1,0 +1,105 @@
+//! Runs the project's test programs as real jobs, with a watchdog that turns a hang into a
+//! failure.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Generous: a job oversubscribed on 2 cores next to other test jobs takes seconds, not minutes.
+pub const WATCHDOG: Duration = Duration::from_secs(300);
+
+pub struct Job {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Job {
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    /// Panics with the job's output unless it succeeded.
+    pub fn assert_success(&self) {
+        assert!(
+            self.success(),
+            "the job failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+    }
+}
+
+/// The environment variables of launchers and of unidist, removed so that a test's job sees only
+/// what the test sets.
+const CLEARED: &[&str] = &[
+    "UNIDIST_BACKEND",
+    "UNIDIST_CPUS",
+    "PMI_SIZE",
+    "PMI_RANK",
+    "OMPI_COMM_WORLD_SIZE",
+    "PMIX_SIZE",
+    "SLURM_STEP_NUM_TASKS",
+    "RUST_BACKTRACE",
+];
+
+/// Runs `program args` with `env`, killing it if it outlives the watchdog.
+pub fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> Job {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in CLEARED {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {program}: {e}"));
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > WATCHDOG {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{program} {args:?} hung: killed after {WATCHDOG:?}\n--- stdout\n{}\n--- stderr\n{}",
+                out.join().unwrap(),
+                err.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Job {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// Runs `ranks` ranks of `program` under MPICH's `mpiexec`.
+pub fn mpiexec(ranks: usize, program: &str, args: &[&str], env: &[(&str, &str)]) -> Job {
+    let n = ranks.to_string();
+    let mut all = vec!["-n", n.as_str(), program];
+    all.extend_from_slice(args);
+    run("mpiexec", &all, env)
+}

@@ -1,0 +1,8 @@
+//! Every misuse of `#[remote]` is a compile error spanned on the culprit, with a message that
+//! says what to do; each message is pinned in `tests/ui/<misuse>.stderr`.
+
+#[test]
+fn misuse_of_remote_is_a_compile_error() {
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui/*.rs");
+}

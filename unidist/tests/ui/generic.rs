@@ -1,0 +1,6 @@
+#[unidist::remote]
+fn identity<T>(x: T) -> T {
+    x
+}
+
+fn main() {}
