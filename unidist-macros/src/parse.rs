@@ -145,6 +145,16 @@ fn check_owned(ty: &Type, what: &str, errors: &mut Errors) {
     Check { what, errors }.visit_type(ty);
 }
 
+/// The owned counterpart of a borrowed type, as text: `String` for `str`, `Vec<T>` for `[T]`.
+fn owned_text(ty: &Type) -> String {
+    match ty {
+        Type::Path(p) if p.path.is_ident("str") => "String".into(),
+        Type::Path(p) if p.path.is_ident("Path") => "PathBuf".into(),
+        Type::Slice(slice) => format!("Vec<{}>", type_text(&slice.elem)),
+        other => type_text(other),
+    }
+}
+
 fn type_text(ty: &Type) -> String {
     quote::quote!(#ty)
         .to_string()
