@@ -256,7 +256,7 @@ fn main() {
             .unwrap_err()
             .to_string()
             .contains("kaboom"));
-        let (ready, _) = unidist::wait(&[bad.clone()], 1);
+        let (ready, _) = unidist::wait(std::slice::from_ref(&bad), 1);
         assert_eq!(ready.len(), 1, "a failed task counts as ready");
         // Every worker goes on serving.
         let more: Vec<_> = (0..2 * workers as i64).map(|i| add::remote(i, 1)).collect();
@@ -401,7 +401,7 @@ fn main() {
         );
         expect_panic(
             "wait",
-            || drop(unidist::wait(&[kept.clone()], 1)),
+            || drop(unidist::wait(std::slice::from_ref(&kept), 1)),
             "after unidist::shutdown()",
         );
         expect_panic(

@@ -36,7 +36,7 @@ impl Arg {
     }
 }
 
-/// An argument on its way into `remote`: the [`Arg`], and the refs it names, kept alive until
+/// An argument on its way into `remote`: what travels to the worker, and the refs it names, kept alive until
 /// the task is submitted so that no input is freed before the runtime has seen the task.
 pub struct ArgValue {
     pub(crate) arg: Arg,

@@ -5,6 +5,7 @@
 //! - root → worker: a `Data` the root sends for a task arrives before the task's `Submit`;
 //!   a `Transfer` for an object arrives before any `Cleanup` of it.
 //! - worker → root: the `Data` a task's result travels in is sent no later than its `TaskDone`.
+//!
 //! A task's inputs that come from another worker arrive in any order relative to its `Submit`:
 //! the worker holds the task until every input is there.
 

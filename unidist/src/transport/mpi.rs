@@ -5,7 +5,7 @@
 //! Sends are non-blocking (a blocking send of a large batch to a rank that is itself blocked
 //! sending to us would deadlock); each send's buffer lives until MPI reports it complete.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use mpi::environment::Universe;
@@ -155,10 +155,9 @@ impl MpiTransport {
             None
         } else {
             let micros = u64::from((idle_rounds - 128).min(100)) * 10;
-            match events.recv_timeout(Duration::from_micros(micros.max(5))) {
-                Ok(event) => Some(event),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-            }
+            events
+                .recv_timeout(Duration::from_micros(micros.max(5)))
+                .ok()
         }
     }
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: installs MPICH and libclang when missing, checks formatting, lints and
+# docs, then runs every test twice: built without the `mpi` feature (local backend only) and with
+# it (the same tests plus real `mpiexec` jobs of 2, 3 and 5 ranks).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "format"
+cargo fmt --all -- --check
+step "lints"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --features mpi -- -D warnings
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features mpi
+step "tests without the mpi feature"
+cargo test --workspace
+step "tests with the mpi feature (mpiexec jobs)"
+cargo test --workspace --features mpi

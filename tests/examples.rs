@@ -1,0 +1,87 @@
+//! The examples a user copies first run and print the right results, on the local backend and
+//! under `mpiexec`.
+
+mod support;
+
+/// `cargo test` builds the examples next to the test binaries, as
+/// `target/<profile>/examples/<name>-<hash>`: the newest is the one built with this test's features.
+fn example(name: &str) -> String {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop(); // the test binary
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.push("examples");
+    let prefix = format!("{name}-");
+    let newest = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("no examples in {}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            file.starts_with(&prefix) && !file.contains('.')
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| {
+            panic!("the example {name} is not built: run the tests with `cargo test`")
+        });
+    newest.path().to_string_lossy().into_owned()
+}
+
+fn check(job: &support::Job, name: &str) {
+    job.assert_success();
+    let out = &job.stdout;
+    match name {
+        "quickstart" => {
+            assert!(out.contains("add(add(1, 2), 10) = 13"), "{out}");
+            assert!(
+                out.contains("split([1, 2, 3, 4]) = [1, 2] and [3, 4]"),
+                "{out}"
+            );
+            assert!(
+                out.contains("sum of 100 results = 5650 (expected 5650)"),
+                "{out}"
+            );
+        }
+        "pi" => {
+            let value: f64 = out.split_whitespace().nth(3).unwrap().parse().unwrap();
+            assert!((value - std::f64::consts::PI).abs() < 0.01, "{out}");
+        }
+        "wordcount" => {
+            assert!(
+                out.contains("80000 words (20 distinct) in 8 chunks"),
+                "{out}"
+            );
+            assert!(
+                out.lines().nth(1).unwrap().trim_start().starts_with("the "),
+                "{out}"
+            );
+        }
+        _ => unreachable!(),
+    }
+}
+
+const RUNS: &[(&str, &[&str])] = &[
+    ("quickstart", &[]),
+    ("pi", &["16", "100000"]),
+    ("wordcount", &["8", "10000"]),
+];
+
+#[test]
+fn examples_run_on_the_local_backend() {
+    for (name, args) in RUNS {
+        check(
+            &support::run(&example(name), args, &[("UNIDIST_CPUS", "2")]),
+            name,
+        );
+    }
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn examples_run_under_mpiexec() {
+    for (name, args) in RUNS {
+        let job = support::mpiexec(3, &example(name), args, &[]);
+        check(&job, name);
+        assert!(job.stdout.contains("2 workers"), "{}", job.stdout);
+    }
+}
