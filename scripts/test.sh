@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
 step() { printf '\n== %s\n' "$*" >&2; }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 
 step "format"
 cargo fmt --all -- --check
@@ -17,6 +19,10 @@ cargo clippy --workspace --all-targets --features mpi -- -D warnings
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features mpi
 step "tests without the mpi feature"
-cargo test --workspace
+cargo test --workspace 2>&1 | tee -a "$log"
 step "tests with the mpi feature (mpiexec jobs)"
-cargo test --workspace --features mpi
+cargo test --workspace --features mpi 2>&1 | tee -a "$log"
+
+# One closing line for both runs.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;/) p += $(i-1); if ($(i) ~ /^failed;/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -78,6 +78,23 @@ fn a_launched_program_without_the_mpi_feature_fails_init() {
         !job.stdout.contains("ok init"),
         "main must not run past init"
     );
+
+    // And under a real launcher, when there is one: every rank stops at init.
+    if std::process::Command::new("mpiexec")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let job = support::mpiexec(2, CONFORMANCE, &["local", "1"], &[]);
+        assert!(!job.success());
+        assert_eq!(
+            job.stderr.matches("build with `--features mpi`").count(),
+            2,
+            "{}",
+            job.stderr
+        );
+        assert!(!job.stdout.contains("ok init"));
+    }
 }
 
 #[cfg(feature = "mpi")]

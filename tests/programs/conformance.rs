@@ -376,8 +376,27 @@ fn main() {
         }
     });
 
+    case("schedule_rank", || {
+        let ranks: Vec<usize> = (0..2 * workers).map(|_| unidist::schedule_rank()).collect();
+        assert!(ranks.iter().all(|r| (1..=workers).contains(r)), "{ranks:?}");
+        assert_eq!(ranks[..workers], ranks[workers..], "round-robin: {ranks:?}");
+        let mut once = ranks[..workers].to_vec();
+        once.sort();
+        assert_eq!(
+            once,
+            (1..=workers).collect::<Vec<_>>(),
+            "every worker once per cycle"
+        );
+    });
+
     let kept = add::remote(40, 2);
     assert_eq!(unidist::get(&kept).unwrap(), 42);
+    // Work still running and queued at shutdown is abandoned: shutdown returns all the same.
+    let never = std::env::temp_dir().join("unidist-conformance-never-created");
+    let _running: Vec<_> = (0..2 * workers)
+        .map(|_| until_flag::remote(never.to_string_lossy().into_owned()))
+        .collect();
+    let _queued = add::remote(1, 1);
     unidist::shutdown();
 
     case("after_shutdown", || {

@@ -126,3 +126,25 @@ impl<T> fmt::Debug for ObjectRef<T> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync + Clone + fmt::Debug>() {}
+
+    #[test]
+    fn refs_are_send_sync_whatever_the_type() {
+        send_sync::<ObjectRef<std::rc::Rc<u8>>>();
+        send_sync::<ObjectRef<std::cell::Cell<u8>>>();
+    }
+
+    #[test]
+    fn ids_read_as_origin_and_sequence() {
+        let id = ObjectId::new(3, 42);
+        assert_eq!((id.origin(), id.sequence()), (3, 42));
+        assert_eq!(id.to_string(), "3:42");
+        assert_eq!(format!("{id:?}"), "ObjectId(3:42)");
+        assert_eq!(id.offset(2).to_string(), "3:44");
+    }
+}

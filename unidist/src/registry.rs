@@ -71,24 +71,25 @@ struct Table {
 
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut all: Vec<&'static RemoteFunction> = inventory::iter::<RemoteFunction>().collect();
-        all.sort_by_key(|f| (f.id, f.path));
-        let mut by_id = HashMap::with_capacity(all.len());
-        let mut collision = None;
-        let mut text = String::new();
-        for f in &all {
-            if let Some(other) = by_id.insert(f.id, *f) {
-                collision.get_or_insert((other.path, f.path));
-            }
-            text.push_str(&format!("{:016x} {} {}\n", f.id, f.num_returns, f.path));
+    TABLE.get_or_init(|| build(inventory::iter::<RemoteFunction>().collect()))
+}
+
+fn build(mut all: Vec<&'static RemoteFunction>) -> Table {
+    all.sort_by_key(|f| (f.id, f.path));
+    let mut by_id = HashMap::with_capacity(all.len());
+    let mut collision = None;
+    let mut text = String::new();
+    for f in &all {
+        if let Some(other) = by_id.insert(f.id, *f) {
+            collision.get_or_insert((other.path, f.path));
         }
-        Table {
-            by_id,
-            collision,
-            digest: fnv1a(text.as_bytes()),
-        }
-    })
+        text.push_str(&format!("{:016x} {} {}\n", f.id, f.num_returns, f.path));
+    }
+    Table {
+        by_id,
+        collision,
+        digest: fnv1a(text.as_bytes()),
+    }
 }
 
 /// Finds a function by ID.
@@ -105,7 +106,11 @@ pub(crate) fn summary() -> (u64, u64) {
 
 /// Fails if two functions of the binary share one ID.
 pub(crate) fn check_unique() -> Result<(), String> {
-    match table().collision {
+    collision_error(table())
+}
+
+fn collision_error(table: &Table) -> Result<(), String> {
+    match table.collision {
         None => Ok(()),
         Some((a, b)) => Err(format!(
             "the remote functions `{a}` and `{b}` hash to the same ID {:#018x}: rename one of them",
@@ -117,4 +122,56 @@ pub(crate) fn check_unique() -> Result<(), String> {
 /// Names of every type that appears in a remote function's signature.
 pub(crate) fn type_names() -> impl Iterator<Item = &'static str> {
     table().by_id.values().flat_map(|f| (f.types)())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invoke(_: &mut TaskArgs) -> Result<Outputs, Error> {
+        unreachable!()
+    }
+    fn no_types() -> Vec<&'static str> {
+        Vec::new()
+    }
+    static A: RemoteFunction = RemoteFunction::new("app::a", 1, invoke, no_types);
+    static B: RemoteFunction = RemoteFunction::new("app::b", 1, invoke, no_types);
+    static B_TWICE: RemoteFunction = RemoteFunction::new("app::b", 2, invoke, no_types);
+    /// Another path forced onto A's ID, as a hash collision would.
+    static FAKE: RemoteFunction = RemoteFunction {
+        id: function_id("app::a"),
+        ..RemoteFunction::new("app::z", 1, invoke, no_types)
+    };
+
+    #[test]
+    fn ids_are_hashes_of_the_path() {
+        assert_eq!(A.id, function_id("app::a"));
+        assert_ne!(A.id, B.id);
+    }
+
+    #[test]
+    fn a_collision_is_reported_with_both_paths() {
+        assert!(collision_error(&build(vec![&A, &B])).is_ok());
+        let error = collision_error(&build(vec![&A, &B, &FAKE])).unwrap_err();
+        assert!(
+            error.contains("`app::a`") && error.contains("`app::z`") && error.contains("rename"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_digest_depends_on_the_whole_table() {
+        let ab = build(vec![&A, &B]).digest;
+        assert_eq!(
+            ab,
+            build(vec![&B, &A]).digest,
+            "the order of registration does not matter"
+        );
+        assert_ne!(ab, build(vec![&A]).digest);
+        assert_ne!(
+            ab,
+            build(vec![&A, &B_TWICE]).digest,
+            "num_returns is part of the table"
+        );
+    }
 }
