@@ -33,13 +33,9 @@ fn main() {
     unidist::init();
     let mut args = std::env::args().skip(1);
     let tasks: u64 = args.next().map_or(64, |a| a.parse().expect("tasks"));
-    let darts: u64 = args
-        .next()
-        .map_or(1_000_000, |a| a.parse().expect("darts per task"));
+    let darts: u64 = args.next().map_or(1_000_000, |a| a.parse().expect("darts per task"));
 
-    let counts: Vec<_> = (0..tasks)
-        .map(|seed| throw_darts::remote(seed, darts))
-        .collect();
+    let counts: Vec<_> = (0..tasks).map(|seed| throw_darts::remote(seed, darts)).collect();
     let inside = unidist::get(&sum::remote(&counts)).unwrap();
     let pi = 4.0 * inside as f64 / (tasks * darts) as f64;
     println!(

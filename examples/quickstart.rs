@@ -24,11 +24,7 @@ fn total(parts: Vec<i64>) -> i64 {
 
 fn main() {
     unidist::init(); // workers enter their loop here and never return
-    println!(
-        "{} workers on the {} backend",
-        unidist::num_workers(),
-        unidist::backend()
-    );
+    println!("{} workers on the {} backend", unidist::num_workers(), unidist::backend());
 
     let x: ObjectRef<i64> = add::remote(1, 2); // plain values ...
     let y = add::remote(&x, 10); // ... or refs, resolved on the worker
@@ -44,18 +40,10 @@ fn main() {
     let p = unidist::put(7_i64);
     let many: Vec<ObjectRef<i64>> = (0..100).map(|i| add::remote(&p, i)).collect();
     let (ready, not_ready) = unidist::wait(&many, 10); // at least 10 ready, order kept
-    println!(
-        "{} of 100 ready after wait(10), {} not yet",
-        ready.len(),
-        not_ready.len()
-    );
+    println!("{} of 100 ready after wait(10), {} not yet", ready.len(), not_ready.len());
     let all: Vec<i64> = unidist::get(&many).unwrap(); // a slice or Vec of refs gives a Vec
     let sum = unidist::get(&total::remote(&many)).unwrap(); // refs feed a Vec<i64> parameter
-    println!(
-        "sum of {} results = {sum} (expected {})",
-        all.len(),
-        all.iter().sum::<i64>()
-    );
+    println!("sum of {} results = {sum} (expected {})", all.len(), all.iter().sum::<i64>());
 
     unidist::shutdown();
 }

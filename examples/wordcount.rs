@@ -51,9 +51,7 @@ fn main() {
     unidist::init();
     let mut args = std::env::args().skip(1);
     let chunks: u64 = args.next().map_or(32, |a| a.parse().expect("chunks"));
-    let words: u64 = args
-        .next()
-        .map_or(100_000, |a| a.parse().expect("words per chunk"));
+    let words: u64 = args.next().map_or(100_000, |a| a.parse().expect("words per chunk"));
 
     let texts: Vec<ObjectRef<String>> =
         (0..chunks).map(|c| unidist::put(chunk(c, words))).collect();

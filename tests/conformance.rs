@@ -10,20 +10,13 @@ const CONFORMANCE: &str = env!("CARGO_BIN_EXE_conformance");
 fn assert_all_passed(job: &support::Job, backend: &str, workers: usize) {
     job.assert_success();
     let last = format!("conformance: all cases passed on {backend} with {workers} workers");
-    assert!(
-        job.stdout.contains(&last),
-        "missing {last:?} in:\n{}",
-        job.stdout
-    );
+    assert!(job.stdout.contains(&last), "missing {last:?} in:\n{}", job.stdout);
 }
 
 #[test]
 fn local_backend_passes_the_contract() {
-    let job = run(
-        CONFORMANCE,
-        &["local", "3"],
-        &[("UNIDIST_BACKEND", "local"), ("UNIDIST_CPUS", "3")],
-    );
+    let job =
+        run(CONFORMANCE, &["local", "3"], &[("UNIDIST_BACKEND", "local"), ("UNIDIST_CPUS", "3")]);
     assert_all_passed(&job, "local", 3);
 }
 
@@ -38,8 +31,7 @@ fn a_bad_backend_name_fails_init_clearly() {
     let job = run(CONFORMANCE, &["local", "1"], &[("UNIDIST_BACKEND", "tcp")]);
     assert!(!job.success());
     assert!(
-        job.stderr
-            .contains("UNIDIST_BACKEND=tcp is not a backend: use `mpi` or `local`"),
+        job.stderr.contains("UNIDIST_BACKEND=tcp is not a backend: use `mpi` or `local`"),
         "{}",
         job.stderr
     );
@@ -49,12 +41,7 @@ fn a_bad_backend_name_fails_init_clearly() {
 fn a_bad_worker_count_fails_init_clearly() {
     let job = run(CONFORMANCE, &["local", "1"], &[("UNIDIST_CPUS", "zero")]);
     assert!(!job.success());
-    assert!(
-        job.stderr
-            .contains("UNIDIST_CPUS=zero is not a number of workers"),
-        "{}",
-        job.stderr
-    );
+    assert!(job.stderr.contains("UNIDIST_CPUS=zero is not a number of workers"), "{}", job.stderr);
 }
 
 #[cfg(not(feature = "mpi"))]
@@ -64,35 +51,18 @@ fn a_launched_program_without_the_mpi_feature_fails_init() {
     let job = run(CONFORMANCE, &["local", "1"], &[("PMI_SIZE", "3")]);
     assert!(!job.success());
     assert!(
-        job.stderr
-            .contains("started by an MPI launcher as 3 ranks (PMI_SIZE=3)"),
+        job.stderr.contains("started by an MPI launcher as 3 ranks (PMI_SIZE=3)"),
         "{}",
         job.stderr
     );
-    assert!(
-        job.stderr.contains("build with `--features mpi`"),
-        "{}",
-        job.stderr
-    );
-    assert!(
-        !job.stdout.contains("ok init"),
-        "main must not run past init"
-    );
+    assert!(job.stderr.contains("build with `--features mpi`"), "{}", job.stderr);
+    assert!(!job.stdout.contains("ok init"), "main must not run past init");
 
     // And under a real launcher, when there is one: every rank stops at init.
-    if std::process::Command::new("mpiexec")
-        .arg("--version")
-        .output()
-        .is_ok()
-    {
+    if std::process::Command::new("mpiexec").arg("--version").output().is_ok() {
         let job = support::mpiexec(2, CONFORMANCE, &["local", "1"], &[]);
         assert!(!job.success());
-        assert_eq!(
-            job.stderr.matches("build with `--features mpi`").count(),
-            2,
-            "{}",
-            job.stderr
-        );
+        assert_eq!(job.stderr.matches("build with `--features mpi`").count(), 2, "{}", job.stderr);
         assert!(!job.stdout.contains("ok init"));
     }
 }
@@ -106,12 +76,7 @@ mod mpi {
         let job = mpiexec(n, CONFORMANCE, &["mpi", &(n - 1).to_string()], &[]);
         assert_all_passed(&job, "mpi", n - 1);
         // Only the root runs main past init: one line per case, not one per rank.
-        assert_eq!(
-            job.stdout.matches("ok values_and_refs").count(),
-            1,
-            "{}",
-            job.stdout
-        );
+        assert_eq!(job.stdout.matches("ok values_and_refs").count(), 1, "{}", job.stdout);
     }
 
     #[test]
@@ -139,9 +104,7 @@ mod mpi {
         );
         assert!(!job.success());
         assert_eq!(
-            job.stderr
-                .matches("the ranks disagree on the table of remote functions")
-                .count(),
+            job.stderr.matches("the ranks disagree on the table of remote functions").count(),
             3,
             "every rank says so:\n{}",
             job.stderr
@@ -154,12 +117,7 @@ mod mpi {
     fn the_mpi_backend_needs_a_worker() {
         let job = mpiexec(1, CONFORMANCE, &["mpi", "0"], &[("UNIDIST_BACKEND", "mpi")]);
         assert!(!job.success());
-        assert!(
-            job.stderr
-                .contains("the MPI backend needs at least 2 ranks"),
-            "{}",
-            job.stderr
-        );
+        assert!(job.stderr.contains("the MPI backend needs at least 2 ranks"), "{}", job.stderr);
     }
 
     #[test]

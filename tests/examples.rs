@@ -33,28 +33,19 @@ fn check(job: &support::Job, name: &str) {
     match name {
         "quickstart" => {
             assert!(out.contains("add(add(1, 2), 10) = 13"), "{out}");
-            assert!(
-                out.contains("split([1, 2, 3, 4]) = [1, 2] and [3, 4]"),
-                "{out}"
-            );
-            assert!(
-                out.contains("sum of 100 results = 5650 (expected 5650)"),
-                "{out}"
-            );
+            assert!(out.contains("split([1, 2, 3, 4]) = [1, 2] and [3, 4]"), "{out}");
+            assert!(out.contains("sum of 100 results = 5650 (expected 5650)"), "{out}");
         }
         "pi" => {
             let value: f64 = out.split_whitespace().nth(3).unwrap().parse().unwrap();
             assert!((value - std::f64::consts::PI).abs() < 0.01, "{out}");
         }
+        "nested" => {
+            assert!(out.contains("sorted 200000 numbers in"), "{out}");
+        }
         "wordcount" => {
-            assert!(
-                out.contains("80000 words (20 distinct) in 8 chunks"),
-                "{out}"
-            );
-            assert!(
-                out.lines().nth(1).unwrap().trim_start().starts_with("the "),
-                "{out}"
-            );
+            assert!(out.contains("80000 words (20 distinct) in 8 chunks"), "{out}");
+            assert!(out.lines().nth(1).unwrap().trim_start().starts_with("the "), "{out}");
         }
         _ => unreachable!(),
     }
@@ -64,15 +55,13 @@ const RUNS: &[(&str, &[&str])] = &[
     ("quickstart", &[]),
     ("pi", &["16", "100000"]),
     ("wordcount", &["8", "10000"]),
+    ("nested", &["200000", "20000"]),
 ];
 
 #[test]
 fn examples_run_on_the_local_backend() {
     for (name, args) in RUNS {
-        check(
-            &support::run(&example(name), args, &[("UNIDIST_CPUS", "2")]),
-            name,
-        );
+        check(&support::run(&example(name), args, &[("UNIDIST_CPUS", "2")]), name);
     }
 }
 

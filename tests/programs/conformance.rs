@@ -104,10 +104,7 @@ fn panic_text(result: std::thread::Result<impl Sized>) -> String {
 
 fn expect_panic(what: &str, f: impl FnOnce(), needle: &str) {
     let text = panic_text(catch_unwind(AssertUnwindSafe(f)));
-    assert!(
-        text.contains(needle),
-        "{what}: panic message {text:?} lacks {needle:?}"
-    );
+    assert!(text.contains(needle), "{what}: panic message {text:?} lacks {needle:?}");
 }
 
 fn case(name: &str, f: impl FnOnce()) {
@@ -121,11 +118,7 @@ fn main() {
     let workers: usize = args.next().expect("usage").parse().expect("workers");
 
     // Every rank runs this before init.
-    expect_panic(
-        "put before init",
-        || drop(unidist::put(1_u8)),
-        "before unidist::init()",
-    );
+    expect_panic("put before init", || drop(unidist::put(1_u8)), "before unidist::init()");
     assert!(!unidist::is_initialized());
 
     unidist::init();
@@ -144,10 +137,7 @@ fn main() {
         assert_eq!(unidist::get(&x).unwrap(), 3);
         let z = add::remote(x.clone(), y);
         assert_eq!(unidist::get(&z).unwrap(), 16);
-        assert_eq!(
-            format!("{}", z.id()),
-            format!("{}:{}", z.id().origin(), z.id().sequence())
-        );
+        assert_eq!(format!("{}", z.id()), format!("{}:{}", z.id().origin(), z.id().sequence()));
         assert!(format!("{z:?}").contains("ObjectRef<i64>"));
         assert_eq!(add(2, 3), 5, "the function stays callable locally");
     });
@@ -169,13 +159,8 @@ fn main() {
         assert!(ready.len() >= 10);
         assert_eq!(ready.len() + not_ready.len(), 100);
         let position = |r: &ObjectRef<i64>| many.iter().position(|m| m == r).unwrap();
-        assert!(
-            ready.windows(2).all(|w| position(&w[0]) < position(&w[1])),
-            "ready keeps order"
-        );
-        assert!(not_ready
-            .windows(2)
-            .all(|w| position(&w[0]) < position(&w[1])));
+        assert!(ready.windows(2).all(|w| position(&w[0]) < position(&w[1])), "ready keeps order");
+        assert!(not_ready.windows(2).all(|w| position(&w[0]) < position(&w[1])));
         let all: Vec<i64> = unidist::get(&many).unwrap();
         assert_eq!(all, (0..100).map(|i| 7 + i).collect::<Vec<_>>());
         let (ready, not_ready) = unidist::wait(&many, 100);
@@ -188,15 +173,9 @@ fn main() {
         let parts: Vec<ObjectRef<i64>> = (1..=10).map(|i| add::remote(i, 0)).collect();
         assert_eq!(unidist::get(&total::remote(&parts)).unwrap(), 55);
         assert_eq!(unidist::get(&total::remote(&parts[..2])).unwrap(), 3);
-        assert_eq!(
-            unidist::get(&total::remote(&[parts[0].clone(), unidist::put(5)])).unwrap(),
-            6
-        );
+        assert_eq!(unidist::get(&total::remote(&[parts[0].clone(), unidist::put(5)])).unwrap(), 6);
         assert_eq!(unidist::get(&total::remote(vec![1, 2, 3])).unwrap(), 6);
-        assert_eq!(
-            unidist::get(&total::remote(Vec::<ObjectRef<i64>>::new())).unwrap(),
-            0
-        );
+        assert_eq!(unidist::get(&total::remote(Vec::<ObjectRef<i64>>::new())).unwrap(), 0);
         let whole = unidist::put(vec![4_i64, 5]);
         assert_eq!(unidist::get(&total::remote(&whole)).unwrap(), 9);
         assert_eq!(unidist::get(&total::remote(parts)).unwrap(), 55);
@@ -205,15 +184,9 @@ fn main() {
     case("signatures", || {
         assert_eq!(unidist::get(&answer::remote()).unwrap(), 42);
         unidist::get(&nothing::remote(1)).unwrap();
-        assert_eq!(
-            unidist::get(&shout::remote("hi".to_string())).unwrap(),
-            "HI"
-        );
+        assert_eq!(unidist::get(&shout::remote("hi".to_string())).unwrap(), "HI");
         let p = Point { x: 3.0, y: 4.0 };
-        assert_eq!(
-            unidist::get(&geometry::norm2::remote(p.clone())).unwrap(),
-            25.0
-        );
+        assert_eq!(unidist::get(&geometry::norm2::remote(p.clone())).unwrap(), 25.0);
         let m = geometry::deeper::mirror::remote(p);
         assert_eq!(unidist::get(&m).unwrap(), Point { x: -3.0, y: -4.0 });
         assert_eq!(unidist::get(&geometry::norm2::remote(&m)).unwrap(), 25.0);
@@ -222,11 +195,7 @@ fn main() {
     case("panics", || {
         let bad = boom::remote("kaboom".to_string());
         match unidist::get(&bad) {
-            Err(Error::TaskPanicked {
-                function,
-                rank,
-                message,
-            }) => {
+            Err(Error::TaskPanicked { function, rank, message }) => {
                 assert_eq!(function, "conformance::boom");
                 assert!((1..=workers).contains(&rank));
                 assert_eq!(message, "kaboom");
@@ -234,17 +203,10 @@ fn main() {
             other => panic!("expected a panic error, got {other:?}"),
         }
         let text = unidist::get(&bad).unwrap_err().to_string();
-        assert!(
-            text.contains("conformance::boom") && text.contains("kaboom"),
-            "{text}"
-        );
+        assert!(text.contains("conformance::boom") && text.contains("kaboom"), "{text}");
         let after = add::remote(&bad, 1);
         match unidist::get(&after) {
-            Err(Error::InputFailed {
-                function,
-                input,
-                cause,
-            }) => {
+            Err(Error::InputFailed { function, input, cause }) => {
                 assert_eq!(function, "conformance::add");
                 assert_eq!(input, bad.id());
                 assert!(matches!(*cause, Error::TaskPanicked { .. }));
@@ -252,10 +214,7 @@ fn main() {
             other => panic!("expected an input error, got {other:?}"),
         }
         let chained = total::remote(vec![add::remote(1, 1), after.clone()]);
-        assert!(unidist::get(&chained)
-            .unwrap_err()
-            .to_string()
-            .contains("kaboom"));
+        assert!(unidist::get(&chained).unwrap_err().to_string().contains("kaboom"));
         let (ready, _) = unidist::wait(std::slice::from_ref(&bad), 1);
         assert_eq!(ready.len(), 1, "a failed task counts as ready");
         // Every worker goes on serving.
@@ -276,11 +235,7 @@ fn main() {
         let slow = until_flag::remote(flag.to_string_lossy().into_owned());
         let refs = vec![slow.clone(), fast.clone(), unidist::put(7_u32)];
         let (ready, not_ready) = unidist::wait(&refs, 2);
-        assert_eq!(
-            not_ready,
-            vec![slow.clone()],
-            "the slow task is still running"
-        );
+        assert_eq!(not_ready, vec![slow.clone()], "the slow task is still running");
         assert_eq!(ready, refs[1..].to_vec());
         assert_eq!(unidist::get(&fast).unwrap(), 42);
         std::fs::write(&flag, b"go").unwrap();
@@ -297,11 +252,7 @@ fn main() {
         let r = add::remote(1, 2);
         let wrong: ObjectRef<String> = unidist::__private::retype(r.clone());
         match unidist::get(&wrong) {
-            Err(Error::TypeMismatch {
-                object,
-                expected,
-                found,
-            }) => {
+            Err(Error::TypeMismatch { object, expected, found }) => {
                 assert_eq!(object, r.id());
                 assert!(expected.contains("String"), "{expected}");
                 assert_eq!(found, "i64");
@@ -309,10 +260,7 @@ fn main() {
             other => panic!("expected a type mismatch, got {other:?}"),
         }
         let as_arg = shout::remote(&wrong);
-        assert!(matches!(
-            unidist::get(&as_arg),
-            Err(Error::TypeMismatch { .. })
-        ));
+        assert!(matches!(unidist::get(&as_arg), Err(Error::TypeMismatch { .. })));
     });
 
     case("refs_across_workers", || {
@@ -352,10 +300,7 @@ fn main() {
             }
         }
         assert_eq!(moved, 1, "the input went worker to worker once");
-        assert!(
-            root_bytes < 64,
-            "the root moved {root_bytes} bytes: only the small result"
-        );
+        assert!(root_bytes < 64, "the root moved {root_bytes} bytes: only the small result");
     });
 
     case("threads", || {
@@ -382,11 +327,7 @@ fn main() {
         assert_eq!(ranks[..workers], ranks[workers..], "round-robin: {ranks:?}");
         let mut once = ranks[..workers].to_vec();
         once.sort();
-        assert_eq!(
-            once,
-            (1..=workers).collect::<Vec<_>>(),
-            "every worker once per cycle"
-        );
+        assert_eq!(once, (1..=workers).collect::<Vec<_>>(), "every worker once per cycle");
     });
 
     let kept = add::remote(40, 2);
@@ -403,21 +344,9 @@ fn main() {
         assert!(!unidist::is_initialized());
         let copy = kept.clone();
         drop(copy);
-        expect_panic(
-            "get",
-            || drop(unidist::get(&kept)),
-            "after unidist::shutdown()",
-        );
-        expect_panic(
-            "put",
-            || drop(unidist::put(1_u8)),
-            "after unidist::shutdown()",
-        );
-        expect_panic(
-            "remote",
-            || drop(add::remote(1, 2)),
-            "after unidist::shutdown()",
-        );
+        expect_panic("get", || drop(unidist::get(&kept)), "after unidist::shutdown()");
+        expect_panic("put", || drop(unidist::put(1_u8)), "after unidist::shutdown()");
+        expect_panic("remote", || drop(add::remote(1, 2)), "after unidist::shutdown()");
         expect_panic(
             "wait",
             || drop(unidist::wait(std::slice::from_ref(&kept), 1)),

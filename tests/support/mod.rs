@@ -49,18 +49,12 @@ const CLEARED: &[&str] = &[
 /// Runs `program args` with `env`, killing it if it outlives the watchdog.
 pub fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> Job {
     let mut command = Command::new(program);
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for var in CLEARED {
         command.env_remove(var);
     }
     command.envs(env.iter().copied());
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not start {program}: {e}"));
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("could not start {program}: {e}"));
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let out = std::thread::spawn(move || {
@@ -89,11 +83,7 @@ pub fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> Job {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Job {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+    Job { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
 }
 
 /// Runs `ranks` ranks of `program` under MPICH's `mpiexec`.

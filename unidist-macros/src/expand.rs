@@ -24,20 +24,14 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
     let outputs: Vec<Type> = spec.outputs.iter().map(in_child).collect();
     let param_names: Vec<&Ident> = spec.params.iter().map(|p| &p.name).collect();
     let param_types: Vec<Type> = spec.params.iter().map(|p| in_child(&p.ty)).collect();
-    let locals: Vec<Ident> = (0..spec.params.len())
-        .map(|i| format_ident!("__unidist_arg{}", i))
-        .collect();
-    let results: Vec<Ident> = (0..n)
-        .map(|i| format_ident!("__unidist_out{}", i))
-        .collect();
+    let locals: Vec<Ident> =
+        (0..spec.params.len()).map(|i| format_ident!("__unidist_arg{}", i)).collect();
+    let results: Vec<Ident> = (0..n).map(|i| format_ident!("__unidist_out{}", i)).collect();
     let indexes = 0..n;
 
     let (ref_type, destructure) = if n == 1 {
         let r = &outputs[0];
-        (
-            quote!(::unidist::ObjectRef<#r>),
-            quote!(let #(#results)* = __unidist_result;),
-        )
+        (quote!(::unidist::ObjectRef<#r>), quote!(let #(#results)* = __unidist_result;))
     } else {
         (
             quote!((#(::unidist::ObjectRef<#outputs>),*)),

@@ -91,12 +91,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<RemoteFn> {
     };
 
     errors.finish()?;
-    Ok(RemoteFn {
-        item,
-        params,
-        ret,
-        outputs,
-    })
+    Ok(RemoteFn { item, params, ret, outputs })
 }
 
 /// Parses `num_returns = N`, the only argument of the attribute.
@@ -156,11 +151,7 @@ fn owned_text(ty: &Type) -> String {
 }
 
 fn type_text(ty: &Type) -> String {
-    quote::quote!(#ty)
-        .to_string()
-        .replace(" < ", "<")
-        .replace(" >", ">")
-        .replace(" ,", ",")
+    quote::quote!(#ty).to_string().replace(" < ", "<").replace(" >", ">").replace(" ,", ",")
 }
 
 /// Collects every error instead of stopping at the first.

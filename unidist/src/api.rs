@@ -1,14 +1,17 @@
 //! The functions users call: `init`, `put`, `get`, `wait`, `shutdown` and friends.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use crate::arg::{ArgValue, Keep};
 use crate::error::Error;
+use crate::event_loop::Event;
+use crate::executor;
 use crate::object::{Object, RemoteValue};
 use crate::object_ref::{ObjectId, ObjectRef};
 use crate::protocol::Task;
+use crate::reply::{Answer, Reply};
 use crate::root::Command;
-use crate::runtime::{self, runtime};
+use crate::runtime::{self, caller, runtime, Caller};
 use crate::stats::TransferStats;
 
 /// Starts the runtime; call it once, at the start of `main`, on every rank.
@@ -36,42 +39,86 @@ pub fn shutdown() {
     runtime::shutdown();
 }
 
-/// True between [`init`] and [`shutdown`].
+/// True between [`init`] and [`shutdown`] (and inside remote functions).
 pub fn is_initialized() -> bool {
-    runtime::is_initialized()
+    executor::current().is_some() || runtime::is_initialized()
 }
 
 /// The number of workers tasks are spread over (ranks but the root, or local worker threads).
 pub fn num_workers() -> usize {
-    runtime("num_workers").workers()
+    match caller("num_workers") {
+        Caller::Root(runtime) => runtime.workers(),
+        Caller::Task { pool, .. } => pool.workers(),
+    }
 }
 
 /// The backend in use: `"mpi"` or `"local"`.
 pub fn backend() -> &'static str {
-    runtime("backend").backend()
+    match caller("backend") {
+        Caller::Root(runtime) => runtime.backend(),
+        Caller::Task { pool, .. } => pool.backend(),
+    }
 }
 
 /// The worker rank the next task goes to: round-robin over the worker ranks `1..=num_workers()`.
 ///
-/// `remote` calls it for every task; calling it yourself advances the cycle too.
+/// Every submitted task, from the root or from a task, takes the next rank of this cycle;
+/// calling it yourself advances the cycle too. Only the root's program may call it.
 pub fn schedule_rank() -> usize {
     runtime("schedule_rank").schedule()
 }
 
-/// Stores `value` in the root's object store and returns a ref to it.
+/// Stores `value` and returns a ref to it: in the root's object store, or, inside a remote
+/// function, in the store of the task's worker.
 ///
 /// Pass the ref to many tasks to send the value once per worker instead of once per task.
 pub fn put<T: RemoteValue>(value: T) -> ObjectRef<T> {
-    let runtime = runtime("put");
+    let caller = caller("put");
     let object = Object::encode(&value).unwrap_or_else(|e| {
         panic!(
             "unidist::put: a value of type `{}` could not be encoded: {e}",
             std::any::type_name::<T>()
         )
     });
-    let id = runtime.new_ids(1);
-    runtime.send(Command::Put { id, object });
+    let id = match caller {
+        Caller::Root(runtime) => {
+            let id = runtime.new_ids(1);
+            runtime.send(Command::Put { id, object });
+            id
+        }
+        Caller::Task { pool, .. } => {
+            let id = pool.new_ids(1);
+            pool.send(Event::Command(Command::Put { id, object }));
+            id
+        }
+    };
     ObjectRef::new(id)
+}
+
+/// Sends a blocking call to the caller's loop and waits for the answer.
+fn call(api: &str, make: impl FnOnce(Reply) -> Command, awaited: &[ObjectId]) -> Answer {
+    match caller(api) {
+        Caller::Root(runtime) => {
+            let (reply, answer) = mpsc::channel();
+            runtime.send(make(Reply::Channel(reply)));
+            answer.recv().unwrap_or_else(|_| {
+                panic!("unidist::{api}: the runtime was shut down while {api} waited")
+            })
+        }
+        Caller::Task { pool, depth } => {
+            let request = pool.new_request();
+            pool.send(Event::Command(make(Reply::Task { pool: Arc::clone(&pool), request })));
+            pool.block_on(request, depth, awaited)
+        }
+    }
+}
+
+fn fetch(ids: Vec<ObjectId>) -> Vec<Object> {
+    let awaited = ids.clone();
+    match call("get", |reply| Command::Get { ids, reply }, &awaited) {
+        Answer::Objects(objects) => objects,
+        Answer::Flags(_) => unreachable!("get is answered with objects"),
+    }
 }
 
 /// What [`get`] accepts: one ref, or a slice, array or `Vec` of refs.
@@ -80,14 +127,6 @@ pub trait GetRefs {
     type Output;
     /// Fetches the values; see [`get`].
     fn get_refs(self) -> Result<Self::Output, Error>;
-}
-
-fn fetch(ids: Vec<ObjectId>) -> Vec<Object> {
-    let (reply, answer) = mpsc::channel();
-    runtime("get").send(Command::Get { ids, reply });
-    answer
-        .recv()
-        .unwrap_or_else(|_| panic!("unidist::get: the runtime was shut down while get waited"))
 }
 
 impl<T: RemoteValue> GetRefs for &ObjectRef<T> {
@@ -102,11 +141,7 @@ impl<T: RemoteValue> GetRefs for &[ObjectRef<T>] {
     type Output = Vec<T>;
     fn get_refs(self) -> Result<Vec<T>, Error> {
         let objects = fetch(self.iter().map(ObjectRef::id).collect());
-        objects
-            .iter()
-            .zip(self)
-            .map(|(object, r)| object.decode(r.id()))
-            .collect()
+        objects.iter().zip(self).map(|(object, r)| object.decode(r.id())).collect()
     }
 }
 
@@ -157,23 +192,20 @@ pub fn wait<T>(
     refs: &[ObjectRef<T>],
     num_returns: usize,
 ) -> (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>) {
-    let runtime = runtime("wait");
+    // Checked first, so that a misuse is reported as such wherever it happens.
+    let _ = caller("wait");
     assert!(
         num_returns <= refs.len(),
         "unidist::wait: num_returns is {num_returns} but only {} refs were given: ask for at most {}",
         refs.len(),
         refs.len()
     );
-    let (reply, answer) = mpsc::channel();
-    let ids = refs.iter().map(ObjectRef::id).collect();
-    runtime.send(Command::Wait {
-        ids,
-        num_returns,
-        reply,
-    });
-    let done = answer
-        .recv()
-        .unwrap_or_else(|_| panic!("unidist::wait: the runtime was shut down while wait waited"));
+    let ids: Vec<ObjectId> = refs.iter().map(ObjectRef::id).collect();
+    let awaited = ids.clone();
+    let done = match call("wait", |reply| Command::Wait { ids, num_returns, reply }, &awaited) {
+        Answer::Flags(flags) => flags,
+        Answer::Objects(_) => unreachable!("wait is answered with flags"),
+    };
     let (mut ready, mut not_ready) = (Vec::new(), Vec::new());
     for (r, done) in refs.iter().zip(done) {
         if done {
@@ -200,9 +232,11 @@ pub fn transfer_stats() -> Vec<TransferStats> {
 
 /// Submits a task (called by the `remote` stubs); returns the ID of its first output.
 pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> ObjectId {
-    let runtime = runtime("remote");
-    let first_output = runtime.new_ids(num_returns);
-    let rank = runtime.schedule();
+    let caller = caller("remote");
+    let first_output = match &caller {
+        Caller::Root(runtime) => runtime.new_ids(num_returns),
+        Caller::Task { pool, .. } => pool.new_ids(num_returns),
+    };
     let mut keep = Vec::with_capacity(args.len());
     let args = args
         .into_iter()
@@ -213,14 +247,15 @@ pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> 
             a.arg
         })
         .collect();
-    let task = Task {
-        function,
-        first_output,
-        num_returns: num_returns as u32,
-        args,
-    };
-    runtime.send(Command::Submit { rank, task });
-    // The inputs' refs may go now: the root saw the task before any release they cause.
+    let task = Task { function, first_output, num_returns: num_returns as u32, args };
+    match caller {
+        Caller::Root(runtime) => runtime.send(Command::Submit { task }),
+        Caller::Task { pool, .. } => {
+            pool.expect(first_output, num_returns);
+            pool.send(Event::Command(Command::Submit { task }))
+        }
+    }
+    // The inputs' refs may go now: the runtime saw the task before any release they cause.
     drop(keep);
     first_output
 }

@@ -19,10 +19,7 @@ pub(crate) enum Arg {
     /// An object, resolved on the worker.
     Ref(ObjectId),
     /// A `Vec<T>` made on the worker from objects that each hold a `T` (`element_type`).
-    RefList {
-        element_type: u64,
-        ids: Vec<ObjectId>,
-    },
+    RefList { element_type: u64, ids: Vec<ObjectId> },
 }
 
 impl Arg {
@@ -62,43 +59,28 @@ pub trait IntoArg<T> {
 impl<T: RemoteValue> IntoArg<T> for T {
     fn into_arg(self) -> ArgValue {
         let object = Object::encode(&self).unwrap_or_else(|e| {
-            panic!(
-                "an argument of type `{}` could not be encoded: {e}",
-                std::any::type_name::<T>()
-            )
+            panic!("an argument of type `{}` could not be encoded: {e}", std::any::type_name::<T>())
         });
-        ArgValue {
-            arg: Arg::Value(object),
-            keep: Keep::Nothing,
-        }
+        ArgValue { arg: Arg::Value(object), keep: Keep::Nothing }
     }
 }
 
 impl<T: RemoteValue> IntoArg<T> for ObjectRef<T> {
     fn into_arg(self) -> ArgValue {
-        ArgValue {
-            arg: Arg::Ref(self.id()),
-            keep: Keep::One(self.handle()),
-        }
+        ArgValue { arg: Arg::Ref(self.id()), keep: Keep::One(self.handle()) }
     }
 }
 
 impl<T: RemoteValue> IntoArg<T> for &ObjectRef<T> {
     fn into_arg(self) -> ArgValue {
-        ArgValue {
-            arg: Arg::Ref(self.id()),
-            keep: Keep::One(self.handle()),
-        }
+        ArgValue { arg: Arg::Ref(self.id()), keep: Keep::One(self.handle()) }
     }
 }
 
 fn ref_list<'a, T: RemoteValue>(refs: impl Iterator<Item = &'a ObjectRef<T>>) -> ArgValue {
     let (ids, handles) = refs.map(|r| (r.id(), r.handle())).unzip();
     ArgValue {
-        arg: Arg::RefList {
-            element_type: fingerprint::<T>(),
-            ids,
-        },
+        arg: Arg::RefList { element_type: fingerprint::<T>(), ids },
         keep: Keep::Many(handles),
     }
 }
@@ -150,35 +132,22 @@ impl TaskArgs {
         num_returns: usize,
         items: Vec<Resolved>,
     ) -> TaskArgs {
-        TaskArgs {
-            function,
-            first_output,
-            num_returns,
-            items: items.into_iter(),
-            index: 0,
-        }
+        TaskArgs { function, first_output, num_returns, items: items.into_iter(), index: 0 }
     }
 
     /// Decodes the next argument as a `T`.
     pub fn take<T: RemoteValue>(&mut self) -> Result<T, Error> {
         let index = self.index;
         self.index += 1;
-        let argument_error = |reason: String| Error::Argument {
-            function: self.function.to_string(),
-            index,
-            reason,
-        };
+        let argument_error =
+            |reason: String| Error::Argument { function: self.function.to_string(), index, reason };
         match self.items.next() {
             None => Err(argument_error(
                 "the task carries fewer arguments than the function takes".into(),
             )),
             Some(Resolved::Value(object)) => {
                 object
-                    .check_type(
-                        self.first_output,
-                        fingerprint::<T>(),
-                        std::any::type_name::<T>(),
-                    )
+                    .check_type(self.first_output, fingerprint::<T>(), std::any::type_name::<T>())
                     .map_err(|e| argument_error(e.to_string()))?;
                 codec::decode(&object.bytes).map_err(argument_error)
             }
@@ -195,10 +164,7 @@ impl TaskArgs {
 
     /// An empty set of results for this task, to push each result into.
     pub fn outputs(&self) -> Outputs {
-        Outputs {
-            first: self.first_output,
-            objects: Vec::with_capacity(self.num_returns),
-        }
+        Outputs { first: self.first_output, objects: Vec::with_capacity(self.num_returns) }
     }
 }
 

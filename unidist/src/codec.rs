@@ -19,10 +19,7 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     let (value, read) =
         bincode::serde::decode_from_slice(bytes, config()).map_err(|e| e.to_string())?;
     if read != bytes.len() {
-        return Err(format!(
-            "{} trailing bytes after the value",
-            bytes.len() - read
-        ));
+        return Err(format!("{} trailing bytes after the value", bytes.len() - read));
     }
     Ok(value)
 }
@@ -43,16 +40,10 @@ mod tests {
 
     #[test]
     fn concatenated_elements_decode_as_a_vec() {
-        let parts: Vec<Vec<u8>> = [3_u64, 300, 70_000]
-            .iter()
-            .map(|v| encode(v).unwrap())
-            .collect();
+        let parts: Vec<Vec<u8>> = [3_u64, 300, 70_000].iter().map(|v| encode(v).unwrap()).collect();
         let bytes = concat_seq(parts.iter().map(|p| p.as_slice()));
         assert_eq!(decode::<Vec<u64>>(&bytes).unwrap(), vec![3, 300, 70_000]);
-        assert_eq!(
-            decode::<Vec<u64>>(&concat_seq(std::iter::empty())).unwrap(),
-            Vec::<u64>::new()
-        );
+        assert_eq!(decode::<Vec<u64>>(&concat_seq(std::iter::empty())).unwrap(), Vec::<u64>::new());
     }
 
     #[test]

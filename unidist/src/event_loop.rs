@@ -18,10 +18,7 @@ pub(crate) enum Event {
     /// A call of the API on the root.
     Command(Command),
     /// A task has finished on this worker: its results, values or errors, in order.
-    Finished {
-        first_output: ObjectId,
-        outputs: Vec<Object>,
-    },
+    Finished { first_output: ObjectId, outputs: Vec<Object> },
 }
 
 /// The state of a rank that reacts to events: the root or a worker.

@@ -48,9 +48,7 @@ static TYPE_NAMES: OnceLock<HashMap<u64, &'static str>> = OnceLock::new();
 
 pub(crate) fn type_name_of(fingerprint: u64) -> String {
     let names = TYPE_NAMES.get_or_init(|| {
-        crate::registry::type_names()
-            .map(|name| (fnv1a(name.as_bytes()), name))
-            .collect()
+        crate::registry::type_names().map(|name| (fnv1a(name.as_bytes()), name)).collect()
     });
     match names.get(&fingerprint) {
         Some(name) => (*name).to_string(),
@@ -67,18 +65,12 @@ pub(crate) struct Object {
 
 impl Object {
     pub(crate) fn encode<T: RemoteValue>(value: &T) -> Result<Object, String> {
-        Ok(Object {
-            type_fp: fingerprint::<T>(),
-            bytes: Arc::new(codec::encode(value)?),
-        })
+        Ok(Object { type_fp: fingerprint::<T>(), bytes: Arc::new(codec::encode(value)?) })
     }
 
     pub(crate) fn from_error(error: &Error) -> Object {
         let bytes = codec::encode(error).expect("errors always encode");
-        Object {
-            type_fp: ERROR_TYPE,
-            bytes: Arc::new(bytes),
-        }
+        Object { type_fp: ERROR_TYPE, bytes: Arc::new(bytes) }
     }
 
     /// The error this object holds, if it is a failed result.
@@ -143,10 +135,7 @@ impl<'de> Deserialize<'de> for Object {
                 let missing = || serde::de::Error::custom("truncated object");
                 let type_fp: u64 = seq.next_element()?.ok_or_else(missing)?;
                 let bytes: serde_bytes::ByteBuf = seq.next_element()?.ok_or_else(missing)?;
-                Ok(Object {
-                    type_fp,
-                    bytes: Arc::new(bytes.into_vec()),
-                })
+                Ok(Object { type_fp, bytes: Arc::new(bytes.into_vec()) })
             }
         }
         deserializer.deserialize_tuple(2, ObjectVisitor)

@@ -75,10 +75,7 @@ impl Drop for Handle {
 
 impl<T> ObjectRef<T> {
     pub(crate) fn new(id: ObjectId) -> ObjectRef<T> {
-        ObjectRef {
-            handle: Arc::new(Handle { id }),
-            _type: PhantomData,
-        }
+        ObjectRef { handle: Arc::new(Handle { id }), _type: PhantomData }
     }
 
     /// The shared handle, to keep the object alive while a task that names it is submitted.
@@ -87,10 +84,7 @@ impl<T> ObjectRef<T> {
     }
 
     pub(crate) fn retype<U>(self) -> ObjectRef<U> {
-        ObjectRef {
-            handle: self.handle,
-            _type: PhantomData,
-        }
+        ObjectRef { handle: self.handle, _type: PhantomData }
     }
 
     /// The ID of the object.
@@ -101,10 +95,7 @@ impl<T> ObjectRef<T> {
 
 impl<T> Clone for ObjectRef<T> {
     fn clone(&self) -> Self {
-        ObjectRef {
-            handle: Arc::clone(&self.handle),
-            _type: PhantomData,
-        }
+        ObjectRef { handle: Arc::clone(&self.handle), _type: PhantomData }
     }
 }
 
@@ -118,12 +109,7 @@ impl<T> Eq for ObjectRef<T> {}
 
 impl<T> fmt::Debug for ObjectRef<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "ObjectRef<{}>({})",
-            std::any::type_name::<T>(),
-            self.id()
-        )
+        write!(f, "ObjectRef<{}>({})", std::any::type_name::<T>(), self.id())
     }
 }
 

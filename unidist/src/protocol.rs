@@ -4,7 +4,10 @@
 //! non-overtaking rule keeps them in the order they were sent. The protocol relies on it:
 //! - root → worker: a `Data` the root sends for a task arrives before the task's `Submit`;
 //!   a `Transfer` for an object arrives before any `Cleanup` of it.
-//! - worker → root: the `Data` a task's result travels in is sent no later than its `TaskDone`.
+//! - worker → root: the `Data` a task's result travels in is sent no later than its `TaskDone`;
+//!   a nested task's `Spawn` and a `Created` come before any message naming their objects
+//!   (`Spawn`, `Fetch`, `WaitFor`, `Release`), since one task's calls reach its worker's loop in
+//!   order and go on to the root in that order.
 //!
 //! A task's inputs that come from another worker arrive in any order relative to its `Submit`:
 //! the worker holds the task until every input is there.
@@ -43,6 +46,20 @@ pub(crate) enum Message {
     TaskDone { first_output: ObjectId },
     /// root → holder: these objects are out of scope; free them.
     Cleanup(Vec<ObjectId>),
+    /// worker → root: schedule this task, submitted by a task of the worker.
+    Spawn(Task),
+    /// root → worker: the task the worker spawned went to another worker.
+    Placed { first_output: ObjectId, num_returns: u32 },
+    /// worker → root: a task of the worker `put` this object, which the worker holds.
+    Created { id: ObjectId },
+    /// worker → root: a task of the worker waits for these objects: have them sent here.
+    Fetch(Vec<ObjectId>),
+    /// worker → root: a task of the worker waits until `num_returns` of `ids` are done.
+    WaitFor { request: u64, ids: Vec<ObjectId>, num_returns: usize },
+    /// root → worker: the answer to `WaitFor` `request`: which objects are done.
+    WaitDone { request: u64, flags: Vec<bool> },
+    /// worker → root: tasks of the worker dropped their last ref to these objects.
+    Release(Vec<ObjectId>),
     /// root → worker: report your transfer counters.
     StatsRequest,
     /// worker → root: the counters.
@@ -60,6 +77,13 @@ impl Message {
             Message::Data { .. } => "Data",
             Message::TaskDone { .. } => "TaskDone",
             Message::Cleanup(_) => "Cleanup",
+            Message::Spawn(_) => "Spawn",
+            Message::Placed { .. } => "Placed",
+            Message::Created { .. } => "Created",
+            Message::Fetch(_) => "Fetch",
+            Message::WaitFor { .. } => "WaitFor",
+            Message::WaitDone { .. } => "WaitDone",
+            Message::Release(_) => "Release",
             Message::StatsRequest => "StatsRequest",
             Message::StatsReply(_) => "StatsReply",
             Message::Shutdown => "Shutdown",

@@ -34,13 +34,7 @@ impl RemoteFunction {
         invoke: Invoke,
         types: fn() -> Vec<&'static str>,
     ) -> RemoteFunction {
-        RemoteFunction {
-            id: function_id(path),
-            path,
-            num_returns,
-            invoke,
-            types,
-        }
+        RemoteFunction { id: function_id(path), path, num_returns, invoke, types }
     }
 
     pub(crate) fn path(&self) -> &'static str {
@@ -85,11 +79,7 @@ fn build(mut all: Vec<&'static RemoteFunction>) -> Table {
         }
         text.push_str(&format!("{:016x} {} {}\n", f.id, f.num_returns, f.path));
     }
-    Table {
-        by_id,
-        collision,
-        digest: fnv1a(text.as_bytes()),
-    }
+    Table { by_id, collision, digest: fnv1a(text.as_bytes()) }
 }
 
 /// Finds a function by ID.
@@ -162,16 +152,8 @@ mod tests {
     #[test]
     fn the_digest_depends_on_the_whole_table() {
         let ab = build(vec![&A, &B]).digest;
-        assert_eq!(
-            ab,
-            build(vec![&B, &A]).digest,
-            "the order of registration does not matter"
-        );
+        assert_eq!(ab, build(vec![&B, &A]).digest, "the order of registration does not matter");
         assert_ne!(ab, build(vec![&A]).digest);
-        assert_ne!(
-            ab,
-            build(vec![&A, &B_TWICE]).digest,
-            "num_returns is part of the table"
-        );
+        assert_ne!(ab, build(vec![&A, &B_TWICE]).digest, "num_returns is part of the table");
     }
 }

@@ -1,37 +1,35 @@
 //! The root's state: where every object lives, which tasks are running, who waits for what.
 //!
-//! Rank 0 keeps a directory of every object it named: its holders (the rank that makes it first,
-//! then every rank a copy was sent to), whether it is done, how many submitted tasks still need
-//! it, and whether its last ref was dropped. An object is freed, on every holder, once its
-//! last ref is gone, it is done and no submitted task needs it: never earlier.
+//! Rank 0 keeps a directory of every object (named by the root or by a task on a worker): its
+//! holders (the rank that makes it first, then every rank a copy was sent to), whether it is
+//! done, how many submitted tasks still need it, and whether its last ref was dropped. An object
+//! is freed, on every holder, once its last ref is gone, it is done and no submitted task needs
+//! it: never earlier.
 
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 
 use crate::event_loop::{Event, Node, Outbox};
 use crate::object::Object;
 use crate::object_ref::ObjectId;
 use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Rank, Task};
+use crate::reply::{Answer, Reply};
+use crate::scheduler::RoundRobin;
 use crate::stats::TransferStats;
 
-/// A call of the API, sent by a thread of the root to the progress loop.
+/// A call of the API, sent by a thread of the root to the root's loop, or by a task to its
+/// worker's loop.
 pub(crate) enum Command {
-    /// Run `task` on worker `rank` (chosen by the scheduler on the calling thread).
-    Submit { rank: Rank, task: Task },
+    /// Run `task` on the worker the scheduler picks.
+    Submit { task: Task },
     /// Store a value given to `put`.
     Put { id: ObjectId, object: Object },
-    /// Reply with the objects once they are all on the root.
-    Get {
-        ids: Vec<ObjectId>,
-        reply: Sender<Vec<Object>>,
-    },
+    /// Reply with the objects once they are all here.
+    Get { ids: Vec<ObjectId>, reply: Reply },
     /// Reply with which objects are done once at least `num_returns` are.
-    Wait {
-        ids: Vec<ObjectId>,
-        num_returns: usize,
-        reply: Sender<Vec<bool>>,
-    },
+    Wait { ids: Vec<ObjectId>, num_returns: usize, reply: Reply },
     /// The last ref of an object was dropped.
     Release(ObjectId),
     /// Reply with every rank's transfer counters.
@@ -73,16 +71,14 @@ struct RunningTask {
 }
 
 enum Waiter {
-    Get {
-        remaining: usize,
-        ids: Vec<ObjectId>,
-        reply: Sender<Vec<Object>>,
-    },
-    Wait {
-        remaining: usize,
-        ids: Vec<ObjectId>,
-        reply: Sender<Vec<bool>>,
-    },
+    Get { remaining: usize, ids: Vec<ObjectId>, reply: Reply },
+    Wait { remaining: usize, ids: Vec<ObjectId>, to: WaitFor },
+}
+
+/// Who a `wait` answers: a thread of the root, or a task on a worker.
+enum WaitFor {
+    Here(Reply),
+    Worker { rank: Rank, request: u64 },
 }
 
 struct StatsCall {
@@ -92,6 +88,7 @@ struct StatsCall {
 
 pub(crate) struct Root {
     size: usize,
+    scheduler: Arc<RoundRobin>,
     store: ObjectStore,
     objects: HashMap<ObjectId, Entry>,
     running: HashMap<ObjectId, RunningTask>,
@@ -100,13 +97,16 @@ pub(crate) struct Root {
     stats_calls: Vec<StatsCall>,
     /// Objects to free, by holder, sent once per round.
     cleanups: Vec<Vec<ObjectId>>,
+    /// Answers to the `wait`s of tasks, sent once per round.
+    answers: Vec<(Rank, Message)>,
     finished: bool,
 }
 
 impl Root {
-    pub(crate) fn new(size: usize) -> Root {
+    pub(crate) fn new(size: usize, scheduler: Arc<RoundRobin>) -> Root {
         Root {
             size,
+            scheduler,
             store: ObjectStore::default(),
             objects: HashMap::new(),
             running: HashMap::new(),
@@ -114,56 +114,55 @@ impl Root {
             next_waiter: 0,
             stats_calls: Vec::new(),
             cleanups: vec![Vec::new(); size],
+            answers: Vec::new(),
             finished: false,
         }
     }
 
     fn entry(&mut self, id: ObjectId) -> &mut Entry {
-        // A ref keeps its entry alive, and every command naming an object comes from a ref.
+        // A ref keeps its entry alive, and every call naming an object comes from a ref.
         self.objects
             .get_mut(&id)
             .unwrap_or_else(|| panic!("unidist: the root has no record of object {id}"))
     }
 
-    fn submit(&mut self, rank: Rank, task: Task, out: &mut Outbox) {
+    /// Sends `task` to the next worker of the cycle; returns that worker.
+    fn submit(&mut self, task: Task, out: &mut Outbox) -> Rank {
+        let rank = self.scheduler.next();
         let mut inputs = Vec::new();
         for arg in &task.args {
             for &id in arg.ids() {
                 inputs.push(id);
-                let entry = self.entry(id);
-                entry.consumers += 1;
-                if !entry.holders.contains(&rank) {
-                    entry.holders.push(rank);
-                    let source = entry.holders[0];
-                    match self.store.get(id) {
-                        // The root has it: the bytes go ahead of the task, in order.
-                        Some(object) => out.send(
-                            rank,
-                            Message::Data {
-                                id,
-                                object: object.clone(),
-                            },
-                        ),
-                        None => out.send(source, Message::Transfer { id, to: rank }),
-                    }
-                }
+                self.entry(id).consumers += 1;
+                self.send_to(id, rank, out);
             }
         }
         for k in 0..task.num_returns as usize {
-            self.objects
-                .insert(task.first_output.offset(k), Entry::new(rank, false));
+            self.objects.insert(task.first_output.offset(k), Entry::new(rank, false));
         }
-        self.running.insert(
-            task.first_output,
-            RunningTask {
-                inputs,
-                num_returns: task.num_returns,
-            },
-        );
+        self.running
+            .insert(task.first_output, RunningTask { inputs, num_returns: task.num_returns });
         out.send(rank, Message::Submit(task));
+        rank
     }
 
-    fn get(&mut self, ids: Vec<ObjectId>, reply: Sender<Vec<Object>>, out: &mut Outbox) {
+    /// Has object `id` sent to `rank` unless it holds it or it is on its way there: from the
+    /// root's store if the root has it (so it arrives ahead of whatever the root sends `rank`
+    /// next), else from the rank that makes it, as soon as it is made.
+    fn send_to(&mut self, id: ObjectId, rank: Rank, out: &mut Outbox) {
+        let entry = self.entry(id);
+        if entry.holders.contains(&rank) {
+            return;
+        }
+        entry.holders.push(rank);
+        let source = entry.holders[0];
+        match self.store.get(id) {
+            Some(object) => out.send(rank, Message::Data { id, object: object.clone() }),
+            None => out.send(source, Message::Transfer { id, to: rank }),
+        }
+    }
+
+    fn get(&mut self, ids: Vec<ObjectId>, reply: Reply, out: &mut Outbox) {
         let waiter = self.next_waiter;
         let mut remaining = 0;
         for &id in &ids {
@@ -182,30 +181,19 @@ impl Root {
             self.reply_get(ids, reply);
         } else {
             self.next_waiter += 1;
-            self.waiters.insert(
-                waiter,
-                Waiter::Get {
-                    remaining,
-                    ids,
-                    reply,
-                },
-            );
+            self.waiters.insert(waiter, Waiter::Get { remaining, ids, reply });
         }
     }
 
-    fn reply_get(&self, ids: Vec<ObjectId>, reply: Sender<Vec<Object>>) {
-        let objects = ids
-            .iter()
-            .map(|id| self.store.get(*id).expect("fetched").clone())
-            .collect();
-        let _ = reply.send(objects);
+    fn reply_get(&self, ids: Vec<ObjectId>, reply: Reply) {
+        let objects = ids.iter().map(|id| self.store.get(*id).expect("fetched").clone()).collect();
+        reply.send(Answer::Objects(objects));
     }
 
-    fn wait(&mut self, ids: Vec<ObjectId>, num_returns: usize, reply: Sender<Vec<bool>>) {
+    fn wait(&mut self, ids: Vec<ObjectId>, num_returns: usize, to: WaitFor) {
         let done = ids.iter().filter(|id| self.entry(**id).done).count();
         if done >= num_returns {
-            let _ = reply.send(self.done_flags(&ids));
-            return;
+            return self.answer_wait(&ids, to);
         }
         let waiter = self.next_waiter;
         self.next_waiter += 1;
@@ -215,27 +203,22 @@ impl Root {
                 entry.wait_waiters.push(waiter);
             }
         }
-        self.waiters.insert(
-            waiter,
-            Waiter::Wait {
-                remaining: num_returns - done,
-                ids,
-                reply,
-            },
-        );
+        self.waiters.insert(waiter, Waiter::Wait { remaining: num_returns - done, ids, to });
     }
 
-    fn done_flags(&self, ids: &[ObjectId]) -> Vec<bool> {
-        ids.iter()
-            .map(|id| self.objects.get(id).is_some_and(|e| e.done))
-            .collect()
+    fn answer_wait(&mut self, ids: &[ObjectId], to: WaitFor) {
+        let flags = ids.iter().map(|id| self.objects.get(id).is_some_and(|e| e.done)).collect();
+        match to {
+            WaitFor::Here(reply) => reply.send(Answer::Flags(flags)),
+            WaitFor::Worker { rank, request } => {
+                self.answers.push((rank, Message::WaitDone { request, flags }))
+            }
+        }
     }
 
     /// Marks an object done and wakes the `wait`s that counted on it.
     fn mark_done(&mut self, id: ObjectId) {
-        let Some(entry) = self.objects.get_mut(&id) else {
-            return;
-        };
+        let Some(entry) = self.objects.get_mut(&id) else { return };
         if entry.done {
             return;
         }
@@ -244,8 +227,8 @@ impl Root {
             if let Some(Waiter::Wait { remaining, .. }) = self.waiters.get_mut(&waiter) {
                 *remaining -= 1;
                 if *remaining == 0 {
-                    if let Some(Waiter::Wait { ids, reply, .. }) = self.waiters.remove(&waiter) {
-                        let _ = reply.send(self.done_flags(&ids));
+                    if let Some(Waiter::Wait { ids, to, .. }) = self.waiters.remove(&waiter) {
+                        self.answer_wait(&ids, to);
                     }
                 }
             }
@@ -253,9 +236,7 @@ impl Root {
     }
 
     fn arrived(&mut self, id: ObjectId, object: Object) {
-        let Some(entry) = self.objects.get_mut(&id) else {
-            return;
-        };
+        let Some(entry) = self.objects.get_mut(&id) else { return };
         entry.fetching = false;
         if !entry.holders.contains(&0) {
             entry.holders.push(0);
@@ -277,9 +258,7 @@ impl Root {
     }
 
     fn task_done(&mut self, first_output: ObjectId) {
-        let Some(task) = self.running.remove(&first_output) else {
-            return;
-        };
+        let Some(task) = self.running.remove(&first_output) else { return };
         for k in 0..task.num_returns as usize {
             let id = first_output.offset(k);
             self.mark_done(id);
@@ -302,9 +281,7 @@ impl Root {
 
     /// Frees an object once nothing can need it any more.
     fn try_free(&mut self, id: ObjectId) {
-        let Some(entry) = self.objects.get(&id) else {
-            return;
-        };
+        let Some(entry) = self.objects.get(&id) else { return };
         if !(entry.released && entry.done && entry.consumers == 0 && !entry.fetching) {
             return;
         }
@@ -320,10 +297,8 @@ impl Root {
 
     fn stats_reply(&mut self, stats: TransferStats) {
         let size = self.size;
-        let Some(index) = self
-            .stats_calls
-            .iter()
-            .position(|c| c.collected.iter().all(|s| s.rank != stats.rank))
+        let Some(index) =
+            self.stats_calls.iter().position(|c| c.collected.iter().all(|s| s.rank != stats.rank))
         else {
             return;
         };
@@ -338,46 +313,57 @@ impl Root {
 }
 
 impl Node for Root {
-    fn on_message(&mut self, _from: Rank, message: Message, _out: &mut Outbox) {
+    fn on_message(&mut self, from: Rank, message: Message, out: &mut Outbox) {
         match message {
             Message::Data { id, object } => self.arrived(id, object),
             Message::TaskDone { first_output } => self.task_done(first_output),
+            Message::Spawn(task) => {
+                let (first_output, num_returns) = (task.first_output, task.num_returns);
+                if self.submit(task, out) != from {
+                    self.answers.push((from, Message::Placed { first_output, num_returns }));
+                }
+            }
+            Message::Created { id } => {
+                self.objects.insert(id, Entry::new(from, true));
+            }
+            Message::Fetch(ids) => {
+                for id in ids {
+                    self.send_to(id, from, out);
+                }
+            }
+            Message::WaitFor { request, ids, num_returns } => {
+                self.wait(ids, num_returns, WaitFor::Worker { rank: from, request })
+            }
+            Message::Release(ids) => {
+                for id in ids {
+                    self.release(id);
+                }
+            }
             Message::StatsReply(stats) => self.stats_reply(stats),
-            other => eprintln!(
-                "unidist: the root ignored an unexpected {} message",
-                other.kind()
-            ),
+            other => eprintln!("unidist: the root ignored an unexpected {} message", other.kind()),
         }
     }
 
     fn on_event(&mut self, event: Event, out: &mut Outbox) {
-        let Event::Command(command) = event else {
-            return;
-        };
+        let Event::Command(command) = event else { return };
         match command {
-            Command::Submit { rank, task } => self.submit(rank, task, out),
+            Command::Submit { task } => {
+                self.submit(task, out);
+            }
             Command::Put { id, object } => {
                 self.store.insert(id, object);
                 self.objects.insert(id, Entry::new(0, true));
             }
             Command::Get { ids, reply } => self.get(ids, reply, out),
-            Command::Wait {
-                ids,
-                num_returns,
-                reply,
-            } => self.wait(ids, num_returns, reply),
+            Command::Wait { ids, num_returns, reply } => {
+                self.wait(ids, num_returns, WaitFor::Here(reply))
+            }
             Command::Release(id) => self.release(id),
             Command::Stats { reply } => {
                 let own = out.stats.clone().without_self();
-                self.stats_calls.push(StatsCall {
-                    collected: vec![own],
-                    reply,
-                });
+                self.stats_calls.push(StatsCall { collected: vec![own], reply });
                 for worker in 1..self.size {
                     out.send(worker, Message::StatsRequest);
-                }
-                if self.size == 1 {
-                    self.stats_reply(TransferStats::default());
                 }
             }
             Command::Shutdown => {
@@ -390,6 +376,9 @@ impl Node for Root {
     }
 
     fn flush(&mut self, out: &mut Outbox) {
+        for (rank, message) in self.answers.drain(..) {
+            out.send(rank, message);
+        }
         for (holder, ids) in self.cleanups.iter_mut().enumerate() {
             if !ids.is_empty() {
                 out.send(holder, Message::Cleanup(std::mem::take(ids)));

@@ -4,13 +4,13 @@
 //! Misuse (a call before `init`, after `shutdown`, or inside a remote function) panics with a
 //! message that says what to do; dropping a ref and `is_initialized` never panic.
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use crate::event_loop::{self, Event};
+use crate::executor::{self, Pool};
 use crate::object_ref::ObjectId;
 use crate::protocol::Rank;
 use crate::root::{Command, Root};
@@ -26,15 +26,10 @@ const SHUT_DOWN: u8 = 2;
 static PHASE: AtomicU8 = AtomicU8::new(NEVER);
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
-thread_local! {
-    /// The rank whose task this thread runs, on executor threads.
-    static TASK_RANK: Cell<Option<Rank>> = const { Cell::new(None) };
-}
-
 /// What the root's API threads share.
 pub(crate) struct Runtime {
     commands: Sender<Event>,
-    scheduler: RoundRobin,
+    scheduler: Arc<RoundRobin>,
     next_sequence: AtomicU64,
     workers: usize,
     backend: &'static str,
@@ -65,17 +60,28 @@ impl Runtime {
     }
 }
 
-/// Marks the calling thread as one that runs tasks of `rank`.
-pub(crate) fn enter_task_thread(rank: Rank) {
-    TASK_RANK.with(|r| r.set(Some(rank)));
+/// Who makes an API call: a thread of the root, or a task on a worker (a nested call).
+pub(crate) enum Caller {
+    Root(&'static Runtime),
+    Task { pool: Arc<Pool>, depth: usize },
 }
 
-/// The running runtime, for the API function `api`; panics with a hint at the fix otherwise.
+/// The caller of the API function `api`, which works both on the root and in tasks.
+pub(crate) fn caller(api: &str) -> Caller {
+    match executor::current() {
+        Some((pool, depth)) => Caller::Task { pool, depth },
+        None => Caller::Root(runtime(api)),
+    }
+}
+
+/// The running runtime, for the API function `api` that only the root may call; panics with a
+/// hint at the fix otherwise.
 pub(crate) fn runtime(api: &str) -> &'static Runtime {
-    if let Some(rank) = TASK_RANK.with(|r| r.get()) {
+    if let Some((pool, _)) = executor::current() {
         panic!(
-            "unidist::{api} was called inside a remote function (on rank {rank}): nested tasks are \
-             not supported yet; call it from the root's main thread or its other threads"
+            "unidist::{api} cannot be called inside a remote function (it ran on rank {}): only \
+             the root's main program calls it",
+            pool.rank()
         );
     }
     match PHASE.load(Ordering::Acquire) {
@@ -91,9 +97,11 @@ pub(crate) fn runtime(api: &str) -> &'static Runtime {
     }
 }
 
-/// Tells the root that the last ref of `id` is gone. Never panics.
+/// Tells the runtime that the last ref of `id` is gone. Never panics.
 pub(crate) fn release(id: ObjectId) {
-    if PHASE.load(Ordering::Acquire) == RUNNING && TASK_RANK.with(|r| r.get()).is_none() {
+    if let Some((pool, _)) = executor::current() {
+        pool.send(Event::Command(Command::Release(id)));
+    } else if PHASE.load(Ordering::Acquire) == RUNNING {
         if let Some(runtime) = RUNTIME.get() {
             runtime.send(Command::Release(id));
         }
@@ -105,8 +113,12 @@ pub(crate) fn is_initialized() -> bool {
 }
 
 pub(crate) fn init() {
-    if let Some(rank) = TASK_RANK.with(|r| r.get()) {
-        panic!("unidist::init was called inside a remote function (on rank {rank}): only main calls init");
+    if let Some((pool, _)) = executor::current() {
+        panic!(
+            "unidist::init cannot be called inside a remote function (it ran on rank {}): only \
+             main calls init, once",
+            pool.rank()
+        );
     }
     if let Err(phase) = PHASE.compare_exchange(NEVER, RUNNING, Ordering::AcqRel, Ordering::Acquire)
     {
@@ -141,18 +153,11 @@ pub(crate) fn init() {
 
 pub(crate) fn shutdown() {
     let runtime = runtime("shutdown");
-    if PHASE
-        .compare_exchange(RUNNING, SHUT_DOWN, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
+    if PHASE.compare_exchange(RUNNING, SHUT_DOWN, Ordering::AcqRel, Ordering::Acquire).is_err() {
         panic!("unidist::shutdown was called twice: the runtime is already shut down");
     }
     let _ = runtime.commands.send(Event::Command(Command::Shutdown));
-    let handle = runtime
-        .root_loop
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
+    let handle = runtime.root_loop.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(handle) = handle {
         let _ = handle.join();
     }
@@ -166,27 +171,20 @@ enum Backend {
 
 /// The number of ranks a launcher started, from the variables it sets.
 fn launched_ranks() -> Option<(&'static str, usize)> {
-    [
-        "PMI_SIZE",
-        "OMPI_COMM_WORLD_SIZE",
-        "PMIX_SIZE",
-        "SLURM_STEP_NUM_TASKS",
-    ]
-    .into_iter()
-    .find_map(|var| Some((var, std::env::var(var).ok()?.trim().parse().ok()?)))
+    ["PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS"]
+        .into_iter()
+        .find_map(|var| Some((var, std::env::var(var).ok()?.trim().parse().ok()?)))
 }
 
 fn choose_backend() -> Result<Backend, String> {
-    let forced = std::env::var("UNIDIST_BACKEND")
-        .ok()
-        .filter(|v| !v.is_empty());
+    let forced = std::env::var("UNIDIST_BACKEND").ok().filter(|v| !v.is_empty());
     let launched = launched_ranks().filter(|(_, n)| *n > 1);
     match forced.as_deref() {
         Some("local") => Ok(Backend::Local(local_workers()?)),
         Some("mpi") => mpi_backend("UNIDIST_BACKEND=mpi asks for the MPI backend".into()),
-        Some(other) => Err(format!(
-            "UNIDIST_BACKEND={other} is not a backend: use `mpi` or `local`"
-        )),
+        Some(other) => {
+            Err(format!("UNIDIST_BACKEND={other} is not a backend: use `mpi` or `local`"))
+        }
         None => match launched {
             Some((var, n)) => mpi_backend(format!(
                 "this program was started by an MPI launcher as {n} ranks ({var}={n})"
@@ -233,24 +231,26 @@ fn start_local(workers: usize) -> Runtime {
     let size = workers + 1;
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..size).map(|_| mpsc::channel()).unzip();
     let peers = Arc::new(senders);
+    let scheduler = Arc::new(RoundRobin::new(workers));
     let mut root_loop = None;
     for (rank, events) in receivers.into_iter().enumerate() {
         let peers_of_rank = Arc::clone(&peers);
         let transport = move || Transport::Local(LocalTransport::new(rank, peers_of_rank));
         if rank == 0 {
+            let scheduler = Arc::clone(&scheduler);
             root_loop = Some(spawn("unidist-root".into(), move || {
-                event_loop::run(Root::new(size), transport(), events)
+                event_loop::run(Root::new(size, scheduler), transport(), events)
             }));
         } else {
             let own = peers[rank].clone();
             spawn(format!("unidist-worker-{rank}"), move || {
-                event_loop::run(Worker::new(rank, own), transport(), events)
+                event_loop::run(Worker::new(rank, size, "local", own), transport(), events)
             });
         }
     }
     Runtime {
         commands: peers[0].clone(),
-        scheduler: RoundRobin::new(workers),
+        scheduler,
         next_sequence: AtomicU64::new(0),
         workers,
         backend: "local",
@@ -265,7 +265,8 @@ fn start_mpi() -> Result<Runtime, String> {
     use crate::transport::mpi::MpiTransport;
 
     let (events_tx, events) = mpsc::channel();
-    let (started_tx, started) = mpsc::channel::<Result<(Rank, usize), String>>();
+    type Started = Result<(Rank, usize, Arc<RoundRobin>), String>;
+    let (started_tx, started) = mpsc::channel::<Started>();
     let own = events_tx.clone();
     let progress = spawn("unidist-progress".into(), move || {
         let transport = match MpiTransport::start() {
@@ -281,24 +282,24 @@ fn start_mpi() -> Result<Runtime, String> {
             let _ = started_tx.send(Err(e));
             return;
         }
-        let _ = started_tx.send(Ok((rank, size)));
+        let scheduler = Arc::new(RoundRobin::new(size - 1));
+        let _ = started_tx.send(Ok((rank, size, Arc::clone(&scheduler))));
         let transport = Transport::Mpi(transport);
         if rank == 0 {
-            event_loop::run(Root::new(size), transport, events);
+            event_loop::run(Root::new(size, scheduler), transport, events);
         } else {
-            event_loop::run(Worker::new(rank, own), transport, events);
+            event_loop::run(Worker::new(rank, size, "mpi", own), transport, events);
         }
     });
-    let (rank, size) = started
-        .recv()
-        .map_err(|_| "the MPI progress thread died while starting".to_string())??;
+    let (rank, size, scheduler) =
+        started.recv().map_err(|_| "the MPI progress thread died while starting".to_string())??;
     if rank != 0 {
         let _ = progress.join();
         std::process::exit(0);
     }
     Ok(Runtime {
         commands: events_tx,
-        scheduler: RoundRobin::new(size - 1),
+        scheduler,
         next_sequence: AtomicU64::new(0),
         workers: size - 1,
         backend: "mpi",

@@ -12,10 +12,7 @@ pub(crate) struct RoundRobin {
 impl RoundRobin {
     pub(crate) fn new(workers: usize) -> RoundRobin {
         assert!(workers > 0, "a job needs at least one worker");
-        RoundRobin {
-            next: AtomicUsize::new(0),
-            workers,
-        }
+        RoundRobin { next: AtomicUsize::new(0), workers }
     }
 
     /// The next worker rank, in the cycle 1, 2, ..., workers, 1, ...

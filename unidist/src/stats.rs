@@ -29,12 +29,7 @@ pub struct TransferStats {
 
 impl TransferStats {
     pub(crate) fn new(rank: usize, size: usize) -> TransferStats {
-        let peers = (0..size)
-            .map(|peer| PeerTransfer {
-                peer,
-                ..Default::default()
-            })
-            .collect();
+        let peers = (0..size).map(|peer| PeerTransfer { peer, ..Default::default() }).collect();
         TransferStats { rank, peers }
     }
 
@@ -53,10 +48,7 @@ impl TransferStats {
     /// The counters towards one peer.
     pub fn peer(&self, peer: usize) -> PeerTransfer {
         let found = self.peers.iter().find(|p| p.peer == peer);
-        found.copied().unwrap_or(PeerTransfer {
-            peer,
-            ..Default::default()
-        })
+        found.copied().unwrap_or(PeerTransfer { peer, ..Default::default() })
     }
 
     /// Drops the entry of the rank itself, which never moves anything.

@@ -1,32 +1,39 @@
-//! A worker rank: holds the objects its tasks made, runs tasks whose inputs are all here, and
-//! sends objects to whichever rank the root names.
+//! A worker rank: holds the objects its tasks made, hands tasks whose inputs are all here to its
+//! executor threads, and sends objects to whichever rank the root names.
 //!
-//! The progress loop never runs user code: tasks run on an executor thread, so a long or blocked
-//! task never stops the worker from receiving inputs, serving objects to other workers or
-//! answering the root.
+//! The progress loop never runs user code: tasks run on executor threads (see `executor`), so a
+//! long or blocked task never stops the worker from receiving inputs, serving objects to other
+//! workers or answering the root. The API calls of tasks (nested tasks) come to this loop as
+//! commands: submissions, `put` values and releases go on to the root, which keeps the directory
+//! of every object; `get` and `wait` are answered here, with the root's help for what is missing.
 
 use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
 
 use crate::arg::{Arg, Resolved, TaskArgs};
 use crate::error::Error;
 use crate::event_loop::{Event, Node, Outbox};
+use crate::executor::{Job, Pool};
 use crate::object::Object;
 use crate::object_ref::ObjectId;
 use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Rank, Task};
 use crate::registry;
-
-/// A task whose inputs are all here, on its way to the executor.
-struct Job {
-    task: Task,
-    args: Vec<Resolved>,
-}
+use crate::reply::{Answer, Reply};
+use crate::root::Command;
 
 struct Blocked {
     task: Task,
     missing: usize,
+}
+
+/// A `get` of a task of this worker, waiting for objects to arrive.
+struct Get {
+    remaining: usize,
+    ids: Vec<ObjectId>,
+    reply: Reply,
 }
 
 pub(crate) struct Worker {
@@ -37,24 +44,39 @@ pub(crate) struct Worker {
     waiting_for: HashMap<ObjectId, Vec<ObjectId>>,
     /// Transfers asked for objects that are not made yet.
     transfers: HashMap<ObjectId, Vec<Rank>>,
-    executor: Sender<Job>,
+    /// `get`s of tasks, and the objects each waits for.
+    gets: HashMap<u64, Get>,
+    get_waiters: HashMap<ObjectId, Vec<u64>>,
+    next_get: u64,
+    /// `wait`s of tasks that the root answers, by request.
+    waits: HashMap<u64, Reply>,
+    next_wait: u64,
+    /// Refs dropped by tasks, sent to the root once per round.
+    releases: Vec<ObjectId>,
+    pool: Arc<Pool>,
     finished: bool,
 }
 
 impl Worker {
-    /// Creates the worker and starts its executor thread, which reports to `events`.
-    pub(crate) fn new(rank: Rank, events: Sender<Event>) -> Worker {
-        let (jobs, queue) = mpsc::channel();
-        std::thread::Builder::new()
-            .name(format!("unidist-executor-{rank}"))
-            .spawn(move || execute(rank, queue, events))
-            .expect("could not start the executor thread");
+    /// Creates the worker and starts its executor, which reports to `events`.
+    pub(crate) fn new(
+        rank: Rank,
+        size: usize,
+        backend: &'static str,
+        events: Sender<Event>,
+    ) -> Worker {
         Worker {
             store: ObjectStore::default(),
             blocked: HashMap::new(),
             waiting_for: HashMap::new(),
             transfers: HashMap::new(),
-            executor: jobs,
+            gets: HashMap::new(),
+            get_waiters: HashMap::new(),
+            next_get: 0,
+            waits: HashMap::new(),
+            next_wait: 0,
+            releases: Vec::new(),
+            pool: Pool::start(rank, size - 1, backend, events),
             finished: false,
         }
     }
@@ -65,18 +87,18 @@ impl Worker {
             for &id in arg.ids() {
                 if !self.store.contains(id) {
                     missing += 1;
-                    self.waiting_for
-                        .entry(id)
-                        .or_default()
-                        .push(task.first_output);
+                    self.waiting_for.entry(id).or_default().push(task.first_output);
                 }
             }
         }
         if missing == 0 {
             self.start(task);
         } else {
-            self.blocked
-                .insert(task.first_output, Blocked { task, missing });
+            // A task here may wait for this one: it may run others while the inputs come.
+            if task.first_output.origin() == self.pool.rank() {
+                self.pool.placed(task.first_output, task.num_returns as usize);
+            }
+            self.blocked.insert(task.first_output, Blocked { task, missing });
         }
     }
 
@@ -89,34 +111,24 @@ impl Worker {
             .map(|arg| match arg {
                 Arg::Value(object) => Resolved::Value(object.clone()),
                 Arg::Ref(id) => Resolved::Ref(*id, object(id)),
-                Arg::RefList { element_type, ids } => Resolved::List(
-                    *element_type,
-                    ids.iter().map(|id| (*id, object(id))).collect(),
-                ),
+                Arg::RefList { element_type, ids } => {
+                    Resolved::List(*element_type, ids.iter().map(|id| (*id, object(id))).collect())
+                }
             })
             .collect();
-        // The executor only stops after the worker does.
-        let _ = self.executor.send(Job { task, args });
+        self.pool.push(Job { task, args });
     }
 
     fn store_object(&mut self, id: ObjectId, object: Object, out: &mut Outbox) {
         if let Some(ranks) = self.transfers.remove(&id) {
             for to in ranks {
-                out.send(
-                    to,
-                    Message::Data {
-                        id,
-                        object: object.clone(),
-                    },
-                );
+                out.send(to, Message::Data { id, object: object.clone() });
             }
         }
         self.store.insert(id, object);
         if let Some(tasks) = self.waiting_for.remove(&id) {
             for first in tasks {
-                let Some(blocked) = self.blocked.get_mut(&first) else {
-                    continue;
-                };
+                let Some(blocked) = self.blocked.get_mut(&first) else { continue };
                 blocked.missing -= 1;
                 if blocked.missing == 0 {
                     let blocked = self.blocked.remove(&first).expect("present");
@@ -124,6 +136,48 @@ impl Worker {
                 }
             }
         }
+        for waiter in self.get_waiters.remove(&id).unwrap_or_default() {
+            let Some(get) = self.gets.get_mut(&waiter) else { continue };
+            get.remaining -= 1;
+            if get.remaining == 0 {
+                let get = self.gets.remove(&waiter).expect("present");
+                self.reply_get(get.ids, get.reply);
+            }
+        }
+    }
+
+    fn reply_get(&self, ids: Vec<ObjectId>, reply: Reply) {
+        let objects = ids.iter().map(|id| self.store.get(*id).expect("arrived").clone()).collect();
+        reply.send(Answer::Objects(objects));
+    }
+
+    /// A task's `get`: answered from the store, or once the root has had the missing objects
+    /// sent here.
+    fn get(&mut self, ids: Vec<ObjectId>, reply: Reply, out: &mut Outbox) {
+        let missing: Vec<ObjectId> =
+            ids.iter().copied().filter(|id| !self.store.contains(*id)).collect();
+        if missing.is_empty() {
+            return self.reply_get(ids, reply);
+        }
+        let waiter = self.next_get;
+        self.next_get += 1;
+        for id in &missing {
+            self.get_waiters.entry(*id).or_default().push(waiter);
+        }
+        self.gets.insert(waiter, Get { remaining: missing.len(), ids, reply });
+        out.send(0, Message::Fetch(missing));
+    }
+
+    /// A task's `wait`: answered here if enough objects are here, else by the root.
+    fn wait(&mut self, ids: Vec<ObjectId>, num_returns: usize, reply: Reply, out: &mut Outbox) {
+        let here: Vec<bool> = ids.iter().map(|id| self.store.contains(*id)).collect();
+        if here.iter().filter(|h| **h).count() >= num_returns {
+            return reply.send(Answer::Flags(here));
+        }
+        let request = self.next_wait;
+        self.next_wait += 1;
+        self.waits.insert(request, reply);
+        out.send(0, Message::WaitFor { request, ids, num_returns });
     }
 }
 
@@ -133,13 +187,7 @@ impl Node for Worker {
             Message::Submit(task) => self.submit(task),
             Message::Data { id, object } => self.store_object(id, object, out),
             Message::Transfer { id, to } => match self.store.get(id) {
-                Some(object) => out.send(
-                    to,
-                    Message::Data {
-                        id,
-                        object: object.clone(),
-                    },
-                ),
+                Some(object) => out.send(to, Message::Data { id, object: object.clone() }),
                 None => self.transfers.entry(id).or_default().push(to),
             },
             Message::Cleanup(ids) => {
@@ -147,25 +195,51 @@ impl Node for Worker {
                     self.store.remove(id);
                 }
             }
+            Message::Placed { first_output, num_returns } => {
+                self.pool.placed(first_output, num_returns as usize)
+            }
+            Message::WaitDone { request, flags } => {
+                if let Some(reply) = self.waits.remove(&request) {
+                    reply.send(Answer::Flags(flags));
+                }
+            }
             Message::StatsRequest => out.send(0, Message::StatsReply(out.stats.clone())),
-            Message::Shutdown => self.finished = true,
-            other => eprintln!(
-                "unidist: a worker ignored an unexpected {} message",
-                other.kind()
-            ),
+            Message::Shutdown => {
+                self.pool.stop();
+                self.finished = true;
+            }
+            other => eprintln!("unidist: a worker ignored an unexpected {} message", other.kind()),
         }
     }
 
     fn on_event(&mut self, event: Event, out: &mut Outbox) {
-        if let Event::Finished {
-            first_output,
-            outputs,
-        } = event
-        {
-            for (k, object) in outputs.into_iter().enumerate() {
-                self.store_object(first_output.offset(k), object, out);
+        match event {
+            Event::Finished { first_output, outputs } => {
+                for (k, object) in outputs.into_iter().enumerate() {
+                    self.store_object(first_output.offset(k), object, out);
+                }
+                out.send(0, Message::TaskDone { first_output });
             }
-            out.send(0, Message::TaskDone { first_output });
+            Event::Command(command) => match command {
+                Command::Submit { task } => out.send(0, Message::Spawn(task)),
+                Command::Put { id, object } => {
+                    self.store_object(id, object, out);
+                    out.send(0, Message::Created { id });
+                }
+                Command::Get { ids, reply } => self.get(ids, reply, out),
+                Command::Wait { ids, num_returns, reply } => {
+                    self.wait(ids, num_returns, reply, out)
+                }
+                Command::Release(id) => self.releases.push(id),
+                Command::Stats { .. } | Command::Shutdown => {}
+            },
+            Event::Net { .. } => {}
+        }
+    }
+
+    fn flush(&mut self, out: &mut Outbox) {
+        if !self.releases.is_empty() {
+            out.send(0, Message::Release(std::mem::take(&mut self.releases)));
         }
     }
 
@@ -174,33 +248,12 @@ impl Node for Worker {
     }
 }
 
-/// The executor thread: runs jobs one after the other and reports each result.
-fn execute(rank: Rank, jobs: Receiver<Job>, events: Sender<Event>) {
-    crate::runtime::enter_task_thread(rank);
-    for job in jobs {
-        let first_output = job.task.first_output;
-        let outputs = run(rank, job);
-        if events
-            .send(Event::Finished {
-                first_output,
-                outputs,
-            })
-            .is_err()
-        {
-            break;
-        }
-    }
-}
-
 /// Runs one task: its results, or as many copies of its error.
-fn run(rank: Rank, job: Job) -> Vec<Object> {
+pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
     let n = job.task.num_returns as usize;
     let failed = |error: Error| vec![Object::from_error(&error); n];
     let Some(function) = registry::lookup(job.task.function) else {
-        return failed(Error::UnknownFunction {
-            id: job.task.function,
-            rank,
-        });
+        return failed(Error::UnknownFunction { id: job.task.function, rank });
     };
     if function.num_returns() != n {
         return failed(Error::Argument {
@@ -213,19 +266,19 @@ fn run(rank: Rank, job: Job) -> Vec<Object> {
         });
     }
     for item in &job.args {
-        let inputs: &[(ObjectId, Object)] = match item {
-            Resolved::Value(_) => &[],
-            Resolved::Ref(id, object) => &[(*id, object.clone())],
-            Resolved::List(_, items) => items,
-        };
-        for (id, object) in inputs {
-            if let Some(cause) = object.error() {
-                return failed(Error::InputFailed {
-                    function: function.path().to_string(),
-                    input: *id,
-                    cause: Box::new(cause),
-                });
+        let failed_input = match item {
+            Resolved::Value(_) => None,
+            Resolved::Ref(id, object) => object.error().map(|e| (*id, e)),
+            Resolved::List(_, items) => {
+                items.iter().find_map(|(id, o)| o.error().map(|e| (*id, e)))
             }
+        };
+        if let Some((input, cause)) = failed_input {
+            return failed(Error::InputFailed {
+                function: function.path().to_string(),
+                input,
+                cause: Box::new(cause),
+            });
         }
     }
     let mut args = TaskArgs::new(function.path(), job.task.first_output, n, job.args);

@@ -27,9 +27,6 @@ impl LocalTransport {
 
     pub(crate) fn send(&mut self, to: Rank, batch: Vec<Message>) {
         // A peer that has already stopped (after shutdown) drops what it is sent.
-        let _ = self.peers[to].send(Event::Net {
-            from: self.rank,
-            batch,
-        });
+        let _ = self.peers[to].send(Event::Net { from: self.rank, batch });
     }
 }

@@ -50,13 +50,7 @@ impl MpiTransport {
         let world = universe.world();
         let rank = world.rank() as Rank;
         let size = world.size() as usize;
-        Ok(MpiTransport {
-            world,
-            rank,
-            size,
-            sends: Vec::new(),
-            universe: Some(universe),
-        })
+        Ok(MpiTransport { world, rank, size, sends: Vec::new(), universe: Some(universe) })
     }
 
     pub(crate) fn rank(&self) -> Rank {
@@ -85,20 +79,16 @@ impl MpiTransport {
         // SAFETY: the buffer is leaked until `progress` or `close` sees the send complete and
         // frees it; nothing else reads or writes it meanwhile.
         let data: &'static [u8] = unsafe { &*buffer };
-        let request = self
-            .world
-            .process_at_rank(to as i32)
-            .immediate_send_with_tag(StaticScope, data, TAG);
+        let request =
+            self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, data, TAG);
         self.sends.push(Send { request, buffer });
     }
 
     pub(crate) fn poll(&mut self, deliver: &mut dyn FnMut(Rank, Vec<Message>)) -> bool {
         let mut any = false;
         for _ in 0..64 {
-            let Some((message, status)) = self
-                .world
-                .any_process()
-                .immediate_matched_probe_with_tag(TAG)
+            let Some((message, status)) =
+                self.world.any_process().immediate_matched_probe_with_tag(TAG)
             else {
                 break;
             };
@@ -128,10 +118,7 @@ impl MpiTransport {
                     drop(unsafe { Box::from_raw(send.buffer) });
                 }
                 Err(request) => {
-                    self.sends.push(Send {
-                        request,
-                        buffer: send.buffer,
-                    });
+                    self.sends.push(Send { request, buffer: send.buffer });
                     let last = self.sends.len() - 1;
                     self.sends.swap(i, last);
                     i += 1;
@@ -155,9 +142,7 @@ impl MpiTransport {
             None
         } else {
             let micros = u64::from((idle_rounds - 128).min(100)) * 10;
-            events
-                .recv_timeout(Duration::from_micros(micros.max(5)))
-                .ok()
+            events.recv_timeout(Duration::from_micros(micros.max(5))).ok()
         }
     }
 

@@ -1,0 +1,370 @@
+//! The threads that run a worker's tasks, and what a task does when it blocks.
+//!
+//! A worker starts with one executor thread, which runs ready tasks oldest first. A task that
+//! blocks in `get` or `wait` (a nested task waiting for its children) runs the task it waits for on its own thread if that
+//! task is ready here, like a plain call. Otherwise its thread sleeps, and if ready tasks are
+//! left with no thread to take them, the worker starts another thread: so a worker always has a
+//! thread running its ready tasks while others are blocked. A worker has at most
+//! [`MAX_EXECUTOR_THREADS`] threads; at that bound a blocked thread also runs unrelated ready
+//! tasks while it waits, up to [`MAX_NESTED_DEPTH`] tasks deep on its stack. A task only ever
+//! waits for objects made after it started (its own children) or already there, so a task run on
+//! top of a blocked one never waits for the one beneath it.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::Thread;
+
+use crate::arg::Resolved;
+use crate::event_loop::Event;
+use crate::object_ref::ObjectId;
+use crate::protocol::{Rank, Task};
+use crate::reply::Answer;
+
+/// The most executor threads one worker starts.
+pub const MAX_EXECUTOR_THREADS: usize = 256;
+
+/// The most tasks one executor thread holds on its stack: a blocked task and the tasks its thread
+/// runs while it waits, nested.
+pub const MAX_NESTED_DEPTH: usize = 64;
+
+/// Stack of an executor thread: room for [`MAX_NESTED_DEPTH`] nested tasks. It is reserved,
+/// not committed: untouched pages cost no memory.
+const STACK_BYTES: usize = 16 << 20;
+
+/// A task whose inputs are all here.
+pub(crate) struct Job {
+    pub(crate) task: Task,
+    pub(crate) args: Vec<Resolved>,
+}
+
+impl Job {
+    fn makes(&self, id: ObjectId) -> bool {
+        makes(self.task.first_output, self.task.num_returns as usize, id)
+    }
+}
+
+/// True if `id` is one of the `n` results that start at `first`.
+fn makes(first: ObjectId, n: usize, id: ObjectId) -> bool {
+    id.origin() == first.origin()
+        && (first.sequence()..first.sequence() + n as u64).contains(&id.sequence())
+}
+
+/// A thread waiting in the pool: idle (depth 0), or a task blocked on `request`.
+struct Sleeper {
+    thread: Thread,
+    depth: usize,
+    request: Option<u64>,
+    awaited: Vec<ObjectId>,
+    /// It waits for a task it submitted that the root has not placed yet: it may come here.
+    placement: bool,
+}
+
+struct State {
+    /// Jobs whose inputs are all here, oldest first.
+    ready: VecDeque<Job>,
+    answers: HashMap<u64, Answer>,
+    /// Results of tasks submitted by tasks here that the root has not placed yet.
+    expected: HashSet<ObjectId>,
+    /// Threads waiting, each woken on its own (no thundering herd).
+    sleepers: Vec<Sleeper>,
+    threads: usize,
+    stopped: bool,
+}
+
+impl State {
+    fn at_bound(&self) -> bool {
+        self.threads >= MAX_EXECUTOR_THREADS
+    }
+
+    /// Would `sleeper` take a job it does not wait for?
+    fn takes_any(&self, sleeper: &Sleeper) -> bool {
+        sleeper.depth == 0 || (self.at_bound() && sleeper.depth < MAX_NESTED_DEPTH)
+    }
+
+    /// Wakes the one sleeper that should take `job`: a task waiting for its result, else a
+    /// thread that takes any job. False if none would take it.
+    fn wake_for(&mut self, job: &Job) -> bool {
+        let sleepers = &self.sleepers;
+        let chosen = sleepers
+            .iter()
+            .position(|s| s.depth < MAX_NESTED_DEPTH && s.awaited.iter().any(|id| job.makes(*id)))
+            .or_else(|| sleepers.iter().rposition(|s| self.takes_any(s)));
+        match chosen {
+            Some(i) => {
+                self.sleepers.swap_remove(i).thread.unpark();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// True if ready jobs are left to no thread: every thread sleeps, none takes any job, and
+    /// none waits for a placement (it wakes when the root places the task, and may then take it).
+    fn stuck(&self) -> bool {
+        !self.ready.is_empty()
+            && self.sleepers.len() == self.threads
+            && !self
+                .sleepers
+                .iter()
+                .any(|s| self.takes_any(s) || (s.placement && s.depth < MAX_NESTED_DEPTH))
+    }
+}
+
+/// The executor threads of one worker and their shared queue.
+pub(crate) struct Pool {
+    rank: Rank,
+    workers: usize,
+    backend: &'static str,
+    /// The worker's loop, for results and for the API calls of tasks.
+    events: Sender<Event>,
+    state: Mutex<State>,
+    next_sequence: AtomicU64,
+    next_request: AtomicU64,
+}
+
+thread_local! {
+    /// On an executor thread: its pool and how many tasks deep it is.
+    static CONTEXT: RefCell<Option<(Arc<Pool>, usize)>> = const { RefCell::new(None) };
+}
+
+/// The pool and depth of the task running on this thread, if any.
+pub(crate) fn current() -> Option<(Arc<Pool>, usize)> {
+    CONTEXT.with(|c| c.borrow().clone())
+}
+
+impl Pool {
+    pub(crate) fn start(
+        rank: Rank,
+        workers: usize,
+        backend: &'static str,
+        events: Sender<Event>,
+    ) -> Arc<Pool> {
+        let pool = Arc::new(Pool {
+            rank,
+            workers,
+            backend,
+            events,
+            state: Mutex::new(State {
+                ready: VecDeque::new(),
+                answers: HashMap::new(),
+                expected: HashSet::new(),
+                sleepers: Vec::new(),
+                threads: 0,
+                stopped: false,
+            }),
+            next_sequence: AtomicU64::new(0),
+            next_request: AtomicU64::new(0),
+        });
+        let mut state = pool.lock();
+        pool.spawn(&mut state);
+        drop(state);
+        pool
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn rank(&self) -> Rank {
+        self.rank
+    }
+
+    pub(crate) fn workers(&self) -> usize {
+        self.workers
+    }
+
+    pub(crate) fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Sends an event to the worker's loop.
+    pub(crate) fn send(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    /// Names `n` new objects in a row (made by a task of this worker) and returns the first.
+    pub(crate) fn new_ids(&self, n: usize) -> ObjectId {
+        ObjectId::new(self.rank, self.next_sequence.fetch_add(n as u64, Ordering::Relaxed))
+    }
+
+    pub(crate) fn new_request(&self) -> u64 {
+        self.next_request.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn spawn(self: &Arc<Self>, state: &mut State) {
+        if state.at_bound() {
+            return;
+        }
+        state.threads += 1;
+        let pool = Arc::clone(self);
+        let started = std::thread::Builder::new()
+            .name(format!("unidist-x-{}", self.rank))
+            .stack_size(STACK_BYTES)
+            .spawn(move || pool.serve());
+        if started.is_err() {
+            state.threads -= 1;
+            eprintln!("unidist: rank {} could not start another executor thread", self.rank);
+        }
+    }
+
+    /// Queues a job whose inputs are all here (called by the worker's loop).
+    pub(crate) fn push(self: &Arc<Self>, job: Job) {
+        let mut state = self.lock();
+        for k in 0..job.task.num_returns as usize {
+            state.expected.remove(&job.task.first_output.offset(k));
+        }
+        let woken = state.wake_for(&job);
+        state.ready.push_back(job);
+        if !woken && state.stuck() {
+            self.spawn(&mut state);
+        }
+    }
+
+    /// Notes that a task here submitted a task with these results: a task that waits for them
+    /// waits for the root to place that task before the worker adds a thread for other jobs.
+    pub(crate) fn expect(&self, first_output: ObjectId, num_returns: usize) {
+        let mut state = self.lock();
+        state.expected.extend((0..num_returns).map(|k| first_output.offset(k)));
+    }
+
+    /// The root placed a task submitted here, on another worker or here but waiting for inputs.
+    pub(crate) fn placed(self: &Arc<Self>, first_output: ObjectId, num_returns: usize) {
+        let mut state = self.lock();
+        for k in 0..num_returns {
+            state.expected.remove(&first_output.offset(k));
+        }
+        let waiting = state.sleepers.iter().position(|s| {
+            s.placement && s.awaited.iter().any(|id| makes(first_output, num_returns, *id))
+        });
+        if let Some(i) = waiting {
+            state.sleepers[i].placement = false;
+        }
+        if state.stuck() {
+            self.spawn(&mut state);
+        }
+    }
+
+    /// Hands the answer of request `request` to the task blocked on it.
+    pub(crate) fn answer(&self, request: u64, answer: Answer) {
+        let mut state = self.lock();
+        state.answers.insert(request, answer);
+        if let Some(i) = state.sleepers.iter().position(|s| s.request == Some(request)) {
+            state.sleepers.swap_remove(i).thread.unpark();
+        }
+    }
+
+    /// Stops the threads once they are idle; a task blocked on an answer panics out of it.
+    pub(crate) fn stop(&self) {
+        let mut state = self.lock();
+        state.stopped = true;
+        for sleeper in state.sleepers.drain(..) {
+            sleeper.thread.unpark();
+        }
+    }
+
+    /// Sleeps until woken, registered as `sleeper` meanwhile. If that leaves ready jobs to no
+    /// thread, starts one that takes them.
+    fn sleep<'a>(
+        self: &'a Arc<Self>,
+        mut state: MutexGuard<'a, State>,
+        sleeper: Sleeper,
+    ) -> MutexGuard<'a, State> {
+        let me = sleeper.thread.id();
+        state.sleepers.push(sleeper);
+        if state.stuck() {
+            self.spawn(&mut state);
+        }
+        drop(state);
+        std::thread::park();
+        let mut state = self.lock();
+        // Woken by a spurious wake-up rather than by `wake_for`, `answer` or `stop`.
+        if let Some(i) = state.sleepers.iter().position(|s| s.thread.id() == me) {
+            state.sleepers.swap_remove(i);
+        }
+        state
+    }
+
+    /// The body of an executor thread: takes ready jobs, oldest first.
+    fn serve(self: Arc<Self>) {
+        CONTEXT.with(|c| *c.borrow_mut() = Some((Arc::clone(&self), 0)));
+        let mut state = self.lock();
+        loop {
+            if state.stopped {
+                return;
+            }
+            if let Some(job) = state.ready.pop_front() {
+                drop(state);
+                self.run(job, 1);
+                state = self.lock();
+                continue;
+            }
+            let sleeper = Sleeper {
+                thread: std::thread::current(),
+                depth: 0,
+                request: None,
+                awaited: Vec::new(),
+                placement: false,
+            };
+            state = self.sleep(state, sleeper);
+        }
+    }
+
+    fn run(self: &Arc<Self>, job: Job, depth: usize) {
+        let first_output = job.task.first_output;
+        let previous = CONTEXT.with(|c| c.borrow_mut().replace((Arc::clone(self), depth)));
+        let outputs = crate::worker::run(self.rank, job);
+        CONTEXT.with(|c| *c.borrow_mut() = previous);
+        self.send(Event::Finished { first_output, outputs });
+    }
+
+    /// Blocks the calling task, `depth` tasks deep on its thread, until request `request` is
+    /// answered; runs the task that makes one of `awaited` meanwhile if it is ready here.
+    pub(crate) fn block_on(
+        self: &Arc<Self>,
+        request: u64,
+        depth: usize,
+        awaited: &[ObjectId],
+    ) -> Answer {
+        let mut state = self.lock();
+        loop {
+            if let Some(answer) = state.answers.remove(&request) {
+                return answer;
+            }
+            if state.stopped {
+                drop(state);
+                panic!("unidist: the runtime was shut down while this task waited");
+            }
+            if depth < MAX_NESTED_DEPTH {
+                let index = state
+                    .ready
+                    .iter()
+                    .position(|job| awaited.iter().any(|id| job.makes(*id)))
+                    .or_else(|| {
+                        if state.at_bound() {
+                            state.ready.len().checked_sub(1)
+                        } else {
+                            None
+                        }
+                    });
+                if let Some(job) = index.and_then(|i| state.ready.remove(i)) {
+                    drop(state);
+                    self.run(job, depth + 1);
+                    state = self.lock();
+                    continue;
+                }
+            }
+            let placement = awaited.iter().any(|id| state.expected.contains(id));
+            let sleeper = Sleeper {
+                thread: std::thread::current(),
+                depth,
+                request: Some(request),
+                awaited: awaited.to_vec(),
+                placement,
+            };
+            state = self.sleep(state, sleeper);
+        }
+    }
+}
