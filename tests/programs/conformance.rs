@@ -37,7 +37,13 @@ fn answer() -> u32 {
 }
 
 #[remote]
-fn nothing(_x: u8) {}
+fn nothing(_: u8) {}
+
+#[deprecated(note = "remote functions may be deprecated too")]
+#[remote]
+fn old(x: u8) -> u8 {
+    x
+}
 
 #[remote]
 fn shout(mut s: String) -> String {
@@ -184,6 +190,9 @@ fn main() {
     case("signatures", || {
         assert_eq!(unidist::get(&answer::remote()).unwrap(), 42);
         unidist::get(&nothing::remote(1)).unwrap();
+        #[allow(deprecated)]
+        let old = old::remote(9);
+        assert_eq!(unidist::get(&old).unwrap(), 9);
         assert_eq!(unidist::get(&shout::remote("hi".to_string())).unwrap(), "HI");
         let p = Point { x: 3.0, y: 4.0 };
         assert_eq!(unidist::get(&geometry::norm2::remote(p.clone())).unwrap(), 25.0);

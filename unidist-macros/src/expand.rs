@@ -57,7 +57,7 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
 
         #(#cfgs)*
         #[doc = #doc]
-        #[allow(dead_code, non_snake_case, clippy::all)]
+        #[allow(dead_code, deprecated, non_snake_case, clippy::all)]
         #vis mod #name {
             #[allow(unused_imports)]
             use super::*;

@@ -48,10 +48,17 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<RemoteFn> {
             FnArg::Receiver(receiver) => errors.push(receiver, "#[remote] works on free functions, not methods: `self` cannot be sent to a worker; take the value as an ordinary parameter"),
             FnArg::Typed(typed) => {
                 check_owned(&typed.ty, "parameter", &mut errors);
+                if let Some(attr) = typed.attrs.first() {
+                    errors.push(attr, "attributes on parameters of a #[remote] function are not supported: every rank must see the same parameters; remove it");
+                }
                 match &*typed.pat {
                     Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
                         params.push(Param { name: pat.ident.clone(), ty: (*typed.ty).clone() })
                     }
+                    Pat::Wild(wild) => params.push(Param {
+                        name: Ident::new(&format!("__unidist_unused{}", params.len()), wild.span()),
+                        ty: (*typed.ty).clone(),
+                    }),
                     other => errors.push(other, "parameters of a #[remote] function must be plain names (`x` or `mut x`): take the whole value and destructure it in the body"),
                 }
             }

@@ -45,6 +45,38 @@
 //! A `#[remote]` function must be an item of a module (the crate root or any `mod`), not a
 //! function declared inside another function's body.
 //!
+//! # Nested tasks
+//! Inside a remote function, `remote`, [`get`], [`wait`] and [`put`] work as on the root, so
+//! recursive and divide-and-conquer work needs nothing special:
+//!
+//! ```
+//! #[unidist::remote]
+//! fn fib(n: u64) -> u64 {
+//!     if n < 2 {
+//!         return n;
+//!     }
+//!     let (a, b) = (fib::remote(n - 1), fib::remote(n - 2));
+//!     unidist::get(&a).unwrap() + unidist::get(&b).unwrap()
+//! }
+//!
+//! fn main() {
+//!     unidist::init();
+//!     assert_eq!(unidist::get(&fib::remote(10)).unwrap(), 55);
+//!     unidist::shutdown();
+//! }
+//! ```
+//!
+//! A task's submissions go through the root, which schedules them round-robin like any other
+//! and keeps the one directory of objects; their results stay on the worker that made them. A
+//! ref made inside a task (its submissions, its `put` values, which stay on its worker) belongs
+//! to that task: when the task drops it, the worker tells the root, which frees the object like
+//! any other once no submitted task needs it. A ref cannot leave its task (no `Serialize`).
+//! A task blocked in `get` or `wait` never stops its worker: the worker runs the awaited task on
+//! the blocked thread when it is ready there, else adds executor threads, at most
+//! [`MAX_EXECUTOR_THREADS`] per worker, and at that bound runs other ready tasks on blocked
+//! threads, at most [`MAX_NESTED_DEPTH`] deep. `init`, `shutdown`, `schedule_rank` and
+//! `transfer_stats` belong to the root's program and panic inside a task.
+//!
 //! # Errors
 //! A panic in a remote function is caught on its worker, which goes on serving. [`get`] of its
 //! result, and of every task that took that result as an input, returns an [`Error`] naming the
