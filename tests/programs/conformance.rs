@@ -330,6 +330,45 @@ fn main() {
         }
     });
 
+    case("memory", || {
+        let total = || -> (u64, u64) {
+            let stats = unidist::memory_stats();
+            assert_eq!(stats.len(), workers + 1);
+            assert!(stats.iter().enumerate().all(|(rank, m)| m.rank == rank));
+            stats.iter().fold((0, 0), |(o, b), m| (o + m.objects, b + m.bytes))
+        };
+        assert_eq!(
+            total(),
+            (0, 0),
+            "every earlier object was freed: {:?}",
+            unidist::memory_stats()
+        );
+        let kept = make_bytes::remote(10_000);
+        let sum = checksum::remote(&kept);
+        unidist::get(&sum).unwrap();
+        drop(sum);
+        let (objects, bytes) = total();
+        assert!(objects >= 1 && bytes >= 10_000, "a kept ref keeps its object: {objects} {bytes}");
+        unidist::get(&kept).unwrap();
+        assert!(total().0 >= 2, "the root's copy counts too");
+        drop(kept);
+        assert_eq!(
+            total(),
+            (0, 0),
+            "dropped, and freed on every rank: {:?}",
+            unidist::memory_stats()
+        );
+        // Dropped before the tasks that need them have run: freed only after.
+        let x = add::remote(1, 2);
+        let y = add::remote(&x, 1);
+        drop(x);
+        assert_eq!(unidist::get(&y).unwrap(), 4);
+        let failed = boom::remote("freed too".to_string());
+        assert!(unidist::get(&failed).is_err());
+        drop((y, failed));
+        assert_eq!(total(), (0, 0), "results, inputs and errors are all freed");
+    });
+
     case("schedule_rank", || {
         let ranks: Vec<usize> = (0..2 * workers).map(|_| unidist::schedule_rank()).collect();
         assert!(ranks.iter().all(|r| (1..=workers).contains(r)), "{ranks:?}");

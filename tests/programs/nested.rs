@@ -5,7 +5,7 @@
 //! Usage: `nested <expected backend> <expected workers>`.
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::catch_unwind;
 use std::sync::Mutex;
 
 use unidist::{remote, Error, ObjectRef};
@@ -256,7 +256,14 @@ fn main() {
         assert_eq!(seen[3], format!("true {workers} {backend}"));
     });
 
-    let _ = catch_unwind(AssertUnwindSafe(|| ()));
+    case("refs_in_tasks_are_freed", || {
+        let stats = unidist::memory_stats();
+        assert!(
+            stats.iter().all(|m| m.objects == 0),
+            "refs made and dropped in tasks are freed: {stats:?}"
+        );
+    });
+
     unidist::shutdown();
     println!("nested: all cases passed on {backend} with {workers} workers");
 }

@@ -12,7 +12,7 @@ use crate::protocol::Task;
 use crate::reply::{Answer, Reply};
 use crate::root::Command;
 use crate::runtime::{self, caller, runtime, Caller};
-use crate::stats::TransferStats;
+use crate::stats::{MemoryStats, RankStats, TransferStats};
 
 /// Starts the runtime; call it once, at the start of `main`, on every rank.
 ///
@@ -223,11 +223,37 @@ pub fn wait<T>(
 /// where they went (for example, that an input went worker to worker without passing through
 /// the root).
 pub fn transfer_stats() -> Vec<TransferStats> {
+    rank_stats("transfer_stats").into_iter().map(|s| s.transfer).collect()
+}
+
+/// The objects each rank holds in its object store and their bytes, by rank.
+///
+/// An object is freed on every rank that holds it once its last ref is dropped (anywhere: on
+/// the root or in the task that made it) and no submitted task still needs it; drops made
+/// before this call are accounted for.
+///
+/// ```
+/// #[unidist::remote]
+/// fn make(n: u64) -> Vec<u64> { (0..n).collect() }
+///
+/// fn main() {
+///     unidist::init();
+///     let r = make::remote(1000);
+///     unidist::get(&r).unwrap();
+///     assert!(unidist::memory_stats().iter().map(|m| m.objects).sum::<u64>() >= 1);
+///     drop(r);
+///     assert!(unidist::memory_stats().iter().all(|m| m.objects == 0));
+///     unidist::shutdown();
+/// }
+/// ```
+pub fn memory_stats() -> Vec<MemoryStats> {
+    rank_stats("memory_stats").into_iter().map(|s| s.memory).collect()
+}
+
+fn rank_stats(api: &str) -> Vec<RankStats> {
     let (reply, answer) = mpsc::channel();
-    runtime("transfer_stats").send(Command::Stats { reply });
-    answer
-        .recv()
-        .unwrap_or_else(|_| panic!("unidist::transfer_stats: the runtime was shut down meanwhile"))
+    runtime(api).send(Command::Stats { reply });
+    answer.recv().unwrap_or_else(|_| panic!("unidist::{api}: the runtime was shut down meanwhile"))
 }
 
 /// Submits a task (called by the `remote` stubs); returns the ID of its first output.

@@ -33,15 +33,12 @@ impl ObjectStore {
         Some(object)
     }
 
-    /// Number of objects held.
-    #[allow(dead_code)] // read by the memory statistics of the garbage-collector issue
-    pub(crate) fn len(&self) -> usize {
-        self.objects.len()
-    }
-
-    /// Bytes of the objects held.
-    #[allow(dead_code)] // read by the memory statistics of the garbage-collector issue
-    pub(crate) fn bytes(&self) -> usize {
-        self.bytes
+    /// The objects held and their bytes, as rank `rank`'s statistics.
+    pub(crate) fn memory(&self, rank: usize) -> crate::stats::MemoryStats {
+        crate::stats::MemoryStats {
+            rank,
+            objects: self.objects.len() as u64,
+            bytes: self.bytes as u64,
+        }
     }
 }

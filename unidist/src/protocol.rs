@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::arg::Arg;
 use crate::object::Object;
 use crate::object_ref::ObjectId;
-use crate::stats::TransferStats;
+use crate::stats::RankStats;
 
 /// A rank of the job: 0 is the root, the others are workers.
 pub(crate) type Rank = usize;
@@ -63,7 +63,7 @@ pub(crate) enum Message {
     /// root → worker: report your transfer counters.
     StatsRequest,
     /// worker → root: the counters.
-    StatsReply(TransferStats),
+    StatsReply(RankStats),
     /// root → worker: stop.
     Shutdown,
 }

@@ -6,7 +6,7 @@
 //! is freed, on every holder, once its last ref is gone, it is done and no submitted task needs
 //! it: never earlier.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Rank, Task};
 use crate::reply::{Answer, Reply};
 use crate::scheduler::RoundRobin;
-use crate::stats::TransferStats;
+use crate::stats::RankStats;
 
 /// A call of the API, sent by a thread of the root to the root's loop, or by a task to its
 /// worker's loop.
@@ -33,7 +33,7 @@ pub(crate) enum Command {
     /// The last ref of an object was dropped.
     Release(ObjectId),
     /// Reply with every rank's transfer counters.
-    Stats { reply: Sender<Vec<TransferStats>> },
+    Stats { reply: Sender<Vec<RankStats>> },
     /// Stop every worker, then the root's loop.
     Shutdown,
 }
@@ -82,8 +82,9 @@ enum WaitFor {
 }
 
 struct StatsCall {
-    collected: Vec<TransferStats>,
-    reply: Sender<Vec<TransferStats>>,
+    first_round: bool,
+    collected: Vec<RankStats>,
+    reply: Sender<Vec<RankStats>>,
 }
 
 pub(crate) struct Root {
@@ -94,7 +95,7 @@ pub(crate) struct Root {
     running: HashMap<ObjectId, RunningTask>,
     waiters: HashMap<u64, Waiter>,
     next_waiter: u64,
-    stats_calls: Vec<StatsCall>,
+    stats_calls: VecDeque<StatsCall>,
     /// Objects to free, by holder, sent once per round.
     cleanups: Vec<Vec<ObjectId>>,
     /// Answers to the `wait`s of tasks, sent once per round.
@@ -112,7 +113,7 @@ impl Root {
             running: HashMap::new(),
             waiters: HashMap::new(),
             next_waiter: 0,
-            stats_calls: Vec::new(),
+            stats_calls: VecDeque::new(),
             cleanups: vec![Vec::new(); size],
             answers: Vec::new(),
             finished: false,
@@ -295,19 +296,38 @@ impl Root {
         }
     }
 
-    fn stats_reply(&mut self, stats: TransferStats) {
+    /// Asks every worker for its statistics (sent after this round's cleanups).
+    fn request_stats(&mut self) {
+        for worker in 1..self.size {
+            self.answers.push((worker, Message::StatsRequest));
+        }
+    }
+
+    /// Statistics calls are answered one at a time, in two rounds: the first round's replies
+    /// come after every earlier message of each worker (such as the `TaskDone` that lets an
+    /// object be freed), the second round after the cleanups that round caused. So the counts
+    /// include every drop made before the call.
+    fn stats_reply(&mut self, mut stats: RankStats, out: &Outbox) {
         let size = self.size;
-        let Some(index) =
-            self.stats_calls.iter().position(|c| c.collected.iter().all(|s| s.rank != stats.rank))
-        else {
+        let Some(call) = self.stats_calls.front_mut() else { return };
+        stats.transfer = stats.transfer.without_self();
+        call.collected.push(stats);
+        if call.collected.len() + 1 < size {
             return;
-        };
-        let call = &mut self.stats_calls[index];
-        call.collected.push(stats.without_self());
-        if call.collected.len() == size {
-            let mut call = self.stats_calls.remove(index);
-            call.collected.sort_by_key(|s| s.rank);
-            let _ = call.reply.send(call.collected);
+        }
+        if call.first_round {
+            call.first_round = false;
+            call.collected.clear();
+            return self.request_stats();
+        }
+        let mut call = self.stats_calls.pop_front().expect("present");
+        let own =
+            RankStats { transfer: out.stats.clone().without_self(), memory: self.store.memory(0) };
+        call.collected.push(own);
+        call.collected.sort_by_key(|s| s.transfer.rank);
+        let _ = call.reply.send(call.collected);
+        if !self.stats_calls.is_empty() {
+            self.request_stats();
         }
     }
 }
@@ -339,7 +359,7 @@ impl Node for Root {
                     self.release(id);
                 }
             }
-            Message::StatsReply(stats) => self.stats_reply(stats),
+            Message::StatsReply(stats) => self.stats_reply(stats, out),
             other => eprintln!("unidist: the root ignored an unexpected {} message", other.kind()),
         }
     }
@@ -360,10 +380,13 @@ impl Node for Root {
             }
             Command::Release(id) => self.release(id),
             Command::Stats { reply } => {
-                let own = out.stats.clone().without_self();
-                self.stats_calls.push(StatsCall { collected: vec![own], reply });
-                for worker in 1..self.size {
-                    out.send(worker, Message::StatsRequest);
+                self.stats_calls.push_back(StatsCall {
+                    first_round: true,
+                    collected: Vec::new(),
+                    reply,
+                });
+                if self.stats_calls.len() == 1 {
+                    self.request_stats();
                 }
             }
             Command::Shutdown => {
@@ -376,13 +399,14 @@ impl Node for Root {
     }
 
     fn flush(&mut self, out: &mut Outbox) {
-        for (rank, message) in self.answers.drain(..) {
-            out.send(rank, message);
-        }
+        // Cleanups first: a statistics request among the answers must come after them.
         for (holder, ids) in self.cleanups.iter_mut().enumerate() {
             if !ids.is_empty() {
                 out.send(holder, Message::Cleanup(std::mem::take(ids)));
             }
+        }
+        for (rank, message) in self.answers.drain(..) {
+            out.send(rank, message);
         }
     }
 

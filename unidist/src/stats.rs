@@ -18,6 +18,27 @@ pub struct PeerTransfer {
     pub bytes_received: u64,
 }
 
+/// The objects one rank holds in its object store, and their encoded bytes.
+///
+/// Objects are freed on every rank that holds them once their last ref is dropped and no
+/// submitted task needs them; these counts show it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryStats {
+    /// The rank.
+    pub rank: usize,
+    /// Objects held (values and errors, originals and copies).
+    pub objects: u64,
+    /// Their encoded bytes.
+    pub bytes: u64,
+}
+
+/// What a rank reports when the root asks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RankStats {
+    pub(crate) transfer: TransferStats,
+    pub(crate) memory: MemoryStats,
+}
+
 /// The transfer counters of one rank, one entry per peer (every other rank).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferStats {

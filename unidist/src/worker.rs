@@ -23,6 +23,7 @@ use crate::protocol::{Message, Rank, Task};
 use crate::registry;
 use crate::reply::{Answer, Reply};
 use crate::root::Command;
+use crate::stats::RankStats;
 
 struct Blocked {
     task: Task,
@@ -203,7 +204,13 @@ impl Node for Worker {
                     reply.send(Answer::Flags(flags));
                 }
             }
-            Message::StatsRequest => out.send(0, Message::StatsReply(out.stats.clone())),
+            Message::StatsRequest => {
+                let stats = RankStats {
+                    transfer: out.stats.clone(),
+                    memory: self.store.memory(out.stats.rank),
+                };
+                out.send(0, Message::StatsReply(stats))
+            }
             Message::Shutdown => {
                 self.pool.stop();
                 self.finished = true;
