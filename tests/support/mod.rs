@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Generous: a job oversubscribed on 2 cores next to other test jobs takes seconds, not minutes.
-pub const WATCHDOG: Duration = Duration::from_secs(300);
+pub const WATCHDOG: Duration = Duration::from_secs(900);
 
 pub struct Job {
     pub status: std::process::ExitStatus,
