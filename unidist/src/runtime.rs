@@ -22,6 +22,8 @@ use crate::worker::Worker;
 const NEVER: u8 = 0;
 const RUNNING: u8 = 1;
 const SHUT_DOWN: u8 = 2;
+/// Between the start of `init` and the moment the runtime is ready.
+const STARTING: u8 = 3;
 
 static PHASE: AtomicU8 = AtomicU8::new(NEVER);
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -86,7 +88,7 @@ pub(crate) fn runtime(api: &str) -> &'static Runtime {
     }
     match PHASE.load(Ordering::Acquire) {
         RUNNING => RUNTIME.get().expect("the runtime is set before it runs"),
-        NEVER => panic!(
+        NEVER | STARTING => panic!(
             "unidist::{api} was called before unidist::init(): call unidist::init() once at the \
              start of main, on every rank"
         ),
@@ -120,9 +122,9 @@ pub(crate) fn init() {
             pool.rank()
         );
     }
-    if let Err(phase) = PHASE.compare_exchange(NEVER, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+    if let Err(phase) = PHASE.compare_exchange(NEVER, STARTING, Ordering::AcqRel, Ordering::Acquire)
     {
-        if phase == RUNNING {
+        if phase == RUNNING || phase == STARTING {
             panic!("unidist::init was called twice: call it once, at the start of main");
         }
         panic!(
@@ -143,6 +145,7 @@ pub(crate) fn init() {
             if RUNTIME.set(runtime).is_err() {
                 unreachable!("init runs once");
             }
+            PHASE.store(RUNNING, Ordering::Release);
         }
         Err(message) => {
             PHASE.store(SHUT_DOWN, Ordering::Release);
