@@ -96,26 +96,31 @@ pub fn put<T: RemoteValue>(value: T) -> ObjectRef<T> {
 }
 
 /// Sends a blocking call to the caller's loop and waits for the answer.
-fn call(api: &str, make: impl FnOnce(Reply) -> Command, awaited: &[ObjectId]) -> Answer {
+fn call(
+    api: &str,
+    ids: Vec<ObjectId>,
+    make: impl FnOnce(Vec<ObjectId>, Reply) -> Command,
+) -> Answer {
     match caller(api) {
         Caller::Root(runtime) => {
             let (reply, answer) = mpsc::channel();
-            runtime.send(make(Reply::Channel(reply)));
+            runtime.send(make(ids, Reply::Channel(reply)));
             answer.recv().unwrap_or_else(|_| {
                 panic!("unidist::{api}: the runtime was shut down while {api} waited")
             })
         }
         Caller::Task { pool, depth } => {
             let request = pool.new_request();
-            pool.send(Event::Command(make(Reply::Task { pool: Arc::clone(&pool), request })));
-            pool.block_on(request, depth, awaited)
+            // Only a task needs the IDs afterwards: to run the one that makes them if it is here.
+            let awaited = ids.clone();
+            pool.send(Event::Command(make(ids, Reply::Task { pool: Arc::clone(&pool), request })));
+            pool.block_on(request, depth, &awaited)
         }
     }
 }
 
 fn fetch(ids: Vec<ObjectId>) -> Vec<Object> {
-    let awaited = ids.clone();
-    match call("get", |reply| Command::Get { ids, reply }, &awaited) {
+    match call("get", ids, |ids, reply| Command::Get { ids, reply }) {
         Answer::Objects(objects) => objects,
         Answer::Flags(_) => unreachable!("get is answered with objects"),
     }
@@ -201,8 +206,7 @@ pub fn wait<T>(
         refs.len()
     );
     let ids: Vec<ObjectId> = refs.iter().map(ObjectRef::id).collect();
-    let awaited = ids.clone();
-    let done = match call("wait", |reply| Command::Wait { ids, num_returns, reply }, &awaited) {
+    let done = match call("wait", ids, |ids, reply| Command::Wait { ids, num_returns, reply }) {
         Answer::Flags(flags) => flags,
         Answer::Objects(_) => unreachable!("wait is answered with flags"),
     };
