@@ -260,6 +260,21 @@ fn rank_stats(api: &str) -> Vec<RankStats> {
     answer.recv().unwrap_or_else(|_| panic!("unidist::{api}: the runtime was shut down meanwhile"))
 }
 
+/// One raw MPI ping-pong between the root and worker 1, outside the runtime's protocol: the root
+/// sends `bytes` and the worker answers with `echo_bytes`, `iterations` times, with blocking
+/// sends on a tag of their own. Returns the time it all took, or `None` on the local backend.
+/// The benchmark program's baseline; call it only while no task is in flight.
+pub(crate) fn raw_ping_pong(
+    bytes: usize,
+    echo_bytes: usize,
+    iterations: usize,
+) -> Option<std::time::Duration> {
+    let (reply, answer) = mpsc::channel();
+    let test = crate::protocol::RawPingPong { bytes, echo_bytes, iterations };
+    runtime("raw_ping_pong").send(Command::RawPingPong { test, reply });
+    answer.recv().unwrap_or_else(|_| panic!("unidist: the runtime was shut down meanwhile"))
+}
+
 /// Submits a task (called by the `remote` stubs); returns the ID of its first output.
 pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> ObjectId {
     let caller = caller("remote");

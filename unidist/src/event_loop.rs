@@ -2,11 +2,12 @@
 //! call into the transport. API threads and task executors talk to it through one queue of
 //! [`Event`]s, so no state is shared under locks and the loop never waits on user code.
 
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::time::Duration;
 
 use crate::object::Object;
 use crate::object_ref::ObjectId;
-use crate::protocol::{Message, Rank};
+use crate::protocol::{Message, Rank, RawPingPong};
 use crate::root::Command;
 use crate::stats::TransferStats;
 use crate::transport::Transport;
@@ -36,6 +37,15 @@ pub(crate) struct Outbox {
     batches: Vec<Vec<Message>>,
     pending: Vec<Rank>,
     pub(crate) stats: TransferStats,
+    /// A raw MPI ping-pong to run once this round's batches are out.
+    pub(crate) raw: Option<RawRequest>,
+}
+
+/// A raw ping-pong with `peer`; the side that started it gets the time it took.
+pub(crate) struct RawRequest {
+    pub(crate) peer: Rank,
+    pub(crate) test: RawPingPong,
+    pub(crate) reply: Option<Sender<Option<Duration>>>,
 }
 
 impl Outbox {
@@ -44,6 +54,7 @@ impl Outbox {
             batches: (0..size).map(|_| Vec::new()).collect(),
             pending: Vec::new(),
             stats: TransferStats::new(rank, size),
+            raw: None,
         }
     }
 
@@ -102,6 +113,12 @@ pub(crate) fn run(mut node: impl Node, mut transport: Transport, events: Receive
         node.flush(&mut out);
         out.flush(&mut transport);
         transport.progress();
+        if let Some(raw) = out.raw.take() {
+            let elapsed = transport.raw_ping_pong(raw.peer, raw.test, raw.reply.is_some());
+            if let Some(reply) = raw.reply {
+                let _ = reply.send(elapsed);
+            }
+        }
         if node.finished() {
             break;
         }

@@ -135,6 +135,18 @@ pub mod __private {
 
     use crate::object_ref::{ObjectId, ObjectRef};
 
+    /// The benchmark program's raw MPI baseline: a ping-pong between the root and worker 1 with
+    /// blocking MPI sends of `bytes` (answered with `echo_bytes`), `iterations` times, on a tag
+    /// outside the runtime's protocol. The time it took, or `None` on the local backend. Call it
+    /// only while no task is in flight.
+    pub fn raw_mpi_ping_pong(
+        bytes: usize,
+        echo_bytes: usize,
+        iterations: usize,
+    ) -> Option<std::time::Duration> {
+        crate::api::raw_ping_pong(bytes, echo_bytes, iterations)
+    }
+
     /// Submits a task; returns the ID of its first output.
     pub fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> ObjectId {
         crate::api::submit(function, num_returns, args)

@@ -64,8 +64,20 @@ pub(crate) enum Message {
     StatsRequest,
     /// worker → root: the counters.
     StatsReply(RankStats),
+    /// root → worker 1: take part in a raw MPI ping-pong (the benchmark's baseline) right now.
+    RawPingPong(RawPingPong),
     /// root → worker: stop.
     Shutdown,
+}
+
+/// A raw MPI ping-pong between the root and worker 1 on a tag of its own, outside the protocol:
+/// the root sends `bytes`, the worker answers with `echo_bytes`, `iterations` times. It measures
+/// the MPI library itself, for the benchmark program to compare the runtime against.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct RawPingPong {
+    pub(crate) bytes: usize,
+    pub(crate) echo_bytes: usize,
+    pub(crate) iterations: usize,
 }
 
 impl Message {
@@ -86,6 +98,7 @@ impl Message {
             Message::Release(_) => "Release",
             Message::StatsRequest => "StatsRequest",
             Message::StatsReply(_) => "StatsReply",
+            Message::RawPingPong(_) => "RawPingPong",
             Message::Shutdown => "Shutdown",
         }
     }

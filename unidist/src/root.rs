@@ -9,12 +9,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::event_loop::{Event, Node, Outbox};
+use crate::event_loop::{Event, Node, Outbox, RawRequest};
 use crate::object::Object;
 use crate::object_ref::ObjectId;
 use crate::object_store::ObjectStore;
-use crate::protocol::{Message, Rank, Task};
+use crate::protocol::{Message, Rank, RawPingPong, Task};
 use crate::reply::{Answer, Reply};
 use crate::scheduler::RoundRobin;
 use crate::stats::RankStats;
@@ -34,6 +35,8 @@ pub(crate) enum Command {
     Release(ObjectId),
     /// Reply with every rank's transfer counters.
     Stats { reply: Sender<Vec<RankStats>> },
+    /// Run a raw MPI ping-pong with worker 1 and reply with the time it took.
+    RawPingPong { test: RawPingPong, reply: Sender<Option<Duration>> },
     /// Stop every worker, then the root's loop.
     Shutdown,
 }
@@ -388,6 +391,10 @@ impl Node for Root {
                 if self.stats_calls.len() == 1 {
                     self.request_stats();
                 }
+            }
+            Command::RawPingPong { test, reply } => {
+                out.send(1, Message::RawPingPong(test));
+                out.raw = Some(RawRequest { peer: 1, test, reply: Some(reply) });
             }
             Command::Shutdown => {
                 for worker in 1..self.size {

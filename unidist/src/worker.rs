@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::arg::{Arg, Resolved, TaskArgs};
 use crate::error::Error;
-use crate::event_loop::{Event, Node, Outbox};
+use crate::event_loop::{Event, Node, Outbox, RawRequest};
 use crate::executor::{Job, Pool};
 use crate::object::Object;
 use crate::object_ref::ObjectId;
@@ -211,6 +211,9 @@ impl Node for Worker {
                 };
                 out.send(0, Message::StatsReply(stats))
             }
+            Message::RawPingPong(test) => {
+                out.raw = Some(RawRequest { peer: 0, test, reply: None });
+            }
             Message::Shutdown => {
                 self.pool.stop();
                 self.finished = true;
@@ -238,7 +241,7 @@ impl Node for Worker {
                     self.wait(ids, num_returns, reply, out)
                 }
                 Command::Release(id) => self.releases.push(id),
-                Command::Stats { .. } | Command::Shutdown => {}
+                Command::Stats { .. } | Command::RawPingPong { .. } | Command::Shutdown => {}
             },
             Event::Net { .. } => {}
         }

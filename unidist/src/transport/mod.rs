@@ -9,7 +9,9 @@ pub(crate) mod mpi;
 use std::sync::mpsc::Receiver;
 
 use crate::event_loop::Event;
-use crate::protocol::{Message, Rank};
+use std::time::Duration;
+
+use crate::protocol::{Message, Rank, RawPingPong};
 
 /// The transport of one rank.
 pub(crate) enum Transport {
@@ -75,6 +77,24 @@ impl Transport {
             }
             #[cfg(feature = "mpi")]
             Transport::Mpi(t) => t.idle(events, idle_rounds),
+        }
+    }
+
+    /// Runs a raw ping-pong with `peer` (the initiator sends first); the initiator gets the time
+    /// it took, `None` where there is no MPI to measure.
+    pub(crate) fn raw_ping_pong(
+        &mut self,
+        peer: Rank,
+        test: RawPingPong,
+        initiator: bool,
+    ) -> Option<Duration> {
+        match self {
+            Transport::Local(_) => {
+                let _ = (peer, test, initiator);
+                None
+            }
+            #[cfg(feature = "mpi")]
+            Transport::Mpi(t) => Some(t.raw_ping_pong(peer, test, initiator)),
         }
     }
 

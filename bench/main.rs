@@ -1,0 +1,469 @@
+//! `unidist-bench`: the project's benchmark program. In one run it measures the raw MPI limits
+//! (8-byte ping-pong, 64 MiB bandwidth) between the root and worker 1, then the runtime on the
+//! same ranks, and prints a table (and with `--json` one JSON line) where every figure is the
+//! median of several repetitions after a warm-up, with min and max, and a ratio to its MPI limit
+//! where one applies.
+//!
+//! ```sh
+//! cargo build --release --features mpi --bin unidist-bench
+//! mpiexec -n 3 target/release/unidist-bench            # root + 2 workers
+//! UNIDIST_BACKEND=local UNIDIST_CPUS=2 target/release/unidist-bench
+//! ```
+//! `scripts/bench.sh` runs every configuration that `BENCHMARKS.md` reports.
+//!
+//! Options: `--json` (also print one JSON line), `--quick` (small sizes, for the test suite:
+//! checks the program runs, measures nothing worth reporting), `--only a,b` (run these items:
+//! raw, roundtrip, throughput, chain, fanin, large, scaling, nested), `--reps N` (at least 5).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use unidist::{remote, ObjectRef};
+
+#[remote]
+fn noop(i: u64) -> u64 {
+    i
+}
+
+#[remote]
+fn inc(x: u64) -> u64 {
+    x + 1
+}
+
+#[remote]
+fn count(parts: Vec<u64>) -> u64 {
+    parts.len() as u64
+}
+
+#[remote]
+fn same_bytes(v: Vec<u8>) -> Vec<u8> {
+    v
+}
+
+#[remote]
+fn same_floats(v: Vec<f64>) -> Vec<f64> {
+    v
+}
+
+/// Real CPU work: `rounds` steps of a xorshift generator.
+fn spin(rounds: u64) -> u64 {
+    let mut x = 0x9E37_79B9_7F4A_7C15_u64 ^ rounds;
+    for _ in 0..rounds {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    black_box(x)
+}
+
+#[remote]
+fn work(rounds: u64) -> u64 {
+    spin(rounds)
+}
+
+/// Below this, `fib` runs sequentially inside its task.
+const FIB_CUTOFF: u64 = 12;
+
+fn fib_seq(n: u64) -> u64 {
+    if n < 2 {
+        n
+    } else {
+        fib_seq(n - 1) + fib_seq(n - 2)
+    }
+}
+
+#[remote]
+fn fib(n: u64) -> u64 {
+    if n < FIB_CUTOFF {
+        return fib_seq(n);
+    }
+    let (a, b) = (fib::remote(n - 1), fib::remote(n - 2));
+    unidist::get(&a).unwrap() + unidist::get(&b).unwrap()
+}
+
+/// The tasks `fib(n)` makes: one per call with `n >= FIB_CUTOFF`, plus the leaves below it.
+fn fib_tasks(n: u64) -> u64 {
+    if n < FIB_CUTOFF {
+        1
+    } else {
+        1 + fib_tasks(n - 1) + fib_tasks(n - 2)
+    }
+}
+
+/// Median, min and max of the repetitions of one figure.
+#[derive(Clone, Copy)]
+struct Figure {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Figure {
+    fn of(mut samples: Vec<f64>) -> Figure {
+        samples.sort_by(|a, b| a.total_cmp(b));
+        let n = samples.len();
+        let median =
+            if n % 2 == 1 { samples[n / 2] } else { (samples[n / 2 - 1] + samples[n / 2]) / 2.0 };
+        Figure { median, min: samples[0], max: samples[n - 1] }
+    }
+}
+
+struct Row {
+    name: String,
+    unit: &'static str,
+    figure: Figure,
+    /// The median as a ratio to its MPI limit, and what that limit is.
+    ratio: Option<(f64, &'static str)>,
+}
+
+struct Bench {
+    reps: usize,
+    quick: bool,
+    rows: Vec<Row>,
+    /// Raw MPI: half round trip of 8 bytes (µs) and 64 MiB bandwidth (GB/s).
+    raw_half_rtt_us: Option<f64>,
+    raw_gbps: Option<f64>,
+}
+
+impl Bench {
+    /// Runs `once` after one warm-up, `reps` times; each run returns the figure.
+    fn measure(&self, mut once: impl FnMut() -> f64) -> Figure {
+        once();
+        Figure::of((0..self.reps).map(|_| once()).collect())
+    }
+
+    fn row(
+        &mut self,
+        name: &str,
+        unit: &'static str,
+        figure: Figure,
+        ratio: Option<(f64, &'static str)>,
+    ) {
+        self.rows.push(Row { name: name.to_string(), unit, figure, ratio });
+    }
+
+    fn size(&self, full: usize, quick: usize) -> usize {
+        if self.quick {
+            quick
+        } else {
+            full
+        }
+    }
+
+    fn raw(&mut self) {
+        let iterations = self.size(20_000, 1_000);
+        let Some(_) = unidist::__private::raw_mpi_ping_pong(8, 8, 10) else { return };
+        let latency = self.measure(|| {
+            let t = unidist::__private::raw_mpi_ping_pong(8, 8, iterations).expect("mpi");
+            t.as_secs_f64() * 1e6 / iterations as f64 / 2.0
+        });
+        self.raw_half_rtt_us = Some(latency.median);
+        self.row("raw MPI ping-pong 8 B (half round trip)", "us", latency, None);
+        let bytes = 64 << 20;
+        let iterations = self.size(8, 2);
+        let bandwidth = self.measure(|| {
+            let t = unidist::__private::raw_mpi_ping_pong(bytes, 1, iterations).expect("mpi");
+            (bytes * iterations) as f64 / t.as_secs_f64() / 1e9
+        });
+        self.raw_gbps = Some(bandwidth.median);
+        self.row("raw MPI bandwidth 64 MiB one-way", "GB/s", bandwidth, None);
+    }
+
+    fn rtt_ratio(&self, us: f64) -> Option<(f64, &'static str)> {
+        self.raw_half_rtt_us.map(|h| (us / (2.0 * h), "x raw round trip"))
+    }
+
+    fn roundtrip(&mut self) {
+        let n = self.size(5_000, 200);
+        let figure = self.measure(|| {
+            let started = Instant::now();
+            for i in 0..n as u64 {
+                assert_eq!(unidist::get(&noop::remote(i)).unwrap(), i);
+            }
+            started.elapsed().as_secs_f64() * 1e6 / n as f64
+        });
+        let ratio = self.rtt_ratio(figure.median);
+        self.row("roundtrip get(noop::remote(i))", "us/call", figure, ratio);
+    }
+
+    fn throughput(&mut self) {
+        let n = self.size(100_000, 5_000);
+        let figure = self.measure(|| {
+            let started = Instant::now();
+            let refs: Vec<ObjectRef<u64>> = (0..n as u64).map(noop::remote).collect();
+            let values = unidist::get(&refs).unwrap();
+            let rate = n as f64 / started.elapsed().as_secs_f64();
+            assert_eq!(values[n - 1], n as u64 - 1);
+            rate
+        });
+        // The raw message rate: one 8-byte message per half round trip.
+        let ratio = self.raw_half_rtt_us.map(|h| (figure.median / (1e6 / h), "x raw message rate"));
+        self.row(&format!("throughput {n} no-op tasks"), "tasks/s", figure, ratio);
+    }
+
+    fn chain(&mut self) {
+        let n = self.size(10_000, 500);
+        let figure = self.measure(|| {
+            let started = Instant::now();
+            let mut r = inc::remote(0);
+            for _ in 1..n {
+                r = inc::remote(&r);
+            }
+            assert_eq!(unidist::get(&r).unwrap(), n as u64);
+            started.elapsed().as_secs_f64() * 1e6 / n as f64
+        });
+        let ratio = self.rtt_ratio(figure.median);
+        self.row(&format!("chain {n} dependent tasks"), "us/task", figure, ratio);
+    }
+
+    fn fanin(&mut self) {
+        let n = self.size(1_000, 100);
+        let figure = self.measure(|| {
+            let started = Instant::now();
+            let refs: Vec<ObjectRef<u64>> = (0..n as u64).map(noop::remote).collect();
+            assert_eq!(unidist::get(&count::remote(&refs)).unwrap(), n as u64);
+            started.elapsed().as_secs_f64() * 1e6
+        });
+        let ratio = self
+            .rtt_ratio(figure.median / n as f64)
+            .map(|(r, _)| (r, "x raw round trip per input"));
+        self.row(&format!("fanin {n} tasks into one"), "us total", figure, ratio);
+    }
+
+    fn large(&mut self) {
+        let bytes = self.size(64 << 20, 4 << 20);
+        let ratio = |gbps: f64, raw: Option<f64>| raw.map(|r| (gbps / r, "x raw bandwidth"));
+        // put, a task that returns the value unchanged, get: the payload crosses ranks twice
+        // (root to worker, worker to root).
+        let figure = self.measure(|| {
+            let value = vec![0xA5_u8; bytes];
+            let started = Instant::now();
+            let r = same_bytes::remote(unidist::put(value));
+            let back = unidist::get(&r).unwrap();
+            let gbps = bytes as f64 / started.elapsed().as_secs_f64() / 1e9;
+            assert!(back.len() == bytes && back[bytes / 2] == 0xA5);
+            gbps
+        });
+        let r = ratio(figure.median, self.raw_gbps);
+        self.row(
+            &format!("large Vec<u8> {} MiB put-task-get", bytes >> 20),
+            "GB/s payload",
+            figure,
+            r,
+        );
+        let floats = bytes / 8;
+        let figure = self.measure(|| {
+            let value = vec![1.5_f64; floats];
+            let started = Instant::now();
+            let r = same_floats::remote(unidist::put(value));
+            let back = unidist::get(&r).unwrap();
+            let gbps = bytes as f64 / started.elapsed().as_secs_f64() / 1e9;
+            assert!(back.len() == floats && back[floats / 2] == 1.5);
+            gbps
+        });
+        let r = ratio(figure.median, self.raw_gbps);
+        self.row(
+            &format!("large Vec<f64> {} MiB put-task-get", bytes >> 20),
+            "GB/s payload",
+            figure,
+            r,
+        );
+    }
+
+    fn scaling(&mut self) {
+        // Calibrate 1 ms of work on this machine.
+        let mut rounds = 100_000_u64;
+        loop {
+            let started = Instant::now();
+            spin(rounds);
+            let t = started.elapsed();
+            if t > Duration::from_millis(20) {
+                rounds = (rounds as f64 * 1e-3 / t.as_secs_f64()) as u64;
+                break;
+            }
+            rounds *= 2;
+        }
+        let workers = unidist::num_workers();
+        let per_worker = self.size(200, 20);
+        // All tasks on worker 1: advance the round-robin cycle past the other workers.
+        let on_one = |n: usize| {
+            let started = Instant::now();
+            let refs: Vec<ObjectRef<u64>> = (0..n)
+                .map(|_| {
+                    while unidist::schedule_rank() != workers {}
+                    work::remote(rounds)
+                })
+                .collect();
+            unidist::get(&refs).unwrap();
+            started.elapsed().as_secs_f64()
+        };
+        let on_all = |n: usize| {
+            let started = Instant::now();
+            let refs: Vec<ObjectRef<u64>> = (0..n).map(|_| work::remote(rounds)).collect();
+            unidist::get(&refs).unwrap();
+            started.elapsed().as_secs_f64()
+        };
+        let one = self.measure(|| on_one(per_worker));
+        let all = self.measure(|| on_all(per_worker * workers));
+        // The same work per worker: efficiency is the one-worker time over the all-worker time.
+        let efficiency = Figure {
+            median: one.median / all.median,
+            min: one.min / all.max,
+            max: one.max / all.min,
+        };
+        self.row(&format!("scaling {per_worker} x 1 ms tasks on 1 worker"), "s", one, None);
+        self.row(
+            &format!("scaling {} x 1 ms tasks on {workers} workers", per_worker * workers),
+            "s",
+            all,
+            None,
+        );
+        self.row(&format!("scaling efficiency on {workers} workers"), "ratio", efficiency, None);
+    }
+
+    fn nested(&mut self) {
+        let n = if self.quick { 16 } else { 25 };
+        let tasks = fib_tasks(n);
+        let expected = fib_seq(n);
+        let sequential = self.measure(|| {
+            let started = Instant::now();
+            assert_eq!(black_box(fib_seq(black_box(n))), expected);
+            started.elapsed().as_secs_f64()
+        });
+        let nested = self.measure(|| {
+            let started = Instant::now();
+            assert_eq!(unidist::get(&fib::remote(n)).unwrap(), expected);
+            started.elapsed().as_secs_f64()
+        });
+        let workers = unidist::num_workers();
+        self.row(&format!("nested fib({n}) sequential, on the root"), "s", sequential, None);
+        self.row(
+            &format!("nested fib({n}) in {tasks} tasks, {workers} workers"),
+            "s",
+            nested,
+            None,
+        );
+        let rate = Figure {
+            median: tasks as f64 / nested.median,
+            min: tasks as f64 / nested.max,
+            max: tasks as f64 / nested.min,
+        };
+        self.row(&format!("nested fib({n}) task rate, {workers} workers"), "tasks/s", rate, None);
+    }
+
+    fn print(&self, json: bool) {
+        let backend = unidist::backend();
+        let workers = unidist::num_workers();
+        println!(
+            "unidist-bench: {backend} backend, root + {workers} workers, {} repetitions",
+            self.reps
+        );
+        println!(
+            "{:<48} {:>12} {:>12} {:>12}  {:<12} ratio",
+            "item", "median", "min", "max", "unit"
+        );
+        for row in &self.rows {
+            let ratio = row.ratio.map_or(String::new(), |(r, what)| format!("{r:.3} {what}"));
+            println!(
+                "{:<48} {:>12} {:>12} {:>12}  {:<12} {ratio}",
+                row.name,
+                num(row.figure.median),
+                num(row.figure.min),
+                num(row.figure.max),
+                row.unit
+            );
+        }
+        if json {
+            let items: Vec<String> = self
+                .rows
+                .iter()
+                .map(|row| {
+                    let ratio = row.ratio.map_or("null".to_string(), |(r, _)| format!("{r}"));
+                    format!(
+                        "{{\"item\":{:?},\"unit\":{:?},\"median\":{},\"min\":{},\"max\":{},\"ratio\":{ratio}}}",
+                        row.name, row.unit, row.figure.median, row.figure.min, row.figure.max
+                    )
+                })
+                .collect();
+            println!(
+                "{{\"backend\":{backend:?},\"workers\":{workers},\"reps\":{},\"items\":[{}]}}",
+                self.reps,
+                items.join(",")
+            );
+        }
+    }
+}
+
+/// A figure with about four significant digits.
+fn num(x: f64) -> String {
+    if x >= 1000.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+const ITEMS: [&str; 8] =
+    ["raw", "roundtrip", "throughput", "chain", "fanin", "large", "scaling", "nested"];
+
+fn main() {
+    unidist::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut json = false;
+    let mut quick = false;
+    let mut reps = 5;
+    let mut only: Vec<String> = ITEMS.iter().map(|s| s.to_string()).collect();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--json" => json = true,
+            "--quick" => quick = true,
+            "--reps" => {
+                reps = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|r| *r >= 5)
+                    .unwrap_or_else(|| panic!("--reps takes a number of at least 5"))
+            }
+            "--only" => {
+                let list = it.next().expect("--only takes a list of items");
+                only = list.split(',').map(str::to_string).collect();
+                if let Some(bad) = only.iter().find(|i| !ITEMS.contains(&i.as_str())) {
+                    panic!("unknown item {bad}: the items are {}", ITEMS.join(", "));
+                }
+            }
+            other => panic!("unknown option {other}: see the doc comment of bench/main.rs"),
+        }
+    }
+    let mut bench = Bench { reps, quick, rows: Vec::new(), raw_half_rtt_us: None, raw_gbps: None };
+    // The raw limits come first (when asked for at all): the other ratios use them.
+    let wants = |item: &str| only.iter().any(|i| i == item);
+    if wants("raw") {
+        bench.raw();
+    }
+    if wants("roundtrip") {
+        bench.roundtrip();
+    }
+    if wants("throughput") {
+        bench.throughput();
+    }
+    if wants("chain") {
+        bench.chain();
+    }
+    if wants("fanin") {
+        bench.fanin();
+    }
+    if wants("large") {
+        bench.large();
+    }
+    if wants("scaling") {
+        bench.scaling();
+    }
+    if wants("nested") {
+        bench.nested();
+    }
+    bench.print(json);
+    unidist::shutdown();
+}
