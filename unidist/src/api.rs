@@ -105,7 +105,7 @@ fn call(
         Caller::Root(runtime) => {
             let (reply, answer) = mpsc::channel();
             runtime.send(make(ids, Reply::Channel(reply)));
-            answer.recv().unwrap_or_else(|_| {
+            crate::reply::receive(&answer).unwrap_or_else(|_| {
                 panic!("unidist::{api}: the runtime was shut down while {api} waited")
             })
         }

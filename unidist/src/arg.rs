@@ -149,7 +149,7 @@ impl TaskArgs {
                 object
                     .check_type(self.first_output, fingerprint::<T>(), std::any::type_name::<T>())
                     .map_err(|e| argument_error(e.to_string()))?;
-                codec::decode(&object.bytes).map_err(argument_error)
+                codec::decode_value(&object.bytes).map_err(argument_error)
             }
             Some(Resolved::Ref(id, object)) => object.decode(id),
             Some(Resolved::List(element_type, items)) => {

@@ -2,6 +2,8 @@
 //!
 //! Everything else calls these functions, so the codec can be swapped by editing this file alone.
 
+use std::any::Any;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -24,6 +26,107 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     Ok(value)
 }
 
+/// Encodes a value of a remote function or `put`: like [`encode`], but a `Vec` of `u8`, `i8`,
+/// `f32` or `f64` is copied in one piece instead of element by element. The bytes are the same
+/// as bincode's (the length, then the elements as they lie in memory on a little-endian host),
+/// so either side may decode them either way.
+pub(crate) fn encode_value<T: Serialize + 'static>(value: &T) -> Result<Vec<u8>, String> {
+    let any = value as &dyn Any;
+    let flat = flat::encode::<u8>(any)
+        .or_else(|| flat::encode::<i8>(any))
+        .or_else(|| flat::encode::<f32>(any))
+        .or_else(|| flat::encode::<f64>(any));
+    match flat {
+        Some(bytes) => Ok(bytes),
+        None => encode(value),
+    }
+}
+
+/// Decodes what [`encode_value`] (or [`encode`]) made, with the same one-copy path.
+pub(crate) fn decode_value<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, String> {
+    let flat = flat::decode::<T, u8>(bytes)
+        .or_else(|| flat::decode::<T, i8>(bytes))
+        .or_else(|| flat::decode::<T, f32>(bytes))
+        .or_else(|| flat::decode::<T, f64>(bytes));
+    match flat {
+        Some(value) => value,
+        None => decode(bytes),
+    }
+}
+
+/// The one-copy path for vectors of plain numbers.
+mod flat {
+    use std::any::Any;
+
+    /// A number whose bincode encoding (standard config) is its little-endian bytes and whose
+    /// every bit pattern is a valid value.
+    ///
+    /// # Safety
+    /// Implement it only for types without padding, valid for any bytes, whose bincode encoding
+    /// is their in-memory bytes on a little-endian host.
+    pub(super) unsafe trait Plain: Copy + 'static {}
+    // SAFETY: no padding, any bit pattern is valid, bincode writes them as raw little-endian bytes
+    // (it writes wider integers as varints, which is why they are not here).
+    unsafe impl Plain for u8 {}
+    unsafe impl Plain for i8 {}
+    unsafe impl Plain for f32 {}
+    unsafe impl Plain for f64 {}
+
+    /// `Some(bytes)` if `value` is a `Vec<E>`.
+    pub(super) fn encode<E: Plain>(value: &dyn Any) -> Option<Vec<u8>> {
+        if cfg!(target_endian = "big") {
+            return None;
+        }
+        let v = value.downcast_ref::<Vec<E>>()?;
+        let prefix = super::encode(&(v.len() as u64)).expect("a u64 always encodes");
+        let mut out = crate::buffer::with_capacity(prefix.len() + std::mem::size_of_val(&v[..]));
+        out.extend_from_slice(&prefix);
+        // SAFETY: `E: Plain` has no padding: its memory is initialized bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(&v[..]))
+        };
+        out.extend_from_slice(bytes);
+        Some(out)
+    }
+
+    /// `Some(result)` if `T` is `Vec<E>`.
+    pub(super) fn decode<T: 'static, E: Plain>(bytes: &[u8]) -> Option<Result<T, String>> {
+        if cfg!(target_endian = "big")
+            || std::any::TypeId::of::<T>() != std::any::TypeId::of::<Vec<E>>()
+        {
+            return None;
+        }
+        let vec = decode_vec::<E>(bytes)
+            .map(|v| *(Box::new(v) as Box<dyn Any>).downcast::<T>().expect("T is Vec<E>"));
+        Some(vec)
+    }
+
+    fn decode_vec<E: Plain>(bytes: &[u8]) -> Result<Vec<E>, String> {
+        let config = super::config();
+        let (len, read): (u64, usize) =
+            bincode::decode_from_slice(bytes, config).map_err(|e| e.to_string())?;
+        let body = &bytes[read..];
+        let size = std::mem::size_of::<E>();
+        // Checked against the bytes at hand before any allocation: a corrupt length cannot
+        // make a huge one.
+        if (body.len() / size) as u64 != len || body.len() % size != 0 {
+            return Err(format!(
+                "a vector of {len} elements of {size} bytes cannot span the {} bytes given",
+                body.len()
+            ));
+        }
+        let n = len as usize;
+        let mut v = crate::buffer::with_capacity::<E>(n);
+        // SAFETY: the capacity holds `n` elements = `body.len()` bytes; any bytes are a valid
+        // `E`; the regions do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(body.as_ptr(), v.as_mut_ptr().cast::<u8>(), body.len());
+            v.set_len(n);
+        }
+        Ok(v)
+    }
+}
+
 /// Builds the encoding of a `Vec<T>` from the encodings of its elements, without decoding them.
 pub(crate) fn concat_seq<'a>(parts: impl ExactSizeIterator<Item = &'a [u8]>) -> Vec<u8> {
     let len = parts.len() as u64;
@@ -44,6 +147,37 @@ mod tests {
         let bytes = concat_seq(parts.iter().map(|p| p.as_slice()));
         assert_eq!(decode::<Vec<u64>>(&bytes).unwrap(), vec![3, 300, 70_000]);
         assert_eq!(decode::<Vec<u64>>(&concat_seq(std::iter::empty())).unwrap(), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn numeric_vectors_take_the_one_copy_path_with_bincode_bytes() {
+        let floats: Vec<f64> = (0..1000).map(|i| i as f64 * 0.5 - 3.0).collect();
+        let fast = encode_value(&floats).unwrap();
+        assert_eq!(fast, encode(&floats).unwrap(), "the same bytes as bincode");
+        assert_eq!(decode_value::<Vec<f64>>(&fast).unwrap(), floats);
+        assert_eq!(decode::<Vec<f64>>(&fast).unwrap(), floats);
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(encode_value(&bytes).unwrap(), encode(&bytes).unwrap());
+        assert_eq!(decode_value::<Vec<u8>>(&encode(&bytes).unwrap()).unwrap(), bytes);
+        let small: Vec<i8> = vec![-1, 0, 1];
+        assert_eq!(decode_value::<Vec<i8>>(&encode_value(&small).unwrap()).unwrap(), small);
+        let singles: Vec<f32> = vec![];
+        assert_eq!(decode_value::<Vec<f32>>(&encode_value(&singles).unwrap()).unwrap(), singles);
+        // Other types keep the general path.
+        let words: Vec<u32> = vec![1, 300, 70_000];
+        assert_eq!(encode_value(&words).unwrap(), encode(&words).unwrap());
+        assert_eq!(decode_value::<Vec<u32>>(&encode_value(&words).unwrap()).unwrap(), words);
+    }
+
+    #[test]
+    fn a_corrupt_length_is_an_error_not_an_allocation() {
+        let mut bytes = encode(&u64::MAX).unwrap();
+        bytes.extend_from_slice(&[0; 16]);
+        assert!(decode_value::<Vec<f64>>(&bytes).unwrap_err().contains("cannot span"));
+        let mut odd = encode(&1_u64).unwrap();
+        odd.extend_from_slice(&[0; 9]);
+        assert!(decode_value::<Vec<f64>>(&odd).is_err());
+        assert!(decode_value::<Vec<f64>>(&[]).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
@@ -123,6 +123,8 @@ pub(crate) struct Pool {
     state: Mutex<State>,
     next_sequence: AtomicU64,
     next_request: AtomicU64,
+    /// The length of `state.ready`, readable without the lock by a thread that polls for work.
+    queued: AtomicUsize,
 }
 
 thread_local! {
@@ -157,6 +159,7 @@ impl Pool {
             }),
             next_sequence: AtomicU64::new(0),
             next_request: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
         });
         let mut state = pool.lock();
         pool.spawn(&mut state);
@@ -218,6 +221,7 @@ impl Pool {
         }
         let woken = state.wake_for(&job);
         state.ready.push_back(job);
+        self.queued.store(state.ready.len(), Ordering::Release);
         if !woken && state.stuck() {
             self.spawn(&mut state);
         }
@@ -296,9 +300,17 @@ impl Pool {
                 return;
             }
             if let Some(job) = state.ready.pop_front() {
+                self.queued.store(state.ready.len(), Ordering::Release);
                 drop(state);
                 self.run(job, 1);
                 state = self.lock();
+                continue;
+            }
+            // Poll for the next job a moment before sleeping: cheaper than being woken.
+            drop(state);
+            let polled = crate::reply::spin_until(|| self.queued.load(Ordering::Acquire) > 0);
+            state = self.lock();
+            if polled || state.stopped || !state.ready.is_empty() {
                 continue;
             }
             let sleeper = Sleeper {
@@ -350,6 +362,7 @@ impl Pool {
                         }
                     });
                 if let Some(job) = index.and_then(|i| state.ready.remove(i)) {
+                    self.queued.store(state.ready.len(), Ordering::Release);
                     drop(state);
                     self.run(job, depth + 1);
                     state = self.lock();

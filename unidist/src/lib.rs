@@ -95,6 +95,7 @@
 
 mod api;
 mod arg;
+mod buffer;
 mod codec;
 mod error;
 mod event_loop;

@@ -65,7 +65,7 @@ pub(crate) struct Object {
 
 impl Object {
     pub(crate) fn encode<T: RemoteValue>(value: &T) -> Result<Object, String> {
-        Ok(Object { type_fp: fingerprint::<T>(), bytes: Arc::new(codec::encode(value)?) })
+        Ok(Object { type_fp: fingerprint::<T>(), bytes: Arc::new(codec::encode_value(value)?) })
     }
 
     pub(crate) fn from_error(error: &Error) -> Object {
@@ -91,7 +91,7 @@ impl Object {
             return Err(error);
         }
         self.check_type(id, fingerprint::<T>(), type_name::<T>())?;
-        codec::decode(&self.bytes).map_err(|reason| Error::Codec {
+        codec::decode_value(&self.bytes).map_err(|reason| Error::Codec {
             object: id,
             action: "decoded".into(),
             type_name: type_name::<T>().into(),

@@ -64,6 +64,9 @@ pub(crate) enum Message {
     StatsRequest,
     /// worker → root: the counters.
     StatsReply(RankStats),
+    /// On the MPI wire only, in place of a large `Data`: the `len` bytes of object `id` (of type
+    /// `type_fp`) follow this batch as messages of their own (see `transport::mpi`).
+    Payload { id: ObjectId, type_fp: u64, len: u64 },
     /// root → worker 1: take part in a raw MPI ping-pong (the benchmark's baseline) right now.
     RawPingPong(RawPingPong),
     /// root → worker: stop.
@@ -98,6 +101,7 @@ impl Message {
             Message::Release(_) => "Release",
             Message::StatsRequest => "StatsRequest",
             Message::StatsReply(_) => "StatsReply",
+            Message::Payload { .. } => "Payload",
             Message::RawPingPong(_) => "RawPingPong",
             Message::Shutdown => "Shutdown",
         }

@@ -71,9 +71,10 @@ impl Transport {
     /// Waits a little for a local event when the last `idle_rounds` rounds found nothing to do.
     pub(crate) fn idle(&mut self, events: &Receiver<Event>, idle_rounds: u32) -> Option<Event> {
         match self {
+            // Poll the queue a moment before blocking on it.
             Transport::Local(_) => {
                 let _ = idle_rounds;
-                events.recv().ok()
+                crate::reply::receive(events).ok()
             }
             #[cfg(feature = "mpi")]
             Transport::Mpi(t) => t.idle(events, idle_rounds),

@@ -6,6 +6,7 @@
 //! sending to us would deadlock); each send's buffer lives until MPI reports it complete.
 
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mpi::environment::Universe;
@@ -17,6 +18,7 @@ use mpi::Threading;
 
 use crate::codec;
 use crate::event_loop::Event;
+use crate::object::Object;
 use crate::protocol::{Message, Rank, RawPingPong};
 
 /// The one tag of every message: one stream per pair of ranks keeps them in order.
@@ -25,10 +27,17 @@ const TAG: i32 = 11;
 /// The tag of the raw ping-pong that measures the MPI library itself (see [`RawPingPong`]).
 const RAW_TAG: i32 = 12;
 
-/// A send in flight and the buffer it reads, freed when MPI is done with it.
+/// Objects of at least this many bytes travel as messages of their own, sent from and received
+/// into the object's own buffer: no copy into or out of a batch.
+const LARGE_OBJECT: usize = 64 << 10;
+
+/// MPI counts are 32-bit: a payload goes in chunks of at most this many bytes.
+const MAX_CHUNK: usize = 1 << 30;
+
+/// A send in flight and the buffer it reads, kept alive until MPI is done with it.
 struct Send {
     request: Request<'static, [u8]>,
-    buffer: *mut [u8],
+    _buffer: Arc<Vec<u8>>,
 }
 
 pub(crate) struct MpiTransport {
@@ -83,22 +92,53 @@ impl MpiTransport {
         all.chunks(2).map(|c| [c[0], c[1]]).collect()
     }
 
-    pub(crate) fn send(&mut self, to: Rank, batch: Vec<Message>) {
-        let bytes = codec::encode(&batch).expect("messages always encode");
-        assert!(
-            bytes.len() < i32::MAX as usize,
-            "a message of {} bytes is too large for one MPI send (the limit is 2 GiB)",
-            bytes.len()
-        );
-        let buffer: *mut [u8] = Box::into_raw(bytes.into_boxed_slice());
-        // SAFETY: the buffer is leaked until `progress` or `close` sees the send complete and
-        // frees it; nothing else reads or writes it meanwhile.
-        let data: &'static [u8] = unsafe { &*buffer };
-        let request =
-            self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, data, TAG);
-        self.sends.push(Send { request, buffer });
+    /// Sends a batch: one message with every small message, then the bytes of each large
+    /// object as messages of their own, straight from the object's buffer, in chunks below
+    /// MPI's 2 GiB limit. One tag keeps them in this order at the receiver.
+    pub(crate) fn send(&mut self, to: Rank, mut batch: Vec<Message>) {
+        let mut payloads = Vec::new();
+        for message in &mut batch {
+            if let Message::Data { id, object } = message {
+                if object.len() >= LARGE_OBJECT {
+                    let (id, type_fp, len) = (*id, object.type_fp, object.len() as u64);
+                    payloads.push(Arc::clone(&object.bytes));
+                    *message = Message::Payload { id, type_fp, len };
+                }
+            }
+        }
+        self.send_batch(to, batch);
+        for payload in payloads {
+            for start in (0..payload.len()).step_by(MAX_CHUNK) {
+                let end = payload.len().min(start + MAX_CHUNK);
+                self.start_send(to, Arc::clone(&payload), start..end);
+            }
+        }
     }
 
+    /// Sends a batch as one message, or split in halves while its encoding is too large for one
+    /// (only a batch of very many small objects can be).
+    fn send_batch(&mut self, to: Rank, mut batch: Vec<Message>) {
+        let bytes = codec::encode(&batch).expect("messages always encode");
+        if bytes.len() <= MAX_CHUNK || batch.len() < 2 {
+            assert!(bytes.len() <= MAX_CHUNK, "one small message cannot pass 1 GiB");
+            let len = bytes.len();
+            return self.start_send(to, Arc::new(bytes), 0..len);
+        }
+        let second = batch.split_off(batch.len() / 2);
+        self.send_batch(to, batch);
+        self.send_batch(to, second);
+    }
+
+    fn start_send(&mut self, to: Rank, buffer: Arc<Vec<u8>>, range: std::ops::Range<usize>) {
+        // SAFETY: `Send` keeps the buffer alive (and nothing writes to it: objects are immutable
+        // once made) until `progress` or `close` sees the send complete.
+        let data: &'static [u8] = unsafe { &*(&buffer[range] as *const [u8]) };
+        let request =
+            self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, data, TAG);
+        self.sends.push(Send { request, _buffer: buffer });
+    }
+
+    /// Receives what has arrived, up to 64 batches, with the payloads that follow them.
     pub(crate) fn poll(&mut self, deliver: &mut dyn FnMut(Rank, Vec<Message>)) -> bool {
         let mut any = false;
         for _ in 0..64 {
@@ -112,7 +152,9 @@ impl MpiTransport {
             let len = status.count(u8::equivalent_datatype()).max(0) as usize;
             let mut buffer = vec![0_u8; len];
             message.matched_receive_into(&mut buffer[..]);
-            match codec::decode::<Vec<Message>>(&buffer) {
+            let batch = codec::decode::<Vec<Message>>(&buffer)
+                .and_then(|batch| self.receive_payloads(from, batch));
+            match batch {
                 Ok(batch) => deliver(from, batch),
                 Err(e) => eprintln!(
                     "unidist: rank {}: dropped a corrupt message of {len} bytes from rank {from}: {e}",
@@ -123,17 +165,53 @@ impl MpiTransport {
         any
     }
 
+    /// Receives the bytes of each `Payload` of a batch, which follow it from the same rank, and
+    /// turns it back into `Data`. Each chunk is received into the object's buffer at once, sized by
+    /// what arrived, never by a length field alone.
+    fn receive_payloads(
+        &mut self,
+        from: Rank,
+        mut batch: Vec<Message>,
+    ) -> Result<Vec<Message>, String> {
+        for message in &mut batch {
+            let Message::Payload { id, type_fp, len } = *message else { continue };
+            let len = usize::try_from(len).map_err(|_| format!("object {id} of {len} bytes"))?;
+            let mut bytes: Vec<u8> = Vec::new();
+            while bytes.len() < len {
+                let (chunk, status) =
+                    self.world.process_at_rank(from as i32).matched_probe_with_tag(TAG);
+                let count = status.count(u8::equivalent_datatype()).max(0) as usize;
+                let at = bytes.len();
+                if count == 0 || count > len - at {
+                    // Receive it anyway, so that the stream stays in step, then give up.
+                    let mut discard = vec![0_u8; count];
+                    chunk.matched_receive_into(&mut discard[..]);
+                    return Err(format!(
+                        "object {id}: a chunk of {count} bytes where {} were left of {len}",
+                        len - at
+                    ));
+                }
+                if at == 0 {
+                    bytes = crate::buffer::zeroed(count);
+                } else {
+                    bytes.resize(at + count, 0);
+                }
+                chunk.matched_receive_into(&mut bytes[at..]);
+            }
+            *message = Message::Data { id, object: Object { type_fp, bytes: Arc::new(bytes) } };
+        }
+        Ok(batch)
+    }
+
     pub(crate) fn progress(&mut self) {
         let mut i = 0;
         while i < self.sends.len() {
             let send = self.sends.swap_remove(i);
             match send.request.test() {
-                Ok(_) => {
-                    // SAFETY: MPI no longer reads the buffer; it came from `Box::into_raw`.
-                    drop(unsafe { Box::from_raw(send.buffer) });
-                }
+                // MPI no longer reads the buffer: dropping `send` releases it.
+                Ok(_) => {}
                 Err(request) => {
-                    self.sends.push(Send { request, buffer: send.buffer });
+                    self.sends.push(Send { request, _buffer: send._buffer });
                     let last = self.sends.len() - 1;
                     self.sends.swap(i, last);
                     i += 1;
