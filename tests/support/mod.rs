@@ -38,6 +38,7 @@ impl Job {
 const CLEARED: &[&str] = &[
     "UNIDIST_BACKEND",
     "UNIDIST_CPUS",
+    "UNIDIST_CHUNK_BYTES",
     "PMI_SIZE",
     "PMI_RANK",
     "OMPI_COMM_WORLD_SIZE",

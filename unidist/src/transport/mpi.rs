@@ -31,8 +31,20 @@ const RAW_TAG: i32 = 12;
 /// into the object's own buffer: no copy into or out of a batch.
 const LARGE_OBJECT: usize = 64 << 10;
 
-/// MPI counts are 32-bit: a payload goes in chunks of at most this many bytes.
+/// MPI counts are 32-bit: a payload goes in chunks of at most this many bytes. The test suite
+/// lowers it with `UNIDIST_CHUNK_BYTES` to send megabyte objects in several chunks.
 const MAX_CHUNK: usize = 1 << 30;
+
+/// The chunk size: `UNIDIST_CHUNK_BYTES` if set (1 to [`MAX_CHUNK`]), else [`MAX_CHUNK`].
+fn chunk_bytes() -> Result<usize, String> {
+    match std::env::var("UNIDIST_CHUNK_BYTES") {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_CHUNK).contains(&n) => Ok(n),
+            _ => Err(format!("UNIDIST_CHUNK_BYTES={v} is not a chunk size from 1 to {MAX_CHUNK}")),
+        },
+        _ => Ok(MAX_CHUNK),
+    }
+}
 
 /// A send in flight and the buffer it reads, kept alive until MPI is done with it.
 struct Send {
@@ -45,6 +57,8 @@ pub(crate) struct MpiTransport {
     rank: Rank,
     size: usize,
     sends: Vec<Send>,
+    /// Payloads go in chunks of at most this many bytes.
+    chunk: usize,
     /// Finalizes MPI when dropped, after the loop has stopped.
     universe: Option<Universe>,
 }
@@ -74,7 +88,8 @@ impl MpiTransport {
         let world = universe.world();
         let rank = world.rank() as Rank;
         let size = world.size() as usize;
-        Ok(MpiTransport { world, rank, size, sends: Vec::new(), universe: Some(universe) })
+        let chunk = chunk_bytes()?;
+        Ok(MpiTransport { world, rank, size, sends: Vec::new(), chunk, universe: Some(universe) })
     }
 
     pub(crate) fn rank(&self) -> Rank {
@@ -108,8 +123,8 @@ impl MpiTransport {
         }
         self.send_batch(to, batch);
         for payload in payloads {
-            for start in (0..payload.len()).step_by(MAX_CHUNK) {
-                let end = payload.len().min(start + MAX_CHUNK);
+            for start in (0..payload.len()).step_by(self.chunk) {
+                let end = payload.len().min(start + self.chunk);
                 self.start_send(to, Arc::clone(&payload), start..end);
             }
         }

@@ -1,0 +1,92 @@
+//! Objects of every size class cross ranks byte for byte: empty, one byte, just below and at the
+//! size where objects leave the batch and travel on their own, and several megabytes (sent in
+//! several chunks when `UNIDIST_CHUNK_BYTES` is small), as `put` values, task inputs, results,
+//! and inputs that move worker to worker. Prints `ok <case>` per case.
+//!
+//! Usage: `objects <expected backend> <expected workers>`.
+
+use unidist::{remote, ObjectRef};
+
+#[remote]
+fn same_bytes(v: Vec<u8>) -> Vec<u8> {
+    v
+}
+
+#[remote]
+fn same_floats(v: Vec<f64>) -> Vec<f64> {
+    v
+}
+
+/// A pattern that a lost, repeated or misplaced chunk would break.
+#[remote]
+fn pattern(len: u64, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 16) as u8).collect()
+}
+
+#[remote]
+fn digest(v: Vec<u8>) -> (u64, u64) {
+    let sum = v
+        .iter()
+        .enumerate()
+        .fold(0_u64, |h, (i, b)| h.wrapping_mul(1_000_003).wrapping_add(*b as u64 ^ i as u64));
+    (v.len() as u64, sum)
+}
+
+fn local_pattern(len: u64, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 16) as u8).collect()
+}
+
+fn local_digest(v: &[u8]) -> (u64, u64) {
+    let sum = v
+        .iter()
+        .enumerate()
+        .fold(0_u64, |h, (i, b)| h.wrapping_mul(1_000_003).wrapping_add(*b as u64 ^ i as u64));
+    (v.len() as u64, sum)
+}
+
+/// Sizes around every boundary of the transport: batch-inline objects, the 64 KiB threshold,
+/// multi-chunk payloads.
+const SIZES: [u64; 7] = [0, 1, 65_535, 65_536, 65_537, 1 << 20, (3 << 20) + 5];
+
+fn main() {
+    unidist::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    assert_eq!(unidist::backend(), args[0]);
+    assert_eq!(unidist::num_workers().to_string(), args[1]);
+    let workers = unidist::num_workers();
+
+    for len in SIZES {
+        let value = local_pattern(len, 7);
+        let back = unidist::get(&same_bytes::remote(unidist::put(value.clone()))).unwrap();
+        assert!(back == value, "Vec<u8> of {len} bytes came back changed");
+        let floats: Vec<f64> = (0..len / 8).map(|i| i as f64 * 0.25 - 1e9).collect();
+        let back = unidist::get(&same_floats::remote(unidist::put(floats.clone()))).unwrap();
+        assert!(back == floats, "Vec<f64> of {} elements came back changed", len / 8);
+    }
+    println!("ok put_task_get");
+
+    // Made on one worker, read by a task on every other worker and by the root.
+    for len in SIZES {
+        let made: ObjectRef<Vec<u8>> = pattern::remote(len, 3);
+        let expected = local_digest(&local_pattern(len, 3));
+        let digests: Vec<ObjectRef<(u64, u64)>> =
+            (0..workers).map(|_| digest::remote(&made)).collect();
+        for d in unidist::get(&digests).unwrap() {
+            assert_eq!(d, expected, "a {len}-byte input moved worker to worker changed");
+        }
+        assert_eq!(local_digest(&unidist::get(&made).unwrap()), expected);
+    }
+    println!("ok worker_to_worker");
+
+    // Many large objects in one batch towards one rank, in both directions.
+    let many: Vec<ObjectRef<Vec<u8>>> =
+        (0..8).map(|k| pattern::remote(200_000 + k, k as u8)).collect();
+    let back = unidist::get(&many).unwrap();
+    for (k, v) in back.iter().enumerate() {
+        assert!(*v == local_pattern(200_000 + k as u64, k as u8), "object {k} of a batch changed");
+    }
+    println!("ok many_in_one_batch");
+
+    unidist::shutdown();
+    println!("objects: all cases passed on {} with {workers} workers", args[0]);
+}
