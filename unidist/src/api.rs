@@ -294,10 +294,14 @@ pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> 
         .collect();
     let task = Task { function, first_output, num_returns: num_returns as u32, args };
     match caller {
-        Caller::Root(runtime) => runtime.send(Command::Submit { task }),
+        // The worker is picked here, in the caller's order: so `schedule_rank` called by this
+        // thread names the worker of its next task, whatever the root's loop is doing.
+        Caller::Root(runtime) => {
+            runtime.send(Command::Submit { task, rank: Some(runtime.schedule()) })
+        }
         Caller::Task { pool, .. } => {
             pool.expect(first_output, num_returns);
-            pool.send(Event::Command(Command::Submit { task }))
+            pool.send(Event::Command(Command::Submit { task, rank: None }))
         }
     }
     // The inputs' refs may go now: the runtime saw the task before any release they cause.

@@ -30,6 +30,12 @@ pub(crate) trait Node {
     fn flush(&mut self, _out: &mut Outbox) {}
     /// True once the rank has stopped.
     fn finished(&self) -> bool;
+    /// True while the rank waits on the network and should notice a message at once; false while
+    /// a message can wait a little (up to a millisecond) without slowing the job, so that an
+    /// idle loop leaves the CPU to tasks.
+    fn urgent(&self) -> bool {
+        true
+    }
 }
 
 /// Messages waiting to go out, one batch per destination, and the rank's transfer counters.
@@ -126,7 +132,7 @@ pub(crate) fn run(mut node: impl Node, mut transport: Transport, events: Receive
             idle_rounds = 0;
         } else {
             idle_rounds = idle_rounds.saturating_add(1);
-            if let Some(event) = transport.idle(&events, idle_rounds) {
+            if let Some(event) = transport.idle(&events, idle_rounds, node.urgent()) {
                 handle(&mut node, &mut out, event);
                 idle_rounds = 0;
             }

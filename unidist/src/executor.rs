@@ -125,6 +125,8 @@ pub(crate) struct Pool {
     next_request: AtomicU64,
     /// The length of `state.ready`, readable without the lock by a thread that polls for work.
     queued: AtomicUsize,
+    /// Threads running a task that is not blocked in `get` or `wait`.
+    computing: AtomicUsize,
 }
 
 thread_local! {
@@ -160,6 +162,7 @@ impl Pool {
             next_sequence: AtomicU64::new(0),
             next_request: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
+            computing: AtomicUsize::new(0),
         });
         let mut state = pool.lock();
         pool.spawn(&mut state);
@@ -324,10 +327,17 @@ impl Pool {
         }
     }
 
+    /// True while a task of this worker is computing (running, not blocked in `get`/`wait`).
+    pub(crate) fn computing(&self) -> bool {
+        self.computing.load(Ordering::Relaxed) > 0
+    }
+
     fn run(self: &Arc<Self>, job: Job, depth: usize) {
         let first_output = job.task.first_output;
         let previous = CONTEXT.with(|c| c.borrow_mut().replace((Arc::clone(self), depth)));
+        self.computing.fetch_add(1, Ordering::Relaxed);
         let outputs = crate::worker::run(self.rank, job);
+        self.computing.fetch_sub(1, Ordering::Relaxed);
         CONTEXT.with(|c| *c.borrow_mut() = previous);
         self.send(Event::Finished { first_output, outputs });
     }
@@ -340,6 +350,13 @@ impl Pool {
         depth: usize,
         awaited: &[ObjectId],
     ) -> Answer {
+        self.computing.fetch_sub(1, Ordering::Relaxed);
+        let answer = self.wait_for(request, depth, awaited);
+        self.computing.fetch_add(1, Ordering::Relaxed);
+        answer
+    }
+
+    fn wait_for(self: &Arc<Self>, request: u64, depth: usize, awaited: &[ObjectId]) -> Answer {
         let mut state = self.lock();
         loop {
             if let Some(answer) = state.answers.remove(&request) {

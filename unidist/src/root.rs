@@ -23,8 +23,8 @@ use crate::stats::RankStats;
 /// A call of the API, sent by a thread of the root to the root's loop, or by a task to its
 /// worker's loop.
 pub(crate) enum Command {
-    /// Run `task` on the worker the scheduler picks.
-    Submit { task: Task },
+    /// Run `task` on worker `rank`, or on the worker the scheduler picks.
+    Submit { task: Task, rank: Option<Rank> },
     /// Store a value given to `put`.
     Put { id: ObjectId, object: Object },
     /// Reply with the objects once they are all here.
@@ -130,9 +130,8 @@ impl Root {
             .unwrap_or_else(|| panic!("unidist: the root has no record of object {id}"))
     }
 
-    /// Sends `task` to the next worker of the cycle; returns that worker.
-    fn submit(&mut self, task: Task, out: &mut Outbox) -> Rank {
-        let rank = self.scheduler.next();
+    /// Sends `task` to worker `rank`.
+    fn submit(&mut self, task: Task, rank: Rank, out: &mut Outbox) {
         let mut inputs = Vec::new();
         for arg in &task.args {
             for &id in arg.ids() {
@@ -147,7 +146,6 @@ impl Root {
         self.running
             .insert(task.first_output, RunningTask { inputs, num_returns: task.num_returns });
         out.send(rank, Message::Submit(task));
-        rank
     }
 
     /// Has object `id` sent to `rank` unless it holds it or it is on its way there: from the
@@ -342,7 +340,9 @@ impl Node for Root {
             Message::TaskDone { first_output } => self.task_done(first_output),
             Message::Spawn(task) => {
                 let (first_output, num_returns) = (task.first_output, task.num_returns);
-                if self.submit(task, out) != from {
+                let rank = self.scheduler.next();
+                self.submit(task, rank, out);
+                if rank != from {
                     self.answers.push((from, Message::Placed { first_output, num_returns }));
                 }
             }
@@ -370,8 +370,9 @@ impl Node for Root {
     fn on_event(&mut self, event: Event, out: &mut Outbox) {
         let Event::Command(command) = event else { return };
         match command {
-            Command::Submit { task } => {
-                self.submit(task, out);
+            Command::Submit { task, rank } => {
+                let rank = rank.unwrap_or_else(|| self.scheduler.next());
+                self.submit(task, rank, out);
             }
             Command::Put { id, object } => {
                 self.store.insert(id, object);
@@ -419,5 +420,13 @@ impl Node for Root {
 
     fn finished(&self) -> bool {
         self.finished
+    }
+
+    /// The root waits on the network while a caller waits for an answer, unless every worker
+    /// has a queue of tasks: then results come at the pace of the tasks and a reply a
+    /// millisecond late leaves no worker idle.
+    fn urgent(&self) -> bool {
+        let waiting = !self.waiters.is_empty() || !self.stats_calls.is_empty();
+        waiting && self.running.len() <= 2 * (self.size - 1)
     }
 }

@@ -231,7 +231,7 @@ impl Node for Worker {
                 out.send(0, Message::TaskDone { first_output });
             }
             Event::Command(command) => match command {
-                Command::Submit { task } => out.send(0, Message::Spawn(task)),
+                Command::Submit { task, .. } => out.send(0, Message::Spawn(task)),
                 Command::Put { id, object } => {
                     self.store_object(id, object, out);
                     out.send(0, Message::Created { id });
@@ -255,6 +255,12 @@ impl Node for Worker {
 
     fn finished(&self) -> bool {
         self.finished
+    }
+
+    /// A worker whose tasks are all idle or blocked waits on the network; one that computes has
+    /// a core to leave to its task.
+    fn urgent(&self) -> bool {
+        !self.pool.computing()
     }
 }
 

@@ -68,16 +68,22 @@ impl Transport {
         }
     }
 
-    /// Waits a little for a local event when the last `idle_rounds` rounds found nothing to do.
-    pub(crate) fn idle(&mut self, events: &Receiver<Event>, idle_rounds: u32) -> Option<Event> {
+    /// Waits a little for a local event when the last `idle_rounds` rounds found nothing to do;
+    /// `urgent` when the rank waits on the network (see `Node::urgent`).
+    pub(crate) fn idle(
+        &mut self,
+        events: &Receiver<Event>,
+        idle_rounds: u32,
+        urgent: bool,
+    ) -> Option<Event> {
         match self {
             // Poll the queue a moment before blocking on it.
             Transport::Local(_) => {
-                let _ = idle_rounds;
+                let _ = (idle_rounds, urgent);
                 crate::reply::receive(events).ok()
             }
             #[cfg(feature = "mpi")]
-            Transport::Mpi(t) => t.idle(events, idle_rounds),
+            Transport::Mpi(t) => t.idle(events, idle_rounds, urgent),
         }
     }
 

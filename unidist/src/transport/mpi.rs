@@ -27,6 +27,13 @@ const TAG: i32 = 11;
 /// The tag of the raw ping-pong that measures the MPI library itself (see [`RawPingPong`]).
 const RAW_TAG: i32 = 12;
 
+/// An urgent idle loop polls this many rounds, then yields as many, before it sleeps.
+const SPIN_ROUNDS: u32 = 64;
+/// The first sleep of an urgent idle loop, and the step each next one grows by.
+const MIN_SLEEP: Duration = Duration::from_micros(10);
+/// The longest sleep of an idle loop: the most a message waits to be noticed.
+const MAX_SLEEP: Duration = Duration::from_millis(1);
+
 /// Objects of at least this many bytes travel as messages of their own, sent from and received
 /// into the object's own buffer: no copy into or out of a batch.
 const LARGE_OBJECT: usize = 64 << 10;
@@ -261,22 +268,34 @@ impl MpiTransport {
         started.elapsed()
     }
 
-    /// Backs off while idle: a blocking MPICH receive would spin on a core that an
-    /// oversubscribed job needs for tasks. Spins briefly, then yields, then sleeps in growing
-    /// steps up to 1 ms, waking at once for a local event.
-    pub(crate) fn idle(&mut self, events: &Receiver<Event>, idle_rounds: u32) -> Option<Event> {
+    /// Backs off while idle. MPI cannot wake a sleeping thread, and a blocking MPICH receive
+    /// spins on a core that an oversubscribed job needs for tasks; every timed wake-up costs
+    /// CPU too. So a loop whose rank waits on the network (`urgent`: see [`Node::urgent`])
+    /// polls, then yields, then sleeps in growing steps up to [`MAX_SLEEP`]; any other loop
+    /// sleeps [`MAX_SLEEP`] at once. Either wakes at once for a local event.
+    ///
+    /// [`Node::urgent`]: crate::event_loop::Node::urgent
+    pub(crate) fn idle(
+        &mut self,
+        events: &Receiver<Event>,
+        idle_rounds: u32,
+        urgent: bool,
+    ) -> Option<Event> {
         if !self.sends.is_empty() {
             self.progress();
         }
-        if idle_rounds < 64 {
+        if !urgent {
+            return events.recv_timeout(MAX_SLEEP).ok();
+        }
+        if idle_rounds < SPIN_ROUNDS {
             std::hint::spin_loop();
             None
-        } else if idle_rounds < 128 {
+        } else if idle_rounds < 2 * SPIN_ROUNDS {
             std::thread::yield_now();
             None
         } else {
-            let micros = u64::from((idle_rounds - 128).min(100)) * 10;
-            events.recv_timeout(Duration::from_micros(micros.max(5))).ok()
+            let step = MIN_SLEEP * (idle_rounds - 2 * SPIN_ROUNDS);
+            events.recv_timeout((MIN_SLEEP + step).min(MAX_SLEEP)).ok()
         }
     }
 
