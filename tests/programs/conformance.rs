@@ -376,6 +376,19 @@ fn main() {
         let mut once = ranks[..workers].to_vec();
         once.sort();
         assert_eq!(once, (1..=workers).collect::<Vec<_>>(), "every worker once per cycle");
+        // The caller's next task takes the rank after the one schedule_rank gave: the bytes of
+        // its input go from the root to that worker and to no other.
+        for _ in 0..workers {
+            let input = unidist::put(vec![7_u8; 10_000]);
+            let before = unidist::transfer_stats()[0].clone();
+            let expected = unidist::schedule_rank() % workers + 1;
+            assert_eq!(unidist::get(&checksum::remote(&input)).unwrap(), 70_000);
+            let after = unidist::transfer_stats()[0].clone();
+            for worker in 1..=workers {
+                let sent = after.peer(worker).bytes_sent - before.peer(worker).bytes_sent;
+                assert_eq!(sent >= 10_000, worker == expected, "worker {worker}: {sent} bytes");
+            }
+        }
     });
 
     let kept = add::remote(40, 2);

@@ -60,10 +60,13 @@ pub fn backend() -> &'static str {
     }
 }
 
-/// The worker rank the next task goes to: round-robin over the worker ranks `1..=num_workers()`.
+/// Takes the next worker rank of the round-robin cycle over `1..=num_workers()`.
 ///
-/// Every submitted task, from the root or from a task, takes the next rank of this cycle;
-/// calling it yourself advances the cycle too. Only the root's program may call it.
+/// Every task takes the next rank of this cycle when it is submitted (tasks of the root's
+/// threads in the order of their `remote` calls; tasks submitted by tasks when the root receives
+/// them). Calling `schedule_rank` advances the cycle too, so on a thread that alone submits, the
+/// next task goes to the rank after the one returned (`r % num_workers() + 1`). Only the root's
+/// program may call it.
 pub fn schedule_rank() -> usize {
     runtime("schedule_rank").schedule()
 }
