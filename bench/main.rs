@@ -328,25 +328,25 @@ impl Bench {
         let sequential = self.measure(|| {
             let started = Instant::now();
             assert_eq!(black_box(fib_seq(black_box(n))), expected);
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64() * 1e3
         });
         let nested = self.measure(|| {
             let started = Instant::now();
             assert_eq!(unidist::get(&fib::remote(n)).unwrap(), expected);
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64() * 1e3
         });
         let workers = unidist::num_workers();
-        self.row(&format!("nested fib({n}) sequential, on the root"), "s", sequential, None);
+        self.row(&format!("nested fib({n}) sequential, on the root"), "ms", sequential, None);
         self.row(
             &format!("nested fib({n}) in {tasks} tasks, {workers} workers"),
-            "s",
+            "ms",
             nested,
             None,
         );
         let rate = Figure {
-            median: tasks as f64 / nested.median,
-            min: tasks as f64 / nested.max,
-            max: tasks as f64 / nested.min,
+            median: tasks as f64 / nested.median * 1e3,
+            min: tasks as f64 / nested.max * 1e3,
+            max: tasks as f64 / nested.min * 1e3,
         };
         self.row(&format!("nested fib({n}) task rate, {workers} workers"), "tasks/s", rate, None);
     }

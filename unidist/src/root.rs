@@ -9,7 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::event_loop::{Event, Node, Outbox, RawRequest};
 use crate::object::Object;
@@ -104,7 +104,12 @@ pub(crate) struct Root {
     /// Answers to the `wait`s of tasks, sent once per round.
     answers: Vec<(Rank, Message)>,
     finished: bool,
+    /// When a task last called the API through the root (submitted a task, fetched, waited).
+    last_task_call: Instant,
 }
+
+/// The root stays urgent this long after a task's last call through it.
+const NESTED_QUIET: Duration = Duration::from_millis(10);
 
 impl Root {
     pub(crate) fn new(size: usize, scheduler: Arc<RoundRobin>) -> Root {
@@ -120,6 +125,7 @@ impl Root {
             cleanups: vec![Vec::new(); size],
             answers: Vec::new(),
             finished: false,
+            last_task_call: Instant::now() - NESTED_QUIET,
         }
     }
 
@@ -335,6 +341,9 @@ impl Root {
 
 impl Node for Root {
     fn on_message(&mut self, from: Rank, message: Message, out: &mut Outbox) {
+        if matches!(message, Message::Spawn(_) | Message::Fetch(_) | Message::WaitFor { .. }) {
+            self.last_task_call = Instant::now();
+        }
         match message {
             Message::Data { id, object } => self.arrived(id, object),
             Message::TaskDone { first_output } => self.task_done(first_output),
@@ -422,11 +431,14 @@ impl Node for Root {
         self.finished
     }
 
-    /// The root waits on the network while a caller waits for an answer, unless every worker
-    /// has a queue of tasks: then results come at the pace of the tasks and a reply a
-    /// millisecond late leaves no worker idle.
+    /// The root waits on the network while tasks submit tasks or wait (each such call waits for
+    /// the root), and while a caller waits for an answer, unless every worker has a queue of
+    /// tasks: then results come at the pace of the tasks and a reply a millisecond late leaves
+    /// no worker idle.
     fn urgent(&self) -> bool {
-        let waiting = !self.waiters.is_empty() || !self.stats_calls.is_empty();
-        waiting && self.running.len() <= 2 * (self.size - 1)
+        if !self.stats_calls.is_empty() || self.last_task_call.elapsed() < NESTED_QUIET {
+            return true;
+        }
+        !self.waiters.is_empty() && self.running.len() <= 2 * (self.size - 1)
     }
 }

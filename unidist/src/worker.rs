@@ -257,10 +257,14 @@ impl Node for Worker {
         self.finished
     }
 
-    /// A worker whose tasks are all idle or blocked waits on the network; one that computes has
-    /// a core to leave to its task.
+    /// A worker waits on the network when no task of it computes, or when a task of it is
+    /// blocked on an answer or an input from another rank; otherwise it leaves the core to its
+    /// computing tasks.
     fn urgent(&self) -> bool {
         !self.pool.computing()
+            || !self.gets.is_empty()
+            || !self.waits.is_empty()
+            || !self.blocked.is_empty()
     }
 }
 
