@@ -278,6 +278,14 @@ pub(crate) fn raw_ping_pong(
     answer.recv().unwrap_or_else(|_| panic!("unidist: the runtime was shut down meanwhile"))
 }
 
+/// Sends `bytes` to rank `to` as if they were a batch of messages (tests' corrupt messages).
+pub(crate) fn send_raw_bytes(to: usize, bytes: Vec<u8>) {
+    match caller("send_raw_bytes") {
+        Caller::Root(runtime) => runtime.send(Command::SendBytes { to, bytes }),
+        Caller::Task { pool, .. } => pool.send(Event::Command(Command::SendBytes { to, bytes })),
+    }
+}
+
 /// Submits a task (called by the `remote` stubs); returns the ID of its first output.
 pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> ObjectId {
     let caller = caller("remote");

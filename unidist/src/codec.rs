@@ -16,10 +16,36 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String
     bincode::serde::encode_to_vec(value, config()).map_err(|e| e.to_string())
 }
 
+/// How much memory decoding may claim, as a multiple of the bytes decoded: bincode counts every
+/// number at its full width (a one-byte varint claims 8 bytes for a `u64`, 16 for a `u128`), and
+/// every string or byte buffer at the length its length field states.
+const CLAIM_PER_BYTE: usize = 32;
+
+/// Decodes the value at the start of `bytes`; returns it and the number of bytes it took.
+///
+/// Untrusted lengths cannot make a huge allocation: bincode sizes strings and byte buffers by
+/// their length fields before it reads them, so its limit is set to [`CLAIM_PER_BYTE`] times the
+/// input (rounded up to a power of 4), and a length field beyond it is an error.
+pub(crate) fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), String> {
+    let claim = bytes.len().max(1).saturating_mul(CLAIM_PER_BYTE);
+    macro_rules! limited {
+        ($($shift:literal)*) => {
+            $(
+                if claim <= 1_usize << $shift {
+                    let config = bincode::config::standard().with_limit::<{ 1_usize << $shift }>();
+                    return bincode::serde::decode_from_slice(bytes, config)
+                        .map_err(|e| e.to_string());
+                }
+            )*
+        };
+    }
+    limited!(12 14 16 18 20 22 24 26 28 30 32 34 36 38);
+    bincode::serde::decode_from_slice(bytes, config()).map_err(|e| e.to_string())
+}
+
 /// Decodes a value that must span all of `bytes`.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let (value, read) =
-        bincode::serde::decode_from_slice(bytes, config()).map_err(|e| e.to_string())?;
+    let (value, read) = decode_prefix(bytes)?;
     if read != bytes.len() {
         return Err(format!("{} trailing bytes after the value", bytes.len() - read));
     }
@@ -102,9 +128,7 @@ mod flat {
     }
 
     fn decode_vec<E: Plain>(bytes: &[u8]) -> Result<Vec<E>, String> {
-        let config = super::config();
-        let (len, read): (u64, usize) =
-            bincode::decode_from_slice(bytes, config).map_err(|e| e.to_string())?;
+        let (len, read): (u64, usize) = super::decode_prefix(bytes)?;
         let body = &bytes[read..];
         let size = std::mem::size_of::<E>();
         // Checked against the bytes at hand before any allocation: a corrupt length cannot
@@ -178,6 +202,25 @@ mod tests {
         odd.extend_from_slice(&[0; 9]);
         assert!(decode_value::<Vec<f64>>(&odd).is_err());
         assert!(decode_value::<Vec<f64>>(&[]).is_err());
+    }
+
+    #[test]
+    fn a_corrupt_string_or_buffer_length_is_an_error_not_an_allocation() {
+        // A string, then a buffer, claiming 2^60 bytes in a message of 12.
+        for value in [encode(&"hello".to_string()).unwrap(), encode(&vec![1_u8; 5]).unwrap()] {
+            let mut bytes = encode(&(1_u64 << 60)).unwrap();
+            bytes.extend_from_slice(&value[1..]);
+            assert!(decode::<String>(&bytes).is_err());
+            assert!(decode::<serde_bytes::ByteBuf>(&bytes).is_err());
+            assert!(decode::<Vec<u8>>(&bytes).is_err());
+        }
+        // Honest values of every size still decode.
+        for n in [0_usize, 1, 1000, 100_000, 3_000_000] {
+            let s = "x".repeat(n);
+            assert_eq!(decode::<String>(&encode(&s).unwrap()).unwrap(), s);
+            let wide: Vec<u128> = (0..n as u128 / 100).collect();
+            assert_eq!(decode::<Vec<u128>>(&encode(&wide).unwrap()).unwrap(), wide);
+        }
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub(crate) struct Outbox {
     pub(crate) stats: TransferStats,
     /// A raw MPI ping-pong to run once this round's batches are out.
     pub(crate) raw: Option<RawRequest>,
+    /// Bytes to send as they are after this round's batches (tests' corrupt messages).
+    pub(crate) raw_bytes: Vec<(Rank, Vec<u8>)>,
 }
 
 /// A raw ping-pong with `peer`; the side that started it gets the time it took.
@@ -61,6 +63,7 @@ impl Outbox {
             pending: Vec::new(),
             stats: TransferStats::new(rank, size),
             raw: None,
+            raw_bytes: Vec::new(),
         }
     }
 
@@ -118,6 +121,9 @@ pub(crate) fn run(mut node: impl Node, mut transport: Transport, events: Receive
         busy |= transport.poll(&mut |from, batch| deliver(&mut node, &mut out, from, batch));
         node.flush(&mut out);
         out.flush(&mut transport);
+        for (to, bytes) in out.raw_bytes.drain(..) {
+            transport.send_bytes(to, bytes);
+        }
         transport.progress();
         if let Some(raw) = out.raw.take() {
             let elapsed = transport.raw_ping_pong(raw.peer, raw.test, raw.reply.is_some());

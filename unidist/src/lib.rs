@@ -148,6 +148,13 @@ pub mod __private {
         crate::api::raw_ping_pong(bytes, echo_bytes, iterations)
     }
 
+    /// Sends `bytes` to rank `to` on the MPI backend as if they were a batch of the runtime's
+    /// messages, from the root or from a task: the test suite's corrupt messages. Does nothing
+    /// on the local backend, which moves messages, not bytes.
+    pub fn send_raw_bytes(to: usize, bytes: Vec<u8>) {
+        crate::api::send_raw_bytes(to, bytes)
+    }
+
     /// Submits a task; returns the ID of its first output.
     pub fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> ObjectId {
         crate::api::submit(function, num_returns, args)

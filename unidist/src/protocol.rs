@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::arg::Arg;
+use crate::codec;
 use crate::object::Object;
 use crate::object_ref::ObjectId;
 use crate::stats::RankStats;
@@ -105,5 +106,152 @@ impl Message {
             Message::RawPingPong(_) => "RawPingPong",
             Message::Shutdown => "Shutdown",
         }
+    }
+}
+
+/// A batch that could not be decoded: which message of it, of what kind, and why.
+#[derive(Debug)]
+pub(crate) struct CorruptBatch {
+    pub(crate) index: usize,
+    pub(crate) kind: String,
+    pub(crate) reason: String,
+}
+
+impl std::fmt::Display for CorruptBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "message {} ({}): {}", self.index, self.kind, self.reason)
+    }
+}
+
+/// Decodes a batch as the transport received it: message by message, so that an error names the
+/// message and its kind. Lengths inside it are checked against the bytes at hand (see
+/// `codec::decode_prefix`): a corrupt one is an error, never a huge allocation or a panic.
+pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<Message>, CorruptBatch> {
+    let corrupt =
+        |index, kind: &str, reason: String| CorruptBatch { index, kind: kind.to_string(), reason };
+    let (count, mut at) =
+        codec::decode_prefix::<u64>(bytes).map_err(|e| corrupt(0, "batch header", e))?;
+    // Every message takes at least one byte.
+    if count > (bytes.len() - at) as u64 {
+        return Err(corrupt(
+            0,
+            "batch header",
+            format!("{count} messages cannot fit in {} bytes", bytes.len() - at),
+        ));
+    }
+    let mut batch = Vec::with_capacity(count as usize);
+    for index in 0..count as usize {
+        let rest = &bytes[at..];
+        match codec::decode_prefix::<Message>(rest) {
+            Ok((message, read)) => {
+                batch.push(message);
+                at += read;
+            }
+            Err(reason) => return Err(corrupt(index, &kind_at(rest), reason)),
+        }
+    }
+    if at != bytes.len() {
+        return Err(corrupt(
+            count as usize,
+            "after the last message",
+            format!("{} trailing bytes", bytes.len() - at),
+        ));
+    }
+    Ok(batch)
+}
+
+/// The kind of the encoded message at the start of `bytes`, from its variant tag.
+fn kind_at(bytes: &[u8]) -> String {
+    match codec::decode_prefix::<u32>(bytes) {
+        Ok((tag, _)) => match variant_names().get(tag as usize) {
+            Some(name) => (*name).to_string(),
+            None => format!("no kind has tag {tag}"),
+        },
+        Err(_) => "unreadable kind".to_string(),
+    }
+}
+
+/// The names of `Message`'s variants in tag order, as serde's derive lists them (so the list
+/// follows the enum by itself).
+fn variant_names() -> &'static [&'static str] {
+    use serde::de::{self, Deserializer, Visitor};
+
+    struct Probe(Option<&'static [&'static str]>);
+
+    impl<'de> Deserializer<'de> for &mut Probe {
+        type Error = de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("a probe"))
+        }
+
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            variants: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = Some(variants);
+            Err(de::Error::custom("a probe"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map struct identifier
+            ignored_any
+        }
+    }
+
+    static NAMES: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut probe = Probe(None);
+        let _ = Message::deserialize(&mut probe);
+        probe.0.unwrap_or(&[])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Message> {
+        vec![
+            Message::TaskDone { first_output: ObjectId::new(1, 5) },
+            Message::Cleanup(vec![ObjectId::new(0, 1), ObjectId::new(2, 3)]),
+            Message::WaitDone { request: 9, flags: vec![true, false] },
+            Message::Shutdown,
+        ]
+    }
+
+    #[test]
+    fn a_batch_decodes_message_by_message() {
+        let bytes = codec::encode(&sample()).unwrap();
+        let batch = decode_batch(&bytes).unwrap();
+        assert_eq!(format!("{batch:?}"), format!("{:?}", sample()));
+    }
+
+    #[test]
+    fn kinds_are_named_in_tag_order() {
+        for message in sample() {
+            let bytes = codec::encode(&message).unwrap();
+            assert_eq!(kind_at(&bytes), message.kind());
+        }
+        assert_eq!(variant_names().first(), Some(&"Submit"));
+        assert_eq!(
+            kind_at(&codec::encode(&(variant_names().len() as u32)).unwrap()),
+            format!("no kind has tag {}", variant_names().len())
+        );
+    }
+
+    #[test]
+    fn a_truncated_batch_names_the_message_it_breaks() {
+        let bytes = codec::encode(&sample()).unwrap();
+        let err = decode_batch(&bytes[..bytes.len() - 3]).unwrap_err();
+        assert_eq!((err.index, err.kind.as_str()), (2, "WaitDone"), "{err}");
+        let err = decode_batch(&[]).unwrap_err();
+        assert_eq!(err.kind, "batch header");
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(decode_batch(&long).unwrap_err().reason.contains("trailing"));
     }
 }

@@ -37,6 +37,8 @@ pub(crate) enum Command {
     Stats { reply: Sender<Vec<RankStats>> },
     /// Run a raw MPI ping-pong with worker 1 and reply with the time it took.
     RawPingPong { test: RawPingPong, reply: Sender<Option<Duration>> },
+    /// Send these bytes as they are to rank `to` (tests' corrupt messages).
+    SendBytes { to: Rank, bytes: Vec<u8> },
     /// Stop every worker, then the root's loop.
     Shutdown,
 }
@@ -406,6 +408,7 @@ impl Node for Root {
                 out.send(1, Message::RawPingPong(test));
                 out.raw = Some(RawRequest { peer: 1, test, reply: Some(reply) });
             }
+            Command::SendBytes { to, bytes } => out.raw_bytes.push((to, bytes)),
             Command::Shutdown => {
                 for worker in 1..self.size {
                     out.send(worker, Message::Shutdown);

@@ -241,6 +241,7 @@ impl Node for Worker {
                     self.wait(ids, num_returns, reply, out)
                 }
                 Command::Release(id) => self.releases.push(id),
+                Command::SendBytes { to, bytes } => out.raw_bytes.push((to, bytes)),
                 Command::Stats { .. } | Command::RawPingPong { .. } | Command::Shutdown => {}
             },
             Event::Net { .. } => {}

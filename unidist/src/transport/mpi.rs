@@ -19,7 +19,7 @@ use mpi::Threading;
 use crate::codec;
 use crate::event_loop::Event;
 use crate::object::Object;
-use crate::protocol::{Message, Rank, RawPingPong};
+use crate::protocol::{self, Message, Rank, RawPingPong};
 
 /// The one tag of every message: one stream per pair of ranks keeps them in order.
 const TAG: i32 = 11;
@@ -37,6 +37,12 @@ const MAX_SLEEP: Duration = Duration::from_millis(1);
 /// Objects of at least this many bytes travel as messages of their own, sent from and received
 /// into the object's own buffer: no copy into or out of a batch.
 const LARGE_OBJECT: usize = 64 << 10;
+
+/// The exit code of a job that a rank ended because of a fault (`MPI_Abort`).
+const FATAL_EXIT_CODE: i32 = 70;
+
+/// How long a rank that ends the job waits between writing its message and `MPI_Abort`.
+const ABORT_GRACE: Duration = Duration::from_millis(300);
 
 /// MPI counts are 32-bit: a payload goes in chunks of at most this many bytes. The test suite
 /// lowers it with `UNIDIST_CHUNK_BYTES` to send megabyte objects in several chunks.
@@ -174,17 +180,33 @@ impl MpiTransport {
             let len = status.count(u8::equivalent_datatype()).max(0) as usize;
             let mut buffer = vec![0_u8; len];
             message.matched_receive_into(&mut buffer[..]);
-            let batch = codec::decode::<Vec<Message>>(&buffer)
-                .and_then(|batch| self.receive_payloads(from, batch));
-            match batch {
+            let batch = match protocol::decode_batch(&buffer) {
+                Ok(batch) => batch,
+                Err(e) => {
+                    self.fatal(format!("a corrupt message of {len} bytes from rank {from}: {e}"))
+                }
+            };
+            match self.receive_payloads(from, batch) {
                 Ok(batch) => deliver(from, batch),
-                Err(e) => eprintln!(
-                    "unidist: rank {}: dropped a corrupt message of {len} bytes from rank {from}: {e}",
-                    self.rank
-                ),
+                Err(e) => self.fatal(format!("a corrupt object from rank {from}: {e}")),
             }
         }
         any
+    }
+
+    /// Ends the whole job: a rank that lost a message cannot go on without hanging a peer.
+    fn fatal(&self, what: String) -> ! {
+        eprintln!("unidist: rank {} received {what}; ending the job", self.rank);
+        // The launcher forwards this rank's stderr through a pipe and drops what it has not
+        // read yet when the abort tears the job down: give it a moment to pass the message on.
+        std::thread::sleep(ABORT_GRACE);
+        self.world.abort(FATAL_EXIT_CODE)
+    }
+
+    /// Sends `bytes` as one message on the protocol's tag, as they are (a test's corrupt message).
+    pub(crate) fn send_bytes(&mut self, to: Rank, bytes: Vec<u8>) {
+        let len = bytes.len();
+        self.start_send(to, Arc::new(bytes), 0..len);
     }
 
     /// Receives the bytes of each `Payload` of a batch, which follow it from the same rank, and

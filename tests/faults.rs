@@ -1,0 +1,46 @@
+//! Faults end the whole job within the watchdog, non-zero, with a message that names the rank,
+//! the peer and what went wrong (the `faults` program under `mpiexec`).
+
+#![cfg(feature = "mpi")]
+
+mod support;
+
+const FAULTS: &str = env!("CARGO_BIN_EXE_faults");
+
+fn ends_the_job(mode: &str, needles: &[&str]) {
+    let job = support::mpiexec(3, FAULTS, &[mode], &[]);
+    assert!(!job.success(), "{mode}: the job should fail:\n{}", job.stderr);
+    for needle in needles {
+        assert!(job.stderr.contains(needle), "{mode}: no {needle:?} in:\n{}", job.stderr);
+    }
+    assert!(!job.stderr.contains("panicked"), "{mode}: a panic in the runtime:\n{}", job.stderr);
+}
+
+#[test]
+fn a_garbage_message_to_a_worker_ends_the_job() {
+    ends_the_job(
+        "garbage-to-worker",
+        &["rank 1 received a corrupt message of 5 bytes from rank 0", "batch header"],
+    );
+}
+
+#[test]
+fn a_truncated_message_to_a_worker_names_its_kind() {
+    ends_the_job(
+        "truncated-to-worker",
+        &["rank 1 received a corrupt message of 3 bytes from rank 0", "message 0 (Data)"],
+    );
+}
+
+#[test]
+fn a_huge_length_field_is_an_error_not_an_allocation() {
+    ends_the_job(
+        "huge-length-to-worker",
+        &["rank 1 received a corrupt message of 16 bytes from rank 0", "message 0 (Data)"],
+    );
+}
+
+#[test]
+fn a_garbage_message_to_the_root_ends_the_job() {
+    ends_the_job("garbage-to-root", &["rank 0 received a corrupt message of 5 bytes from rank"]);
+}
