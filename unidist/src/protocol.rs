@@ -111,6 +111,7 @@ impl Message {
 
 /// A batch that could not be decoded: which message of it, of what kind, and why.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // the MPI transport receives bytes
 pub(crate) struct CorruptBatch {
     pub(crate) index: usize,
     pub(crate) kind: String,
@@ -126,6 +127,7 @@ impl std::fmt::Display for CorruptBatch {
 /// Decodes a batch as the transport received it: message by message, so that an error names the
 /// message and its kind. Lengths inside it are checked against the bytes at hand (see
 /// `codec::decode_prefix`): a corrupt one is an error, never a huge allocation or a panic.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<Message>, CorruptBatch> {
     let corrupt =
         |index, kind: &str, reason: String| CorruptBatch { index, kind: kind.to_string(), reason };
@@ -161,6 +163,7 @@ pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<Message>, CorruptBatch> {
 }
 
 /// The kind of the encoded message at the start of `bytes`, from its variant tag.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 fn kind_at(bytes: &[u8]) -> String {
     match codec::decode_prefix::<u32>(bytes) {
         Ok((tag, _)) => match variant_names().get(tag as usize) {
@@ -173,6 +176,7 @@ fn kind_at(bytes: &[u8]) -> String {
 
 /// The names of `Message`'s variants in tag order, as serde's derive lists them (so the list
 /// follows the enum by itself).
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 fn variant_names() -> &'static [&'static str] {
     use serde::de::{self, Deserializer, Visitor};
 
