@@ -110,6 +110,8 @@ mod root;
 mod runtime;
 mod scheduler;
 mod stats;
+#[cfg(test)]
+mod test_alloc;
 mod transport;
 mod worker;
 

@@ -259,3 +259,118 @@ mod tests {
         assert!(decode_batch(&long).unwrap_err().reason.contains("trailing"));
     }
 }
+
+/// Property tests of the receive path's decoder (`decode_batch`): any bytes, and every
+/// truncation and mutation of real batches, give a batch or an error, never a panic, and never
+/// a large allocation that the bytes received do not pay for. `PROPTEST_CASES` sets the number of
+/// inputs per property (the test suite runs the default; `BENCHMARKS.md` gives the long run).
+#[cfg(test)]
+mod fuzz {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::object::Object;
+    use crate::test_alloc;
+
+    fn object() -> impl Strategy<Value = Object> {
+        (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..64))
+            .prop_map(|(type_fp, bytes)| Object { type_fp, bytes: Arc::new(bytes) })
+    }
+
+    fn id() -> impl Strategy<Value = ObjectId> {
+        (0_usize..8, 0_u64..1 << 40).prop_map(|(origin, seq)| ObjectId::new(origin, seq))
+    }
+
+    fn arg() -> impl Strategy<Value = Arg> {
+        prop_oneof![
+            object().prop_map(Arg::Value),
+            id().prop_map(Arg::Ref),
+            (any::<u64>(), proptest::collection::vec(id(), 0..8))
+                .prop_map(|(element_type, ids)| Arg::RefList { element_type, ids }),
+        ]
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            (any::<u64>(), id(), 1_u32..4, proptest::collection::vec(arg(), 0..4)).prop_map(
+                |(function, first_output, num_returns, args)| {
+                    Message::Submit(Task { function, first_output, num_returns, args })
+                }
+            ),
+            (id(), 0_usize..8).prop_map(|(id, to)| Message::Transfer { id, to }),
+            (id(), object()).prop_map(|(id, object)| Message::Data { id, object }),
+            id().prop_map(|first_output| Message::TaskDone { first_output }),
+            proptest::collection::vec(id(), 0..16).prop_map(Message::Cleanup),
+            (any::<u64>(), proptest::collection::vec(any::<bool>(), 0..16))
+                .prop_map(|(request, flags)| Message::WaitDone { request, flags }),
+            (id(), any::<u64>(), any::<u64>()).prop_map(|(id, type_fp, len)| Message::Payload {
+                id,
+                type_fp,
+                len
+            }),
+            Just(Message::Shutdown),
+        ]
+    }
+
+    fn batch_bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(message(), 0..8)
+            .prop_map(|batch| codec::encode(&batch).expect("messages encode"))
+    }
+
+    /// Decodes `bytes` and checks the largest single allocation it made: at most 32 bytes per
+    /// byte received (the codec's limit), or the 1 MiB that serde lets a sequence reserve ahead
+    /// of its elements.
+    fn decode_checked(bytes: &[u8]) -> Result<Vec<Message>, CorruptBatch> {
+        let (result, largest) = test_alloc::largest_allocation(|| decode_batch(bytes));
+        let bound = (1 << 20).max(4096 + 32 * bytes.len());
+        assert!(largest <= bound, "{largest} bytes allocated for an input of {}", bytes.len());
+        result
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Err(e) = decode_checked(&bytes) {
+                prop_assert!(!e.reason.is_empty() && !e.kind.is_empty());
+            }
+        }
+
+        #[test]
+        fn real_batches_round_trip(bytes in batch_bytes()) {
+            let batch = decode_checked(&bytes).expect("a real batch decodes");
+            prop_assert_eq!(codec::encode(&batch).unwrap(), bytes);
+        }
+
+        #[test]
+        fn truncated_batches_fail_cleanly(bytes in batch_bytes(), cut in any::<prop::sample::Index>()) {
+            prop_assume!(!bytes.is_empty());
+            let cut = cut.index(bytes.len());
+            prop_assert!(decode_checked(&bytes[..cut]).is_err());
+        }
+
+        #[test]
+        fn mutated_batches_decode_or_fail_cleanly(
+            bytes in batch_bytes(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0_u8..3), 1..6),
+        ) {
+            let mut bytes = bytes;
+            for (at, value, how) in edits {
+                if bytes.is_empty() {
+                    bytes.push(value);
+                    continue;
+                }
+                let i = at.index(bytes.len());
+                match how {
+                    0 => bytes[i] = value,
+                    1 => bytes.insert(i, value),
+                    _ => {
+                        bytes.remove(i);
+                    }
+                }
+            }
+            let _ = decode_checked(&bytes);
+        }
+    }
+}
