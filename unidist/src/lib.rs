@@ -99,6 +99,7 @@ mod codec;
 mod error;
 mod event_loop;
 mod executor;
+mod garbage_collector;
 mod object;
 mod object_ref;
 mod object_store;

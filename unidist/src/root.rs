@@ -4,7 +4,8 @@
 //! holders (the rank that makes it first, then every rank a copy was sent to), whether it is
 //! done, how many submitted tasks still need it, and whether its last ref was dropped. An object
 //! is freed, on every holder, once its last ref is gone, it is done and no submitted task needs
-//! it: never earlier.
+//! it: never earlier. Objects in the root's own store go at once; the [`GarbageCollector`] tells
+//! the workers, in batches.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::Sender;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::event_loop::{Event, Node, Outbox, RawRequest};
+use crate::garbage_collector::{GarbageCollector, GcConfig};
 use crate::object::Object;
 use crate::object_ref::ObjectId;
 use crate::object_store::ObjectStore;
@@ -50,18 +52,21 @@ struct Entry {
     /// Submitted tasks, not yet done, that take the object as an input.
     consumers: u32,
     released: bool,
+    /// The object's encoded bytes, once the root learns them (0 until then).
+    bytes: u64,
     get_waiters: Vec<u64>,
     wait_waiters: Vec<u64>,
 }
 
 impl Entry {
-    fn new(holder: Rank, done: bool) -> Entry {
+    fn new(holder: Rank, done: bool, bytes: u64) -> Entry {
         Entry {
             holders: vec![holder],
             done,
             fetching: false,
             consumers: 0,
             released: false,
+            bytes,
             get_waiters: Vec::new(),
             wait_waiters: Vec::new(),
         }
@@ -99,15 +104,15 @@ pub(crate) struct Root {
     waiters: HashMap<u64, Waiter>,
     next_waiter: u64,
     stats_calls: VecDeque<StatsCall>,
-    /// Objects to free, by holder, sent once per round.
-    cleanups: Vec<Vec<ObjectId>>,
+    /// Objects to free on the workers, sent in batches.
+    garbage: GarbageCollector,
     /// Answers to the `wait`s of tasks, sent once per round.
     answers: Vec<(Rank, Message)>,
     finished: bool,
 }
 
 impl Root {
-    pub(crate) fn new(size: usize, scheduler: Arc<RoundRobin>) -> Root {
+    pub(crate) fn new(size: usize, scheduler: Arc<RoundRobin>, gc: GcConfig) -> Root {
         Root {
             size,
             scheduler,
@@ -117,7 +122,7 @@ impl Root {
             waiters: HashMap::new(),
             next_waiter: 0,
             stats_calls: VecDeque::new(),
-            cleanups: vec![Vec::new(); size],
+            garbage: GarbageCollector::new(size, gc),
             answers: Vec::new(),
             finished: false,
         }
@@ -142,7 +147,7 @@ impl Root {
             }
         }
         for k in 0..task.num_returns as usize {
-            self.objects.insert(task.first_output.offset(k), Entry::new(rank, false));
+            self.objects.insert(task.first_output.offset(k), Entry::new(rank, false, 0));
         }
         self.running
             .insert(task.first_output, RunningTask { inputs, num_returns: task.num_returns });
@@ -242,6 +247,7 @@ impl Root {
     fn arrived(&mut self, id: ObjectId, object: Object) {
         let Some(entry) = self.objects.get_mut(&id) else { return };
         entry.fetching = false;
+        entry.bytes = object.len() as u64;
         if !entry.holders.contains(&0) {
             entry.holders.push(0);
         }
@@ -261,10 +267,14 @@ impl Root {
         self.try_free(id);
     }
 
-    fn task_done(&mut self, first_output: ObjectId) {
+    /// A task has finished; `sizes` are the bytes of its results.
+    fn task_done(&mut self, first_output: ObjectId, sizes: &[u64]) {
         let Some(task) = self.running.remove(&first_output) else { return };
         for k in 0..task.num_returns as usize {
             let id = first_output.offset(k);
+            if let (Some(entry), Some(bytes)) = (self.objects.get_mut(&id), sizes.get(k)) {
+                entry.bytes = *bytes;
+            }
             self.mark_done(id);
             self.try_free(id);
         }
@@ -294,13 +304,15 @@ impl Root {
             if holder == 0 {
                 self.store.remove(id);
             } else {
-                self.cleanups[holder].push(id);
+                self.garbage.free(holder, id, entry.bytes);
             }
         }
     }
 
-    /// Asks every worker for its statistics (sent after this round's cleanups).
-    fn request_stats(&mut self) {
+    /// Asks every worker for its statistics, after every pending cleanup: so the counts show
+    /// every object freed so far.
+    fn request_stats(&mut self, out: &mut Outbox) {
+        self.garbage.send_all(out);
         for worker in 1..self.size {
             self.answers.push((worker, Message::StatsRequest));
         }
@@ -310,7 +322,7 @@ impl Root {
     /// come after every earlier message of each worker (such as the `TaskDone` that lets an
     /// object be freed), the second round after the cleanups that round caused. So the counts
     /// include every drop made before the call.
-    fn stats_reply(&mut self, mut stats: RankStats, out: &Outbox) {
+    fn stats_reply(&mut self, mut stats: RankStats, out: &mut Outbox) {
         let size = self.size;
         let Some(call) = self.stats_calls.front_mut() else { return };
         stats.transfer = stats.transfer.without_self();
@@ -321,7 +333,7 @@ impl Root {
         if call.first_round {
             call.first_round = false;
             call.collected.clear();
-            return self.request_stats();
+            return self.request_stats(out);
         }
         let mut call = self.stats_calls.pop_front().expect("present");
         let own =
@@ -330,7 +342,7 @@ impl Root {
         call.collected.sort_by_key(|s| s.transfer.rank);
         let _ = call.reply.send(call.collected);
         if !self.stats_calls.is_empty() {
-            self.request_stats();
+            self.request_stats(out);
         }
     }
 }
@@ -339,15 +351,15 @@ impl Node for Root {
     fn on_message(&mut self, from: Rank, message: Message, out: &mut Outbox) {
         match message {
             Message::Data { id, object } => self.arrived(id, object),
-            Message::TaskDone { first_output } => self.task_done(first_output),
+            Message::TaskDone { first_output, sizes } => self.task_done(first_output, &sizes),
             Message::Spawn(task) => {
                 let (first_output, num_returns) = (task.first_output, task.num_returns);
                 if self.submit(task, out) != from {
                     self.answers.push((from, Message::Placed { first_output, num_returns }));
                 }
             }
-            Message::Created { id } => {
-                self.objects.insert(id, Entry::new(from, true));
+            Message::Created { id, bytes } => {
+                self.objects.insert(id, Entry::new(from, true, bytes));
             }
             Message::Fetch(ids) => {
                 for id in ids {
@@ -374,8 +386,9 @@ impl Node for Root {
                 self.submit(task, out);
             }
             Command::Put { id, object } => {
+                let bytes = object.len() as u64;
                 self.store.insert(id, object);
-                self.objects.insert(id, Entry::new(0, true));
+                self.objects.insert(id, Entry::new(0, true, bytes));
             }
             Command::Get { ids, reply } => self.get(ids, reply, out),
             Command::Wait { ids, num_returns, reply } => {
@@ -389,7 +402,7 @@ impl Node for Root {
                     reply,
                 });
                 if self.stats_calls.len() == 1 {
-                    self.request_stats();
+                    self.request_stats(out);
                 }
             }
             Command::RawPingPong { test, reply } => {
@@ -397,6 +410,8 @@ impl Node for Root {
                 out.raw = Some(RawRequest { peer: 1, test, reply: Some(reply) });
             }
             Command::Shutdown => {
+                // Outstanding cleanups first: the workers free everything before they stop.
+                self.garbage.send_all(out);
                 for worker in 1..self.size {
                     out.send(worker, Message::Shutdown);
                 }
@@ -405,12 +420,13 @@ impl Node for Root {
         }
     }
 
-    fn flush(&mut self, out: &mut Outbox) {
+    fn flush(&mut self, out: &mut Outbox, idle: bool) {
         // Cleanups first: a statistics request among the answers must come after them.
-        for (holder, ids) in self.cleanups.iter_mut().enumerate() {
-            if !ids.is_empty() {
-                out.send(holder, Message::Cleanup(std::mem::take(ids)));
-            }
+        if idle {
+            // Nothing else to do: an idle job holds no garbage.
+            self.garbage.send_all(out);
+        } else {
+            self.garbage.send_due(out);
         }
         for (rank, message) in self.answers.drain(..) {
             out.send(rank, message);
