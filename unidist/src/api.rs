@@ -64,6 +64,11 @@ pub fn backend() -> &'static str {
 ///
 /// Every submitted task, from the root or from a task, takes the next rank of this cycle;
 /// calling it yourself advances the cycle too. Only the root's program may call it.
+///
+/// The root's program takes a task's turn when it calls `remote`, so the cycle can steer a task:
+/// after `schedule_rank()` returns `r`, the caller's next task goes to `r % num_workers() + 1`,
+/// unless another thread or a task submits meanwhile (for example, to read something on every
+/// worker, as `examples/soak.rs` does).
 pub fn schedule_rank() -> usize {
     runtime("schedule_rank").schedule()
 }
@@ -294,10 +299,15 @@ pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> 
         .collect();
     let task = Task { function, first_output, num_returns: num_returns as u32, args };
     match caller {
-        Caller::Root(runtime) => runtime.send(Command::Submit { task }),
+        Caller::Root(runtime) => {
+            // Picked here, not in the root's loop: the caller's own calls of `schedule_rank`
+            // and `remote` take their turns in the order it makes them.
+            let rank = Some(runtime.schedule());
+            runtime.send(Command::Submit { task, rank })
+        }
         Caller::Task { pool, .. } => {
             pool.expect(first_output, num_returns);
-            pool.send(Event::Command(Command::Submit { task }))
+            pool.send(Event::Command(Command::Submit { task, rank: None }))
         }
     }
     // The inputs' refs may go now: the runtime saw the task before any release they cause.

@@ -25,8 +25,10 @@ use crate::stats::RankStats;
 /// A call of the API, sent by a thread of the root to the root's loop, or by a task to its
 /// worker's loop.
 pub(crate) enum Command {
-    /// Run `task` on the worker the scheduler picks.
-    Submit { task: Task },
+    /// Run `task` on worker `rank`, picked by the root's caller when it called `remote` (so that
+    /// [`schedule_rank`](crate::schedule_rank) tells where its next task goes), or inside a task
+    /// (`None`) by the root's loop.
+    Submit { task: Task, rank: Option<Rank> },
     /// Store a value given to `put`.
     Put { id: ObjectId, object: Object },
     /// Reply with the objects once they are all here.
@@ -135,9 +137,9 @@ impl Root {
             .unwrap_or_else(|| panic!("unidist: the root has no record of object {id}"))
     }
 
-    /// Sends `task` to the next worker of the cycle; returns that worker.
-    fn submit(&mut self, task: Task, out: &mut Outbox) -> Rank {
-        let rank = self.scheduler.next();
+    /// Sends `task` to worker `rank`, or to the next worker of the cycle; returns that worker.
+    fn submit(&mut self, task: Task, rank: Option<Rank>, out: &mut Outbox) -> Rank {
+        let rank = rank.unwrap_or_else(|| self.scheduler.next());
         let mut inputs = Vec::new();
         for arg in &task.args {
             for &id in arg.ids() {
@@ -354,7 +356,7 @@ impl Node for Root {
             Message::TaskDone { first_output, sizes } => self.task_done(first_output, &sizes),
             Message::Spawn(task) => {
                 let (first_output, num_returns) = (task.first_output, task.num_returns);
-                if self.submit(task, out) != from {
+                if self.submit(task, None, out) != from {
                     self.answers.push((from, Message::Placed { first_output, num_returns }));
                 }
             }
@@ -382,8 +384,8 @@ impl Node for Root {
     fn on_event(&mut self, event: Event, out: &mut Outbox) {
         let Event::Command(command) = event else { return };
         match command {
-            Command::Submit { task } => {
-                self.submit(task, out);
+            Command::Submit { task, rank } => {
+                self.submit(task, rank, out);
             }
             Command::Put { id, object } => {
                 let bytes = object.len() as u64;

@@ -232,7 +232,7 @@ impl Node for Worker {
                 out.send(0, Message::TaskDone { first_output, sizes });
             }
             Event::Command(command) => match command {
-                Command::Submit { task } => out.send(0, Message::Spawn(task)),
+                Command::Submit { task, .. } => out.send(0, Message::Spawn(task)),
                 Command::Put { id, object } => {
                     let bytes = object.len() as u64;
                     self.store_object(id, object, out);
