@@ -38,6 +38,8 @@ impl Job {
 const CLEARED: &[&str] = &[
     "UNIDIST_BACKEND",
     "UNIDIST_CPUS",
+    "UNIDIST_GC_THRESHOLD",
+    "UNIDIST_GC_BYTES",
     "PMI_SIZE",
     "PMI_RANK",
     "OMPI_COMM_WORLD_SIZE",
