@@ -43,6 +43,20 @@ fn check(job: &support::Job, name: &str) {
         "nested" => {
             assert!(out.contains("sorted 200000 numbers in"), "{out}");
         }
+        "soak" => {
+            // The small tasks' phase is long enough for its growth to count; the large one is
+            // not (see the example), but its objects are counted all the same.
+            let growth = out
+                .lines()
+                .find_map(|l| l.strip_prefix("small tasks: largest peak growth from 10% to 100%: "))
+                .and_then(|g| g.trim_end_matches('%').parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("no growth of the small tasks in:\n{out}"));
+            assert!(growth < 5.0, "resident memory grew by {growth}%:\n{out}");
+            assert!(out.contains("1 MiB results: 300 tasks in"), "{out}");
+            let end = out.lines().find(|l| l.starts_with("memory_stats at the end: ")).unwrap();
+            assert_eq!(end.matches(": 0 objects, 0 bytes").count(), end.matches("rank ").count());
+            assert!(out.contains("soak: ok"), "{out}");
+        }
         "wordcount" => {
             assert!(out.contains("80000 words (20 distinct) in 8 chunks"), "{out}");
             assert!(out.lines().nth(1).unwrap().trim_start().starts_with("the "), "{out}");
@@ -56,6 +70,7 @@ const RUNS: &[(&str, &[&str])] = &[
     ("pi", &["16", "100000"]),
     ("wordcount", &["8", "10000"]),
     ("nested", &["200000", "20000"]),
+    ("soak", &["200000", "300"]),
 ];
 
 #[test]
