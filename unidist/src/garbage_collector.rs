@@ -16,12 +16,16 @@ use crate::object_ref::ObjectId;
 use crate::protocol::{Message, Rank};
 
 /// The default of [`GcConfig::threshold`] (`UNIDIST_GC_THRESHOLD`): the throughput of a loop
-/// of small tasks with dropped refs was the same from 64 IDs per batch up, and lower below
-/// (see the README); 1024 keeps the garbage of small objects negligible.
+/// of small tasks with dropped refs was lower with 1 ID per batch and the same, within the noise,
+/// from 64 to 16384 (see the README); 1024, in the middle, keeps a busy worker's garbage of
+/// small objects to about a thousand.
 pub(crate) const DEFAULT_THRESHOLD: usize = 1024;
 
-/// The default of [`GcConfig::bytes`] (`UNIDIST_GC_BYTES`): 64 MiB per worker.
-pub(crate) const DEFAULT_BYTES: u64 = 64 << 20;
+/// The default of [`GcConfig::bytes`] (`UNIDIST_GC_BYTES`): 16 MiB per worker. The run time
+/// of a loop of tasks with 1 MiB results was the same from 1 MiB to 1 GiB (see the README):
+/// the bound costs at most one small message per 16 MiB freed, and caps a busy worker's garbage
+/// of large objects.
+pub(crate) const DEFAULT_BYTES: u64 = 16 << 20;
 
 /// When a holder's batch of IDs to free goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
