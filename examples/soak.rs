@@ -7,8 +7,9 @@
 //! both ranks that hold it). At 10%, 50% and 100% of each phase it prints every rank's resident
 //! memory (`VmRSS`) and peak (`VmHWM`, from `/proc/self/status`, read by a task on each worker),
 //! and the objects each rank holds; at the end, `memory_stats`. It fails if a rank's peak grew
-//! by 5% or more from 10% to 100% of a phase (of at least 100,000 small tasks or 10,000 large
-//! ones: shorter phases end before the peak has settled), or if an object is left at the end.
+//! by 5% or more from 10% to 100% of a phase as long as the full run's (1,000,000 small tasks,
+//! 10,000 large ones: shorter phases end before the peak has settled), or if a checkpoint finds
+//! more objects than the tasks in flight can need, or one is left at the end.
 //!
 //! ```sh
 //! cargo build --release --features mpi --example soak
@@ -32,9 +33,11 @@ const LARGE_WINDOW: usize = 4;
 const MIB: usize = 1 << 20;
 /// The most a rank's peak resident memory may grow from 10% to 100% of a phase ...
 const MAX_GROWTH_PERCENT: f64 = 5.0;
-/// ... checked for phases at least this long: in a shorter one the peak is still settling at
-/// 10% (the allocator's arenas find their size over the first thousands of 1 MiB buffers).
-const CHECKED_SMALL: usize = 100_000;
+/// ... checked for phases at least as long as the full run's: in a shorter one the peak is
+/// still settling at 10% (the allocator's arenas find their size over the first thousands of
+/// 1 MiB buffers, and a process of a few MiB grows by a few hundred KiB over its first million
+/// small tasks, then stays).
+const CHECKED_SMALL: usize = 1_000_000;
 const CHECKED_LARGE: usize = 10_000;
 
 #[remote]
@@ -152,11 +155,13 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// Prints a phase's table; returns the largest growth of a rank's peak from 10% to 100%.
+/// Prints a phase's table; returns the largest growth of a rank's peak from 10% to 100%. The
+/// closing line also gives the largest growth in MiB.
 fn report(name: &str, n: usize, seconds: f64, checkpoints: &[Checkpoint]) -> f64 {
     println!("{name}: {n} tasks in {seconds:.1} s ({:.0} tasks/s)", n as f64 / seconds);
     println!("  rank   VmRSS MiB at 10% / 50% / 100%   VmHWM MiB at 10% / 50% / 100%   objects at 10% / 50% / 100%   peak growth");
     let mut largest: f64 = 0.0;
+    let mut largest_mib: f64 = 0.0;
     for rank in 0..checkpoints[0].resident.len() {
         let rss: Vec<String> =
             checkpoints.iter().map(|c| format!("{:7.1}", mib(c.resident[rank].0))).collect();
@@ -167,6 +172,7 @@ fn report(name: &str, n: usize, seconds: f64, checkpoints: &[Checkpoint]) -> f64
         let (first, last) = (checkpoints[0].resident[rank].1, checkpoints[2].resident[rank].1);
         let growth = 100.0 * (last as f64 - first as f64) / first.max(1) as f64;
         largest = largest.max(growth);
+        largest_mib = largest_mib.max(mib(last) - mib(first));
         println!(
             "  {rank:4}   {}            {}            {}          {growth:5.2}%",
             rss.join(" "),
@@ -174,7 +180,7 @@ fn report(name: &str, n: usize, seconds: f64, checkpoints: &[Checkpoint]) -> f64
             objects.join(" ")
         );
     }
-    println!("{name}: largest peak growth from 10% to 100%: {largest:.2}%");
+    println!("{name}: largest peak growth from 10% to 100%: {largest:.2}% ({largest_mib:.2} MiB)");
     largest
 }
 
@@ -235,9 +241,9 @@ fn main() {
         growth < MAX_GROWTH_PERCENT,
         "a rank's peak resident memory grew by {growth:.2}% from 10% to 100% of a phase (limit {MAX_GROWTH_PERCENT}%)"
     );
-    println!(
-        "soak: ok (largest peak growth of the checked phases {growth:.2}%, limit \
-         {MAX_GROWTH_PERCENT}%; checked: phases of at least {CHECKED_SMALL} small or \
-         {CHECKED_LARGE} large tasks)"
-    );
+    if small_tasks >= CHECKED_SMALL || large_tasks >= CHECKED_LARGE {
+        println!("soak: ok (largest peak growth {growth:.2}%, limit {MAX_GROWTH_PERCENT}%)");
+    } else {
+        println!("soak: ok (shorter than the full run: objects checked, growth only printed)");
+    }
 }
