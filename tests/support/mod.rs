@@ -39,6 +39,8 @@ const CLEARED: &[&str] = &[
     "UNIDIST_BACKEND",
     "UNIDIST_CPUS",
     "UNIDIST_CHUNK_BYTES",
+    "UNIDIST_GC_THRESHOLD",
+    "UNIDIST_GC_BYTES",
     "PMI_SIZE",
     "PMI_RANK",
     "OMPI_COMM_WORLD_SIZE",

@@ -236,8 +236,11 @@ pub fn transfer_stats() -> Vec<TransferStats> {
 /// The objects each rank holds in its object store and their bytes, by rank.
 ///
 /// An object is freed on every rank that holds it once its last ref is dropped (anywhere: on
-/// the root or in the task that made it) and no submitted task still needs it; drops made
-/// before this call are accounted for.
+/// the root or in the task that made it) and no submitted task still needs it. The root sends
+/// the workers their cleanups in batches (see the crate docs on garbage collection); this call
+/// first sends every pending one and waits until each worker has handled everything sent before,
+/// so every drop made before the call is accounted for: after dropping every ref and with no
+/// task running, every count is zero.
 ///
 /// ```
 /// #[unidist::remote]

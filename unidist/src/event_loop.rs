@@ -26,8 +26,9 @@ pub(crate) enum Event {
 pub(crate) trait Node {
     fn on_message(&mut self, from: Rank, message: Message, out: &mut Outbox);
     fn on_event(&mut self, event: Event, out: &mut Outbox);
-    /// Called once per round, before the outbox goes out.
-    fn flush(&mut self, _out: &mut Outbox) {}
+    /// Called once per round, before the outbox goes out; `idle` when the round found nothing
+    /// to do (no event, no message).
+    fn flush(&mut self, _out: &mut Outbox, _idle: bool) {}
     /// True once the rank has stopped.
     fn finished(&self) -> bool;
     /// True while the rank waits on the network and should notice a message at once; false while
@@ -119,7 +120,7 @@ pub(crate) fn run(mut node: impl Node, mut transport: Transport, events: Receive
             }
         }
         busy |= transport.poll(&mut |from, batch| deliver(&mut node, &mut out, from, batch));
-        node.flush(&mut out);
+        node.flush(&mut out, !busy);
         out.flush(&mut transport);
         for (to, bytes) in out.raw_bytes.drain(..) {
             transport.send_bytes(to, bytes);

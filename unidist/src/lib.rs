@@ -77,6 +77,17 @@
 //! threads, at most [`MAX_NESTED_DEPTH`] deep. `init`, `shutdown`, `schedule_rank` and
 //! `transfer_stats` belong to the root's program and panic inside a task.
 //!
+//! # Garbage collection
+//! An object is freed on every rank that holds it once its last ref is dropped, it is made and
+//! no submitted task still needs it: never earlier, and without waiting for unrelated tasks, so
+//! a loop that always keeps tasks in flight frees its garbage as it goes. The root frees its own
+//! copies at once and tells each worker in batches: one cleanup message once
+//! `UNIDIST_GC_THRESHOLD` objects (default 1024) or `UNIDIST_GC_BYTES` bytes of them (default
+//! 16 MiB) are pending for it, whichever comes first, and everything pending when the root's
+//! loop is idle, before [`memory_stats`] and [`transfer_stats`] count, and at [`shutdown`].
+//! [`memory_stats`] counts the objects and bytes each rank holds after every drop made before
+//! the call.
+//!
 //! # Errors
 //! A panic in a remote function is caught on its worker, which goes on serving. [`get`] of its
 //! result, and of every task that took that result as an input, returns an [`Error`] naming the
@@ -92,6 +103,8 @@
 //! |---|---|
 //! | `UNIDIST_BACKEND` | `mpi` or `local`: force a backend |
 //! | `UNIDIST_CPUS` | number of workers of the local backend (default: the number of cores) |
+//! | `UNIDIST_GC_THRESHOLD` | objects to free pending per worker before they are sent (default 1024) |
+//! | `UNIDIST_GC_BYTES` | bytes of objects to free pending per worker before they are sent (default 16 MiB) |
 
 mod api;
 mod arg;
@@ -100,6 +113,7 @@ mod codec;
 mod error;
 mod event_loop;
 mod executor;
+mod garbage_collector;
 mod object;
 mod object_ref;
 mod object_store;

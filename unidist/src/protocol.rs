@@ -3,7 +3,10 @@
 //! Every message between two ranks goes in one stream (one MPI tag, or one channel), so MPI's
 //! non-overtaking rule keeps them in the order they were sent. The protocol relies on it:
 //! - root → worker: a `Data` the root sends for a task arrives before the task's `Submit`;
-//!   a `Transfer` for an object arrives before any `Cleanup` of it.
+//!   a `Transfer` for an object arrives before any `Cleanup` of it. The root holds `Cleanup`s
+//!   back and sends them in batches (see `garbage_collector`), which only ever frees later; it
+//!   sends every pending one before a `StatsRequest` (so the counts show every object freed so
+//!   far) and before `Shutdown` (so a worker frees everything before it stops).
 //! - worker → root: the `Data` a task's result travels in is sent no later than its `TaskDone`;
 //!   a nested task's `Spawn` and a `Created` come before any message naming their objects
 //!   (`Spawn`, `Fetch`, `WaitFor`, `Release`), since one task's calls reach its worker's loop in
@@ -43,16 +46,19 @@ pub(crate) enum Message {
     /// any → any: the bytes of an object.
     Data { id: ObjectId, object: Object },
     /// worker → root: the task whose first output is `first_output` has finished (its results,
-    /// values or errors, are stored on the worker).
-    TaskDone { first_output: ObjectId },
-    /// root → holder: these objects are out of scope; free them.
+    /// values or errors, are stored on the worker); `sizes` are their bytes, in order, for the
+    /// garbage collector's byte bound.
+    TaskDone { first_output: ObjectId, sizes: Vec<u64> },
+    /// root → holder: these objects are out of scope; free them. The root sends them in
+    /// batches (see `garbage_collector`): late, never early.
     Cleanup(Vec<ObjectId>),
     /// worker → root: schedule this task, submitted by a task of the worker.
     Spawn(Task),
     /// root → worker: the task the worker spawned went to another worker.
     Placed { first_output: ObjectId, num_returns: u32 },
-    /// worker → root: a task of the worker `put` this object, which the worker holds.
-    Created { id: ObjectId },
+    /// worker → root: a task of the worker `put` this object, of `bytes` bytes, which the
+    /// worker holds.
+    Created { id: ObjectId, bytes: u64 },
     /// worker → root: a task of the worker waits for these objects: have them sent here.
     Fetch(Vec<ObjectId>),
     /// worker → root: a task of the worker waits until `num_returns` of `ids` are done.

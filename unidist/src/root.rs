@@ -4,7 +4,8 @@
 //! holders (the rank that makes it first, then every rank a copy was sent to), whether it is
 //! done, how many submitted tasks still need it, and whether its last ref was dropped. An object
 //! is freed, on every holder, once its last ref is gone, it is done and no submitted task needs
-//! it: never earlier.
+//! it: never earlier. Objects in the root's own store go at once; the [`GarbageCollector`] tells
+//! the workers, in batches.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::Sender;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::event_loop::{Event, Node, Outbox, RawRequest};
+use crate::garbage_collector::{GarbageCollector, GcConfig};
 use crate::object::Object;
 use crate::object_ref::ObjectId;
 use crate::object_store::ObjectStore;
@@ -23,7 +25,9 @@ use crate::stats::RankStats;
 /// A call of the API, sent by a thread of the root to the root's loop, or by a task to its
 /// worker's loop.
 pub(crate) enum Command {
-    /// Run `task` on worker `rank`, or on the worker the scheduler picks.
+    /// Run `task` on worker `rank`, picked by the root's caller when it called `remote` (so that
+    /// [`schedule_rank`](crate::schedule_rank) tells where its next task goes), or inside a task
+    /// (`None`) by the root's loop.
     Submit { task: Task, rank: Option<Rank> },
     /// Store a value given to `put`.
     Put { id: ObjectId, object: Object },
@@ -52,18 +56,21 @@ struct Entry {
     /// Submitted tasks, not yet done, that take the object as an input.
     consumers: u32,
     released: bool,
+    /// The object's encoded bytes, once the root learns them (0 until then).
+    bytes: u64,
     get_waiters: Vec<u64>,
     wait_waiters: Vec<u64>,
 }
 
 impl Entry {
-    fn new(holder: Rank, done: bool) -> Entry {
+    fn new(holder: Rank, done: bool, bytes: u64) -> Entry {
         Entry {
             holders: vec![holder],
             done,
             fetching: false,
             consumers: 0,
             released: false,
+            bytes,
             get_waiters: Vec::new(),
             wait_waiters: Vec::new(),
         }
@@ -101,8 +108,8 @@ pub(crate) struct Root {
     waiters: HashMap<u64, Waiter>,
     next_waiter: u64,
     stats_calls: VecDeque<StatsCall>,
-    /// Objects to free, by holder, sent once per round.
-    cleanups: Vec<Vec<ObjectId>>,
+    /// Objects to free on the workers, sent in batches.
+    garbage: GarbageCollector,
     /// Answers to the `wait`s of tasks, sent once per round.
     answers: Vec<(Rank, Message)>,
     finished: bool,
@@ -114,7 +121,7 @@ pub(crate) struct Root {
 const NESTED_QUIET: Duration = Duration::from_millis(10);
 
 impl Root {
-    pub(crate) fn new(size: usize, scheduler: Arc<RoundRobin>) -> Root {
+    pub(crate) fn new(size: usize, scheduler: Arc<RoundRobin>, gc: GcConfig) -> Root {
         Root {
             size,
             scheduler,
@@ -124,7 +131,7 @@ impl Root {
             waiters: HashMap::new(),
             next_waiter: 0,
             stats_calls: VecDeque::new(),
-            cleanups: vec![Vec::new(); size],
+            garbage: GarbageCollector::new(size, gc),
             answers: Vec::new(),
             finished: false,
             last_task_call: Instant::now() - NESTED_QUIET,
@@ -138,8 +145,9 @@ impl Root {
             .unwrap_or_else(|| panic!("unidist: the root has no record of object {id}"))
     }
 
-    /// Sends `task` to worker `rank`.
-    fn submit(&mut self, task: Task, rank: Rank, out: &mut Outbox) {
+    /// Sends `task` to worker `rank`, or to the next worker of the cycle; returns that worker.
+    fn submit(&mut self, task: Task, rank: Option<Rank>, out: &mut Outbox) -> Rank {
+        let rank = rank.unwrap_or_else(|| self.scheduler.next());
         let mut inputs = Vec::new();
         for arg in &task.args {
             for &id in arg.ids() {
@@ -149,11 +157,12 @@ impl Root {
             }
         }
         for k in 0..task.num_returns as usize {
-            self.objects.insert(task.first_output.offset(k), Entry::new(rank, false));
+            self.objects.insert(task.first_output.offset(k), Entry::new(rank, false, 0));
         }
         self.running
             .insert(task.first_output, RunningTask { inputs, num_returns: task.num_returns });
         out.send(rank, Message::Submit(task));
+        rank
     }
 
     /// Has object `id` sent to `rank` unless it holds it or it is on its way there: from the
@@ -248,6 +257,7 @@ impl Root {
     fn arrived(&mut self, id: ObjectId, object: Object) {
         let Some(entry) = self.objects.get_mut(&id) else { return };
         entry.fetching = false;
+        entry.bytes = object.len() as u64;
         if !entry.holders.contains(&0) {
             entry.holders.push(0);
         }
@@ -267,10 +277,14 @@ impl Root {
         self.try_free(id);
     }
 
-    fn task_done(&mut self, first_output: ObjectId) {
+    /// A task has finished; `sizes` are the bytes of its results.
+    fn task_done(&mut self, first_output: ObjectId, sizes: &[u64]) {
         let Some(task) = self.running.remove(&first_output) else { return };
         for k in 0..task.num_returns as usize {
             let id = first_output.offset(k);
+            if let (Some(entry), Some(bytes)) = (self.objects.get_mut(&id), sizes.get(k)) {
+                entry.bytes = *bytes;
+            }
             self.mark_done(id);
             self.try_free(id);
         }
@@ -300,13 +314,15 @@ impl Root {
             if holder == 0 {
                 self.store.remove(id);
             } else {
-                self.cleanups[holder].push(id);
+                self.garbage.free(holder, id, entry.bytes);
             }
         }
     }
 
-    /// Asks every worker for its statistics (sent after this round's cleanups).
-    fn request_stats(&mut self) {
+    /// Asks every worker for its statistics, after every pending cleanup: so the counts show
+    /// every object freed so far.
+    fn request_stats(&mut self, out: &mut Outbox) {
+        self.garbage.send_all(out);
         for worker in 1..self.size {
             self.answers.push((worker, Message::StatsRequest));
         }
@@ -316,7 +332,7 @@ impl Root {
     /// come after every earlier message of each worker (such as the `TaskDone` that lets an
     /// object be freed), the second round after the cleanups that round caused. So the counts
     /// include every drop made before the call.
-    fn stats_reply(&mut self, mut stats: RankStats, out: &Outbox) {
+    fn stats_reply(&mut self, mut stats: RankStats, out: &mut Outbox) {
         let size = self.size;
         let Some(call) = self.stats_calls.front_mut() else { return };
         stats.transfer = stats.transfer.without_self();
@@ -327,7 +343,7 @@ impl Root {
         if call.first_round {
             call.first_round = false;
             call.collected.clear();
-            return self.request_stats();
+            return self.request_stats(out);
         }
         let mut call = self.stats_calls.pop_front().expect("present");
         let own =
@@ -336,7 +352,7 @@ impl Root {
         call.collected.sort_by_key(|s| s.transfer.rank);
         let _ = call.reply.send(call.collected);
         if !self.stats_calls.is_empty() {
-            self.request_stats();
+            self.request_stats(out);
         }
     }
 }
@@ -348,17 +364,15 @@ impl Node for Root {
         }
         match message {
             Message::Data { id, object } => self.arrived(id, object),
-            Message::TaskDone { first_output } => self.task_done(first_output),
+            Message::TaskDone { first_output, sizes } => self.task_done(first_output, &sizes),
             Message::Spawn(task) => {
                 let (first_output, num_returns) = (task.first_output, task.num_returns);
-                let rank = self.scheduler.next();
-                self.submit(task, rank, out);
-                if rank != from {
+                if self.submit(task, None, out) != from {
                     self.answers.push((from, Message::Placed { first_output, num_returns }));
                 }
             }
-            Message::Created { id } => {
-                self.objects.insert(id, Entry::new(from, true));
+            Message::Created { id, bytes } => {
+                self.objects.insert(id, Entry::new(from, true, bytes));
             }
             Message::Fetch(ids) => {
                 for id in ids {
@@ -382,12 +396,12 @@ impl Node for Root {
         let Event::Command(command) = event else { return };
         match command {
             Command::Submit { task, rank } => {
-                let rank = rank.unwrap_or_else(|| self.scheduler.next());
                 self.submit(task, rank, out);
             }
             Command::Put { id, object } => {
+                let bytes = object.len() as u64;
                 self.store.insert(id, object);
-                self.objects.insert(id, Entry::new(0, true));
+                self.objects.insert(id, Entry::new(0, true, bytes));
             }
             Command::Get { ids, reply } => self.get(ids, reply, out),
             Command::Wait { ids, num_returns, reply } => {
@@ -401,7 +415,7 @@ impl Node for Root {
                     reply,
                 });
                 if self.stats_calls.len() == 1 {
-                    self.request_stats();
+                    self.request_stats(out);
                 }
             }
             Command::RawPingPong { test, reply } => {
@@ -410,6 +424,8 @@ impl Node for Root {
             }
             Command::SendBytes { to, bytes } => out.raw_bytes.push((to, bytes)),
             Command::Shutdown => {
+                // Outstanding cleanups first: the workers free everything before they stop.
+                self.garbage.send_all(out);
                 for worker in 1..self.size {
                     out.send(worker, Message::Shutdown);
                 }
@@ -418,12 +434,13 @@ impl Node for Root {
         }
     }
 
-    fn flush(&mut self, out: &mut Outbox) {
+    fn flush(&mut self, out: &mut Outbox, idle: bool) {
         // Cleanups first: a statistics request among the answers must come after them.
-        for (holder, ids) in self.cleanups.iter_mut().enumerate() {
-            if !ids.is_empty() {
-                out.send(holder, Message::Cleanup(std::mem::take(ids)));
-            }
+        if idle {
+            // Nothing else to do: an idle job holds no garbage.
+            self.garbage.send_all(out);
+        } else {
+            self.garbage.send_due(out);
         }
         for (rank, message) in self.answers.drain(..) {
             out.send(rank, message);

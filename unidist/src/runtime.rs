@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 
 use crate::event_loop::{self, Event};
 use crate::executor::{self, Pool};
+use crate::garbage_collector::GcConfig;
 use crate::object_ref::ObjectId;
 use crate::protocol::Rank;
 use crate::root::{Command, Root};
@@ -132,12 +133,13 @@ pub(crate) fn init() {
              again in this process"
         );
     }
-    let started = match choose_backend() {
-        Ok(Backend::Local(workers)) => {
-            crate::registry::check_unique().map(|()| start_local(workers))
+    // Every rank reads the same settings, so a bad one stops every rank alike.
+    let started = match choose_backend().and_then(|b| Ok((b, GcConfig::from_env()?))) {
+        Ok((Backend::Local(workers), gc)) => {
+            crate::registry::check_unique().map(|()| start_local(workers, gc))
         }
         #[cfg(feature = "mpi")]
-        Ok(Backend::Mpi) => start_mpi(),
+        Ok((Backend::Mpi, gc)) => start_mpi(gc),
         Err(message) => Err(message),
     };
     match started {
@@ -230,7 +232,7 @@ fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
 }
 
 /// The local backend: the root's loop and every worker's loop and executor are threads here.
-fn start_local(workers: usize) -> Runtime {
+fn start_local(workers: usize, gc: GcConfig) -> Runtime {
     let size = workers + 1;
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..size).map(|_| mpsc::channel()).unzip();
     let peers = Arc::new(senders);
@@ -242,7 +244,7 @@ fn start_local(workers: usize) -> Runtime {
         if rank == 0 {
             let scheduler = Arc::clone(&scheduler);
             root_loop = Some(spawn("unidist-root".into(), move || {
-                event_loop::run(Root::new(size, scheduler), transport(), events)
+                event_loop::run(Root::new(size, scheduler, gc), transport(), events)
             }));
         } else {
             let own = peers[rank].clone();
@@ -264,7 +266,7 @@ fn start_local(workers: usize) -> Runtime {
 /// The MPI backend: a progress thread initializes MPI and owns it. On the root, `init` returns;
 /// on a worker it waits for the loop to end at shutdown and exits the process.
 #[cfg(feature = "mpi")]
-fn start_mpi() -> Result<Runtime, String> {
+fn start_mpi(gc: GcConfig) -> Result<Runtime, String> {
     use crate::transport::mpi::MpiTransport;
 
     let (events_tx, events) = mpsc::channel();
@@ -289,7 +291,7 @@ fn start_mpi() -> Result<Runtime, String> {
         let _ = started_tx.send(Ok((rank, size, Arc::clone(&scheduler))));
         let transport = Transport::Mpi(transport);
         if rank == 0 {
-            event_loop::run(Root::new(size, scheduler), transport, events);
+            event_loop::run(Root::new(size, scheduler, gc), transport, events);
         } else {
             event_loop::run(Worker::new(rank, size, "mpi", own), transport, events);
         }

@@ -225,16 +225,18 @@ impl Node for Worker {
     fn on_event(&mut self, event: Event, out: &mut Outbox) {
         match event {
             Event::Finished { first_output, outputs } => {
+                let sizes = outputs.iter().map(|object| object.len() as u64).collect();
                 for (k, object) in outputs.into_iter().enumerate() {
                     self.store_object(first_output.offset(k), object, out);
                 }
-                out.send(0, Message::TaskDone { first_output });
+                out.send(0, Message::TaskDone { first_output, sizes });
             }
             Event::Command(command) => match command {
                 Command::Submit { task, .. } => out.send(0, Message::Spawn(task)),
                 Command::Put { id, object } => {
+                    let bytes = object.len() as u64;
                     self.store_object(id, object, out);
-                    out.send(0, Message::Created { id });
+                    out.send(0, Message::Created { id, bytes });
                 }
                 Command::Get { ids, reply } => self.get(ids, reply, out),
                 Command::Wait { ids, num_returns, reply } => {
@@ -248,7 +250,7 @@ impl Node for Worker {
         }
     }
 
-    fn flush(&mut self, out: &mut Outbox) {
+    fn flush(&mut self, out: &mut Outbox, _idle: bool) {
         if !self.releases.is_empty() {
             out.send(0, Message::Release(std::mem::take(&mut self.releases)));
         }
