@@ -226,7 +226,7 @@ mod tests {
 
     fn sample() -> Vec<Message> {
         vec![
-            Message::TaskDone { first_output: ObjectId::new(1, 5) },
+            Message::TaskDone { first_output: ObjectId::new(1, 5), sizes: vec![8, 300] },
             Message::Cleanup(vec![ObjectId::new(0, 1), ObjectId::new(2, 3)]),
             Message::WaitDone { request: 9, flags: vec![true, false] },
             Message::Shutdown,
@@ -307,7 +307,8 @@ mod fuzz {
             ),
             (id(), 0_usize..8).prop_map(|(id, to)| Message::Transfer { id, to }),
             (id(), object()).prop_map(|(id, object)| Message::Data { id, object }),
-            id().prop_map(|first_output| Message::TaskDone { first_output }),
+            (id(), proptest::collection::vec(any::<u64>(), 0..4))
+                .prop_map(|(first_output, sizes)| Message::TaskDone { first_output, sizes }),
             proptest::collection::vec(id(), 0..16).prop_map(Message::Cleanup),
             (any::<u64>(), proptest::collection::vec(any::<bool>(), 0..16))
                 .prop_map(|(request, flags)| Message::WaitDone { request, flags }),
