@@ -44,3 +44,11 @@ fn a_huge_length_field_is_an_error_not_an_allocation() {
 fn a_garbage_message_to_the_root_ends_the_job() {
     ends_the_job("garbage-to-root", &["rank 0 received a corrupt message of 5 bytes from rank"]);
 }
+
+#[test]
+fn an_announced_object_that_never_comes_ends_the_job() {
+    ends_the_job(
+        "payload-without-chunks-to-worker",
+        &["rank 1 received a corrupt object from rank 0", "announced as 100000 bytes"],
+    );
+}

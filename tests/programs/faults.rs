@@ -4,6 +4,7 @@
 //! Usage: `faults <mode>`, with mode one of:
 //! - `garbage-to-worker`, `truncated-to-worker`, `huge-length-to-worker`: the root sends worker 1
 //!   bytes that are not a well-formed batch of messages;
+//! - `payload-without-chunks-to-worker`: a batch announcing a large object whose bytes never come;
 //! - `garbage-to-root`: a task on a worker sends the root such bytes.
 
 use unidist::remote;
@@ -35,6 +36,8 @@ fn main() {
         // One Data message (tag 2) cut after its object ID.
         "truncated-to-worker" => Some(vec![1, 2, 5]),
         "huge-length-to-worker" => Some(huge_length()),
+        // One Payload message (tag 14) announcing 100,000 bytes that never come.
+        "payload-without-chunks-to-worker" => Some(vec![1, 14, 5, 7, 252, 0xa0, 0x86, 0x01, 0x00]),
         "garbage-to-root" => None,
         other => panic!("unknown mode {other}"),
     };

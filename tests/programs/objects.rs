@@ -59,6 +59,9 @@ fn main() {
         let value = local_pattern(len, 7);
         let back = unidist::get(&same_bytes::remote(unidist::put(value.clone()))).unwrap();
         assert!(back == value, "Vec<u8> of {len} bytes came back changed");
+        // By value: the argument travels inside the task.
+        let back = unidist::get(&same_bytes::remote(value.clone())).unwrap();
+        assert!(back == value, "a Vec<u8> argument of {len} bytes came back changed");
         let floats: Vec<f64> = (0..len / 8).map(|i| i as f64 * 0.25 - 1e9).collect();
         let back = unidist::get(&same_floats::remote(unidist::put(floats.clone()))).unwrap();
         assert!(back == floats, "Vec<f64> of {} elements came back changed", len / 8);

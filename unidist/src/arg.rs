@@ -20,13 +20,16 @@ pub(crate) enum Arg {
     Ref(ObjectId),
     /// A `Vec<T>` made on the worker from objects that each hold a `T` (`element_type`).
     RefList { element_type: u64, ids: Vec<ObjectId> },
+    /// On the MPI wire only, in place of a large `Value`: its `len` bytes (of type `type_fp`)
+    /// follow the batch as messages of their own (see `transport::mpi`).
+    Payload { type_fp: u64, len: u64 },
 }
 
 impl Arg {
     /// The objects this argument needs on the worker.
     pub(crate) fn ids(&self) -> &[ObjectId] {
         match self {
-            Arg::Value(_) => &[],
+            Arg::Value(_) | Arg::Payload { .. } => &[],
             Arg::Ref(id) => std::slice::from_ref(id),
             Arg::RefList { ids, .. } => ids,
         }

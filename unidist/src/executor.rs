@@ -336,7 +336,7 @@ impl Pool {
         let first_output = job.task.first_output;
         let previous = CONTEXT.with(|c| c.borrow_mut().replace((Arc::clone(self), depth)));
         self.computing.fetch_add(1, Ordering::Relaxed);
-        let outputs = crate::worker::run(self.rank, job);
+        let outputs = crate::worker::run(self.rank, job); // catches the task's panics
         self.computing.fetch_sub(1, Ordering::Relaxed);
         CONTEXT.with(|c| *c.borrow_mut() = previous);
         self.send(Event::Finished { first_output, outputs });
@@ -350,10 +350,16 @@ impl Pool {
         depth: usize,
         awaited: &[ObjectId],
     ) -> Answer {
+        /// Counts the task as computing again when its wait ends, even by a panic.
+        struct Resume<'a>(&'a AtomicUsize);
+        impl Drop for Resume<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         self.computing.fetch_sub(1, Ordering::Relaxed);
-        let answer = self.wait_for(request, depth, awaited);
-        self.computing.fetch_add(1, Ordering::Relaxed);
-        answer
+        let _resume = Resume(&self.computing);
+        self.wait_for(request, depth, awaited)
     }
 
     fn wait_for(self: &Arc<Self>, request: u64, depth: usize, awaited: &[ObjectId]) -> Answer {

@@ -114,7 +114,7 @@ impl GarbageCollector {
         let batch = &mut self.batches[holder];
         let was_due = full(batch);
         batch.ids.push(id);
-        batch.bytes += bytes;
+        batch.bytes = batch.bytes.saturating_add(bytes);
         self.pending += 1;
         if !was_due && full(batch) {
             self.due.push(holder);

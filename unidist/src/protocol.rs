@@ -147,7 +147,9 @@ pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<Message>, CorruptBatch> {
             format!("{count} messages cannot fit in {} bytes", bytes.len() - at),
         ));
     }
-    let mut batch = Vec::with_capacity(count as usize);
+    // Reserve no more than the bytes at hand pay for: a message in memory is larger than one
+    // on the wire.
+    let mut batch = Vec::with_capacity((count as usize).min(bytes.len() / 64));
     for index in 0..count as usize {
         let rest = &bytes[at..];
         match codec::decode_prefix::<Message>(rest) {
@@ -293,18 +295,27 @@ mod fuzz {
         prop_oneof![
             object().prop_map(Arg::Value),
             id().prop_map(Arg::Ref),
+            (any::<u64>(), any::<u64>()).prop_map(|(type_fp, len)| Arg::Payload { type_fp, len }),
             (any::<u64>(), proptest::collection::vec(id(), 0..8))
                 .prop_map(|(element_type, ids)| Arg::RefList { element_type, ids }),
         ]
     }
 
+    fn task() -> impl Strategy<Value = Task> {
+        (any::<u64>(), id(), 1_u32..4, proptest::collection::vec(arg(), 0..4)).prop_map(
+            |(function, first_output, num_returns, args)| Task {
+                function,
+                first_output,
+                num_returns,
+                args,
+            },
+        )
+    }
+
     fn message() -> impl Strategy<Value = Message> {
         prop_oneof![
-            (any::<u64>(), id(), 1_u32..4, proptest::collection::vec(arg(), 0..4)).prop_map(
-                |(function, first_output, num_returns, args)| {
-                    Message::Submit(Task { function, first_output, num_returns, args })
-                }
-            ),
+            task().prop_map(Message::Submit),
+            task().prop_map(Message::Spawn),
             (id(), 0_usize..8).prop_map(|(id, to)| Message::Transfer { id, to }),
             (id(), object()).prop_map(|(id, object)| Message::Data { id, object }),
             (id(), proptest::collection::vec(any::<u64>(), 0..4))
@@ -317,6 +328,17 @@ mod fuzz {
                 type_fp,
                 len
             }),
+            (id(), 1_u32..4).prop_map(|(first_output, num_returns)| Message::Placed {
+                first_output,
+                num_returns
+            }),
+            (id(), any::<u64>()).prop_map(|(id, bytes)| Message::Created { id, bytes }),
+            proptest::collection::vec(id(), 0..16).prop_map(Message::Fetch),
+            (any::<u64>(), proptest::collection::vec(id(), 0..8), 0_usize..8).prop_map(
+                |(request, ids, num_returns)| Message::WaitFor { request, ids, num_returns }
+            ),
+            proptest::collection::vec(id(), 0..16).prop_map(Message::Release),
+            Just(Message::StatsRequest),
             Just(Message::Shutdown),
         ]
     }

@@ -111,6 +111,11 @@ impl Worker {
             .iter()
             .map(|arg| match arg {
                 Arg::Value(object) => Resolved::Value(object.clone()),
+                // The transport puts payloads back in place before a task gets here; an empty
+                // value of no type fails the task's argument check, should one ever slip by.
+                Arg::Payload { .. } => {
+                    Resolved::Value(Object { type_fp: 0, bytes: Default::default() })
+                }
                 Arg::Ref(id) => Resolved::Ref(*id, object(id)),
                 Arg::RefList { element_type, ids } => {
                     Resolved::List(*element_type, ids.iter().map(|id| (*id, object(id))).collect())

@@ -3,7 +3,9 @@
 //! is enough and every other thread talks to it through the event queue.
 //!
 //! Sends are non-blocking (a blocking send of a large batch to a rank that is itself blocked
-//! sending to us would deadlock); each send's buffer lives until MPI reports it complete.
+//! sending to us would deadlock); each send's buffer lives until MPI reports it complete. The
+//! loop blocks in MPI only to receive the chunks of a large object that a batch announced, which
+//! its sender has already posted, and in the benchmark's raw ping-pong.
 
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::{CommunicatorCollectives, Equivalence};
 use mpi::Threading;
 
+use crate::arg::Arg;
 use crate::codec;
 use crate::event_loop::Event;
 use crate::object::Object;
@@ -23,6 +26,12 @@ use crate::protocol::{self, Message, Rank, RawPingPong};
 
 /// The one tag of every message: one stream per pair of ranks keeps them in order.
 const TAG: i32 = 11;
+
+/// The tag of the bytes of large objects, which follow the batch that announces them.
+const PAYLOAD_TAG: i32 = 13;
+
+/// How long a rank waits for a chunk that a batch announced before it calls the batch corrupt.
+const PAYLOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The tag of the raw ping-pong that measures the MPI library itself (see [`RawPingPong`]).
 const RAW_TAG: i32 = 12;
@@ -121,24 +130,37 @@ impl MpiTransport {
     }
 
     /// Sends a batch: one message with every small message, then the bytes of each large
-    /// object as messages of their own, straight from the object's buffer, in chunks below
-    /// MPI's 2 GiB limit. One tag keeps them in this order at the receiver.
+    /// object (a `Data` message's, or a by-value argument's) as messages of their own on
+    /// [`PAYLOAD_TAG`], straight from the object's buffer, in chunks below MPI's 2 GiB limit.
+    /// Each tag keeps its own order at the receiver, so the chunks meet their batch in order.
     pub(crate) fn send(&mut self, to: Rank, mut batch: Vec<Message>) {
         let mut payloads = Vec::new();
         for message in &mut batch {
-            if let Message::Data { id, object } = message {
-                if object.len() >= LARGE_OBJECT {
+            match message {
+                Message::Data { id, object } if object.len() >= LARGE_OBJECT => {
                     let (id, type_fp, len) = (*id, object.type_fp, object.len() as u64);
                     payloads.push(Arc::clone(&object.bytes));
                     *message = Message::Payload { id, type_fp, len };
                 }
+                Message::Submit(task) | Message::Spawn(task) => {
+                    for arg in &mut task.args {
+                        if let Arg::Value(object) = arg {
+                            if object.len() >= LARGE_OBJECT {
+                                let (type_fp, len) = (object.type_fp, object.len() as u64);
+                                payloads.push(Arc::clone(&object.bytes));
+                                *arg = Arg::Payload { type_fp, len };
+                            }
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         self.send_batch(to, batch);
         for payload in payloads {
             for start in (0..payload.len()).step_by(self.chunk) {
                 let end = payload.len().min(start + self.chunk);
-                self.start_send(to, Arc::clone(&payload), start..end);
+                self.start_send(to, Arc::clone(&payload), start..end, PAYLOAD_TAG);
             }
         }
     }
@@ -150,19 +172,25 @@ impl MpiTransport {
         if bytes.len() <= MAX_CHUNK || batch.len() < 2 {
             assert!(bytes.len() <= MAX_CHUNK, "one small message cannot pass 1 GiB");
             let len = bytes.len();
-            return self.start_send(to, Arc::new(bytes), 0..len);
+            return self.start_send(to, Arc::new(bytes), 0..len, TAG);
         }
         let second = batch.split_off(batch.len() / 2);
         self.send_batch(to, batch);
         self.send_batch(to, second);
     }
 
-    fn start_send(&mut self, to: Rank, buffer: Arc<Vec<u8>>, range: std::ops::Range<usize>) {
+    fn start_send(
+        &mut self,
+        to: Rank,
+        buffer: Arc<Vec<u8>>,
+        range: std::ops::Range<usize>,
+        tag: i32,
+    ) {
         // SAFETY: `Send` keeps the buffer alive (and nothing writes to it: objects are immutable
         // once made) until `progress` or `close` sees the send complete.
         let data: &'static [u8] = unsafe { &*(&buffer[range] as *const [u8]) };
         let request =
-            self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, data, TAG);
+            self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, data, tag);
         self.sends.push(Send { request, _buffer: buffer });
     }
 
@@ -206,45 +234,84 @@ impl MpiTransport {
     /// Sends `bytes` as one message on the protocol's tag, as they are (a test's corrupt message).
     pub(crate) fn send_bytes(&mut self, to: Rank, bytes: Vec<u8>) {
         let len = bytes.len();
-        self.start_send(to, Arc::new(bytes), 0..len);
+        self.start_send(to, Arc::new(bytes), 0..len, TAG);
     }
 
-    /// Receives the bytes of each `Payload` of a batch, which follow it from the same rank, and
-    /// turns it back into `Data`. Each chunk is received into the object's buffer at once, sized by
-    /// what arrived, never by a length field alone.
+    /// Receives the bytes of each payload of a batch (a `Payload` message, or an `Arg::Payload`
+    /// of a task), which follow it from the same rank on [`PAYLOAD_TAG`], and puts them back in
+    /// place.
     fn receive_payloads(
         &mut self,
         from: Rank,
         mut batch: Vec<Message>,
     ) -> Result<Vec<Message>, String> {
         for message in &mut batch {
-            let Message::Payload { id, type_fp, len } = *message else { continue };
-            let len = usize::try_from(len).map_err(|_| format!("object {id} of {len} bytes"))?;
-            let mut bytes: Vec<u8> = Vec::new();
-            while bytes.len() < len {
-                let (chunk, status) =
-                    self.world.process_at_rank(from as i32).matched_probe_with_tag(TAG);
-                let count = status.count(u8::equivalent_datatype()).max(0) as usize;
-                let at = bytes.len();
-                if count == 0 || count > len - at {
-                    // Receive it anyway, so that the stream stays in step, then give up.
-                    let mut discard = vec![0_u8; count];
-                    chunk.matched_receive_into(&mut discard[..]);
-                    return Err(format!(
-                        "object {id}: a chunk of {count} bytes where {} were left of {len}",
-                        len - at
-                    ));
+            match message {
+                Message::Payload { id, type_fp, len } => {
+                    let (id, type_fp) = (*id, *type_fp);
+                    let bytes = self.receive_payload(from, *len, &format!("object {id}"))?;
+                    *message = Message::Data { id, object: Object { type_fp, bytes } };
                 }
-                if at == 0 {
-                    bytes = crate::buffer::zeroed(count);
-                } else {
-                    bytes.resize(at + count, 0);
+                Message::Submit(task) | Message::Spawn(task) => {
+                    let first_output = task.first_output;
+                    for (index, arg) in task.args.iter_mut().enumerate() {
+                        if let Arg::Payload { type_fp, len } = *arg {
+                            let what = format!("argument {index} of task {first_output}");
+                            let bytes = self.receive_payload(from, len, &what)?;
+                            *arg = Arg::Value(Object { type_fp, bytes });
+                        }
+                    }
                 }
-                chunk.matched_receive_into(&mut bytes[at..]);
+                _ => {}
             }
-            *message = Message::Data { id, object: Object { type_fp, bytes: Arc::new(bytes) } };
         }
         Ok(batch)
+    }
+
+    /// Receives one payload of `len` bytes from `from`, chunk by chunk, into a buffer sized by
+    /// what arrives, never by the length field alone. Its chunks were sent right after the
+    /// batch that announced it: one that does not come within [`PAYLOAD_TIMEOUT`] means a
+    /// corrupt announcement.
+    fn receive_payload(
+        &mut self,
+        from: Rank,
+        len: u64,
+        what: &str,
+    ) -> Result<Arc<Vec<u8>>, String> {
+        let len = usize::try_from(len).map_err(|_| format!("{what} of {len} bytes"))?;
+        let mut bytes: Vec<u8> = Vec::new();
+        let source = self.world.process_at_rank(from as i32);
+        while bytes.len() < len {
+            let waited = Instant::now();
+            let (chunk, status) = loop {
+                if let Some(found) = source.immediate_matched_probe_with_tag(PAYLOAD_TAG) {
+                    break found;
+                }
+                if waited.elapsed() > PAYLOAD_TIMEOUT {
+                    return Err(format!(
+                        "{what} was announced as {len} bytes, but after {} of them nothing came \
+                         for {PAYLOAD_TIMEOUT:?}",
+                        bytes.len()
+                    ));
+                }
+                std::hint::spin_loop();
+            };
+            let count = status.count(u8::equivalent_datatype()).max(0) as usize;
+            let at = bytes.len();
+            if count == 0 || count > len - at {
+                return Err(format!(
+                    "{what}: a chunk of {count} bytes where {} were left of {len}",
+                    len - at
+                ));
+            }
+            if at == 0 {
+                bytes = crate::buffer::zeroed(count);
+            } else {
+                bytes.resize(at + count, 0);
+            }
+            chunk.matched_receive_into(&mut bytes[at..]);
+        }
+        Ok(Arc::new(bytes))
     }
 
     pub(crate) fn progress(&mut self) {
@@ -272,6 +339,9 @@ impl MpiTransport {
         test: RawPingPong,
         initiator: bool,
     ) -> Duration {
+        if test.bytes > MAX_CHUNK || test.echo_bytes > MAX_CHUNK || (!initiator && peer != 0) {
+            self.fatal(format!("a RawPingPong of {} bytes from rank {peer}", test.bytes));
+        }
         let (send_len, receive_len) =
             if initiator { (test.bytes, test.echo_bytes) } else { (test.echo_bytes, test.bytes) };
         let outgoing = vec![7_u8; send_len];
@@ -306,7 +376,9 @@ impl MpiTransport {
         if !self.sends.is_empty() {
             self.progress();
         }
-        if !urgent {
+        // A rank with sends in flight stays urgent: a large transfer moves only while both
+        // ends call MPI.
+        if !urgent && self.sends.is_empty() {
             return events.recv_timeout(MAX_SLEEP).ok();
         }
         if idle_rounds < SPIN_ROUNDS {
