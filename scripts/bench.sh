@@ -13,11 +13,15 @@ cargo build --release --features mpi --bin unidist-bench
 bench=target/release/unidist-bench
 : >"$out"
 
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
 run() {
   echo
   echo "\$ $*"
-  "$@" --json | tee /dev/stderr | grep '^{' >>"$out"
-} 2>&1
+  "$@" --json >"$tmp"
+  grep -v '^{' "$tmp"
+  grep '^{' "$tmp" >>"$out"
+}
 
 run mpiexec -n 3 "$bench"
 run mpiexec -n 2 "$bench" --only nested
