@@ -115,7 +115,14 @@ pub(crate) struct Root {
     finished: bool,
     /// When a task last called the API through the root (submitted a task, fetched, waited).
     last_task_call: Instant,
+    /// When the last task finished, and the usual time between two tasks finishing (a moving
+    /// average over about the last eight).
+    last_done: Instant,
+    done_gap: Duration,
 }
+
+/// Tasks that finish further apart than this are slow enough for the root to leave them the CPU.
+const SLOW_TASKS: Duration = Duration::from_micros(100);
 
 /// The root stays urgent this long after a task's last call through it.
 const NESTED_QUIET: Duration = Duration::from_millis(10);
@@ -135,6 +142,8 @@ impl Root {
             answers: Vec::new(),
             finished: false,
             last_task_call: Instant::now() - NESTED_QUIET,
+            last_done: Instant::now(),
+            done_gap: Duration::ZERO,
         }
     }
 
@@ -280,6 +289,9 @@ impl Root {
     /// A task has finished; `sizes` are the bytes of its results.
     fn task_done(&mut self, first_output: ObjectId, sizes: &[u64]) {
         let Some(task) = self.running.remove(&first_output) else { return };
+        let now = Instant::now();
+        self.done_gap = (self.done_gap * 7 + (now - self.last_done)) / 8;
+        self.last_done = now;
         for k in 0..task.num_returns as usize {
             let id = first_output.offset(k);
             if let (Some(entry), Some(bytes)) = (self.objects.get_mut(&id), sizes.get(k)) {
@@ -453,12 +465,13 @@ impl Node for Root {
 
     /// The root waits on the network while tasks submit tasks or wait (each such call waits for
     /// the root), and while a caller waits for an answer, unless every worker has a queue of
-    /// tasks: then results come at the pace of the tasks and a reply a millisecond late leaves
-    /// no worker idle.
+    /// tasks that take a while each: then results come at the pace of those tasks, and a reply a
+    /// millisecond late leaves no worker idle while the root leaves the CPU to them.
     fn urgent(&self) -> bool {
         if !self.stats_calls.is_empty() || self.last_task_call.elapsed() < NESTED_QUIET {
             return true;
         }
-        !self.waiters.is_empty() && self.running.len() <= 2 * (self.size - 1)
+        let saturated = self.running.len() > 2 * (self.size - 1) && self.done_gap > SLOW_TASKS;
+        !self.waiters.is_empty() && !saturated
     }
 }
