@@ -5,7 +5,12 @@
 //! - `garbage-to-worker`, `truncated-to-worker`, `huge-length-to-worker`: the root sends worker 1
 //!   bytes that are not a well-formed batch of messages;
 //! - `payload-without-chunks-to-worker`: a batch announcing a large object whose bytes never come;
-//! - `garbage-to-root`: a task on a worker sends the root such bytes.
+//! - `garbage-to-root`: a task on a worker sends the root such bytes;
+//! - `unknown-object-to-root`: a task sends the root a well-formed `Fetch` of an object the root
+//!   has no record of (the root's loop panics on it: the job must end, not hang);
+//! - `main-panics`: the root's `main` panics with tasks in flight;
+//! - `panicking-tasks`: 10,000 tasks panic; every `get` is an error and nothing leaks (this mode
+//!   ends normally).
 
 use unidist::remote;
 
@@ -15,9 +20,14 @@ fn add(a: u64, b: u64) -> u64 {
 }
 
 #[remote]
-fn send_garbage_to_root() -> u64 {
-    unidist::__private::send_raw_bytes(0, vec![0xfb, 0xff, 0xff, 0x7f, 0x01]);
+fn send_to_root(bytes: Vec<u8>) -> u64 {
+    unidist::__private::send_raw_bytes(0, bytes);
     7
+}
+
+#[remote]
+fn boom(i: u64) -> u64 {
+    panic!("task {i} failed on purpose")
 }
 
 /// A batch of one `Data` message (tag 2) whose object claims 2^60 bytes, in 16 bytes.
@@ -38,14 +48,37 @@ fn main() {
         "huge-length-to-worker" => Some(huge_length()),
         // One Payload message (tag 14) announcing 100,000 bytes that never come.
         "payload-without-chunks-to-worker" => Some(vec![1, 14, 5, 7, 252, 0xa0, 0x86, 0x01, 0x00]),
-        "garbage-to-root" => None,
+        "garbage-to-root" => {
+            let _ = unidist::get(&send_to_root::remote(vec![0xfb, 0xff, 0xff, 0x7f, 0x01]));
+            None
+        }
+        // A batch of one Fetch (tag 8) of one object, 200:0, that nobody made.
+        "unknown-object-to-root" => {
+            let _ = unidist::get(&send_to_root::remote(vec![1, 8, 1, 200]));
+            None
+        }
+        "main-panics" => {
+            let _in_flight: Vec<_> = (0..100).map(|i| add::remote(i, 1)).collect();
+            panic!("main gave up on purpose");
+        }
+        "panicking-tasks" => {
+            let refs: Vec<_> = (0..10_000).map(boom::remote).collect();
+            for (i, r) in refs.iter().enumerate() {
+                let error = unidist::get(r).unwrap_err().to_string();
+                assert!(error.contains(&format!("task {i} failed on purpose")), "{error}");
+            }
+            drop(refs);
+            let held: u64 = unidist::memory_stats().iter().map(|m| m.objects).sum();
+            assert_eq!(held, 0, "the failed results leaked");
+            assert_eq!(unidist::get(&add::remote(1, 2)).unwrap(), 3, "the workers go on");
+            unidist::shutdown();
+            println!("faults: 10000 panicking tasks freed, workers serving");
+            return;
+        }
         other => panic!("unknown mode {other}"),
     };
-    match bytes {
-        Some(bytes) => unidist::__private::send_raw_bytes(1, bytes),
-        None => {
-            let _ = unidist::get(&send_garbage_to_root::remote());
-        }
+    if let Some(bytes) = bytes {
+        unidist::__private::send_raw_bytes(1, bytes);
     }
     // Work that needs worker 1 (or the root) forever: the job must end instead.
     for i in 0.. {

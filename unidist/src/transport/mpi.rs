@@ -210,13 +210,13 @@ impl MpiTransport {
             message.matched_receive_into(&mut buffer[..]);
             let batch = match protocol::decode_batch(&buffer) {
                 Ok(batch) => batch,
-                Err(e) => {
-                    self.fatal(format!("a corrupt message of {len} bytes from rank {from}: {e}"))
-                }
+                Err(e) => self.fatal(format!(
+                    "received a corrupt message of {len} bytes from rank {from}: {e}"
+                )),
             };
             match self.receive_payloads(from, batch) {
                 Ok(batch) => deliver(from, batch),
-                Err(e) => self.fatal(format!("a corrupt object from rank {from}: {e}")),
+                Err(e) => self.fatal(format!("received a corrupt object from rank {from}: {e}")),
             }
         }
         any
@@ -224,7 +224,7 @@ impl MpiTransport {
 
     /// Ends the whole job: a rank that lost a message cannot go on without hanging a peer.
     fn fatal(&self, what: String) -> ! {
-        eprintln!("unidist: rank {} received {what}; ending the job", self.rank);
+        eprintln!("unidist: rank {} {what}; ending the job", self.rank);
         // The launcher forwards this rank's stderr through a pipe and drops what it has not
         // read yet when the abort tears the job down: give it a moment to pass the message on.
         std::thread::sleep(ABORT_GRACE);
@@ -340,7 +340,7 @@ impl MpiTransport {
         initiator: bool,
     ) -> Duration {
         if test.bytes > MAX_CHUNK || test.echo_bytes > MAX_CHUNK || (!initiator && peer != 0) {
-            self.fatal(format!("a RawPingPong of {} bytes from rank {peer}", test.bytes));
+            self.fatal(format!("received a RawPingPong of {} bytes from rank {peer}", test.bytes));
         }
         let (send_len, receive_len) =
             if initiator { (test.bytes, test.echo_bytes) } else { (test.echo_bytes, test.bytes) };
@@ -418,5 +418,17 @@ impl MpiTransport {
     /// Finalizes MPI (dropping the universe); after this no MPI call is made in the process.
     pub(crate) fn finalize(mut self) {
         drop(self.universe.take());
+    }
+}
+
+impl Drop for MpiTransport {
+    /// A panic that unwinds out of the progress loop (a bug in the runtime: its own errors are
+    /// handled, and tasks' panics are caught on their executor threads) would leave every other
+    /// rank waiting for this one forever, and finalizing MPI here would wait for them too: end
+    /// the whole job instead. The panic's message is already on stderr.
+    fn drop(&mut self) {
+        if std::thread::panicking() && self.universe.is_some() {
+            self.fatal("stopped: its progress thread panicked (the message is above)".to_string());
+        }
     }
 }
