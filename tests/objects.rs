@@ -35,6 +35,18 @@ mod mpi {
         assert_all_passed(&job, "mpi", 3);
     }
 
+    /// Slow and large (about 15 GiB at the peak over 3 ranks): `scripts/slow-tests.sh` runs it.
+    #[test]
+    #[ignore = "slow: run by scripts/slow-tests.sh"]
+    fn objects_of_1_gib_and_over_2_gib_cross_ranks_unchanged() {
+        for len in ["1073741824", "2400000000"] {
+            let job = support::mpiexec(3, OBJECTS, &["huge", len], &[]);
+            job.assert_success();
+            let done = format!("objects: {len} bytes crossed unchanged");
+            assert!(job.stdout.contains(&done), "{}\n{}", job.stdout, job.stderr);
+        }
+    }
+
     #[test]
     fn a_bad_chunk_size_fails_init_clearly() {
         let job = support::mpiexec(2, OBJECTS, &["mpi", "1"], &[("UNIDIST_CHUNK_BYTES", "0")]);
