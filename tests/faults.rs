@@ -12,6 +12,20 @@ fn ten_thousand_panicking_tasks_leak_nothing_on_the_local_backend() {
     assert!(job.stdout.contains("faults: 10000 panicking tasks freed, workers serving"));
 }
 
+#[test]
+fn a_task_that_exits_with_0_fails_the_local_process() {
+    let job = support::run(FAULTS, &["task-exits-0"], &[("UNIDIST_CPUS", "2")]);
+    assert_eq!(job.status.code(), Some(70), "{}", job.stderr);
+    assert!(job.stderr.contains("in task `faults::end_process`"), "{}", job.stderr);
+}
+
+#[test]
+fn main_returning_without_shutdown_is_fine_on_the_local_backend() {
+    let job = support::run(FAULTS, &["no-shutdown"], &[("UNIDIST_CPUS", "2")]);
+    job.assert_success();
+    assert!(job.stdout.contains("faults: main returns without shutdown"));
+}
+
 #[cfg(feature = "mpi")]
 mod mpi {
     use super::*;
@@ -70,10 +84,7 @@ mod mpi {
 
     #[test]
     fn a_panic_in_the_runtime_ends_the_job() {
-        ends_the_job_with_panic(
-            "unknown-object-to-root",
-            &["the root has no record of object", "rank 0 stopped: its progress thread panicked"],
-        );
+        ends_the_job_with_panic("unknown-object-to-root", &["the root has no record of object"]);
     }
 
     #[test]
@@ -85,8 +96,10 @@ mod mpi {
     fn ends_the_job_with_panic(mode: &str, needles: &[&str]) {
         let job = support::mpiexec(3, FAULTS, &[mode], &[]);
         assert!(!job.success(), "{mode}: the job should fail:\n{}", job.stderr);
+        // The launcher writes its own report of a dead process to stdout.
+        let all = format!("{}{}", job.stdout, job.stderr);
         for needle in needles {
-            assert!(job.stderr.contains(needle), "{mode}: no {needle:?} in:\n{}", job.stderr);
+            assert!(all.contains(needle), "{mode}: no {needle:?} in:\n{all}");
         }
     }
 
@@ -95,5 +108,45 @@ mod mpi {
         let job = support::mpiexec(3, FAULTS, &["panicking-tasks"], &[]);
         job.assert_success();
         assert!(job.stdout.contains("faults: 10000 panicking tasks freed, workers serving"));
+    }
+
+    #[test]
+    fn a_task_that_exits_with_0_fails_the_job() {
+        ends_the_job_with_panic(
+            "task-exits-0",
+            &["the process is exiting while the runtime runs, in task `faults::end_process`"],
+        );
+    }
+
+    #[test]
+    fn a_task_that_aborts_ends_the_job() {
+        ends_the_job_with_panic(
+            "task-aborts",
+            &["got SIGABRT while the runtime ran, in task `faults::end_process`"],
+        );
+    }
+
+    #[test]
+    fn a_task_that_segfaults_ends_the_job() {
+        ends_the_job_with_panic(
+            "task-segfaults",
+            &["got SIGSEGV while the runtime ran, in task `faults::end_process`"],
+        );
+    }
+
+    #[test]
+    fn a_task_killed_by_a_signal_ends_the_job() {
+        // SIGKILL cannot be caught: the launcher ends the job and says which process died.
+        ends_the_job_with_panic("task-killed", &["signal 9"]);
+    }
+
+    #[test]
+    fn main_returning_without_shutdown_ends_the_job_cleanly() {
+        let job = support::mpiexec(3, FAULTS, &["no-shutdown"], &[]);
+        job.assert_success();
+        assert!(job.stdout.contains("faults: main returns without shutdown"));
+        // The workers were stopped, not killed by the launcher.
+        let all = format!("{}{}", job.stdout, job.stderr);
+        assert!(!all.contains("BAD TERMINATION") && !all.contains("panicked"), "{all}");
     }
 }

@@ -9,6 +9,10 @@
 //! - `unknown-object-to-root`: a task sends the root a well-formed `Fetch` of an object the root
 //!   has no record of (the root's loop panics on it: the job must end, not hang);
 //! - `main-panics`: the root's `main` panics with tasks in flight;
+//! - `task-exits-0`, `task-aborts`, `task-segfaults`, `task-killed`: a task ends its own
+//!   process: `std::process::exit(0)`, `std::process::abort()`, a write through a null pointer,
+//!   `SIGKILL`;
+//! - `no-shutdown`: `main` returns without calling `shutdown` (the job must end normally);
 //! - `panicking-tasks`: 10,000 tasks panic; every `get` is an error and nothing leaks (this mode
 //!   ends normally).
 
@@ -23,6 +27,22 @@ fn add(a: u64, b: u64) -> u64 {
 fn send_to_root(bytes: Vec<u8>) -> u64 {
     unidist::__private::send_raw_bytes(0, bytes);
     7
+}
+
+#[remote]
+fn end_process(how: String) -> u64 {
+    match how.as_str() {
+        "task-exits-0" => std::process::exit(0),
+        "task-aborts" => std::process::abort(),
+        // SAFETY: none: the point is to crash.
+        "task-segfaults" => unsafe { std::ptr::null_mut::<u64>().write_volatile(1) },
+        // SAFETY: sends a signal to this process.
+        "task-killed" => unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        },
+        _ => {}
+    }
+    1
 }
 
 #[remote]
@@ -56,6 +76,15 @@ fn main() {
         "unknown-object-to-root" => {
             let _ = unidist::get(&send_to_root::remote(vec![1, 8, 1, 200]));
             None
+        }
+        "task-exits-0" | "task-aborts" | "task-segfaults" | "task-killed" => {
+            let _ = unidist::get(&end_process::remote(mode.clone()));
+            None
+        }
+        "no-shutdown" => {
+            assert_eq!(unidist::get(&add::remote(2, 2)).unwrap(), 4);
+            println!("faults: main returns without shutdown");
+            return;
         }
         "main-panics" => {
             let _in_flight: Vec<_> = (0..100).map(|i| add::remote(i, 1)).collect();

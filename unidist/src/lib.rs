@@ -118,6 +118,7 @@ mod garbage_collector;
 mod object;
 mod object_ref;
 mod object_store;
+mod process_guard;
 mod protocol;
 mod registry;
 mod reply;

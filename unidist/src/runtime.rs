@@ -148,6 +148,7 @@ pub(crate) fn init() {
                 unreachable!("init runs once");
             }
             PHASE.store(RUNNING, Ordering::Release);
+            crate::process_guard::install_root();
         }
         Err(message) => {
             PHASE.store(SHUT_DOWN, Ordering::Release);
@@ -161,11 +162,26 @@ pub(crate) fn shutdown() {
     if PHASE.compare_exchange(RUNNING, SHUT_DOWN, Ordering::AcqRel, Ordering::Acquire).is_err() {
         panic!("unidist::shutdown was called twice: the runtime is already shut down");
     }
+    stop(runtime);
+}
+
+/// Shuts the runtime down if it still runs, as the process exits (thread-locals may be gone).
+pub(crate) fn shutdown_at_exit() {
+    if PHASE.compare_exchange(RUNNING, SHUT_DOWN, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if let Some(runtime) = RUNTIME.get() {
+            stop(runtime);
+        }
+    }
+}
+
+/// Stops every worker, then the root's loop, and waits for it.
+fn stop(runtime: &Runtime) {
     let _ = runtime.commands.send(Event::Command(Command::Shutdown));
     let handle = runtime.root_loop.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(handle) = handle {
         let _ = handle.join();
     }
+    crate::process_guard::expect_exit();
 }
 
 enum Backend {
@@ -293,6 +309,8 @@ fn start_mpi(gc: GcConfig) -> Result<Runtime, String> {
         if rank == 0 {
             event_loop::run(Root::new(size, scheduler, gc), transport, events);
         } else {
+            // Before the first task can run.
+            crate::process_guard::install_mpi_worker(rank);
             event_loop::run(Worker::new(rank, size, "mpi", own), transport, events);
         }
     });
@@ -300,6 +318,7 @@ fn start_mpi(gc: GcConfig) -> Result<Runtime, String> {
         started.recv().map_err(|_| "the MPI progress thread died while starting".to_string())??;
     if rank != 0 {
         let _ = progress.join();
+        crate::process_guard::expect_exit();
         std::process::exit(0);
     }
     Ok(Runtime {

@@ -51,7 +51,7 @@ const LARGE_OBJECT: usize = 64 << 10;
 const FATAL_EXIT_CODE: i32 = 70;
 
 /// How long a rank that ends the job waits between writing its message and `MPI_Abort`.
-const ABORT_GRACE: Duration = Duration::from_millis(300);
+const ABORT_GRACE: Duration = Duration::from_secs(1);
 
 /// MPI counts are 32-bit: a payload goes in chunks of at most this many bytes. The test suite
 /// lowers it with `UNIDIST_CHUNK_BYTES` to send megabyte objects in several chunks.

@@ -1,0 +1,178 @@
+//! What happens when a process of the job ends while the runtime runs: a task that calls
+//! `std::process::exit` (even with code 0), aborts, or crashes on a signal; or the root's `main`
+//! that returns without `shutdown`.
+//!
+//! A worker process that ends under a running runtime would leave the job hanging, or (`exit(0)`
+//! under MPICH's hydra) end it with success and lost results. So each worker has an exit hook and
+//! handlers for the crash signals that write one line naming the rank and the running task, then
+//! end the whole job with `MPI_Abort`. A `SIGKILL` cannot be caught: the launcher then ends the
+//! job and reports the rank. On the root, `main` returning without `shutdown` shuts the runtime
+//! down cleanly (as unidist does at exit); a task that calls `exit` on the local backend ends the
+//! process with a failure code and the same line.
+
+use std::cell::Cell;
+#[cfg(feature = "mpi")]
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+
+/// The exit code of a job that a fault ended (as the MPI transport's `MPI_Abort`).
+pub(crate) const FAULT_EXIT_CODE: i32 = 70;
+
+const NONE: u8 = 0;
+const ROOT: u8 = 1;
+const MPI_WORKER: u8 = 2;
+
+static ROLE: AtomicU8 = AtomicU8::new(NONE);
+static RANK: AtomicUsize = AtomicUsize::new(0);
+/// Set once the process may end: after `shutdown`, or when a worker's loop has stopped.
+static EXIT_EXPECTED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// The path of the remote function this thread runs, if any.
+    static TASK: Cell<Option<&'static str>> = const { Cell::new(None) };
+}
+
+/// Marks this thread as running `function` until the guard is dropped.
+pub(crate) fn running(function: &'static str) -> RunningTask {
+    RunningTask(TASK.with(|t| t.replace(Some(function))))
+}
+
+pub(crate) struct RunningTask(Option<&'static str>);
+
+impl Drop for RunningTask {
+    fn drop(&mut self) {
+        TASK.with(|t| t.set(self.0));
+    }
+}
+
+/// From now on the process may end without a fault.
+pub(crate) fn expect_exit() {
+    EXIT_EXPECTED.store(true, Ordering::Release);
+}
+
+/// Installs the exit hook of the root's process (either backend).
+pub(crate) fn install_root() {
+    install(ROOT, 0);
+}
+
+/// Installs the exit hook and crash handlers of an MPI worker's process.
+#[cfg(feature = "mpi")]
+pub(crate) fn install_mpi_worker(rank: usize) {
+    install(MPI_WORKER, rank);
+    for signal in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT] {
+        // SAFETY: `on_signal` only formats into a stack buffer, writes it with `write(2)` and
+        // calls `MPI_Abort` (not async-signal-safe, but the process is going down anyway and
+        // the alternative is a job that hangs). SA_ONSTACK: a stack overflow runs it on the
+        // alternate stack Rust sets up for each thread.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+fn install(role: u8, rank: usize) {
+    if ROLE.swap(role, Ordering::AcqRel) != NONE {
+        return;
+    }
+    RANK.store(rank, Ordering::Release);
+    // SAFETY: registers a plain `extern "C" fn()`; it never unwinds (see `on_exit`).
+    unsafe {
+        libc::atexit(on_exit);
+    }
+}
+
+fn task_name() -> &'static str {
+    TASK.try_with(|t| t.get()).ok().flatten().unwrap_or("<none: between tasks>")
+}
+
+extern "C" fn on_exit() {
+    if EXIT_EXPECTED.load(Ordering::Acquire) {
+        return;
+    }
+    // A panic must not unwind out of an `extern "C"` function.
+    let _ = std::panic::catch_unwind(|| match ROLE.load(Ordering::Acquire) {
+        MPI_WORKER => {
+            let rank = RANK.load(Ordering::Acquire);
+            let _ = writeln!(
+                std::io::stderr(),
+                "unidist: rank {rank}: the process is exiting while the runtime runs, in task `{}`: \
+                 a remote function must return, never end its process; ending the job",
+                task_name()
+            );
+            abort_job();
+        }
+        ROOT if TASK.try_with(|t| t.get()).ok().flatten().is_some() => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "unidist: the process is exiting while the runtime runs, in task `{}`: a remote \
+                 function must return, never end its process",
+                task_name()
+            );
+            // SAFETY: ends the process at once, with no further hooks.
+            unsafe { libc::_exit(FAULT_EXIT_CODE) }
+        }
+        // `main` returned, or called `exit`, without `shutdown`: shut down as it should have.
+        ROOT => crate::runtime::shutdown_at_exit(),
+        _ => {}
+    });
+}
+
+#[cfg(feature = "mpi")]
+extern "C" fn on_signal(signal: i32, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    let mut line = [0_u8; 512];
+    let mut out = Cursor { buffer: &mut line, len: 0 };
+    let rank = RANK.load(Ordering::Relaxed);
+    let name = match signal {
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGABRT => "SIGABRT",
+        _ => "a signal",
+    };
+    let _ = writeln!(
+        out,
+        "unidist: rank {rank}: the process got {name} while the runtime ran, in task `{}`; ending the job",
+        task_name()
+    );
+    // SAFETY: writes initialized bytes of a stack buffer to stderr.
+    unsafe {
+        libc::write(2, out.buffer.as_ptr().cast(), out.len);
+    }
+    abort_job();
+}
+
+/// A fixed buffer to format into without allocating (in a signal handler).
+#[cfg(feature = "mpi")]
+struct Cursor<'a> {
+    buffer: &'a mut [u8],
+    len: usize,
+}
+
+#[cfg(feature = "mpi")]
+impl std::fmt::Write for Cursor<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let n = s.len().min(self.buffer.len() - self.len);
+        self.buffer[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// Ends every process of the job.
+fn abort_job() -> ! {
+    // Let the launcher forward the line above before the job is torn down.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    #[cfg(feature = "mpi")]
+    // SAFETY: MPI is initialized in an MPI worker's process; MPI_Abort does not return.
+    unsafe {
+        mpi::ffi::MPI_Abort(mpi::ffi::RSMPI_COMM_WORLD, FAULT_EXIT_CODE);
+    }
+    // SAFETY: ends the process at once.
+    unsafe { libc::_exit(FAULT_EXIT_CODE) }
+}
