@@ -438,31 +438,21 @@ fn main() {
         }
     }
     let mut bench = Bench { reps, quick, rows: Vec::new(), raw_half_rtt_us: None, raw_gbps: None };
-    // The raw limits come first (when asked for at all): the other ratios use them.
-    let wants = |item: &str| only.iter().any(|i| i == item);
-    if wants("raw") {
-        bench.raw();
-    }
-    if wants("roundtrip") {
-        bench.roundtrip();
-    }
-    if wants("throughput") {
-        bench.throughput();
-    }
-    if wants("chain") {
-        bench.chain();
-    }
-    if wants("fanin") {
-        bench.fanin();
-    }
-    if wants("large") {
-        bench.large();
-    }
-    if wants("scaling") {
-        bench.scaling();
-    }
-    if wants("nested") {
-        bench.nested();
+    // In this order: the raw limits first (when asked for at all), since the ratios use them.
+    let items: [(&str, fn(&mut Bench)); 8] = [
+        ("raw", Bench::raw),
+        ("roundtrip", Bench::roundtrip),
+        ("throughput", Bench::throughput),
+        ("chain", Bench::chain),
+        ("fanin", Bench::fanin),
+        ("large", Bench::large),
+        ("scaling", Bench::scaling),
+        ("nested", Bench::nested),
+    ];
+    for (item, run) in items {
+        if only.iter().any(|i| i == item) {
+            run(&mut bench);
+        }
     }
     bench.print(json);
     unidist::shutdown();
