@@ -405,6 +405,9 @@ fn num(x: f64) -> String {
     }
 }
 
+/// An item of the benchmark and the method that measures it.
+type Item = (&'static str, fn(&mut Bench));
+
 const ITEMS: [&str; 8] =
     ["raw", "roundtrip", "throughput", "chain", "fanin", "large", "scaling", "nested"];
 
@@ -439,7 +442,7 @@ fn main() {
     }
     let mut bench = Bench { reps, quick, rows: Vec::new(), raw_half_rtt_us: None, raw_gbps: None };
     // In this order: the raw limits first (when asked for at all), since the ratios use them.
-    let items: [(&str, fn(&mut Bench)); 8] = [
+    let items: [Item; 8] = [
         ("raw", Bench::raw),
         ("roundtrip", Bench::roundtrip),
         ("throughput", Bench::throughput),
