@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The slow tests that `scripts/test.sh` (and CI) leaves out, run one at a time: objects of 1 GiB
 # and of more than 2 GiB through put, a task and get, and worker to worker, under `mpiexec -n 3`
-# (CI runs the same code paths with 1 MiB chunks), and the long fuzz run of the receive path's
+# (CI runs the same code paths with 1 MiB chunks), 8 root threads x 50,000 tasks at once (CI runs
+# 8 x 2,000), and the long fuzz run of the receive path's
 # decoder (4,000,000 inputs). Figures from a run are in BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-cargo test --release --features mpi --test objects -- --ignored --test-threads 1 --nocapture
+cargo test --release --features mpi --test objects --test load -- --ignored --test-threads 1 --nocapture
 PROPTEST_CASES=1000000 cargo test --release -p unidist --lib fuzz
