@@ -39,6 +39,7 @@ const CLEARED: &[&str] = &[
     "UNIDIST_BACKEND",
     "UNIDIST_CPUS",
     "UNIDIST_CHUNK_BYTES",
+    "UNIDIST_LOG",
     "UNIDIST_GC_THRESHOLD",
     "UNIDIST_GC_BYTES",
     "PMI_SIZE",

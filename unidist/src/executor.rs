@@ -297,6 +297,7 @@ impl Pool {
     /// The body of an executor thread: takes ready jobs, oldest first.
     fn serve(self: Arc<Self>) {
         CONTEXT.with(|c| *c.borrow_mut() = Some((Arc::clone(&self), 0)));
+        crate::log::set_thread_rank(self.rank);
         let mut state = self.lock();
         loop {
             if state.stopped {

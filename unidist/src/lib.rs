@@ -105,6 +105,7 @@
 //! | `UNIDIST_CPUS` | number of workers of the local backend (default: the number of cores) |
 //! | `UNIDIST_GC_THRESHOLD` | objects to free pending per worker before they are sent (default 1024) |
 //! | `UNIDIST_GC_BYTES` | bytes of objects to free pending per worker before they are sent (default 16 MiB) |
+//! | `UNIDIST_LOG` | `error`, `warn`, `info`, `debug` or `trace`: log to stderr with `tracing`, every line with its rank (default: off) |
 //! | `UNIDIST_CHUNK_BYTES` | MPI backend: the largest message a large object is cut into (default and most 1 GiB; the test suite sets 1 MiB) |
 
 mod api;
@@ -115,6 +116,7 @@ mod error;
 mod event_loop;
 mod executor;
 mod garbage_collector;
+mod log;
 mod object;
 mod object_ref;
 mod object_store;

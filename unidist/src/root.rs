@@ -170,6 +170,7 @@ impl Root {
         }
         self.running
             .insert(task.first_output, RunningTask { inputs, num_returns: task.num_returns });
+        crate::log::event!(debug, task = %task.first_output, function = task.function, worker = rank, "task submitted");
         out.send(rank, Message::Submit(task));
         rank
     }
@@ -289,6 +290,7 @@ impl Root {
     /// A task has finished; `sizes` are the bytes of its results.
     fn task_done(&mut self, first_output: ObjectId, sizes: &[u64]) {
         let Some(task) = self.running.remove(&first_output) else { return };
+        crate::log::event!(debug, task = %first_output, "task done");
         let now = Instant::now();
         self.done_gap = (self.done_gap * 7 + (now - self.last_done)) / 8;
         self.last_done = now;

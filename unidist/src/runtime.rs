@@ -134,7 +134,10 @@ pub(crate) fn init() {
         );
     }
     // Every rank reads the same settings, so a bad one stops every rank alike.
-    let started = match choose_backend().and_then(|b| Ok((b, GcConfig::from_env()?))) {
+    let settings = crate::log::init()
+        .and_then(|()| choose_backend())
+        .and_then(|b| Ok((b, GcConfig::from_env()?)));
+    let started = match settings {
         Ok((Backend::Local(workers), gc)) => {
             crate::registry::check_unique().map(|()| start_local(workers, gc))
         }
@@ -149,6 +152,8 @@ pub(crate) fn init() {
             }
             PHASE.store(RUNNING, Ordering::Release);
             crate::process_guard::install_root();
+            let (backend, workers) = (runtime_backend(), runtime_workers());
+            crate::log::event!(info, backend, workers, "unidist started");
         }
         Err(message) => {
             PHASE.store(SHUT_DOWN, Ordering::Release);
@@ -163,6 +168,15 @@ pub(crate) fn shutdown() {
         panic!("unidist::shutdown was called twice: the runtime is already shut down");
     }
     stop(runtime);
+    crate::log::event!(info, "unidist shut down");
+}
+
+fn runtime_backend() -> &'static str {
+    RUNTIME.get().map_or("none", |r| r.backend)
+}
+
+fn runtime_workers() -> usize {
+    RUNTIME.get().map_or(0, |r| r.workers)
 }
 
 /// Shuts the runtime down if it still runs, as the process exits (thread-locals may be gone).
@@ -260,11 +274,13 @@ fn start_local(workers: usize, gc: GcConfig) -> Runtime {
         if rank == 0 {
             let scheduler = Arc::clone(&scheduler);
             root_loop = Some(spawn("unidist-root".into(), move || {
+                crate::log::set_thread_rank(0);
                 event_loop::run(Root::new(size, scheduler, gc), transport(), events)
             }));
         } else {
             let own = peers[rank].clone();
             spawn(format!("unidist-worker-{rank}"), move || {
+                crate::log::set_thread_rank(rank);
                 event_loop::run(Worker::new(rank, size, "local", own), transport(), events)
             });
         }
@@ -298,6 +314,7 @@ fn start_mpi(gc: GcConfig) -> Result<Runtime, String> {
             }
         };
         let (rank, size) = (transport.rank(), transport.size());
+        crate::log::set_process_rank(rank);
         if let Err(e) = check_job(&transport) {
             transport.finalize();
             let _ = started_tx.send(Err(e));

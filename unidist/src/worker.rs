@@ -312,6 +312,7 @@ pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
     let mut args = TaskArgs::new(function.path(), job.task.first_output, n, job.args);
     let invoke = function.invoke();
     let _running = crate::process_guard::running(function.path());
+    crate::log::event!(debug, task = %job.task.first_output, function = function.path(), "running task");
     match panic::catch_unwind(AssertUnwindSafe(|| invoke(&mut args))) {
         Ok(Ok(outputs)) => outputs.objects,
         Ok(Err(error)) => failed(error),
