@@ -30,6 +30,7 @@ pub(crate) fn set_thread_rank(rank: usize) {
 }
 
 /// Marks this process as rank `rank` (the MPI backend).
+#[cfg(feature = "mpi")]
 pub(crate) fn set_process_rank(rank: usize) {
     PROCESS_RANK.store(rank, Ordering::Relaxed);
 }
