@@ -10,6 +10,12 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use unidist::{remote, Error, ObjectRef};
 
+thread_local! {
+    /// A ref that the main thread still holds when the process exits, dropped with the thread.
+    static HELD_AT_EXIT: std::cell::RefCell<Option<ObjectRef<i64>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 #[remote]
 fn add(a: i64, b: i64) -> i64 {
     a + b
@@ -422,6 +428,10 @@ fn main() {
         );
         expect_panic("init", unidist::init, "cannot be started again");
         expect_panic("shutdown", unidist::shutdown, "after unidist::shutdown()");
+        // Refs dropped after shutdown, on another thread and as the process exits, are harmless.
+        let other = kept.clone();
+        std::thread::spawn(move || drop(other)).join().expect("a drop on another thread");
+        HELD_AT_EXIT.with(|h| *h.borrow_mut() = Some(kept.clone()));
         drop(kept);
     });
     println!("conformance: all cases passed on {backend} with {workers} workers");

@@ -136,7 +136,9 @@ thread_local! {
 
 /// The pool and depth of the task running on this thread, if any.
 pub(crate) fn current() -> Option<(Arc<Pool>, usize)> {
-    CONTEXT.with(|c| c.borrow().clone())
+    // `try_with`: a ref dropped by a thread-local destructor as a thread ends may call this after
+    // CONTEXT is gone; such a thread runs no task.
+    CONTEXT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
 impl Pool {
