@@ -232,42 +232,30 @@ impl Bench {
 
     fn large(&mut self) {
         let bytes = self.size(64 << 20, 4 << 20);
-        let ratio = |gbps: f64, raw: Option<f64>| raw.map(|r| (gbps / r, "x raw bandwidth"));
-        // put, a task that returns the value unchanged, get: the payload crosses ranks twice
-        // (root to worker, worker to root).
+        self.large_step("Vec<u8>", bytes, vec![0xA5_u8; bytes], same_bytes::remote);
+        self.large_step("Vec<f64>", bytes, vec![1.5_f64; bytes / 8], same_floats::remote);
+    }
+
+    /// `put` a copy of `value` (`bytes` long), a task that returns it unchanged, `get`: GB/s of
+    /// payload. The payload crosses ranks twice (root to worker, worker to root).
+    fn large_step<T: unidist::RemoteValue + Clone + PartialEq>(
+        &mut self,
+        type_name: &str,
+        bytes: usize,
+        value: T,
+        same: fn(ObjectRef<T>) -> ObjectRef<T>,
+    ) {
         let figure = self.measure(|| {
-            let value = vec![0xA5_u8; bytes];
+            let copy = value.clone();
             let started = Instant::now();
-            let r = same_bytes::remote(unidist::put(value));
-            let back = unidist::get(&r).unwrap();
+            let back = unidist::get(&same(unidist::put(copy))).unwrap();
             let gbps = bytes as f64 / started.elapsed().as_secs_f64() / 1e9;
-            assert!(back.len() == bytes && back[bytes / 2] == 0xA5);
+            assert!(back == value, "a {type_name} came back changed");
             gbps
         });
-        let r = ratio(figure.median, self.raw_gbps);
-        self.row(
-            &format!("large Vec<u8> {} MiB put-task-get", bytes >> 20),
-            "GB/s payload",
-            figure,
-            r,
-        );
-        let floats = bytes / 8;
-        let figure = self.measure(|| {
-            let value = vec![1.5_f64; floats];
-            let started = Instant::now();
-            let r = same_floats::remote(unidist::put(value));
-            let back = unidist::get(&r).unwrap();
-            let gbps = bytes as f64 / started.elapsed().as_secs_f64() / 1e9;
-            assert!(back.len() == floats && back[floats / 2] == 1.5);
-            gbps
-        });
-        let r = ratio(figure.median, self.raw_gbps);
-        self.row(
-            &format!("large Vec<f64> {} MiB put-task-get", bytes >> 20),
-            "GB/s payload",
-            figure,
-            r,
-        );
+        let ratio = self.raw_gbps.map(|raw| (figure.median / raw, "x raw bandwidth"));
+        let name = format!("large {type_name} {} MiB put-task-get", bytes >> 20);
+        self.row(&name, "GB/s payload", figure, ratio);
     }
 
     fn scaling(&mut self) {

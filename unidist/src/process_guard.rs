@@ -16,8 +16,13 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
-/// The exit code of a job that a fault ended (as the MPI transport's `MPI_Abort`).
+/// The exit code of a job that a fault ended (here, or by the MPI transport's `MPI_Abort`).
 pub(crate) const FAULT_EXIT_CODE: i32 = 70;
+
+/// How long a rank that ends the job waits between writing its line and `MPI_Abort`: the
+/// launcher forwards the rank's stderr through a pipe and drops what it has not read yet when the
+/// abort tears the job down.
+pub(crate) const ABORT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 const NONE: u8 = 0;
 const ROOT: u8 = 1;
@@ -166,8 +171,7 @@ impl std::fmt::Write for Cursor<'_> {
 
 /// Ends every process of the job.
 fn abort_job() -> ! {
-    // Let the launcher forward the line above before the job is torn down.
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::thread::sleep(ABORT_GRACE);
     #[cfg(feature = "mpi")]
     // SAFETY: MPI is initialized in an MPI worker's process; MPI_Abort does not return.
     unsafe {

@@ -147,12 +147,12 @@ pub(crate) fn init() {
     };
     match started {
         Ok(runtime) => {
+            let (backend, workers) = (runtime.backend, runtime.workers);
             if RUNTIME.set(runtime).is_err() {
                 unreachable!("init runs once");
             }
             PHASE.store(RUNNING, Ordering::Release);
             crate::process_guard::install_root();
-            let (backend, workers) = (runtime_backend(), runtime_workers());
             crate::log::event!(info, backend, workers, "unidist started");
         }
         Err(message) => {
@@ -169,14 +169,6 @@ pub(crate) fn shutdown() {
     }
     stop(runtime);
     crate::log::event!(info, "unidist shut down");
-}
-
-fn runtime_backend() -> &'static str {
-    RUNTIME.get().map_or("none", |r| r.backend)
-}
-
-fn runtime_workers() -> usize {
-    RUNTIME.get().map_or(0, |r| r.workers)
 }
 
 /// Shuts the runtime down if it still runs, as the process exits (thread-locals may be gone).

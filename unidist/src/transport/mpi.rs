@@ -22,6 +22,7 @@ use crate::arg::Arg;
 use crate::codec;
 use crate::event_loop::Event;
 use crate::object::Object;
+use crate::process_guard;
 use crate::protocol::{self, Message, Rank, RawPingPong};
 
 /// The one tag of every message: one stream per pair of ranks keeps them in order.
@@ -46,12 +47,6 @@ const MAX_SLEEP: Duration = Duration::from_millis(1);
 /// Objects of at least this many bytes travel as messages of their own, sent from and received
 /// into the object's own buffer: no copy into or out of a batch.
 const LARGE_OBJECT: usize = 64 << 10;
-
-/// The exit code of a job that a rank ended because of a fault (`MPI_Abort`).
-const FATAL_EXIT_CODE: i32 = 70;
-
-/// How long a rank that ends the job waits between writing its message and `MPI_Abort`.
-const ABORT_GRACE: Duration = Duration::from_secs(1);
 
 /// MPI counts are 32-bit: a payload goes in chunks of at most this many bytes. The test suite
 /// lowers it with `UNIDIST_CHUNK_BYTES` to send megabyte objects in several chunks.
@@ -225,10 +220,8 @@ impl MpiTransport {
     /// Ends the whole job: a rank that lost a message cannot go on without hanging a peer.
     fn fatal(&self, what: String) -> ! {
         eprintln!("unidist: rank {} {what}; ending the job", self.rank);
-        // The launcher forwards this rank's stderr through a pipe and drops what it has not
-        // read yet when the abort tears the job down: give it a moment to pass the message on.
-        std::thread::sleep(ABORT_GRACE);
-        self.world.abort(FATAL_EXIT_CODE)
+        std::thread::sleep(process_guard::ABORT_GRACE);
+        self.world.abort(process_guard::FAULT_EXIT_CODE)
     }
 
     /// Sends `bytes` as one message on the protocol's tag, as they are (a test's corrupt message).
