@@ -60,9 +60,9 @@ fn a_launched_program_without_the_mpi_feature_fails_init() {
 
     // And under a real launcher, when there is one: every rank stops at init.
     if std::process::Command::new("mpiexec").arg("--version").output().is_ok() {
-        let job = support::mpiexec(2, CONFORMANCE, &["local", "1"], &[]);
+        let job = support::mpiexec(3, CONFORMANCE, &["local", "1"], &[]);
         assert!(!job.success());
-        assert_eq!(job.stderr.matches("build with `--features mpi`").count(), 2, "{}", job.stderr);
+        assert_eq!(job.stderr.matches("build with `--features mpi`").count(), 3, "{}", job.stderr);
         assert!(!job.stdout.contains("ok init"));
     }
 }
@@ -92,6 +92,17 @@ mod mpi {
     #[test]
     fn five_ranks_pass_the_contract() {
         ranks(5);
+    }
+
+    /// Batches go split in halves when they outgrow a chunk: 1 GiB normally, 256 bytes here, so
+    /// that nearly every batch is split and every kind of message crosses in pieces.
+    #[test]
+    fn the_contract_holds_when_every_batch_is_split() {
+        let env = [("UNIDIST_CHUNK_BYTES", "256"), ("UNIDIST_LOG", "debug")];
+        let job = mpiexec(3, CONFORMANCE, &["mpi", "2"], &env);
+        assert_all_passed(&job, "mpi", 2);
+        let splits = job.stderr.matches("batch larger than a chunk split in two").count();
+        assert!(splits > 0, "no batch was split:\n{}", job.stderr);
     }
 
     #[test]

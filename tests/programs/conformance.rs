@@ -84,6 +84,16 @@ fn boom(message: String) -> i64 {
     panic!("{}", message)
 }
 
+/// Reads, inside a task, an object whose bytes are not a `Point`: the error as text.
+#[remote]
+fn get_undecodable_point() -> String {
+    let wrong: ObjectRef<Point> = unidist::__private::put_as(vec![1_u8, 2, 3]);
+    match unidist::get(&wrong) {
+        Err(Error::Codec { object, type_name, .. }) if object == wrong.id() => type_name,
+        other => format!("unexpected: {other:?}"),
+    }
+}
+
 #[remote]
 fn make_bytes(len: u64) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
@@ -129,8 +139,28 @@ fn main() {
     let backend = args.next().expect("usage: conformance <backend> <workers>");
     let workers: usize = args.next().expect("usage").parse().expect("workers");
 
-    // Every rank runs this before init.
-    expect_panic("put before init", || drop(unidist::put(1_u8)), "before unidist::init()");
+    // Every rank runs this before init: each call names itself and says what to do.
+    let before = |api: &str, f: &mut dyn FnMut()| {
+        let text = panic_text(catch_unwind(AssertUnwindSafe(f)));
+        let expected =
+            format!("unidist::{api} was called before unidist::init(): call unidist::init()");
+        assert!(text.contains(&expected), "{api} before init: {text:?}");
+    };
+    before("put", &mut || drop(unidist::put(1_u8)));
+    before("remote", &mut || drop(add::remote(1, 2)));
+    before("wait", &mut || drop(unidist::wait(&[] as &[ObjectRef<u8>], 0)));
+    before("num_workers", &mut || {
+        let _ = unidist::num_workers();
+    });
+    before("backend", &mut || {
+        let _ = unidist::backend();
+    });
+    before("schedule_rank", &mut || {
+        let _ = unidist::schedule_rank();
+    });
+    before("memory_stats", &mut || drop(unidist::memory_stats()));
+    before("transfer_stats", &mut || drop(unidist::transfer_stats()));
+    before("shutdown", &mut unidist::shutdown);
     assert!(!unidist::is_initialized());
 
     unidist::init();
@@ -276,6 +306,35 @@ fn main() {
         }
         let as_arg = shout::remote(&wrong);
         assert!(matches!(unidist::get(&as_arg), Err(Error::TypeMismatch { .. })));
+    });
+
+    case("undecodable_object", || {
+        // Bytes marked as a `Point` that are not one, as from a rank whose `Point` differs: an
+        // error naming the object and the type, wherever the object is read.
+        let wrong: ObjectRef<Point> = unidist::__private::put_as(vec![1_u8, 2, 3]);
+        let expect_codec = |result: Result<f64, Error>, what: &str| match result {
+            Err(Error::Codec { object, action, type_name, reason }) => {
+                assert_eq!(object, wrong.id(), "{what}");
+                assert_eq!(action, "decoded", "{what}");
+                assert!(type_name.ends_with("Point"), "{what}: {type_name}");
+                assert!(!reason.is_empty(), "{what}");
+            }
+            other => panic!("{what}: expected a codec error, got {other:?}"),
+        };
+        let as_point = unidist::get(&wrong).map(|p| p.x);
+        expect_codec(as_point, "get on the root");
+        expect_codec(unidist::get(&geometry::norm2::remote(&wrong)), "a task's input");
+        let text = unidist::get(&wrong).unwrap_err().to_string();
+        assert!(text.contains(&wrong.id().to_string()) && text.contains("Point"), "{text}");
+        let inside = unidist::get(&get_undecodable_point::remote()).unwrap();
+        assert!(inside.ends_with("Point"), "get inside a task: {inside}");
+        // A value too short for the type, and one with bytes left over, are errors alike.
+        let short: ObjectRef<u64> = unidist::__private::put_as(());
+        assert!(matches!(unidist::get(&short), Err(Error::Codec { .. })));
+        let long: ObjectRef<u8> = unidist::__private::put_as(7_u16 << 9);
+        assert!(matches!(unidist::get(&long), Err(Error::Codec { .. })));
+        // The runtime goes on serving.
+        assert_eq!(unidist::get(&add::remote(1, 2)).unwrap(), 3);
     });
 
     case("refs_across_workers", || {

@@ -151,6 +151,11 @@ fn misuse_in_task() -> Vec<String> {
         text(catch_unwind(unidist::shutdown)),
         text(catch_unwind(|| drop(unidist::transfer_stats()))),
         format!("{} {} {}", unidist::is_initialized(), unidist::num_workers(), unidist::backend()),
+        text(catch_unwind(|| drop(unidist::memory_stats()))),
+        text(catch_unwind(|| {
+            let _ = unidist::schedule_rank();
+        })),
+        text(catch_unwind(|| drop(unidist::wait(&[unidist::put(1_u8)], 2)))),
     ]
 }
 
@@ -254,6 +259,9 @@ fn main() {
         );
         assert!(seen[2].contains("unidist::transfer_stats cannot be called inside"), "{}", seen[2]);
         assert_eq!(seen[3], format!("true {workers} {backend}"));
+        assert!(seen[4].contains("unidist::memory_stats cannot be called inside"), "{}", seen[4]);
+        assert!(seen[5].contains("unidist::schedule_rank cannot be called inside"), "{}", seen[5]);
+        assert!(seen[6].contains("num_returns is 2 but only 1 refs"), "{}", seen[6]);
     });
 
     case("refs_in_tasks_are_freed", || {

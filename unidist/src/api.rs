@@ -77,13 +77,28 @@ pub fn schedule_rank() -> usize {
 /// Pass the ref to many tasks to send the value once per worker instead of once per task.
 pub fn put<T: RemoteValue>(value: T) -> ObjectRef<T> {
     let caller = caller("put");
-    let object = Object::encode(&value).unwrap_or_else(|e| {
+    ObjectRef::new(put_object(caller, encode_for_put(&value)))
+}
+
+fn encode_for_put<T: RemoteValue>(value: &T) -> Object {
+    Object::encode(value).unwrap_or_else(|e| {
         panic!(
             "unidist::put: a value of type `{}` could not be encoded: {e}",
             std::any::type_name::<T>()
         )
-    });
-    let id = match caller {
+    })
+}
+
+/// Stores `value` marked as a `T` (tests: what a rank whose `T` has another layout would send).
+pub(crate) fn put_as<T: RemoteValue, U: RemoteValue>(value: U) -> ObjectRef<T> {
+    let caller = caller("put");
+    let mut object = encode_for_put(&value);
+    object.type_fp = crate::object::fingerprint::<T>();
+    ObjectRef::new(put_object(caller, object))
+}
+
+fn put_object(caller: Caller, object: Object) -> ObjectId {
+    match caller {
         Caller::Root(runtime) => {
             let id = runtime.new_ids(1);
             runtime.send(Command::Put { id, object });
@@ -94,8 +109,7 @@ pub fn put<T: RemoteValue>(value: T) -> ObjectRef<T> {
             pool.send(Event::Command(Command::Put { id, object }));
             id
         }
-    };
-    ObjectRef::new(id)
+    }
 }
 
 /// Sends a blocking call to the caller's loop and waits for the answer.

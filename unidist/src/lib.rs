@@ -155,6 +155,7 @@ pub mod __private {
     pub use std::vec::Vec;
 
     use crate::object_ref::{ObjectId, ObjectRef};
+    use crate::RemoteValue;
 
     /// The benchmark program's raw MPI baseline: a ping-pong between the root and worker 1 with
     /// blocking MPI sends of `bytes` (answered with `echo_bytes`), `iterations` times, on a tag
@@ -184,6 +185,13 @@ pub mod __private {
     /// object as the wrong type is an error, never a wrong value.
     pub fn retype<T, U>(r: ObjectRef<T>) -> ObjectRef<U> {
         r.retype()
+    }
+
+    /// Stores `value` marked as a value of type `T`: what a rank built with another layout of
+    /// `T` would send, so that tests can check that bytes which do not decode as `T` give an
+    /// error naming the object and the type.
+    pub fn put_as<T: RemoteValue, U: RemoteValue>(value: U) -> ObjectRef<T> {
+        crate::api::put_as(value)
     }
 
     /// The ref to output `k` of the task whose first output is `first`.

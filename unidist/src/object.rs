@@ -73,11 +73,16 @@ impl Object {
         Object { type_fp: ERROR_TYPE, bytes: Arc::new(bytes) }
     }
 
-    /// The error this object holds, if it is a failed result.
-    pub(crate) fn error(&self) -> Option<Error> {
+    /// The error this object (`id`) holds, if it is a failed result; an error object whose bytes
+    /// do not decode (a rank of another build) gives a codec error naming `id`, never a panic.
+    pub(crate) fn error(&self, id: ObjectId) -> Option<Error> {
         (self.type_fp == ERROR_TYPE).then(|| {
-            codec::decode(&self.bytes)
-                .unwrap_or_else(|e| panic!("an error object could not be decoded: {e}"))
+            codec::decode(&self.bytes).unwrap_or_else(|reason| Error::Codec {
+                object: id,
+                action: "decoded".into(),
+                type_name: "unidist::Error".into(),
+                reason,
+            })
         })
     }
 
@@ -87,7 +92,7 @@ impl Object {
 
     /// Reads the value back as a `T`: its stored error, a type mismatch, or the value.
     pub(crate) fn decode<T: RemoteValue>(&self, id: ObjectId) -> Result<T, Error> {
-        if let Some(error) = self.error() {
+        if let Some(error) = self.error(id) {
             return Err(error);
         }
         self.check_type(id, fingerprint::<T>(), type_name::<T>())?;
@@ -139,5 +144,25 @@ impl<'de> Deserialize<'de> for Object {
             }
         }
         deserializer.deserialize_tuple(2, ObjectVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_object_that_does_not_decode_is_a_codec_error() {
+        let id = ObjectId::new(0, 7);
+        let corrupt = Object { type_fp: ERROR_TYPE, bytes: Arc::new(vec![0xff; 3]) };
+        match corrupt.decode::<u32>(id) {
+            Err(Error::Codec { object, type_name, .. }) => {
+                assert_eq!(object, id);
+                assert_eq!(type_name, "unidist::Error");
+            }
+            other => panic!("expected a codec error, got {other:?}"),
+        }
+        let error = Error::UnknownFunction { id: 1, rank: 2 };
+        assert_eq!(Object::from_error(&error).decode::<u32>(id), Err(error));
     }
 }

@@ -296,9 +296,9 @@ pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
     for item in &job.args {
         let failed_input = match item {
             Resolved::Value(_) => None,
-            Resolved::Ref(id, object) => object.error().map(|e| (*id, e)),
+            Resolved::Ref(id, object) => object.error(*id).map(|e| (*id, e)),
             Resolved::List(_, items) => {
-                items.iter().find_map(|(id, o)| o.error().map(|e| (*id, e)))
+                items.iter().find_map(|(id, o)| o.error(*id).map(|e| (*id, e)))
             }
         };
         if let Some((input, cause)) = failed_input {

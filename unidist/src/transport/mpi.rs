@@ -160,15 +160,24 @@ impl MpiTransport {
         }
     }
 
-    /// Sends a batch as one message, or split in halves while its encoding is too large for one
-    /// (only a batch of very many small objects can be).
+    /// Sends a batch as one message, or split in halves while its encoding is larger than a
+    /// chunk (only a batch of very many small objects passes 1 GiB; a small
+    /// `UNIDIST_CHUNK_BYTES` makes the suite split batches all the time). Each half is sent in
+    /// order on the same tag, so the receiver reads the messages in the order they were sent.
     fn send_batch(&mut self, to: Rank, mut batch: Vec<Message>) {
         let bytes = codec::encode(&batch).expect("messages always encode");
-        if bytes.len() <= MAX_CHUNK || batch.len() < 2 {
+        if bytes.len() <= self.chunk || batch.len() < 2 {
             assert!(bytes.len() <= MAX_CHUNK, "one small message cannot pass 1 GiB");
             let len = bytes.len();
             return self.start_send(to, Arc::new(bytes), 0..len, TAG);
         }
+        crate::log::event!(
+            debug,
+            to,
+            bytes = bytes.len(),
+            messages = batch.len(),
+            "batch larger than a chunk split in two"
+        );
         let second = batch.split_off(batch.len() / 2);
         self.send_batch(to, batch);
         self.send_batch(to, second);
