@@ -139,6 +139,22 @@ fn put_and_wait(n: u64) -> (usize, u64) {
     (ready.len(), total + unidist::get(&shared).unwrap().len() as u64)
 }
 
+/// Returns `1 + depth` through `depth` nested tasks, and the name of the thread it ran on.
+#[remote]
+fn quick_then_nested(depth: u32) -> (u32, String) {
+    let here = std::thread::current().name().unwrap_or_default().to_string();
+    if depth == 0 {
+        return (1, here);
+    }
+    let (below, _) = unidist::get(&quick_then_nested::remote(depth - 1)).unwrap();
+    (below + 1, here)
+}
+
+/// True for the name of an executor thread (`unidist-x-<rank>`), false for a worker's loop.
+fn on_executor(thread: &str) -> bool {
+    thread.starts_with("unidist-x-")
+}
+
 /// What a task sees of the API that only `main` may call.
 #[remote]
 fn misuse_in_task() -> Vec<String> {
@@ -243,6 +259,30 @@ fn main() {
         let (ready, total) = unidist::get(&put_and_wait::remote(100)).unwrap();
         assert!(ready >= 2);
         assert_eq!(total, 4 * 5050 + 100);
+    });
+
+    case("quick_tasks_on_the_loop_thread", || {
+        // Every call goes to worker 1: the cycle is advanced to it first.
+        let on_worker_1 = |depth: u32| {
+            while unidist::schedule_rank() != workers {}
+            unidist::get(&quick_then_nested::remote(depth)).unwrap()
+        };
+        let (value, first) = on_worker_1(0);
+        assert_eq!(value, 1);
+        assert!(on_executor(&first), "a function's first task runs on an executor: {first}");
+        // After a few quick runs, its tasks run on the worker's loop thread. Each run must be
+        // quick (under 50 us): a busy machine may delay that, so try for long enough.
+        let inline = (0..10_000).map(|_| on_worker_1(0).1).find(|thread| !on_executor(thread));
+        let inline = inline.expect("quick tasks never ran on the loop thread");
+        assert!(inline.starts_with("unidist-"), "{inline}");
+        // Now one blocks in `get` on the loop thread: the loop goes on (its children run, on
+        // executors and elsewhere) and the answer comes.
+        let (value, thread) = on_worker_1(3);
+        assert_eq!(value, 4);
+        assert!(!on_executor(&thread), "the blocking task ran on the loop thread: {thread}");
+        // A function that blocked runs on executors from then on.
+        let (_, after) = on_worker_1(0);
+        assert!(on_executor(&after), "{after}");
     });
 
     case("misuse_in_task", || {

@@ -127,6 +127,7 @@ fn call(
             })
         }
         Caller::Task { pool, depth } => {
+            crate::worker::note_blocking_call();
             let request = pool.new_request();
             // Only a task needs the IDs afterwards: to run the one that makes them if it is here.
             let awaited = ids.clone();

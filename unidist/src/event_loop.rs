@@ -2,6 +2,7 @@
 //! call into the transport. API threads and task executors talk to it through one queue of
 //! [`Event`]s, so no state is shared under locks and the loop never waits on user code.
 
+use std::cell::Cell;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
@@ -36,6 +37,12 @@ pub(crate) trait Node {
     /// idle loop leaves the CPU to tasks.
     fn urgent(&self) -> bool {
         true
+    }
+    /// A ready task to run on the loop's own thread before the next round, saving the two
+    /// thread hops of an executor (`allowed` is false while that would stall the transport:
+    /// the node then hands such tasks to its executors instead).
+    fn take_inline(&mut self, _allowed: bool) -> Option<InlineTask> {
+        None
     }
 }
 
@@ -103,25 +110,37 @@ fn handle(node: &mut impl Node, out: &mut Outbox, event: Event) {
     }
 }
 
-/// Runs the rank until its node has finished, then closes the transport.
-pub(crate) fn run(mut node: impl Node, mut transport: Transport, events: Receiver<Event>) {
-    let mut out = Outbox::new(transport.rank(), transport.size());
-    let mut idle_rounds = 0_u32;
-    loop {
+/// A task for the loop's own thread to run between two rounds (see [`Node::take_inline`]).
+pub(crate) type InlineTask = Box<dyn FnOnce() + Send>;
+
+/// The loop's state: what one round works on.
+struct Core<N: Node> {
+    node: N,
+    transport: Transport,
+    out: Outbox,
+    events: Receiver<Event>,
+    idle_rounds: u32,
+}
+
+impl<N: Node> Core<N> {
+    /// One round: local events, the network, then everything due goes out. True if it found
+    /// something to do.
+    fn round(&mut self) -> bool {
+        let Core { node, transport, out, events, .. } = self;
         let mut busy = false;
         // Bounded, so that a flood of local events cannot starve the network.
         for _ in 0..4096 {
             match events.try_recv() {
                 Ok(event) => {
-                    handle(&mut node, &mut out, event);
+                    handle(node, out, event);
                     busy = true;
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
-        busy |= transport.poll(&mut |from, batch| deliver(&mut node, &mut out, from, batch));
-        node.flush(&mut out, !busy);
-        out.flush(&mut transport);
+        busy |= transport.poll(&mut |from, batch| deliver(node, out, from, batch));
+        node.flush(out, !busy);
+        out.flush(transport);
         for (to, bytes) in out.raw_bytes.drain(..) {
             transport.send_bytes(to, bytes);
         }
@@ -132,19 +151,104 @@ pub(crate) fn run(mut node: impl Node, mut transport: Transport, events: Receive
                 let _ = reply.send(elapsed);
             }
         }
-        if node.finished() {
-            break;
-        }
+        busy
+    }
+
+    /// After a round: waits a little for work if the round found none (see `Transport::idle`).
+    fn settle(&mut self, busy: bool) {
         if busy {
-            idle_rounds = 0;
-        } else {
-            idle_rounds = idle_rounds.saturating_add(1);
-            if let Some(event) = transport.idle(&events, idle_rounds, node.urgent()) {
-                handle(&mut node, &mut out, event);
-                idle_rounds = 0;
-            }
+            self.idle_rounds = 0;
+            return;
+        }
+        self.idle_rounds = self.idle_rounds.saturating_add(1);
+        let urgent = self.node.urgent();
+        if let Some(event) = self.transport.idle(&self.events, self.idle_rounds, urgent) {
+            handle(&mut self.node, &mut self.out, event);
+            self.idle_rounds = 0;
         }
     }
+}
+
+/// What a task run on the loop's thread drives while it waits: the loop itself.
+trait Pump {
+    /// One round and, if it found nothing, a short wait; false once the rank has stopped.
+    fn pump(&mut self) -> bool;
+}
+
+impl<N: Node> Pump for Core<N> {
+    fn pump(&mut self) -> bool {
+        // Tasks kept for this thread would wait behind the one that blocks it: to the executors.
+        let none = self.node.take_inline(false);
+        debug_assert!(none.is_none());
+        let busy = self.round();
+        if self.node.finished() {
+            return false;
+        }
+        self.settle(busy);
+        true
+    }
+}
+
+thread_local! {
+    /// On a loop's thread while it runs a task: the loop, for that task to drive while it waits.
+    static PUMP: Cell<Option<*mut dyn Pump>> = const { Cell::new(None) };
+    /// Set when the loop panicked inside a task that drove it: see [`loop_panicked`].
+    static LOOP_PANICKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True if the panic that a task on this thread raised came from the loop it drove while it
+/// waited (a bug in the runtime), not from the task: the task's runner passes it on, so that it
+/// ends the job as a panic of the loop does, instead of failing the task.
+pub(crate) fn loop_panicked() -> bool {
+    LOOP_PANICKED.with(Cell::get)
+}
+
+/// Runs one round of the loop whose thread runs the calling task, or returns false: outside
+/// such a task, or once the rank has stopped. A task run by [`Node::take_inline`] that blocks
+/// in `get` or `wait` calls this until its answer comes, so the loop goes on while it waits.
+pub(crate) fn pump_from_task() -> bool {
+    let Some(core) = PUMP.with(Cell::get) else { return false };
+    // Taken out while it runs: a task that the round starts here cannot pump it again.
+    PUMP.with(|p| p.set(None));
+    // SAFETY: `run` stored this pointer to its `Core` just before it called the task that is
+    // calling us, on this thread, and touches the `Core` only after that task returns; the
+    // pointer is taken out while in use, so no two references to the `Core` are live at once.
+    let pumped =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (*core).pump() }));
+    match pumped {
+        Ok(going) => {
+            PUMP.with(|p| p.set(Some(core)));
+            going
+        }
+        Err(payload) => {
+            LOOP_PANICKED.with(|p| p.set(true));
+            std::panic::resume_unwind(payload)
+        }
+    }
+}
+
+/// Runs the rank until its node has finished, then closes the transport.
+pub(crate) fn run<N: Node + 'static>(node: N, transport: Transport, events: Receiver<Event>) {
+    let out = Outbox::new(transport.rank(), transport.size());
+    let mut core = Core { node, transport, out, events, idle_rounds: 0 };
+    loop {
+        let busy = core.round();
+        if core.node.finished() {
+            break;
+        }
+        // A large send moves only while this thread calls MPI: no task here until it is done.
+        let allowed = !core.transport.sending();
+        if let Some(task) = core.node.take_inline(allowed) {
+            let pump: &mut dyn Pump = &mut core;
+            PUMP.with(|p| p.set(Some(pump as *mut dyn Pump)));
+            task();
+            PUMP.with(|p| p.set(None));
+            core.idle_rounds = 0;
+            continue;
+        }
+        core.settle(busy);
+    }
+    let Core { node, transport, .. } = core;
     drop(node);
     transport.close();
 }

@@ -10,9 +10,9 @@
 //! waits for objects made after it started (its own children) or already there, so a task run on
 //! top of a blocked one never waits for the one beneath it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
@@ -32,7 +32,7 @@ pub const MAX_NESTED_DEPTH: usize = 64;
 
 /// Stack of an executor thread: room for [`MAX_NESTED_DEPTH`] nested tasks. It is reserved,
 /// not committed: untouched pages cost no memory.
-const STACK_BYTES: usize = 16 << 20;
+pub(crate) const STACK_BYTES: usize = 16 << 20;
 
 /// A task whose inputs are all here.
 pub(crate) struct Job {
@@ -127,11 +127,15 @@ pub(crate) struct Pool {
     queued: AtomicUsize,
     /// Threads running a task that is not blocked in `get` or `wait`.
     computing: AtomicUsize,
+    /// The worker's loop thread runs a task (see [`Pool::run_inline`]).
+    inline_running: AtomicBool,
 }
 
 thread_local! {
     /// On an executor thread: its pool and how many tasks deep it is.
     static CONTEXT: RefCell<Option<(Arc<Pool>, usize)>> = const { RefCell::new(None) };
+    /// On a worker's loop thread while it runs a task itself.
+    static INLINE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The pool and depth of the task running on this thread, if any.
@@ -165,6 +169,7 @@ impl Pool {
             next_request: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
             computing: AtomicUsize::new(0),
+            inline_running: AtomicBool::new(false),
         });
         let mut state = pool.lock();
         pool.spawn(&mut state);
@@ -335,6 +340,27 @@ impl Pool {
         self.computing.load(Ordering::Relaxed) > 0
     }
 
+    /// True if no task computes here and none is queued: a task the loop runs on its own thread
+    /// now takes no core from another.
+    pub(crate) fn idle(&self) -> bool {
+        !self.computing() && self.queued.load(Ordering::Acquire) == 0
+    }
+
+    /// True while the worker's loop thread runs a task.
+    pub(crate) fn inline_running(&self) -> bool {
+        self.inline_running.load(Ordering::Relaxed)
+    }
+
+    /// Runs `job` on the worker's loop thread (the caller). If the task blocks in `get` or
+    /// `wait`, it drives the loop until its answer comes (see [`Pool::block_on`]).
+    pub(crate) fn run_inline(self: &Arc<Self>, job: Job) {
+        INLINE.with(|i| i.set(true));
+        self.inline_running.store(true, Ordering::Relaxed);
+        self.run(job, 1);
+        self.inline_running.store(false, Ordering::Relaxed);
+        INLINE.with(|i| i.set(false));
+    }
+
     fn run(self: &Arc<Self>, job: Job, depth: usize) {
         let first_output = job.task.first_output;
         let previous = CONTEXT.with(|c| c.borrow_mut().replace((Arc::clone(self), depth)));
@@ -362,7 +388,30 @@ impl Pool {
         }
         self.computing.fetch_sub(1, Ordering::Relaxed);
         let _resume = Resume(&self.computing);
+        if INLINE.with(Cell::get) {
+            return self.pump_until(request);
+        }
         self.wait_for(request, depth, awaited)
+    }
+
+    /// A task on the loop's own thread waits by running the loop until its answer comes. The
+    /// tasks that the loop makes ready meanwhile go to the executor threads.
+    fn pump_until(self: &Arc<Self>, request: u64) -> Answer {
+        loop {
+            let mut state = self.lock();
+            if let Some(answer) = state.answers.remove(&request) {
+                return answer;
+            }
+            if state.stopped {
+                drop(state);
+                panic!("unidist: the runtime was shut down while this task waited");
+            }
+            drop(state);
+            if !crate::event_loop::pump_from_task() {
+                // The rank stopped during that round: the next check panics out of the task.
+                self.lock().stopped = true;
+            }
+        }
     }
 
     fn wait_for(self: &Arc<Self>, request: u64, depth: usize, awaited: &[ObjectId]) -> Answer {

@@ -5,7 +5,9 @@
 //! one ID, and the ranks compare a digest of their tables (see `runtime`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::arg::{Outputs, TaskArgs};
 use crate::error::Error;
@@ -24,6 +26,22 @@ pub struct RemoteFunction {
     types: fn() -> Vec<&'static str>,
 }
 
+/// What a rank learned of a function from its runs (kept beside the table: a `RemoteFunction`
+/// is a constant of the generated code, with no room for state).
+#[derive(Default)]
+struct Profile {
+    /// Runs in a row that each took less than [`QUICK_RUN`].
+    quick_runs: AtomicU32,
+    /// A run called `get` or `wait`.
+    blocks: AtomicBool,
+}
+
+/// A run shorter than this is quick: a task that a worker's loop may run on its own thread.
+const QUICK_RUN: Duration = Duration::from_micros(50);
+
+/// Quick runs in a row that make a function one whose tasks run on the loop's thread.
+const QUICK_RUNS_TO_INLINE: u32 = 4;
+
 inventory::collect!(RemoteFunction);
 
 impl RemoteFunction {
@@ -35,6 +53,38 @@ impl RemoteFunction {
         types: fn() -> Vec<&'static str>,
     ) -> RemoteFunction {
         RemoteFunction { id: function_id(path), path, num_returns, invoke, types }
+    }
+
+    fn profile(&self) -> Option<&'static Profile> {
+        table().profiles.get(&self.id)
+    }
+
+    /// True if a worker's loop may run a task of this function on its own thread: its last runs
+    /// on this rank were all quick and none ever blocked in `get` or `wait`. A task that blocks
+    /// there all the same drives the loop while it waits, so this is a guess about speed only.
+    pub(crate) fn runs_inline(&self) -> bool {
+        self.profile().is_some_and(|p| {
+            p.quick_runs.load(Ordering::Relaxed) >= QUICK_RUNS_TO_INLINE
+                && !p.blocks.load(Ordering::Relaxed)
+        })
+    }
+
+    /// Notes how long a run took.
+    pub(crate) fn ran(&self, took: Duration) {
+        let Some(profile) = self.profile() else { return };
+        let quick = &profile.quick_runs;
+        if took >= QUICK_RUN {
+            quick.store(0, Ordering::Relaxed);
+        } else if quick.load(Ordering::Relaxed) < QUICK_RUNS_TO_INLINE {
+            quick.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes that a run called `get` or `wait`: its tasks go to executor threads from now on.
+    pub(crate) fn blocked(&self) {
+        if let Some(profile) = self.profile() {
+            profile.blocks.store(true, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn path(&self) -> &'static str {
@@ -57,6 +107,7 @@ pub const fn function_id(path: &str) -> u64 {
 
 struct Table {
     by_id: HashMap<u64, &'static RemoteFunction>,
+    profiles: HashMap<u64, Profile>,
     /// Two functions whose paths hash to one ID, if any.
     collision: Option<(&'static str, &'static str)>,
     #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
@@ -79,7 +130,8 @@ fn build(mut all: Vec<&'static RemoteFunction>) -> Table {
         }
         text.push_str(&format!("{:016x} {} {}\n", f.id, f.num_returns, f.path));
     }
-    Table { by_id, collision, digest: fnv1a(text.as_bytes()) }
+    let profiles = by_id.keys().map(|id| (*id, Profile::default())).collect();
+    Table { by_id, profiles, collision, digest: fnv1a(text.as_bytes()) }
 }
 
 /// Finds a function by ID.

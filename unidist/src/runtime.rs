@@ -246,9 +246,11 @@ fn local_workers() -> Result<usize, String> {
     }
 }
 
+/// Starts a loop thread, with an executor's stack: a loop thread runs quick tasks itself.
 fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name(name)
+        .stack_size(crate::executor::STACK_BYTES)
         .spawn(body)
         .unwrap_or_else(|e| panic!("unidist could not start a thread: {e}"))
 }

@@ -7,20 +7,22 @@
 //! commands: submissions, `put` values and releases go on to the root, which keeps the directory
 //! of every object; `get` and `wait` are answered here, with the root's help for what is missing.
 
-use std::collections::HashMap;
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::arg::{Arg, Resolved, TaskArgs};
 use crate::error::Error;
-use crate::event_loop::{Event, Node, Outbox, RawRequest};
+use crate::event_loop::{Event, InlineTask, Node, Outbox, RawRequest};
 use crate::executor::{Job, Pool};
 use crate::object::Object;
 use crate::object_ref::ObjectId;
 use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Rank, Task};
-use crate::registry;
+use crate::registry::{self, RemoteFunction};
 use crate::reply::{Answer, Reply};
 use crate::root::Command;
 use crate::stats::RankStats;
@@ -54,6 +56,8 @@ pub(crate) struct Worker {
     next_wait: u64,
     /// Refs dropped by tasks, sent to the root once per round.
     releases: Vec<ObjectId>,
+    /// Ready tasks of quick functions, for the loop's own thread (see `take_inline`).
+    inline: VecDeque<Job>,
     pool: Arc<Pool>,
     finished: bool,
 }
@@ -77,6 +81,7 @@ impl Worker {
             waits: HashMap::new(),
             next_wait: 0,
             releases: Vec::new(),
+            inline: VecDeque::new(),
             pool: Pool::start(rank, size - 1, backend, events),
             finished: false,
         }
@@ -122,7 +127,15 @@ impl Worker {
                 }
             })
             .collect();
-        self.pool.push(Job { task, args });
+        let job = Job { task, args };
+        // A quick task while no other computes here runs on the loop's thread, after this
+        // round: no hand-over to an executor and back.
+        let quick = registry::lookup(job.task.function).is_some_and(RemoteFunction::runs_inline);
+        if quick && !self.pool.inline_running() && (!self.inline.is_empty() || self.pool.idle()) {
+            self.inline.push_back(job);
+        } else {
+            self.pool.push(job);
+        }
     }
 
     fn store_object(&mut self, id: ObjectId, object: Object, out: &mut Outbox) {
@@ -268,12 +281,36 @@ impl Node for Worker {
     /// A worker waits on the network when no task of it computes, or when a task of it is
     /// blocked on an answer or an input from another rank; otherwise it leaves the core to its
     /// computing tasks.
+    fn take_inline(&mut self, allowed: bool) -> Option<InlineTask> {
+        if !allowed || self.pool.inline_running() {
+            // Not now: to the executors, in order.
+            for job in self.inline.drain(..) {
+                self.pool.push(job);
+            }
+            return None;
+        }
+        let job = self.inline.pop_front()?;
+        let pool = Arc::clone(&self.pool);
+        Some(Box::new(move || pool.run_inline(job)))
+    }
+
     fn urgent(&self) -> bool {
         !self.pool.computing()
             || !self.gets.is_empty()
             || !self.waits.is_empty()
             || !self.blocked.is_empty()
     }
+}
+
+thread_local! {
+    /// The function of the task running on this thread, if any.
+    static RUNNING: Cell<Option<&'static RemoteFunction>> = const { Cell::new(None) };
+}
+
+/// Notes that the task running on this thread calls `get` or `wait` (see
+/// [`RemoteFunction::runs_inline`]).
+pub(crate) fn note_blocking_call() {
+    let _ = RUNNING.try_with(|r| r.get().map(RemoteFunction::blocked));
 }
 
 /// Runs one task: its results, or as many copies of its error.
@@ -313,7 +350,13 @@ pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
     let invoke = function.invoke();
     let _running = crate::process_guard::running(function.path());
     crate::log::event!(debug, task = %job.task.first_output, function = function.path(), "running task");
-    match panic::catch_unwind(AssertUnwindSafe(|| invoke(&mut args))) {
+    let outer = RUNNING.with(|r| r.replace(Some(function)));
+    let started = Instant::now();
+    let result = panic::catch_unwind(AssertUnwindSafe(|| invoke(&mut args)));
+    function.ran(started.elapsed());
+    RUNNING.with(|r| r.set(outer));
+    match result {
+        Err(payload) if crate::event_loop::loop_panicked() => panic::resume_unwind(payload),
         Ok(Ok(outputs)) => outputs.objects,
         Ok(Err(error)) => failed(error),
         Err(payload) => failed(Error::TaskPanicked {

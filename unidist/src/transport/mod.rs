@@ -68,6 +68,15 @@ impl Transport {
         }
     }
 
+    /// True while sends are in flight that need this thread's calls to MPI to complete.
+    pub(crate) fn sending(&self) -> bool {
+        match self {
+            Transport::Local(_) => false,
+            #[cfg(feature = "mpi")]
+            Transport::Mpi(t) => t.sending(),
+        }
+    }
+
     /// Waits a little for a local event when the last `idle_rounds` rounds found nothing to do;
     /// `urgent` when the rank waits on the network (see `Node::urgent`).
     pub(crate) fn idle(

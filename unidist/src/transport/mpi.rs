@@ -369,6 +369,11 @@ impl MpiTransport {
     /// sleeps [`MAX_SLEEP`] at once. Either wakes at once for a local event.
     ///
     /// [`Node::urgent`]: crate::event_loop::Node::urgent
+    /// True while sends are in flight: they move only while this thread calls MPI.
+    pub(crate) fn sending(&self) -> bool {
+        !self.sends.is_empty()
+    }
+
     pub(crate) fn idle(
         &mut self,
         events: &Receiver<Event>,
