@@ -295,6 +295,8 @@ fn start_local(workers: usize, gc: GcConfig) -> Runtime {
 fn start_mpi(gc: GcConfig) -> Result<Runtime, String> {
     use crate::transport::mpi::MpiTransport;
 
+    // Answers come from other processes, which need the cores a polling thread would take.
+    crate::reply::set_spin(std::time::Duration::ZERO);
     let (events_tx, events) = mpsc::channel();
     type Started = Result<(Rank, usize, Arc<RoundRobin>), String>;
     let (started_tx, started) = mpsc::channel::<Started>();
