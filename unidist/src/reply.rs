@@ -40,6 +40,7 @@ impl Reply {
 static SPIN_MICROS: AtomicU64 = AtomicU64::new(50);
 
 /// Sets how long waiting threads poll before they sleep (see [`SPIN_MICROS`]).
+#[cfg(feature = "mpi")]
 pub(crate) fn set_spin(spin: Duration) {
     SPIN_MICROS.store(spin.as_micros() as u64, Ordering::Relaxed);
 }
