@@ -1,6 +1,12 @@
 //! The progress loop of a rank: one thread that owns the rank's state (root or worker) and every
 //! call into the transport. API threads and task executors talk to it through one queue of
-//! [`Event`]s, so no state is shared under locks and the loop never waits on user code.
+//! [`Event`]s, so no state is shared under locks.
+//!
+//! Between two rounds a worker's loop may run a quick task itself ([`Node::take_inline`]): one
+//! that is expected to take microseconds, so handing it to an executor thread and its result
+//! back would cost more than the task. If such a task blocks in `get` or `wait` after all, it
+//! drives the loop from inside ([`pump_from_task`]) until its answer comes, so the rank never
+//! stops serving while a task waits.
 
 use std::cell::Cell;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
