@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the MPI backend needs, when it is missing: MPICH (mpicc, mpiexec) and libclang
-# (rsmpi generates its bindings with bindgen). Debian/Ubuntu; does nothing if all is there.
+# (rsmpi generates its bindings with bindgen); and iproute2 (`ip`), with which scripts/hosts.sh
+# makes simulated hosts. Debian/Ubuntu; does nothing if all is there.
 set -euo pipefail
 
-packages=(mpich libmpich-dev libclang-dev)
+packages=(mpich libmpich-dev libclang-dev iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

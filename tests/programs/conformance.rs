@@ -172,6 +172,27 @@ fn main() {
         expect_panic("init twice", unidist::init, "called twice");
     });
 
+    case("cluster_resources", || {
+        let hosts = unidist::cluster_resources();
+        let mut ranks: Vec<usize> = hosts.iter().flat_map(|h| h.ranks.clone()).collect();
+        ranks.sort();
+        assert_eq!(ranks, (0..=workers).collect::<Vec<_>>(), "every rank once: {hosts:?}");
+        assert_eq!(hosts[0].ranks[0], 0, "the root's host first: {hosts:?}");
+        for host in &hosts {
+            assert!(!host.host.is_empty() && host.cpus >= 1, "{host:?}");
+            let expected: Vec<usize> = host.ranks.iter().copied().filter(|r| *r != 0).collect();
+            assert_eq!(host.workers, expected, "{host:?}");
+            assert_eq!(host.slots, host.workers.len(), "{host:?}");
+        }
+        let names: Vec<&str> = hosts.iter().map(|h| h.host.as_str()).collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), hosts.len(), "one entry per host: {hosts:?}");
+        // For the multi-host tests, which check the hosts by name.
+        println!("hosts: {}", names.join(","));
+    });
+
     case("values_and_refs", || {
         let x: ObjectRef<i64> = add::remote(1, 2);
         let y = add::remote(&x, 10);

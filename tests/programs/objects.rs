@@ -5,7 +5,9 @@
 //!
 //! Usage: `objects <expected backend> <expected workers>`, or `objects huge <bytes>`: one object
 //! of that many bytes through `put`, a task and `get`, and from one worker to another (the slow
-//! test of objects of 1 GiB and of more than 2 GiB, which MPI's 32-bit counts cannot send whole).
+//! test of objects of 1 GiB and of more than 2 GiB, which MPI's 32-bit counts cannot send whole),
+//! or `objects across <bytes>`: worker to worker only, naming both workers' hosts (the test
+//! across simulated hosts).
 
 use unidist::{remote, ObjectRef};
 
@@ -59,12 +61,36 @@ fn huge(len: u64) {
     assert_eq!(local_digest(&back), expected, "a {len}-byte object came back changed");
     drop(back);
     println!("ok put_task_get of {len} bytes in {:.1} s", started.elapsed().as_secs_f64());
+    worker_to_worker(len, expected);
+    unidist::shutdown();
+    println!("objects: {len} bytes crossed unchanged");
+}
+
+/// Makes `len` bytes on worker 1 and reads them on worker 2, which must get them from worker 1
+/// directly, unchanged.
+fn worker_to_worker(len: u64, expected: (u64, u64)) {
+    let workers = unidist::num_workers();
+    assert!(workers >= 2, "worker to worker needs 2 workers");
     let started = std::time::Instant::now();
+    let before = unidist::transfer_stats();
+    while unidist::schedule_rank() != workers {} // the next task goes to worker 1
     let made: ObjectRef<Vec<u8>> = pattern::remote(len, 9);
-    let _ = unidist::schedule_rank(); // the next task goes to the other worker
-    let digests = digest::remote(&made);
+    let digests = digest::remote(&made); // on worker 2
     assert_eq!(unidist::get(&digests).unwrap(), expected, "a {len}-byte input moved changed");
+    let after = unidist::transfer_stats();
+    let moved = after[1].peer(2).bytes_sent - before[1].peer(2).bytes_sent;
+    assert!(moved >= len, "worker 1 sent worker 2 {moved} bytes, not the {len}-byte object");
     println!("ok worker_to_worker of {len} bytes in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// `objects across <bytes>`: worker to worker, with the hosts of both workers printed.
+fn across(len: u64) {
+    let host_of = |rank: usize| {
+        let hosts = unidist::cluster_resources();
+        hosts.into_iter().find(|h| h.ranks.contains(&rank)).expect("every rank has a host").host
+    };
+    println!("objects: worker 1 on {}, worker 2 on {}", host_of(1), host_of(2));
+    worker_to_worker(len, local_digest(&local_pattern(len, 9)));
     unidist::shutdown();
     println!("objects: {len} bytes crossed unchanged");
 }
@@ -72,8 +98,10 @@ fn huge(len: u64) {
 fn main() {
     unidist::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args[0] == "huge" {
-        return huge(args[1].parse().expect("a size in bytes"));
+    match args[0].as_str() {
+        "huge" => return huge(args[1].parse().expect("a size in bytes")),
+        "across" => return across(args[1].parse().expect("a size in bytes")),
+        _ => {}
     }
     assert_eq!(unidist::backend(), args[0]);
     assert_eq!(unidist::num_workers().to_string(), args[1]);

@@ -3,6 +3,7 @@
 use std::sync::{mpsc, Arc};
 
 use crate::arg::{ArgValue, Keep};
+use crate::cluster::HostResources;
 use crate::error::Error;
 use crate::event_loop::Event;
 use crate::executor;
@@ -58,6 +59,24 @@ pub fn backend() -> &'static str {
         Caller::Root(runtime) => runtime.backend(),
         Caller::Task { pool, .. } => pool.backend(),
     }
+}
+
+/// The hosts of the job: for each, its name, its ranks and workers, its CPUs and its task slots,
+/// hosts in the order of their first rank (the root's host first). Learned once at [`init`].
+///
+/// On the local backend the job is one host: this machine, with the root and every worker.
+/// Only the root's program may call it.
+///
+/// ```
+/// unidist::init();
+/// let hosts = unidist::cluster_resources();
+/// let workers: usize = hosts.iter().map(|h| h.workers.len()).sum();
+/// assert_eq!(workers, unidist::num_workers());
+/// assert_eq!(hosts[0].ranks[0], 0, "the root's host comes first");
+/// unidist::shutdown();
+/// ```
+pub fn cluster_resources() -> Vec<HostResources> {
+    runtime("cluster_resources").hosts().to_vec()
 }
 
 /// Takes the next worker rank of the round-robin cycle over `1..=num_workers()`.

@@ -111,6 +111,7 @@
 mod api;
 mod arg;
 mod buffer;
+mod cluster;
 mod codec;
 mod error;
 mod event_loop;
@@ -134,10 +135,11 @@ mod transport;
 mod worker;
 
 pub use api::{
-    backend, get, init, is_initialized, memory_stats, num_workers, put, schedule_rank, shutdown,
-    transfer_stats, wait, GetRefs,
+    backend, cluster_resources, get, init, is_initialized, memory_stats, num_workers, put,
+    schedule_rank, shutdown, transfer_stats, wait, GetRefs,
 };
 pub use arg::IntoArg;
+pub use cluster::HostResources;
 pub use error::Error;
 pub use executor::{MAX_EXECUTOR_THREADS, MAX_NESTED_DEPTH};
 pub use object::RemoteValue;

@@ -30,6 +30,8 @@ const MPI_WORKER: u8 = 2;
 
 static ROLE: AtomicU8 = AtomicU8::new(NONE);
 static RANK: AtomicUsize = AtomicUsize::new(0);
+/// This process's host, for the line a dying rank writes.
+static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 /// Set once the process may end: after `shutdown`, or when a worker's loop has stopped.
 static EXIT_EXPECTED: AtomicBool = AtomicBool::new(false);
 
@@ -49,6 +51,16 @@ impl Drop for RunningTask {
     fn drop(&mut self) {
         TASK.with(|t| t.set(self.0));
     }
+}
+
+/// Names this process's host in the line a dying rank writes.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub(crate) fn set_host(host: &str) {
+    let _ = HOST.set(host.to_string());
+}
+
+fn host() -> &'static str {
+    HOST.get().map_or("?", String::as_str)
 }
 
 /// From now on the process may end without a fault.
@@ -105,8 +117,9 @@ extern "C" fn on_exit() {
             let rank = RANK.load(Ordering::Acquire);
             let _ = writeln!(
                 std::io::stderr(),
-                "unidist: rank {rank}: the process is exiting while the runtime runs, in task `{}`: \
-                 a remote function must return, never end its process; ending the job",
+                "unidist: rank {rank} on host {}: the process is exiting while the runtime runs, in \
+                 task `{}`: a remote function must return, never end its process; ending the job",
+                host(),
                 task_name()
             );
             abort_job();
@@ -142,7 +155,8 @@ extern "C" fn on_signal(signal: i32, _: *mut libc::siginfo_t, _: *mut libc::c_vo
     };
     let _ = writeln!(
         out,
-        "unidist: rank {rank}: the process got {name} while the runtime ran, in task `{}`; ending the job",
+        "unidist: rank {rank} on host {}: the process got {name} while the runtime ran, in task `{}`; ending the job",
+        host(),
         task_name()
     );
     // SAFETY: writes initialized bytes of a stack buffer to stderr.

@@ -9,6 +9,7 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
+use crate::cluster::{self, HostResources, RankHost};
 use crate::event_loop::{self, Event};
 use crate::executor::{self, Pool};
 use crate::garbage_collector::GcConfig;
@@ -36,6 +37,8 @@ pub(crate) struct Runtime {
     next_sequence: AtomicU64,
     workers: usize,
     backend: &'static str,
+    /// The job's hosts, learned at `init`.
+    hosts: Vec<HostResources>,
     root_loop: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -60,6 +63,10 @@ impl Runtime {
 
     pub(crate) fn backend(&self) -> &'static str {
         self.backend
+    }
+
+    pub(crate) fn hosts(&self) -> &[HostResources] {
+        &self.hosts
     }
 }
 
@@ -285,6 +292,7 @@ fn start_local(workers: usize, gc: GcConfig) -> Runtime {
         next_sequence: AtomicU64::new(0),
         workers,
         backend: "local",
+        hosts: cluster::hosts(&vec![RankHost::here(); size]),
         root_loop: Mutex::new(root_loop),
     }
 }
@@ -298,7 +306,7 @@ fn start_mpi(gc: GcConfig) -> Result<Runtime, String> {
     // Answers come from other processes, which need the cores a polling thread would take.
     crate::reply::set_spin(std::time::Duration::ZERO);
     let (events_tx, events) = mpsc::channel();
-    type Started = Result<(Rank, usize, Arc<RoundRobin>), String>;
+    type Started = Result<(Rank, usize, Arc<RoundRobin>, Vec<HostResources>), String>;
     let (started_tx, started) = mpsc::channel::<Started>();
     let own = events_tx.clone();
     let progress = spawn("unidist-progress".into(), move || {
@@ -311,13 +319,16 @@ fn start_mpi(gc: GcConfig) -> Result<Runtime, String> {
         };
         let (rank, size) = (transport.rank(), transport.size());
         crate::log::set_process_rank(rank);
-        if let Err(e) = check_job(&transport) {
-            transport.finalize();
-            let _ = started_tx.send(Err(e));
-            return;
-        }
+        let hosts = match check_job(&transport) {
+            Ok(hosts) => hosts,
+            Err(e) => {
+                transport.finalize();
+                let _ = started_tx.send(Err(e));
+                return;
+            }
+        };
         let scheduler = Arc::new(RoundRobin::new(size - 1));
-        let _ = started_tx.send(Ok((rank, size, Arc::clone(&scheduler))));
+        let _ = started_tx.send(Ok((rank, size, Arc::clone(&scheduler), hosts)));
         let transport = Transport::Mpi(transport);
         if rank == 0 {
             event_loop::run(Root::new(size, scheduler, gc), transport, events);
@@ -327,7 +338,7 @@ fn start_mpi(gc: GcConfig) -> Result<Runtime, String> {
             event_loop::run(Worker::new(rank, size, "mpi", own), transport, events);
         }
     });
-    let (rank, size, scheduler) =
+    let (rank, size, scheduler, hosts) =
         started.recv().map_err(|_| "the MPI progress thread died while starting".to_string())??;
     if rank != 0 {
         let _ = progress.join();
@@ -340,15 +351,25 @@ fn start_mpi(gc: GcConfig) -> Result<Runtime, String> {
         next_sequence: AtomicU64::new(0),
         workers: size - 1,
         backend: "mpi",
+        hosts,
         root_loop: Mutex::new(Some(progress)),
     })
 }
 
 /// Checks, on every rank alike, that the job can run: at least two ranks, and one function table.
+/// Returns the job's hosts, which every rank learns here.
 #[cfg(feature = "mpi")]
-fn check_job(transport: &crate::transport::mpi::MpiTransport) -> Result<(), String> {
+fn check_job(
+    transport: &crate::transport::mpi::MpiTransport,
+) -> Result<Vec<HostResources>, String> {
     let (digest, count) = crate::registry::summary();
     let all = transport.all_gather([digest, count]);
+    let ranks: Vec<RankHost> = transport
+        .all_gather_bytes(&RankHost::here().to_record())
+        .chunks(cluster::RECORD_BYTES)
+        .map(RankHost::from_record)
+        .collect();
+    crate::process_guard::set_host(&ranks[transport.rank()].host);
     if transport.size() < 2 {
         return Err(
             "the MPI backend needs at least 2 ranks (a root and a worker): start with `mpiexec -n 2` or more, or use UNIDIST_BACKEND=local".into(),
@@ -356,11 +377,12 @@ fn check_job(transport: &crate::transport::mpi::MpiTransport) -> Result<(), Stri
     }
     if let Some((rank, theirs)) = all.iter().enumerate().find(|(_, t)| **t != all[0]) {
         return Err(format!(
-            "the ranks disagree on the table of remote functions: rank 0 has {} functions \
-             (digest {:#018x}), rank {rank} has {} (digest {:#018x}); every rank must run the \
-             same binary",
-            all[0][1], all[0][0], theirs[1], theirs[0]
+            "the ranks disagree on the table of remote functions: rank 0 (host {}) has {} \
+             functions (digest {:#018x}), rank {rank} (host {}) has {} (digest {:#018x}); every \
+             rank must run the same binary, built from the same sources, on every host",
+            ranks[0].host, all[0][1], all[0][0], ranks[rank].host, theirs[1], theirs[0]
         ));
     }
-    crate::registry::check_unique()
+    crate::registry::check_unique()?;
+    Ok(cluster::hosts(&ranks))
 }

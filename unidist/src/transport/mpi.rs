@@ -124,6 +124,14 @@ impl MpiTransport {
         all.chunks(2).map(|c| [c[0], c[1]]).collect()
     }
 
+    /// Every rank's `bytes` (of one length on every rank), one after another by rank (a
+    /// collective: every rank must call it).
+    pub(crate) fn all_gather_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut all = vec![0_u8; bytes.len() * self.size];
+        self.world.all_gather_into(bytes, &mut all[..]);
+        all
+    }
+
     /// Sends a batch: one message with every small message, then the bytes of each large
     /// object (a `Data` message's, or a by-value argument's) as messages of their own on
     /// [`PAYLOAD_TAG`], straight from the object's buffer, in chunks below MPI's 2 GiB limit.
