@@ -103,6 +103,44 @@ mod mpi {
         }
     }
 
+    /// A worker that stops answering (here it is stopped with SIGSTOP, as a hung host or a cut
+    /// link would leave it: no error reaches anyone) is found by the heartbeat, and the job ends
+    /// with a line naming it and its host.
+    #[test]
+    fn a_silent_worker_is_found_by_the_heartbeat() {
+        let stopped = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        let seen = std::sync::Arc::clone(&stopped);
+        let job = support::run_watching(
+            "mpiexec",
+            &["-n", "3", FAULTS, "until-killed"],
+            &[("UNIDIST_HEARTBEAT_S", "1")],
+            move |line| {
+                if let Some(pid) = line.strip_prefix("faults: worker 2 is process ") {
+                    let status = std::process::Command::new("kill").args(["-STOP", pid]).status();
+                    assert!(status.is_ok_and(|s| s.success()), "could not stop {pid}");
+                    *seen.lock().unwrap() = Some(pid.to_string());
+                }
+            },
+        );
+        assert!(stopped.lock().unwrap().is_some(), "worker 2 never ran:\n{}", job.stdout);
+        assert!(!job.success(), "the job should fail:\n{}", job.stderr);
+        let expected = format!(
+            "rank 0 has heard nothing from rank 2 on host {} for",
+            String::from_utf8(std::process::Command::new("hostname").output().unwrap().stdout)
+                .unwrap()
+                .trim()
+        );
+        assert!(job.stderr.contains(&expected), "no {expected:?} in:\n{}", job.stderr);
+        assert!(job.stderr.contains("(UNIDIST_HEARTBEAT_S=1)"), "{}", job.stderr);
+    }
+
+    #[test]
+    fn a_bad_heartbeat_fails_init_clearly() {
+        let job = support::mpiexec(2, FAULTS, &["no-shutdown"], &[("UNIDIST_HEARTBEAT_S", "-1")]);
+        assert!(!job.success());
+        assert!(job.stderr.contains("UNIDIST_HEARTBEAT_S=-1 is not a timeout"), "{}", job.stderr);
+    }
+
     #[test]
     fn ten_thousand_panicking_tasks_leak_nothing() {
         let job = support::mpiexec(3, FAULTS, &["panicking-tasks"], &[]);

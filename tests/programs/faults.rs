@@ -12,6 +12,8 @@
 //! - `task-exits-0`, `task-aborts`, `task-segfaults`, `task-killed`: a task ends its own
 //!   process: `std::process::exit(0)`, `std::process::abort()`, a write through a null pointer,
 //!   `SIGKILL`;
+//! - `until-killed`: every worker runs a task that never ends, and the root prints
+//!   `faults: running on <hosts>`: for a test that kills the processes of one host;
 //! - `no-shutdown`: `main` returns without calling `shutdown` (the job must end normally);
 //! - `panicking-tasks`: 10,000 tasks panic; every `get` is an error and nothing leaks (this mode
 //!   ends normally).
@@ -43,6 +45,18 @@ fn end_process(how: String) -> u64 {
         _ => {}
     }
     1
+}
+
+/// Never returns: a task that keeps its worker busy until the job is torn down.
+#[remote]
+fn forever() -> u64 {
+    // Which process runs it, for a test that stops one: the executor's thread names the rank.
+    let thread = std::thread::current().name().unwrap_or_default().to_string();
+    let rank = thread.rsplit('-').next().unwrap_or("?").to_string();
+    println!("faults: worker {rank} is process {}", std::process::id());
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 #[remote]
@@ -79,6 +93,17 @@ fn main() {
         }
         "task-exits-0" | "task-aborts" | "task-segfaults" | "task-killed" => {
             let _ = unidist::get(&end_process::remote(mode.clone()));
+            None
+        }
+        "until-killed" => {
+            // A task per worker that never ends, then a line for the test, which kills a host's
+            // processes: the job must end rather than wait forever.
+            let hosts: Vec<String> =
+                unidist::cluster_resources().into_iter().map(|h| h.host).collect();
+            assert_eq!(unidist::get(&add::remote(1, 1)).unwrap(), 2);
+            let started: Vec<_> = (0..unidist::num_workers()).map(|_| forever::remote()).collect();
+            println!("faults: running on {}", hosts.join(","));
+            let _ = unidist::get(&started);
             None
         }
         "no-shutdown" => {

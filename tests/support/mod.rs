@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,7 @@ const CLEARED: &[&str] = &[
     "UNIDIST_LOG",
     "UNIDIST_GC_THRESHOLD",
     "UNIDIST_GC_BYTES",
+    "UNIDIST_HEARTBEAT_S",
     "PMI_SIZE",
     "PMI_RANK",
     "OMPI_COMM_WORLD_SIZE",
@@ -52,6 +53,16 @@ const CLEARED: &[&str] = &[
 
 /// Runs `program args` with `env`, killing it if it outlives the watchdog.
 pub fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> Job {
+    run_watching(program, args, env, |_| {})
+}
+
+/// Like [`run`], calling `on_line` with each line of the job's stdout as it comes.
+pub fn run_watching(
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    mut on_line: impl FnMut(&str) + Send + 'static,
+) -> Job {
     let mut command = Command::new(program);
     command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for var in CLEARED {
@@ -63,7 +74,11 @@ pub fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> Job {
     let mut stderr = child.stderr.take().unwrap();
     let out = std::thread::spawn(move || {
         let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
+        for line in std::io::BufReader::new(&mut stdout).lines().map_while(Result::ok) {
+            on_line(&line);
+            s.push_str(&line);
+            s.push('\n');
+        }
         s
     });
     let err = std::thread::spawn(move || {

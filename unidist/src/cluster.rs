@@ -70,6 +70,18 @@ pub(crate) fn host_name() -> String {
     }
 }
 
+/// The host name of every rank, by rank.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub(crate) fn host_by_rank(hosts: &[HostResources], size: usize) -> Vec<String> {
+    let mut names = vec![String::new(); size];
+    for host in hosts {
+        for &rank in &host.ranks {
+            names[rank] = host.host.clone();
+        }
+    }
+    names
+}
+
 /// Groups the ranks (`ranks[r]` is rank `r`'s host) by host, hosts in the order of their first
 /// rank.
 pub(crate) fn hosts(ranks: &[RankHost]) -> Vec<HostResources> {

@@ -44,6 +44,8 @@ pub(crate) trait Node {
     fn urgent(&self) -> bool {
         true
     }
+    /// A batch came from `from` (a sign of life, see `heartbeat`).
+    fn heard(&mut self, _from: Rank) {}
     /// A ready task to run on the loop's own thread before the next round, saving the two
     /// thread hops of an executor (`allowed` is false while that would stall the transport:
     /// the node then hands such tasks to its executors instead).
@@ -61,6 +63,8 @@ pub(crate) struct Outbox {
     pub(crate) raw: Option<RawRequest>,
     /// Bytes to send as they are after this round's batches (tests' corrupt messages).
     pub(crate) raw_bytes: Vec<(Rank, Vec<u8>)>,
+    /// Why this rank must end the job, once the round is over (a silent peer).
+    pub(crate) fatal: Option<String>,
 }
 
 /// A raw ping-pong with `peer`; the side that started it gets the time it took.
@@ -78,6 +82,7 @@ impl Outbox {
             stats: TransferStats::new(rank, size),
             raw: None,
             raw_bytes: Vec::new(),
+            fatal: None,
         }
     }
 
@@ -101,6 +106,7 @@ impl Outbox {
 }
 
 fn deliver(node: &mut impl Node, out: &mut Outbox, from: Rank, batch: Vec<Message>) {
+    node.heard(from);
     for message in batch {
         if let Message::Data { object, .. } = &message {
             out.stats.received(from, object.len());
@@ -151,6 +157,9 @@ impl<N: Node> Core<N> {
             transport.send_bytes(to, bytes);
         }
         transport.progress();
+        if let Some(what) = out.fatal.take() {
+            transport.fatal(what);
+        }
         if let Some(raw) = out.raw.take() {
             let elapsed = transport.raw_ping_pong(raw.peer, raw.test, raw.reply.is_some());
             if let Some(reply) = raw.reply {

@@ -78,6 +78,8 @@ pub(crate) enum Message {
     RawPingPong(RawPingPong),
     /// root → worker: stop.
     Shutdown,
+    /// root → worker, and the worker's answer: a sign of life (see `heartbeat`).
+    Heartbeat,
 }
 
 /// A raw MPI ping-pong between the root and worker 1 on a tag of its own, outside the protocol:
@@ -111,6 +113,7 @@ impl Message {
             Message::Payload { .. } => "Payload",
             Message::RawPingPong(_) => "RawPingPong",
             Message::Shutdown => "Shutdown",
+            Message::Heartbeat => "Heartbeat",
         }
     }
 }
@@ -340,6 +343,7 @@ mod fuzz {
             proptest::collection::vec(id(), 0..16).prop_map(Message::Release),
             Just(Message::StatsRequest),
             Just(Message::Shutdown),
+            Just(Message::Heartbeat),
         ]
     }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::event_loop::{Event, Node, Outbox, RawRequest};
 use crate::garbage_collector::{GarbageCollector, GcConfig};
+use crate::heartbeat::Heartbeat;
 use crate::object::Object;
 use crate::object_ref::ObjectId;
 use crate::object_store::ObjectStore;
@@ -119,6 +120,8 @@ pub(crate) struct Root {
     /// average over about the last eight).
     last_done: Instant,
     done_gap: Duration,
+    /// Watches the workers under MPI (see `heartbeat`).
+    heartbeat: Option<Heartbeat>,
 }
 
 /// Tasks that finish further apart than this are slow enough for the root to leave them the CPU.
@@ -144,7 +147,15 @@ impl Root {
             last_task_call: Instant::now() - NESTED_QUIET,
             last_done: Instant::now(),
             done_gap: Duration::ZERO,
+            heartbeat: None,
         }
+    }
+
+    /// Watches every worker with `heartbeat`.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn with_heartbeat(mut self, heartbeat: Option<Heartbeat>) -> Root {
+        self.heartbeat = heartbeat;
+        self
     }
 
     fn entry(&mut self, id: ObjectId) -> &mut Entry {
@@ -402,6 +413,7 @@ impl Node for Root {
                 }
             }
             Message::StatsReply(stats) => self.stats_reply(stats, out),
+            Message::Heartbeat => {}
             other => eprintln!("unidist: the root ignored an unexpected {} message", other.kind()),
         }
     }
@@ -448,7 +460,23 @@ impl Node for Root {
         }
     }
 
+    fn heard(&mut self, from: Rank) {
+        if let Some(heartbeat) = &mut self.heartbeat {
+            heartbeat.heard(from);
+        }
+    }
+
     fn flush(&mut self, out: &mut Outbox, idle: bool) {
+        if let Some(heartbeat) = &mut self.heartbeat {
+            if heartbeat.due() {
+                for worker in 1..self.size {
+                    out.send(worker, Message::Heartbeat);
+                }
+            }
+            if let Some(line) = heartbeat.silent() {
+                out.fatal = Some(line);
+            }
+        }
         // Cleanups first: a statistics request among the answers must come after them.
         if idle {
             // Nothing else to do: an idle job holds no garbage.

@@ -143,13 +143,14 @@ pub(crate) fn init() {
     // Every rank reads the same settings, so a bad one stops every rank alike.
     let settings = crate::log::init()
         .and_then(|()| choose_backend())
-        .and_then(|b| Ok((b, GcConfig::from_env()?)));
+        .and_then(|b| Ok((b, GcConfig::from_env()?, crate::heartbeat::timeout_from_env()?)));
     let started = match settings {
-        Ok((Backend::Local(workers), gc)) => {
+        // Threads of one process need no heartbeat.
+        Ok((Backend::Local(workers), gc, _)) => {
             crate::registry::check_unique().map(|()| start_local(workers, gc))
         }
         #[cfg(feature = "mpi")]
-        Ok((Backend::Mpi, gc)) => start_mpi(gc),
+        Ok((Backend::Mpi, gc, heartbeat)) => start_mpi(gc, heartbeat),
         Err(message) => Err(message),
     };
     match started {
@@ -300,7 +301,8 @@ fn start_local(workers: usize, gc: GcConfig) -> Runtime {
 /// The MPI backend: a progress thread initializes MPI and owns it. On the root, `init` returns;
 /// on a worker it waits for the loop to end at shutdown and exits the process.
 #[cfg(feature = "mpi")]
-fn start_mpi(gc: GcConfig) -> Result<Runtime, String> {
+fn start_mpi(gc: GcConfig, heartbeat: Option<std::time::Duration>) -> Result<Runtime, String> {
+    use crate::heartbeat::Heartbeat;
     use crate::transport::mpi::MpiTransport;
 
     // Answers come from other processes, which need the cores a polling thread would take.
@@ -328,14 +330,19 @@ fn start_mpi(gc: GcConfig) -> Result<Runtime, String> {
             }
         };
         let scheduler = Arc::new(RoundRobin::new(size - 1));
+        let names = cluster::host_by_rank(&hosts, size);
         let _ = started_tx.send(Ok((rank, size, Arc::clone(&scheduler), hosts)));
         let transport = Transport::Mpi(transport);
         if rank == 0 {
-            event_loop::run(Root::new(size, scheduler, gc), transport, events);
+            let watch = heartbeat.map(|t| Heartbeat::new(t, (1..size).collect(), names));
+            let root = Root::new(size, scheduler, gc).with_heartbeat(watch);
+            event_loop::run(root, transport, events);
         } else {
             // Before the first task can run.
             crate::process_guard::install_mpi_worker(rank);
-            event_loop::run(Worker::new(rank, size, "mpi", own), transport, events);
+            let watch = heartbeat.map(|t| Heartbeat::new(t, vec![0], names));
+            let worker = Worker::new(rank, size, "mpi", own).with_heartbeat(watch);
+            event_loop::run(worker, transport, events);
         }
     });
     let (rank, size, scheduler, hosts) =

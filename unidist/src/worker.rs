@@ -18,6 +18,7 @@ use crate::arg::{Arg, Resolved, TaskArgs};
 use crate::error::Error;
 use crate::event_loop::{Event, InlineTask, Node, Outbox, RawRequest};
 use crate::executor::{Job, Pool};
+use crate::heartbeat::Heartbeat;
 use crate::object::Object;
 use crate::object_ref::ObjectId;
 use crate::object_store::ObjectStore;
@@ -58,6 +59,8 @@ pub(crate) struct Worker {
     releases: Vec<ObjectId>,
     /// Ready tasks of quick functions, for the loop's own thread (see `take_inline`).
     inline: VecDeque<Job>,
+    /// Watches the root under MPI (see `heartbeat`).
+    heartbeat: Option<Heartbeat>,
     pool: Arc<Pool>,
     finished: bool,
 }
@@ -82,9 +85,17 @@ impl Worker {
             next_wait: 0,
             releases: Vec::new(),
             inline: VecDeque::new(),
+            heartbeat: None,
             pool: Pool::start(rank, size - 1, backend, events),
             finished: false,
         }
+    }
+
+    /// Watches the root with `heartbeat`.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn with_heartbeat(mut self, heartbeat: Option<Heartbeat>) -> Worker {
+        self.heartbeat = heartbeat;
+        self
     }
 
     fn submit(&mut self, task: Task) {
@@ -236,6 +247,8 @@ impl Node for Worker {
                 self.pool.stop();
                 self.finished = true;
             }
+            // The root's sign of life, answered at once with this worker's.
+            Message::Heartbeat => out.send(0, Message::Heartbeat),
             other => eprintln!("unidist: a worker ignored an unexpected {} message", other.kind()),
         }
     }
@@ -268,9 +281,18 @@ impl Node for Worker {
         }
     }
 
+    fn heard(&mut self, from: Rank) {
+        if let Some(heartbeat) = &mut self.heartbeat {
+            heartbeat.heard(from);
+        }
+    }
+
     fn flush(&mut self, out: &mut Outbox, _idle: bool) {
         if !self.releases.is_empty() {
             out.send(0, Message::Release(std::mem::take(&mut self.releases)));
+        }
+        if let Some(line) = self.heartbeat.as_ref().and_then(Heartbeat::silent) {
+            out.fatal = Some(line);
         }
     }
 

@@ -68,6 +68,15 @@ impl Transport {
         }
     }
 
+    /// Ends the whole job with a line saying why (`what` follows "rank R ").
+    pub(crate) fn fatal(&self, what: String) -> ! {
+        match self {
+            Transport::Local(_) => panic!("unidist: rank 0 {what}"),
+            #[cfg(feature = "mpi")]
+            Transport::Mpi(t) => t.fatal(what),
+        }
+    }
+
     /// True while sends are in flight that need this thread's calls to MPI to complete.
     pub(crate) fn sending(&self) -> bool {
         match self {

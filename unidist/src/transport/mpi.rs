@@ -235,7 +235,7 @@ impl MpiTransport {
     }
 
     /// Ends the whole job: a rank that lost a message cannot go on without hanging a peer.
-    fn fatal(&self, what: String) -> ! {
+    pub(crate) fn fatal(&self, what: String) -> ! {
         eprintln!("unidist: rank {} {what}; ending the job", self.rank);
         std::thread::sleep(process_guard::ABORT_GRACE);
         self.world.abort(process_guard::FAULT_EXIT_CODE)

@@ -1,0 +1,117 @@
+//! Finding a rank that went silent: a host that crashed, hangs or was cut off the network, which
+//! no error from MPI or the launcher may ever report (a cut link resets no connection).
+//!
+//! Under MPI the root sends every worker a `Heartbeat` four times per timeout and each worker
+//! answers at once; any batch from a peer counts as a sign of life. A root that has heard nothing
+//! from a worker for `UNIDIST_HEARTBEAT_S` seconds, or a worker that has heard nothing from the
+//! root that long, ends the whole job with a line naming the silent rank and its host, instead
+//! of waiting forever. The local backend has no heartbeat: its workers are threads.
+
+use std::time::{Duration, Instant};
+
+use crate::protocol::Rank;
+
+/// The timeout when `UNIDIST_HEARTBEAT_S` is not set.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `UNIDIST_HEARTBEAT_S`: seconds (a number above 0, fractions allowed), or 0 for no heartbeat.
+pub(crate) fn timeout_from_env() -> Result<Option<Duration>, String> {
+    match std::env::var("UNIDIST_HEARTBEAT_S") {
+        Err(_) => Ok(Some(DEFAULT_TIMEOUT)),
+        Ok(v) => match v.trim().parse::<f64>() {
+            Ok(0.0) => Ok(None),
+            Ok(s) if s.is_finite() && s > 0.0 && s <= 1e6 => Ok(Some(Duration::from_secs_f64(s))),
+            _ => Err(format!(
+                "UNIDIST_HEARTBEAT_S={v} is not a timeout: give seconds above 0 (such as 60 or \
+                 2.5), or 0 to turn the heartbeat off"
+            )),
+        },
+    }
+}
+
+/// When this rank last heard from each peer it watches, and when it last sent heartbeats.
+pub(crate) struct Heartbeat {
+    timeout: Duration,
+    /// `heard[rank]`: the last batch from `rank` (peers not watched stay at the start).
+    heard: Vec<Instant>,
+    watched: Vec<Rank>,
+    last_sent: Instant,
+    /// Host names by rank, for the message.
+    hosts: Vec<String>,
+}
+
+impl Heartbeat {
+    /// Watches `watched` among `hosts.len()` ranks.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn new(timeout: Duration, watched: Vec<Rank>, hosts: Vec<String>) -> Heartbeat {
+        let now = Instant::now();
+        Heartbeat { timeout, heard: vec![now; hosts.len()], watched, last_sent: now, hosts }
+    }
+
+    /// A batch came from `from`.
+    pub(crate) fn heard(&mut self, from: Rank) {
+        if let Some(at) = self.heard.get_mut(from) {
+            *at = Instant::now();
+        }
+    }
+
+    /// True once per quarter of the timeout: time to send the watched peers a heartbeat.
+    pub(crate) fn due(&mut self) -> bool {
+        let now = Instant::now();
+        if now - self.last_sent < self.timeout / 4 {
+            return false;
+        }
+        self.last_sent = now;
+        true
+    }
+
+    /// A watched peer silent for longer than the timeout, as the line that ends the job.
+    pub(crate) fn silent(&self) -> Option<String> {
+        let now = Instant::now();
+        let rank = *self.watched.iter().find(|r| now - self.heard[**r] > self.timeout)?;
+        let who = if rank == 0 { "the root (rank 0)".to_string() } else { format!("rank {rank}") };
+        Some(format!(
+            "has heard nothing from {who} on host {} for {:.1} s (UNIDIST_HEARTBEAT_S={}): that \
+             host is down, hung or cut off the network",
+            self.hosts.get(rank).map_or("?", String::as_str),
+            (now - self.heard[rank]).as_secs_f64(),
+            self.timeout.as_secs_f64()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_peer_is_named_with_its_host() {
+        let hosts = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        // Rank 2 first: if this thread is held up long enough for rank 1 to look silent too,
+        // rank 2 is still the one named.
+        let mut beat = Heartbeat::new(Duration::from_millis(20), vec![2, 1], hosts);
+        assert!(beat.silent().is_none());
+        assert!(!beat.due(), "not before a quarter of the timeout");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(30) {
+            beat.heard(1);
+            std::thread::yield_now();
+        }
+        let line = beat.silent().expect("rank 2 was silent for longer than the timeout");
+        assert!(line.contains("from rank 2 on host c for"), "{line}");
+        assert!(beat.due());
+    }
+
+    #[test]
+    fn the_timeout_is_read_from_the_environment() {
+        // One test sets the variable (tests of this crate run in threads of one process).
+        std::env::set_var("UNIDIST_HEARTBEAT_S", "2.5");
+        assert_eq!(timeout_from_env(), Ok(Some(Duration::from_millis(2500))));
+        std::env::set_var("UNIDIST_HEARTBEAT_S", "0");
+        assert_eq!(timeout_from_env(), Ok(None));
+        std::env::set_var("UNIDIST_HEARTBEAT_S", "soon");
+        assert!(timeout_from_env().unwrap_err().contains("UNIDIST_HEARTBEAT_S=soon"));
+        std::env::remove_var("UNIDIST_HEARTBEAT_S");
+        assert_eq!(timeout_from_env(), Ok(Some(DEFAULT_TIMEOUT)));
+    }
+}
