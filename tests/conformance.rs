@@ -21,6 +21,14 @@ fn local_backend_passes_the_contract() {
 }
 
 #[test]
+fn local_workers_with_several_task_slots_pass_the_contract() {
+    let env = [("UNIDIST_CPUS", "2"), ("UNIDIST_WORKER_THREADS", "3")];
+    let job = run(CONFORMANCE, &["local", "2"], &env);
+    assert_all_passed(&job, "local", 2);
+    assert!(job.stdout.contains("task slots per worker: 3"), "{}", job.stdout);
+}
+
+#[test]
 fn local_backend_is_the_default_without_a_launcher() {
     let job = run(CONFORMANCE, &["local", "1"], &[("UNIDIST_CPUS", "1")]);
     assert_all_passed(&job, "local", 1);
@@ -103,6 +111,22 @@ mod mpi {
         assert_all_passed(&job, "mpi", 2);
         let splits = job.stderr.matches("batch larger than a chunk split in two").count();
         assert!(splits > 0, "no batch was split:\n{}", job.stderr);
+    }
+
+    /// Several task slots per worker rank: the `task_slots` case sees 3 tasks run at once on one.
+    #[test]
+    fn three_ranks_with_three_task_slots_each_pass_the_contract() {
+        let job = mpiexec(3, CONFORMANCE, &["mpi", "2"], &[("UNIDIST_WORKER_THREADS", "3")]);
+        assert_all_passed(&job, "mpi", 2);
+        assert!(job.stdout.contains("task slots per worker: 3"), "{}", job.stdout);
+    }
+
+    #[test]
+    fn a_bad_number_of_task_slots_fails_init_clearly() {
+        let job = mpiexec(2, CONFORMANCE, &["mpi", "1"], &[("UNIDIST_WORKER_THREADS", "0")]);
+        assert!(!job.success());
+        let message = "UNIDIST_WORKER_THREADS=0 is not a number of task slots";
+        assert_eq!(job.stderr.matches(message).count(), 2, "{}", job.stderr);
     }
 
     #[test]

@@ -104,6 +104,23 @@ fn checksum(bytes: Vec<u8>) -> u64 {
     bytes.iter().map(|b| *b as u64).sum()
 }
 
+/// Tasks of this process that have started `meet` (used once per process).
+static ARRIVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Waits (up to 10 s) until `k` tasks have started `meet` in this process, and returns how many
+/// it saw: `k` for every one of them only if all `k` ran at once. With fewer than `k` task
+/// slots, the first ones give up before the last starts.
+#[remote]
+fn meet(k: usize) -> usize {
+    use std::sync::atomic::Ordering::SeqCst;
+    ARRIVED.fetch_add(1, SeqCst);
+    let start = std::time::Instant::now();
+    while ARRIVED.load(SeqCst) < k && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    ARRIVED.load(SeqCst)
+}
+
 /// Returns once `flag` exists: a task that stays running until the root says so.
 #[remote]
 fn until_flag(flag: String) -> u32 {
@@ -127,6 +144,16 @@ fn panic_text(result: std::thread::Result<impl Sized>) -> String {
 fn expect_panic(what: &str, f: impl FnOnce(), needle: &str) {
     let text = panic_text(catch_unwind(AssertUnwindSafe(f)));
     assert!(text.contains(needle), "{what}: panic message {text:?} lacks {needle:?}");
+}
+
+/// The task slots each worker of `host` should have: `UNIDIST_WORKER_THREADS`, else 1 on the
+/// local backend and the host's cores over its ranks under MPI.
+fn slots_per_worker(host: &unidist::HostResources) -> usize {
+    match std::env::var("UNIDIST_WORKER_THREADS") {
+        Ok(v) => v.parse().expect("a number"),
+        Err(_) if unidist::backend() == "local" => 1,
+        Err(_) => (host.cpus / host.ranks.len()).max(1),
+    }
 }
 
 fn case(name: &str, f: impl FnOnce()) {
@@ -182,7 +209,7 @@ fn main() {
             assert!(!host.host.is_empty() && host.cpus >= 1, "{host:?}");
             let expected: Vec<usize> = host.ranks.iter().copied().filter(|r| *r != 0).collect();
             assert_eq!(host.workers, expected, "{host:?}");
-            assert_eq!(host.slots, host.workers.len(), "{host:?}");
+            assert_eq!(host.slots, host.workers.len() * slots_per_worker(host), "{host:?}");
         }
         let names: Vec<&str> = hosts.iter().map(|h| h.host.as_str()).collect();
         let mut unique = names.clone();
@@ -191,6 +218,20 @@ fn main() {
         assert_eq!(unique.len(), hosts.len(), "one entry per host: {hosts:?}");
         // For the multi-host tests, which check the hosts by name.
         println!("hosts: {}", names.join(","));
+    });
+
+    case("task_slots", || {
+        // Every task to worker 1, all at once: as many run together as it has slots.
+        let host = unidist::cluster_resources().into_iter().find(|h| h.workers.contains(&1));
+        let k = slots_per_worker(&host.expect("worker 1 has a host"));
+        let refs: Vec<ObjectRef<usize>> = (0..k)
+            .map(|_| {
+                while unidist::schedule_rank() != workers {}
+                meet::remote(k)
+            })
+            .collect();
+        assert_eq!(unidist::get(&refs).unwrap(), vec![k; k], "{k} slots on worker 1");
+        println!("task slots per worker: {k}");
     });
 
     case("values_and_refs", || {

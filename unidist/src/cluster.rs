@@ -14,7 +14,8 @@ pub struct HostResources {
     /// The CPUs the job's processes may use on this host (`available_parallelism`, the largest
     /// any of its ranks sees).
     pub cpus: usize,
-    /// Tasks this host's workers run at once: one per worker.
+    /// Tasks this host's workers run at once: their task slots together (see
+    /// `UNIDIST_WORKER_THREADS`).
     pub slots: usize,
 }
 
@@ -70,6 +71,34 @@ pub(crate) fn host_name() -> String {
     }
 }
 
+/// `UNIDIST_WORKER_THREADS`: task slots per worker, a whole number from 1 to
+/// [`MAX_EXECUTOR_THREADS`](crate::MAX_EXECUTOR_THREADS); `None` when unset (the default applies).
+pub(crate) fn worker_threads_from_env() -> Result<Option<usize>, String> {
+    match std::env::var("UNIDIST_WORKER_THREADS") {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=crate::MAX_EXECUTOR_THREADS).contains(&n) => Ok(Some(n)),
+            _ => Err(format!(
+                "UNIDIST_WORKER_THREADS={v} is not a number of task slots: give a whole number \
+                 from 1 to {}",
+                crate::MAX_EXECUTOR_THREADS
+            )),
+        },
+    }
+}
+
+/// Task slots of each worker of `host`: `threads` if given, else the host's CPUs divided by its
+/// ranks (the root's included), at least 1.
+pub(crate) fn slots_per_worker(host: &HostResources, threads: Option<usize>) -> usize {
+    threads.unwrap_or(host.cpus / host.ranks.len().max(1)).max(1)
+}
+
+/// The task slots of worker `rank`.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub(crate) fn slots_of(hosts: &[HostResources], rank: usize, threads: Option<usize>) -> usize {
+    hosts.iter().find(|h| h.ranks.contains(&rank)).map_or(1, |h| slots_per_worker(h, threads))
+}
+
 /// The host name of every rank, by rank.
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 pub(crate) fn host_by_rank(hosts: &[HostResources], size: usize) -> Vec<String> {
@@ -83,8 +112,8 @@ pub(crate) fn host_by_rank(hosts: &[HostResources], size: usize) -> Vec<String> 
 }
 
 /// Groups the ranks (`ranks[r]` is rank `r`'s host) by host, hosts in the order of their first
-/// rank.
-pub(crate) fn hosts(ranks: &[RankHost]) -> Vec<HostResources> {
+/// rank; `threads` is `UNIDIST_WORKER_THREADS` (see [`slots_per_worker`]).
+pub(crate) fn hosts(ranks: &[RankHost], threads: Option<usize>) -> Vec<HostResources> {
     let mut hosts: Vec<HostResources> = Vec::new();
     for (rank, here) in ranks.iter().enumerate() {
         let index = match hosts.iter().position(|h| h.host == here.host) {
@@ -104,9 +133,11 @@ pub(crate) fn hosts(ranks: &[RankHost]) -> Vec<HostResources> {
         host.ranks.push(rank);
         if rank != 0 {
             host.workers.push(rank);
-            host.slots += 1;
         }
         host.cpus = host.cpus.max(here.cpus);
+    }
+    for host in &mut hosts {
+        host.slots = host.workers.len() * slots_per_worker(host, threads);
     }
     hosts
 }
@@ -122,7 +153,9 @@ mod tests {
     #[test]
     fn ranks_are_grouped_by_host_in_order_of_their_first_rank() {
         let ranks = [on("a", 4), on("b", 8), on("a", 4), on("c", 2), on("b", 8)];
-        let hosts = hosts(&ranks);
+        // Slots: cores over ranks per host: a 4/2 = 2 for its one worker, b 8/2 = 4 for each of
+        // two, c 2/1 = 2.
+        let hosts = hosts(&ranks, None);
         let summary: Vec<_> = hosts
             .iter()
             .map(|h| (h.host.as_str(), h.ranks.clone(), h.workers.clone(), h.cpus, h.slots))
@@ -130,11 +163,17 @@ mod tests {
         assert_eq!(
             summary,
             vec![
-                ("a", vec![0, 2], vec![2], 4, 1),
-                ("b", vec![1, 4], vec![1, 4], 8, 2),
-                ("c", vec![3], vec![3], 2, 1),
+                ("a", vec![0, 2], vec![2], 4, 2),
+                ("b", vec![1, 4], vec![1, 4], 8, 8),
+                ("c", vec![3], vec![3], 2, 2),
             ]
         );
+        assert_eq!(slots_of(&hosts, 4, None), 4);
+        let three = super::hosts(&ranks, Some(3));
+        assert_eq!(three.iter().map(|h| h.slots).collect::<Vec<_>>(), vec![3, 6, 3]);
+        // Fewer cores than ranks: one slot each.
+        let crowded = super::hosts(&[on("a", 2), on("a", 2), on("a", 2)], None);
+        assert_eq!(crowded[0].slots, 2);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The threads that run a worker's tasks, and what a task does when it blocks.
 //!
-//! A worker starts with one executor thread, which runs ready tasks oldest first. A task that
+//! A worker runs up to its number of task slots (`UNIDIST_WORKER_THREADS`) ready tasks at once,
+//! oldest first, each on an executor thread of its own. A task that
 //! blocks in `get` or `wait` (a nested task waiting for its children) runs the task it waits for on its own thread if that
 //! task is ready here, like a plain call. Otherwise its thread sleeps, and if ready tasks are
 //! left with no thread to take them, the worker starts another thread: so a worker always has a
@@ -71,6 +72,8 @@ struct State {
     /// Threads waiting, each woken on its own (no thundering herd).
     sleepers: Vec<Sleeper>,
     threads: usize,
+    /// Tasks that may compute at once.
+    slots: usize,
     stopped: bool,
 }
 
@@ -99,6 +102,11 @@ impl State {
             }
             None => false,
         }
+    }
+
+    /// True if fewer threads than slots are awake: another may take a job.
+    fn slot_free(&self) -> bool {
+        self.threads - self.sleepers.len() < self.slots
     }
 
     /// True if ready jobs are left to no thread: every thread sleeps, none takes any job, and
@@ -146,11 +154,13 @@ pub(crate) fn current() -> Option<(Arc<Pool>, usize)> {
 }
 
 impl Pool {
+    /// Starts the pool of a worker that runs up to `slots` tasks at once.
     pub(crate) fn start(
         rank: Rank,
         workers: usize,
         backend: &'static str,
         events: Sender<Event>,
+        slots: usize,
     ) -> Arc<Pool> {
         let pool = Arc::new(Pool {
             rank,
@@ -163,6 +173,7 @@ impl Pool {
                 expected: HashSet::new(),
                 sleepers: Vec::new(),
                 threads: 0,
+                slots: slots.max(1),
                 stopped: false,
             }),
             next_sequence: AtomicU64::new(0),
@@ -232,7 +243,7 @@ impl Pool {
         let woken = state.wake_for(&job);
         state.ready.push_back(job);
         self.queued.store(state.ready.len(), Ordering::Release);
-        if !woken && state.stuck() {
+        if !woken && (state.stuck() || state.slot_free()) {
             self.spawn(&mut state);
         }
     }

@@ -106,6 +106,7 @@
 //! | `UNIDIST_GC_THRESHOLD` | objects to free pending per worker before they are sent (default 1024) |
 //! | `UNIDIST_GC_BYTES` | bytes of objects to free pending per worker before they are sent (default 16 MiB) |
 //! | `UNIDIST_LOG` | `error`, `warn`, `info`, `debug` or `trace`: log to stderr with `tracing`, every line with its rank (default: off) |
+//! | `UNIDIST_WORKER_THREADS` | task slots per worker: tasks one worker runs at once (default under MPI: its host's cores over the ranks on the host, at least 1; local backend: 1) |
 //! | `UNIDIST_HEARTBEAT_S` | MPI backend: seconds of silence after which a rank is taken for lost and the job ends, naming it and its host (default 60; 0 turns it off) |
 //! | `UNIDIST_CHUNK_BYTES` | MPI backend: the largest message a large object is cut into (default and most 1 GiB; the test suite sets 1 MiB) |
 

@@ -141,16 +141,17 @@ pub(crate) fn init() {
         );
     }
     // Every rank reads the same settings, so a bad one stops every rank alike.
-    let settings = crate::log::init()
-        .and_then(|()| choose_backend())
-        .and_then(|b| Ok((b, GcConfig::from_env()?, crate::heartbeat::timeout_from_env()?)));
+    let settings = crate::log::init().and_then(|()| choose_backend()).and_then(|b| {
+        let threads = cluster::worker_threads_from_env()?;
+        Ok((b, GcConfig::from_env()?, crate::heartbeat::timeout_from_env()?, threads))
+    });
     let started = match settings {
         // Threads of one process need no heartbeat.
-        Ok((Backend::Local(workers), gc, _)) => {
-            crate::registry::check_unique().map(|()| start_local(workers, gc))
+        Ok((Backend::Local(workers), gc, _, threads)) => {
+            crate::registry::check_unique().map(|()| start_local(workers, gc, threads))
         }
         #[cfg(feature = "mpi")]
-        Ok((Backend::Mpi, gc, heartbeat)) => start_mpi(gc, heartbeat),
+        Ok((Backend::Mpi, gc, heartbeat, threads)) => start_mpi(gc, heartbeat, threads),
         Err(message) => Err(message),
     };
     match started {
@@ -264,7 +265,9 @@ fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
 }
 
 /// The local backend: the root's loop and every worker's loop and executor are threads here.
-fn start_local(workers: usize, gc: GcConfig) -> Runtime {
+/// Each worker has `threads` task slots (default 1: `UNIDIST_CPUS` sets how many workers).
+fn start_local(workers: usize, gc: GcConfig, threads: Option<usize>) -> Runtime {
+    let slots = threads.unwrap_or(1);
     let size = workers + 1;
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..size).map(|_| mpsc::channel()).unzip();
     let peers = Arc::new(senders);
@@ -283,7 +286,8 @@ fn start_local(workers: usize, gc: GcConfig) -> Runtime {
             let own = peers[rank].clone();
             spawn(format!("unidist-worker-{rank}"), move || {
                 crate::log::set_thread_rank(rank);
-                event_loop::run(Worker::new(rank, size, "local", own), transport(), events)
+                let worker = Worker::new(rank, size, "local", own, slots);
+                event_loop::run(worker, transport(), events)
             });
         }
     }
@@ -293,7 +297,12 @@ fn start_local(workers: usize, gc: GcConfig) -> Runtime {
         next_sequence: AtomicU64::new(0),
         workers,
         backend: "local",
-        hosts: cluster::hosts(&vec![RankHost::here(); size]),
+        hosts: {
+            let mut hosts = cluster::hosts(&vec![RankHost::here(); size], Some(slots));
+            // One process: the workers' slots are the threads asked for, whatever the cores.
+            hosts[0].slots = workers * slots;
+            hosts
+        },
         root_loop: Mutex::new(root_loop),
     }
 }
@@ -301,7 +310,11 @@ fn start_local(workers: usize, gc: GcConfig) -> Runtime {
 /// The MPI backend: a progress thread initializes MPI and owns it. On the root, `init` returns;
 /// on a worker it waits for the loop to end at shutdown and exits the process.
 #[cfg(feature = "mpi")]
-fn start_mpi(gc: GcConfig, heartbeat: Option<std::time::Duration>) -> Result<Runtime, String> {
+fn start_mpi(
+    gc: GcConfig,
+    heartbeat: Option<std::time::Duration>,
+    threads: Option<usize>,
+) -> Result<Runtime, String> {
     use crate::heartbeat::Heartbeat;
     use crate::transport::mpi::MpiTransport;
 
@@ -321,7 +334,7 @@ fn start_mpi(gc: GcConfig, heartbeat: Option<std::time::Duration>) -> Result<Run
         };
         let (rank, size) = (transport.rank(), transport.size());
         crate::log::set_process_rank(rank);
-        let hosts = match check_job(&transport) {
+        let hosts = match check_job(&transport, threads) {
             Ok(hosts) => hosts,
             Err(e) => {
                 transport.finalize();
@@ -331,6 +344,7 @@ fn start_mpi(gc: GcConfig, heartbeat: Option<std::time::Duration>) -> Result<Run
         };
         let scheduler = Arc::new(RoundRobin::new(size - 1));
         let names = cluster::host_by_rank(&hosts, size);
+        let hosts_here = hosts.clone();
         let _ = started_tx.send(Ok((rank, size, Arc::clone(&scheduler), hosts)));
         let transport = Transport::Mpi(transport);
         if rank == 0 {
@@ -341,7 +355,8 @@ fn start_mpi(gc: GcConfig, heartbeat: Option<std::time::Duration>) -> Result<Run
             // Before the first task can run.
             crate::process_guard::install_mpi_worker(rank);
             let watch = heartbeat.map(|t| Heartbeat::new(t, vec![0], names));
-            let worker = Worker::new(rank, size, "mpi", own).with_heartbeat(watch);
+            let slots = cluster::slots_of(&hosts_here, rank, threads);
+            let worker = Worker::new(rank, size, "mpi", own, slots).with_heartbeat(watch);
             event_loop::run(worker, transport, events);
         }
     });
@@ -368,6 +383,7 @@ fn start_mpi(gc: GcConfig, heartbeat: Option<std::time::Duration>) -> Result<Run
 #[cfg(feature = "mpi")]
 fn check_job(
     transport: &crate::transport::mpi::MpiTransport,
+    threads: Option<usize>,
 ) -> Result<Vec<HostResources>, String> {
     let (digest, count) = crate::registry::summary();
     let all = transport.all_gather([digest, count]);
@@ -391,5 +407,5 @@ fn check_job(
         ));
     }
     crate::registry::check_unique()?;
-    Ok(cluster::hosts(&ranks))
+    Ok(cluster::hosts(&ranks, threads))
 }

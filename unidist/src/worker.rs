@@ -66,12 +66,14 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Creates the worker and starts its executor, which reports to `events`.
+    /// Creates the worker, which runs up to `slots` tasks at once, and starts its executor, which
+    /// reports to `events`.
     pub(crate) fn new(
         rank: Rank,
         size: usize,
         backend: &'static str,
         events: Sender<Event>,
+        slots: usize,
     ) -> Worker {
         Worker {
             store: ObjectStore::default(),
@@ -86,7 +88,7 @@ impl Worker {
             releases: Vec::new(),
             inline: VecDeque::new(),
             heartbeat: None,
-            pool: Pool::start(rank, size - 1, backend, events),
+            pool: Pool::start(rank, size - 1, backend, events, slots),
             finished: false,
         }
     }
