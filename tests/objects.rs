@@ -47,6 +47,37 @@ mod mpi {
         }
     }
 
+    /// Ranks on pretend hosts (`UNIDIST_HOST_NAME`, one value per group of ranks): root on a,
+    /// workers 1-2 on b, 3-4 on c.
+    fn on_three_hosts(env: &[&str]) -> support::Job {
+        let mut args: Vec<&str> = Vec::new();
+        for (n, host) in [("1", "a"), ("2", "b"), ("2", "c")] {
+            if !args.is_empty() {
+                args.push(":");
+            }
+            args.extend(["-n", n, "-env", "UNIDIST_HOST_NAME", host]);
+            args.extend(env);
+            args.push(OBJECTS);
+            args.push("placement");
+            args.push(env.last().copied().unwrap_or("host-aware"));
+        }
+        support::run("mpiexec", &args, &[])
+    }
+
+    #[test]
+    fn a_task_with_a_large_input_runs_on_the_inputs_host() {
+        let job = on_three_hosts(&[]);
+        job.assert_success();
+        assert!(job.stdout.contains("placement: host-aware: 0 bytes"), "{}", job.stdout);
+    }
+
+    #[test]
+    fn round_robin_placement_is_kept_on_request() {
+        let job = on_three_hosts(&["-env", "UNIDIST_SCHEDULER", "round-robin"]);
+        job.assert_success();
+        assert!(job.stdout.contains("placement: round-robin: "), "{}", job.stdout);
+    }
+
     #[test]
     fn a_bad_chunk_size_fails_init_clearly() {
         let job = support::mpiexec(2, OBJECTS, &["mpi", "1"], &[("UNIDIST_CHUNK_BYTES", "0")]);

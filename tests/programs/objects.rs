@@ -83,6 +83,39 @@ fn worker_to_worker(len: u64, expected: (u64, u64)) {
     println!("ok worker_to_worker of {len} bytes in {:.1} s", started.elapsed().as_secs_f64());
 }
 
+/// `objects placement <policy>`: with ranks on pretend hosts (root on `a`, workers 1-2 on `b`,
+/// 3-4 on `c`, by `UNIDIST_HOST_NAME`), a task whose 8 MiB input was made on worker 3 (host c)
+/// is given by round-robin to worker 1 (host b): host-aware placement runs it on host c instead.
+fn placement(policy: &str) {
+    const LEN: u64 = 8 << 20;
+    let hosts: Vec<(String, Vec<usize>)> =
+        unidist::cluster_resources().into_iter().map(|h| (h.host, h.workers)).collect();
+    let expected = vec![
+        ("a".to_string(), vec![]),
+        ("b".to_string(), vec![1, 2]),
+        ("c".to_string(), vec![3, 4]),
+    ];
+    assert_eq!(hosts, expected, "the pretend hosts");
+    while unidist::schedule_rank() != 2 {} // the next task goes to worker 3
+    let made: ObjectRef<Vec<u8>> = pattern::remote(LEN, 9);
+    let (ready, _) = unidist::wait(std::slice::from_ref(&made), 1); // its size is known now
+    assert_eq!(ready.len(), 1);
+    let before = unidist::transfer_stats();
+    while unidist::schedule_rank() != 4 {} // round-robin would give the next task to worker 1
+    let digests = digest::remote(&made);
+    let want = local_digest(&local_pattern(LEN, 9));
+    assert_eq!(unidist::get(&digests).unwrap(), want, "the input arrived unchanged");
+    let after = unidist::transfer_stats();
+    let sent = |to: usize| after[3].peer(to).bytes_sent - before[3].peer(to).bytes_sent;
+    let crossed = sent(1) + sent(2);
+    println!("placement: {policy}: {crossed} bytes of the input crossed from host c to host b");
+    match policy {
+        "host-aware" => assert_eq!(crossed, 0, "the task ran on the input's host"),
+        _ => assert!(crossed >= LEN, "round-robin ran the task on host b"),
+    }
+    unidist::shutdown();
+}
+
 /// `objects across <bytes>`: worker to worker, with the hosts of both workers printed.
 fn across(len: u64) {
     let host_of = |rank: usize| {
@@ -101,6 +134,7 @@ fn main() {
     match args[0].as_str() {
         "huge" => return huge(args[1].parse().expect("a size in bytes")),
         "across" => return across(args[1].parse().expect("a size in bytes")),
+        "placement" => return placement(&args[1]),
         _ => {}
     }
     assert_eq!(unidist::backend(), args[0]);

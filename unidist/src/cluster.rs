@@ -59,8 +59,15 @@ impl RankHost {
     }
 }
 
-/// The host name of this process (`"localhost"` if the system gives none).
+/// The host name of this process: `UNIDIST_HOST_NAME` if set (for containers whose host names
+/// say nothing, and for tests that place ranks on pretend hosts), else the system's
+/// (`"localhost"` if it gives none).
 pub(crate) fn host_name() -> String {
+    if let Ok(name) = std::env::var("UNIDIST_HOST_NAME") {
+        if !name.trim().is_empty() {
+            return name.trim().to_string();
+        }
+    }
     let mut buffer = [0_u8; 256];
     // SAFETY: the buffer is writable for its whole length, which is passed.
     let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };

@@ -107,6 +107,8 @@
 //! | `UNIDIST_GC_BYTES` | bytes of objects to free pending per worker before they are sent (default 16 MiB) |
 //! | `UNIDIST_LOG` | `error`, `warn`, `info`, `debug` or `trace`: log to stderr with `tracing`, every line with its rank (default: off) |
 //! | `UNIDIST_WORKER_THREADS` | task slots per worker: tasks one worker runs at once (default under MPI: its host's cores over the ranks on the host, at least 1; local backend: 1) |
+//! | `UNIDIST_SCHEDULER` | `host-aware` (default): a task with an input of 1 MiB or more goes to the host holding it; `round-robin`: always the next worker |
+//! | `UNIDIST_HOST_NAME` | the host name this rank reports (default: the system's) |
 //! | `UNIDIST_HEARTBEAT_S` | MPI backend: seconds of silence after which a rank is taken for lost and the job ends, naming it and its host (default 60; 0 turns it off) |
 //! | `UNIDIST_CHUNK_BYTES` | MPI backend: the largest message a large object is cut into (default and most 1 GiB; the test suite sets 1 MiB) |
 

@@ -20,7 +20,7 @@ use crate::object_ref::ObjectId;
 use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Rank, RawPingPong, Task};
 use crate::reply::{Answer, Reply};
-use crate::scheduler::RoundRobin;
+use crate::scheduler::{HostAware, RoundRobin};
 use crate::stats::RankStats;
 
 /// A call of the API, sent by a thread of the root to the root's loop, or by a task to its
@@ -81,6 +81,8 @@ impl Entry {
 struct RunningTask {
     inputs: Vec<ObjectId>,
     num_returns: u32,
+    /// The worker it runs on.
+    rank: Rank,
 }
 
 enum Waiter {
@@ -122,6 +124,8 @@ pub(crate) struct Root {
     done_gap: Duration,
     /// Watches the workers under MPI (see `heartbeat`).
     heartbeat: Option<Heartbeat>,
+    /// Moves tasks with large inputs to their inputs' host (`UNIDIST_SCHEDULER=host-aware`).
+    placement: Option<HostAware>,
 }
 
 /// Tasks that finish further apart than this are slow enough for the root to leave them the CPU.
@@ -148,7 +152,33 @@ impl Root {
             last_done: Instant::now(),
             done_gap: Duration::ZERO,
             heartbeat: None,
+            placement: None,
         }
+    }
+
+    /// Places tasks with large inputs on their inputs' host (see `scheduler::HostAware`).
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn with_placement(mut self, placement: Option<HostAware>) -> Root {
+        self.placement = placement;
+        self
+    }
+
+    /// The largest input of `task` whose size is known (it is done), and a rank holding it:
+    /// the worker `picked` if it holds it, else the rank that made it.
+    fn largest_input(&self, task: &Task, picked: Rank) -> Option<(Rank, u64)> {
+        let mut largest: Option<(Rank, u64)> = None;
+        for arg in &task.args {
+            for id in arg.ids() {
+                let Some(entry) = self.objects.get(id) else { continue };
+                if !entry.done || largest.is_some_and(|(_, b)| b >= entry.bytes) {
+                    continue;
+                }
+                let holder =
+                    if entry.holders.contains(&picked) { picked } else { entry.holders[0] };
+                largest = Some((holder, entry.bytes));
+            }
+        }
+        largest
     }
 
     /// Watches every worker with `heartbeat`.
@@ -167,7 +197,13 @@ impl Root {
 
     /// Sends `task` to worker `rank`, or to the next worker of the cycle; returns that worker.
     fn submit(&mut self, task: Task, rank: Option<Rank>, out: &mut Outbox) -> Rank {
-        let rank = rank.unwrap_or_else(|| self.scheduler.next());
+        let mut rank = rank.unwrap_or_else(|| self.scheduler.next());
+        if let Some(placement) = &self.placement {
+            rank = placement.place(rank, self.largest_input(&task, rank));
+        }
+        if let Some(placement) = &mut self.placement {
+            placement.started(rank);
+        }
         let mut inputs = Vec::new();
         for arg in &task.args {
             for &id in arg.ids() {
@@ -180,7 +216,7 @@ impl Root {
             self.objects.insert(task.first_output.offset(k), Entry::new(rank, false, 0));
         }
         self.running
-            .insert(task.first_output, RunningTask { inputs, num_returns: task.num_returns });
+            .insert(task.first_output, RunningTask { inputs, num_returns: task.num_returns, rank });
         crate::log::event!(debug, task = %task.first_output, function = task.function, worker = rank, "task submitted");
         out.send(rank, Message::Submit(task));
         rank
@@ -301,6 +337,9 @@ impl Root {
     /// A task has finished; `sizes` are the bytes of its results.
     fn task_done(&mut self, first_output: ObjectId, sizes: &[u64]) {
         let Some(task) = self.running.remove(&first_output) else { return };
+        if let Some(placement) = &mut self.placement {
+            placement.finished(task.rank);
+        }
         crate::log::event!(debug, task = %first_output, "task done");
         let now = Instant::now();
         self.done_gap = (self.done_gap * 7 + (now - self.last_done)) / 8;

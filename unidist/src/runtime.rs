@@ -143,15 +143,19 @@ pub(crate) fn init() {
     // Every rank reads the same settings, so a bad one stops every rank alike.
     let settings = crate::log::init().and_then(|()| choose_backend()).and_then(|b| {
         let threads = cluster::worker_threads_from_env()?;
-        Ok((b, GcConfig::from_env()?, crate::heartbeat::timeout_from_env()?, threads))
+        let policy = crate::scheduler::policy_from_env()?;
+        let heartbeat = crate::heartbeat::timeout_from_env()?;
+        Ok((b, GcConfig::from_env()?, heartbeat, threads, policy))
     });
     let started = match settings {
-        // Threads of one process need no heartbeat.
-        Ok((Backend::Local(workers), gc, _, threads)) => {
+        // Threads of one process need no heartbeat, and are one host.
+        Ok((Backend::Local(workers), gc, _, threads, _)) => {
             crate::registry::check_unique().map(|()| start_local(workers, gc, threads))
         }
         #[cfg(feature = "mpi")]
-        Ok((Backend::Mpi, gc, heartbeat, threads)) => start_mpi(gc, heartbeat, threads),
+        Ok((Backend::Mpi, gc, heartbeat, threads, policy)) => {
+            start_mpi(gc, heartbeat, threads, policy)
+        }
         Err(message) => Err(message),
     };
     match started {
@@ -314,6 +318,7 @@ fn start_mpi(
     gc: GcConfig,
     heartbeat: Option<std::time::Duration>,
     threads: Option<usize>,
+    policy: crate::scheduler::Policy,
 ) -> Result<Runtime, String> {
     use crate::heartbeat::Heartbeat;
     use crate::transport::mpi::MpiTransport;
@@ -348,8 +353,11 @@ fn start_mpi(
         let _ = started_tx.send(Ok((rank, size, Arc::clone(&scheduler), hosts)));
         let transport = Transport::Mpi(transport);
         if rank == 0 {
+            let placement = (policy == crate::scheduler::Policy::HostAware)
+                .then(|| crate::scheduler::HostAware::new(&names));
             let watch = heartbeat.map(|t| Heartbeat::new(t, (1..size).collect(), names));
-            let root = Root::new(size, scheduler, gc).with_heartbeat(watch);
+            let root =
+                Root::new(size, scheduler, gc).with_heartbeat(watch).with_placement(placement);
             event_loop::run(root, transport, events);
         } else {
             // Before the first task can run.

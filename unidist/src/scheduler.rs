@@ -1,4 +1,5 @@
-//! Which worker runs the next task: round-robin over the worker ranks.
+//! Which worker runs the next task: round-robin over the worker ranks, except that a task with a
+//! large input goes to a worker of the host that holds it (host-aware placement).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -18,5 +19,136 @@ impl RoundRobin {
     /// The next worker rank, in the cycle 1, 2, ..., workers, 1, ...
     pub(crate) fn next(&self) -> Rank {
         1 + self.next.fetch_add(1, Ordering::Relaxed) % self.workers
+    }
+}
+
+/// How the root places tasks (`UNIDIST_SCHEDULER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub(crate) enum Policy {
+    /// Every task to the next worker of the cycle.
+    RoundRobin,
+    /// As round-robin, but a task with a large input goes to the host that holds it.
+    HostAware,
+}
+
+/// `UNIDIST_SCHEDULER`: `host-aware` (the default) or `round-robin`.
+pub(crate) fn policy_from_env() -> Result<Policy, String> {
+    match std::env::var("UNIDIST_SCHEDULER").as_deref() {
+        Err(_) | Ok("host-aware") => Ok(Policy::HostAware),
+        Ok("round-robin") => Ok(Policy::RoundRobin),
+        Ok(other) => Err(format!(
+            "UNIDIST_SCHEDULER={other} is not a scheduler: give host-aware or round-robin"
+        )),
+    }
+}
+
+/// An input of at least this many bytes decides its task's host. Not measured across real
+/// hosts yet: a guess that moving 1 MiB over a network costs more than an uneven spread of tasks.
+pub(crate) const LARGE_INPUT: u64 = 1 << 20;
+
+/// A worker may take a task moved to it while it runs at most this many more tasks than the
+/// worker round-robin picked ("not far busier").
+const BUSIER_BY: usize = 2;
+
+/// Host-aware placement: which host each rank is on, and how many placed tasks each worker runs.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub(crate) struct HostAware {
+    /// Host index by rank.
+    host_of: Vec<usize>,
+    /// Worker ranks by host index.
+    workers_of: Vec<Vec<Rank>>,
+    /// Tasks placed on each rank and not done yet.
+    running: Vec<usize>,
+}
+
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+impl HostAware {
+    /// `hosts[rank]` is the host name of each rank.
+    pub(crate) fn new(hosts: &[String]) -> HostAware {
+        let mut names: Vec<&str> = Vec::new();
+        let mut host_of = Vec::with_capacity(hosts.len());
+        for name in hosts {
+            let index = names.iter().position(|n| n == name).unwrap_or_else(|| {
+                names.push(name);
+                names.len() - 1
+            });
+            host_of.push(index);
+        }
+        let mut workers_of = vec![Vec::new(); names.len()];
+        for (rank, host) in host_of.iter().enumerate().skip(1) {
+            workers_of[*host].push(rank);
+        }
+        HostAware { host_of, workers_of, running: vec![0; hosts.len()] }
+    }
+
+    /// The worker for a task that round-robin gave to `picked`, whose largest input (if any) has
+    /// `bytes` bytes held by `holder`.
+    pub(crate) fn place(&self, picked: Rank, largest: Option<(Rank, u64)>) -> Rank {
+        let Some((holder, bytes)) = largest else { return picked };
+        if bytes < LARGE_INPUT || self.host_of[holder] == self.host_of[picked] {
+            return picked;
+        }
+        let candidates = &self.workers_of[self.host_of[holder]];
+        let best = if candidates.contains(&holder) {
+            Some(holder)
+        } else {
+            candidates.iter().copied().min_by_key(|r| self.running[*r])
+        };
+        match best {
+            Some(rank) if self.running[rank] <= self.running[picked] + BUSIER_BY => rank,
+            _ => picked,
+        }
+    }
+
+    /// A task was placed on `rank`.
+    pub(crate) fn started(&mut self, rank: Rank) {
+        self.running[rank] += 1;
+    }
+
+    /// A task placed on `rank` is done.
+    pub(crate) fn finished(&mut self, rank: Rank) {
+        self.running[rank] = self.running[rank].saturating_sub(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts() -> HostAware {
+        // rank 0 on a; 1, 2 on b; 3, 4 on c.
+        HostAware::new(&["a", "b", "b", "c", "c"].map(String::from))
+    }
+
+    #[test]
+    fn a_large_input_takes_its_task_to_its_host() {
+        let mut place = hosts();
+        assert_eq!(place.place(1, Some((3, LARGE_INPUT))), 3, "to the holder itself");
+        assert_eq!(place.place(1, Some((0, LARGE_INPUT))), 1, "the root's host has no worker");
+        place.started(3);
+        place.started(3);
+        place.started(3);
+        assert_eq!(place.place(1, Some((3, LARGE_INPUT))), 1, "the holder is far busier");
+        place.finished(3);
+        assert_eq!(place.place(1, Some((3, LARGE_INPUT))), 3);
+    }
+
+    #[test]
+    fn small_inputs_and_inputs_on_the_same_host_keep_round_robin() {
+        let place = hosts();
+        assert_eq!(place.place(1, Some((3, LARGE_INPUT - 1))), 1);
+        assert_eq!(place.place(1, Some((2, LARGE_INPUT))), 1, "already on the holder's host");
+        assert_eq!(place.place(4, None), 4);
+    }
+
+    #[test]
+    fn the_policy_is_read_from_the_environment() {
+        std::env::set_var("UNIDIST_SCHEDULER", "round-robin");
+        assert_eq!(policy_from_env(), Ok(Policy::RoundRobin));
+        std::env::set_var("UNIDIST_SCHEDULER", "random");
+        assert!(policy_from_env().unwrap_err().contains("UNIDIST_SCHEDULER=random"));
+        std::env::remove_var("UNIDIST_SCHEDULER");
+        assert_eq!(policy_from_env(), Ok(Policy::HostAware));
     }
 }
