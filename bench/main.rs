@@ -13,7 +13,12 @@
 //!
 //! Options: `--json` (also print one JSON line), `--quick` (small sizes, for the test suite:
 //! checks the program runs, measures nothing worth reporting), `--only a,b` (run these items:
-//! raw, roundtrip, throughput, chain, fanin, large, scaling, nested), `--reps N` (at least 5).
+//! raw, roundtrip, throughput, chain, fanin, large, scaling, nested; and `hosts`, run only when
+//! named: it needs workers on two hosts), `--reps N` (at least 5).
+//!
+//! `hosts`: 8 MiB inputs made on the first worker host, each read by 4 tasks placed by the
+//! scheduler in use (`UNIDIST_SCHEDULER`): the time of those tasks and the input bytes that
+//! crossed to the other host. Run it once per scheduler.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -38,6 +43,18 @@ fn count(parts: Vec<u64>) -> u64 {
 #[remote]
 fn same_bytes(v: Vec<u8>) -> Vec<u8> {
     v
+}
+
+/// Reads a large input: its byte sum.
+#[remote]
+fn sum_bytes(v: Vec<u8>) -> u64 {
+    v.iter().map(|b| *b as u64).sum()
+}
+
+/// Makes `len` bytes of `fill`.
+#[remote]
+fn make_bytes(len: u64, fill: u8) -> Vec<u8> {
+    vec![fill; len as usize]
 }
 
 #[remote]
@@ -230,6 +247,51 @@ impl Bench {
         self.row(&format!("fanin {n} tasks into one"), "us total", figure, ratio);
     }
 
+    fn hosts(&mut self) {
+        let hosts = unidist::cluster_resources();
+        let with_workers: Vec<_> = hosts.iter().filter(|h| !h.workers.is_empty()).collect();
+        assert!(with_workers.len() >= 2, "the hosts item needs workers on 2 hosts: {hosts:?}");
+        let (a, b) = (with_workers[0].workers.clone(), with_workers[1].workers.clone());
+        let workers = unidist::num_workers();
+        let policy = std::env::var("UNIDIST_SCHEDULER").unwrap_or("host-aware".into());
+        let len: u64 = self.size(8 << 20, 1 << 20) as u64;
+        let readers = 4;
+        let mut crossed = Vec::new();
+        let figure = self.measure(|| {
+            // One input on each worker of the first host.
+            let inputs: Vec<ObjectRef<Vec<u8>>> = a
+                .iter()
+                .map(|w| {
+                    while unidist::schedule_rank() % workers + 1 != *w {}
+                    make_bytes::remote(len, 1)
+                })
+                .collect();
+            let (ready, _) = unidist::wait(&inputs, inputs.len());
+            assert_eq!(ready.len(), inputs.len());
+            let before = unidist::transfer_stats();
+            let started = Instant::now();
+            let sums: Vec<ObjectRef<u64>> = inputs
+                .iter()
+                .flat_map(|input| (0..readers).map(move |_| sum_bytes::remote(input)))
+                .collect();
+            let got = unidist::get(&sums).unwrap();
+            let seconds = started.elapsed().as_secs_f64();
+            assert!(got.iter().all(|s| *s == len), "a reader saw other bytes");
+            let after = unidist::transfer_stats();
+            let moved: u64 = a
+                .iter()
+                .flat_map(|from| b.iter().map(move |to| (*from, *to)))
+                .map(|(from, to)| after[from].peer(to).bytes_sent - before[from].peer(to).bytes_sent)
+                .sum();
+            crossed.push(moved as f64 / (1 << 20) as f64);
+            seconds * 1e3
+        });
+        let name = format!("hosts {policy}: {} x {readers} readers of {} MiB", a.len(), len >> 20);
+        self.row(&name, "ms", figure, None);
+        let moved = Figure::of(crossed);
+        self.row(&format!("hosts {policy}: input bytes that crossed hosts"), "MiB", moved, None);
+    }
+
     fn large(&mut self) {
         let bytes = self.size(64 << 20, 4 << 20);
         self.large_step("Vec<u8>", bytes, vec![0xA5_u8; bytes], same_bytes::remote);
@@ -406,6 +468,7 @@ fn main() {
     let mut quick = false;
     let mut reps = 5;
     let mut only: Vec<String> = ITEMS.iter().map(|s| s.to_string()).collect();
+    let named = |i: &str| ITEMS.contains(&i) || i == "hosts";
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -421,8 +484,8 @@ fn main() {
             "--only" => {
                 let list = it.next().expect("--only takes a list of items");
                 only = list.split(',').map(str::to_string).collect();
-                if let Some(bad) = only.iter().find(|i| !ITEMS.contains(&i.as_str())) {
-                    panic!("unknown item {bad}: the items are {}", ITEMS.join(", "));
+                if let Some(bad) = only.iter().find(|i| !named(i)) {
+                    panic!("unknown item {bad}: the items are {}, hosts", ITEMS.join(", "));
                 }
             }
             other => panic!("unknown option {other}: see the doc comment of bench/main.rs"),
@@ -430,7 +493,7 @@ fn main() {
     }
     let mut bench = Bench { reps, quick, rows: Vec::new(), raw_half_rtt_us: None, raw_gbps: None };
     // In this order: the raw limits first (when asked for at all), since the ratios use them.
-    let items: [Item; 8] = [
+    let items: [Item; 9] = [
         ("raw", Bench::raw),
         ("roundtrip", Bench::roundtrip),
         ("throughput", Bench::throughput),
@@ -439,6 +502,7 @@ fn main() {
         ("large", Bench::large),
         ("scaling", Bench::scaling),
         ("nested", Bench::nested),
+        ("hosts", Bench::hosts),
     ];
     for (item, run) in items {
         if only.iter().any(|i| i == item) {
