@@ -281,7 +281,9 @@ impl Bench {
             let moved: u64 = a
                 .iter()
                 .flat_map(|from| b.iter().map(move |to| (*from, *to)))
-                .map(|(from, to)| after[from].peer(to).bytes_sent - before[from].peer(to).bytes_sent)
+                .map(|(from, to)| {
+                    after[from].peer(to).bytes_sent - before[from].peer(to).bytes_sent
+                })
                 .sum();
             crossed.push(moved as f64 / (1 << 20) as f64);
             seconds * 1e3

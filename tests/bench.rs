@@ -43,3 +43,28 @@ fn the_benchmark_runs_under_mpiexec() {
     let job = support::mpiexec(3, BENCH, &["--quick", "--json"], &[]);
     check(&job, "mpi", true);
 }
+
+/// The `hosts` item on pretend hosts (`UNIDIST_HOST_NAME`): root and workers 1-2 on h1, 3-4 on
+/// h2. Host-aware placement moves no input across; round-robin moves some.
+#[cfg(feature = "mpi")]
+#[test]
+fn the_hosts_item_reports_the_bytes_that_cross_hosts() {
+    for scheduler in ["host-aware", "round-robin"] {
+        let mut args: Vec<&str> = Vec::new();
+        for (n, host) in [("3", "h1"), ("2", "h2")] {
+            if !args.is_empty() {
+                args.push(":");
+            }
+            args.extend(["-n", n, "-env", "UNIDIST_HOST_NAME", host]);
+            args.extend(["-env", "UNIDIST_SCHEDULER", scheduler]);
+            args.extend([BENCH, "--quick", "--only", "hosts"]);
+        }
+        let job = support::run("mpiexec", &args, &[]);
+        job.assert_success();
+        let row = format!("hosts {scheduler}: input bytes that crossed hosts");
+        let line = job.stdout.lines().find(|l| l.starts_with(&row));
+        let line = line.unwrap_or_else(|| panic!("no {row:?} in:\n{}", job.stdout));
+        let median: f64 = line[row.len()..].split_whitespace().next().unwrap().parse().unwrap();
+        assert_eq!(median == 0.0, scheduler == "host-aware", "{line}");
+    }
+}
