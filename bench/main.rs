@@ -25,12 +25,12 @@ use std::time::{Duration, Instant};
 
 use unidist::{remote, ObjectRef};
 
-#[remote]
+#[remote(inline)]
 fn noop(i: u64) -> u64 {
     i
 }
 
-#[remote]
+#[remote(inline)]
 fn inc(x: u64) -> u64 {
     x + 1
 }

@@ -21,7 +21,7 @@ fn add(a: i64, b: i64) -> i64 {
     a + b
 }
 
-#[remote(num_returns = 2)]
+#[remote(num_returns = 2, inline)]
 fn split(v: Vec<u32>) -> (Vec<u32>, Vec<u32>) {
     let (a, b) = v.split_at(v.len() / 2);
     (a.to_vec(), b.to_vec())

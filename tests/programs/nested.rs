@@ -139,8 +139,14 @@ fn put_and_wait(n: u64) -> (usize, u64) {
     (ready.len(), total + unidist::get(&shared).unwrap().len() as u64)
 }
 
-/// Returns `1 + depth` through `depth` nested tasks, and the name of the thread it ran on.
+/// The name of the thread it runs on: quick, but not marked `inline`.
 #[remote]
+fn where_unmarked() -> String {
+    std::thread::current().name().unwrap_or_default().to_string()
+}
+
+/// Returns `1 + depth` through `depth` nested tasks, and the name of the thread it ran on.
+#[remote(inline)]
 fn quick_then_nested(depth: u32) -> (u32, String) {
     let here = std::thread::current().name().unwrap_or_default().to_string();
     if depth == 0 {
@@ -267,6 +273,12 @@ fn main() {
             while unidist::schedule_rank() != workers {}
             unidist::get(&quick_then_nested::remote(depth)).unwrap()
         };
+        // Quick but unmarked: always on an executor.
+        for _ in 0..20 {
+            while unidist::schedule_rank() != workers {}
+            let thread = unidist::get(&where_unmarked::remote()).unwrap();
+            assert!(on_executor(&thread), "an unmarked function ran on {thread}");
+        }
         let (value, first) = on_worker_1(0);
         assert_eq!(value, 1);
         assert!(on_executor(&first), "a function's first task runs on an executor: {first}");

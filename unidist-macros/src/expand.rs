@@ -18,6 +18,11 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
     // `#[cfg]` on the function must also switch the module on and off.
     let cfgs = item.attrs.iter().filter(|a| a.path().is_ident("cfg"));
     let n = spec.outputs.len();
+    let inline = if spec.inline {
+        quote! { .inline() }
+    } else {
+        quote! {}
+    };
 
     // Types are written for the parent module; the code below lives one module deeper.
     let ret = in_child(&spec.ret);
@@ -66,7 +71,7 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
             const __UNIDIST_ID: u64 = ::unidist::__private::function_id(__UNIDIST_PATH);
 
             ::unidist::__private::inventory::submit! {
-                ::unidist::__private::RemoteFunction::new(__UNIDIST_PATH, #n, __unidist_invoke, __unidist_types)
+                ::unidist::__private::RemoteFunction::new(__UNIDIST_PATH, #n, __unidist_invoke, __unidist_types)#inline
             }
 
             fn __unidist_invoke(

@@ -14,6 +14,8 @@ pub struct RemoteFn {
     pub ret: Type,
     /// The types of the returned objects: `[ret]`, or the tuple's elements for `num_returns > 1`.
     pub outputs: Vec<Type>,
+    /// `#[remote(inline)]`: the worker's loop thread may run its tasks itself.
+    pub inline: bool,
 }
 
 pub struct Param {
@@ -22,7 +24,7 @@ pub struct Param {
 }
 
 pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<RemoteFn> {
-    let num_returns = parse_attr(attr)?;
+    let (num_returns, inline) = parse_attr(attr)?;
     let item: ItemFn = syn::parse2(item)?;
     let mut errors = Errors::default();
     let sig = &item.sig;
@@ -98,14 +100,20 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<RemoteFn> {
     };
 
     errors.finish()?;
-    Ok(RemoteFn { item, params, ret, outputs })
+    Ok(RemoteFn { item, params, ret, outputs, inline })
 }
 
-/// Parses `num_returns = N`, the only argument of the attribute.
-fn parse_attr(attr: TokenStream) -> syn::Result<Option<(usize, LitInt)>> {
+/// Parses the attribute's arguments: `num_returns = N` and `inline`, in any order.
+type Attr = (Option<(usize, LitInt)>, bool);
+
+fn parse_attr(attr: TokenStream) -> syn::Result<Attr> {
     let mut num_returns = None;
+    let mut inline = false;
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("num_returns") {
+        if meta.path.is_ident("inline") {
+            inline = true;
+            Ok(())
+        } else if meta.path.is_ident("num_returns") {
             let lit: LitInt = meta.value()?.parse()?;
             let n: usize = lit.base10_parse()?;
             if n == 0 {
@@ -114,11 +122,13 @@ fn parse_attr(attr: TokenStream) -> syn::Result<Option<(usize, LitInt)>> {
             num_returns = Some((n, lit));
             Ok(())
         } else {
-            Err(meta.error("unknown argument of #[remote]: the only one is `num_returns = N`"))
+            Err(meta.error(
+                "unknown argument of #[remote]: the arguments are `num_returns = N` and `inline`",
+            ))
         }
     });
     syn::parse::Parser::parse2(parser, attr)?;
-    Ok(num_returns)
+    Ok((num_returns, inline))
 }
 
 /// Rejects references, `impl Trait` and non-`'static` lifetimes anywhere inside a type: values

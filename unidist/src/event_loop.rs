@@ -188,6 +188,10 @@ impl<N: Node> Core<N> {
 trait Pump {
     /// One round and, if it found nothing, a short wait; false once the rank has stopped.
     fn pump(&mut self) -> bool;
+    /// True while sends are in flight that need this thread's calls to move.
+    fn sending(&self) -> bool;
+    /// Ends the whole job (see `Transport::fatal`).
+    fn fatal(&self, what: String) -> !;
 }
 
 impl<N: Node> Pump for Core<N> {
@@ -202,44 +206,54 @@ impl<N: Node> Pump for Core<N> {
         self.settle(busy);
         true
     }
+
+    fn sending(&self) -> bool {
+        self.transport.sending()
+    }
+
+    fn fatal(&self, what: String) -> ! {
+        self.transport.fatal(what)
+    }
 }
 
 thread_local! {
     /// On a loop's thread while it runs a task: the loop, for that task to drive while it waits.
     static PUMP: Cell<Option<*mut dyn Pump>> = const { Cell::new(None) };
-    /// Set when the loop panicked inside a task that drove it: see [`loop_panicked`].
-    static LOOP_PANICKED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// True if the panic that a task on this thread raised came from the loop it drove while it
-/// waited (a bug in the runtime), not from the task: the task's runner passes it on, so that it
-/// ends the job as a panic of the loop does, instead of failing the task.
-pub(crate) fn loop_panicked() -> bool {
-    LOOP_PANICKED.with(Cell::get)
-}
-
-/// Runs one round of the loop whose thread runs the calling task, or returns false: outside
-/// such a task, or once the rank has stopped. A task run by [`Node::take_inline`] that blocks
-/// in `get` or `wait` calls this until its answer comes, so the loop goes on while it waits.
-pub(crate) fn pump_from_task() -> bool {
-    let Some(core) = PUMP.with(Cell::get) else { return false };
-    // Taken out while it runs: a task that the round starts here cannot pump it again.
+/// Runs `f` on the loop whose thread runs the calling task. A task run by [`Node::take_inline`]
+/// that blocks in `get` or `wait` drives the loop through this until its answer comes, so the
+/// rank goes on while it waits. A panic of the loop there (a bug in the runtime) ends the job at
+/// once, as one on the loop's own stack does, never unwinding into the task's code.
+fn with_pump<R>(f: impl FnOnce(&mut dyn Pump) -> R) -> R {
+    let core = PUMP.with(Cell::get).expect("only a task run by its worker's loop pumps it");
+    // Taken out while it runs: nothing the round does can pump it again.
     PUMP.with(|p| p.set(None));
     // SAFETY: `run` stored this pointer to its `Core` just before it called the task that is
     // calling us, on this thread, and touches the `Core` only after that task returns; the
     // pointer is taken out while in use, so no two references to the `Core` are live at once.
-    let pumped =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (*core).pump() }));
-    match pumped {
-        Ok(going) => {
-            PUMP.with(|p| p.set(Some(core)));
-            going
+    let core = unsafe { &mut *core };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut *core)));
+    match result {
+        Ok(value) => {
+            PUMP.with(|p| p.set(Some(core as *mut dyn Pump)));
+            value
         }
-        Err(payload) => {
-            LOOP_PANICKED.with(|p| p.set(true));
-            std::panic::resume_unwind(payload)
-        }
+        Err(_) => core.fatal("stopped: its progress loop panicked (the message is above)".into()),
     }
+}
+
+/// One round of the loop, from a task on its thread that waits (see [`with_pump`]); false once
+/// the rank has stopped.
+pub(crate) fn pump_from_task() -> bool {
+    with_pump(|core| core.pump())
+}
+
+/// From a task on the loop's thread whose wait is over: completes the sends the loop started
+/// meanwhile before the task computes again, since a large one moves only while this thread
+/// calls MPI (a peer waits for its chunks).
+pub(crate) fn finish_sends_from_task() {
+    with_pump(|core| while core.sending() && core.pump() {})
 }
 
 /// Runs the rank until its node has finished, then closes the transport.
@@ -259,6 +273,9 @@ pub(crate) fn run<N: Node + 'static>(node: N, transport: Transport, events: Rece
             task();
             PUMP.with(|p| p.set(None));
             core.idle_rounds = 0;
+            if core.node.finished() {
+                break;
+            }
             continue;
         }
         core.settle(busy);

@@ -234,6 +234,21 @@ impl Pool {
         }
     }
 
+    /// Gives ready jobs a thread: if they are left to no thread, or a slot is free (a task just
+    /// blocked), wakes an idle thread or starts one.
+    fn fill_slots(self: &Arc<Self>, state: &mut State) {
+        if state.stuck() {
+            return self.spawn(state);
+        }
+        if state.ready.is_empty() || !state.slot_free() {
+            return;
+        }
+        match state.sleepers.iter().position(|s| s.depth == 0) {
+            Some(i) => state.sleepers.swap_remove(i).thread.unpark(),
+            None => self.spawn(state),
+        }
+    }
+
     /// Queues a job whose inputs are all here (called by the worker's loop).
     pub(crate) fn push(self: &Arc<Self>, job: Job) {
         let mut state = self.lock();
@@ -267,9 +282,7 @@ impl Pool {
         if let Some(i) = waiting {
             state.sleepers[i].placement = false;
         }
-        if state.stuck() {
-            self.spawn(&mut state);
-        }
+        self.fill_slots(&mut state);
     }
 
     /// Hands the answer of request `request` to the task blocked on it.
@@ -299,9 +312,7 @@ impl Pool {
     ) -> MutexGuard<'a, State> {
         let me = sleeper.thread.id();
         state.sleepers.push(sleeper);
-        if state.stuck() {
-            self.spawn(&mut state);
-        }
+        self.fill_slots(&mut state);
         drop(state);
         std::thread::park();
         let mut state = self.lock();
@@ -355,6 +366,20 @@ impl Pool {
     /// now takes no core from another.
     pub(crate) fn idle(&self) -> bool {
         !self.computing() && self.queued.load(Ordering::Acquire) == 0
+    }
+
+    /// Tasks that may compute at once.
+    pub(crate) fn slots(&self) -> usize {
+        self.lock().slots
+    }
+
+    /// A task submitted here with these results is ready and runs on the loop's thread: it was
+    /// placed, so tasks waiting for it need not wait for the root to place it.
+    pub(crate) fn unexpect(&self, first_output: ObjectId, num_returns: usize) {
+        let mut state = self.lock();
+        for k in 0..num_returns {
+            state.expected.remove(&first_output.offset(k));
+        }
     }
 
     /// True while the worker's loop thread runs a task.
@@ -411,6 +436,8 @@ impl Pool {
         loop {
             let mut state = self.lock();
             if let Some(answer) = state.answers.remove(&request) {
+                drop(state);
+                crate::event_loop::finish_sends_from_task();
                 return answer;
             }
             if state.stopped {

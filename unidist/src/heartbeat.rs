@@ -20,10 +20,10 @@ pub(crate) fn timeout_from_env() -> Result<Option<Duration>, String> {
         Err(_) => Ok(Some(DEFAULT_TIMEOUT)),
         Ok(v) => match v.trim().parse::<f64>() {
             Ok(0.0) => Ok(None),
-            Ok(s) if s.is_finite() && s > 0.0 && s <= 1e6 => Ok(Some(Duration::from_secs_f64(s))),
+            Ok(s) if (1.0..=1e6).contains(&s) => Ok(Some(Duration::from_secs_f64(s))),
             _ => Err(format!(
-                "UNIDIST_HEARTBEAT_S={v} is not a timeout: give seconds above 0 (such as 60 or \
-                 2.5), or 0 to turn the heartbeat off"
+                "UNIDIST_HEARTBEAT_S={v} is not a timeout: give seconds, at least 1 (such as 60 \
+                 or 2.5), or 0 to turn the heartbeat off"
             )),
         },
     }
@@ -36,6 +36,8 @@ pub(crate) struct Heartbeat {
     heard: Vec<Instant>,
     watched: Vec<Rank>,
     last_sent: Instant,
+    /// When this rank last checked: silence while it was not listening is its own.
+    last_check: Instant,
     /// Host names by rank, for the message.
     hosts: Vec<String>,
 }
@@ -45,7 +47,8 @@ impl Heartbeat {
     #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     pub(crate) fn new(timeout: Duration, watched: Vec<Rank>, hosts: Vec<String>) -> Heartbeat {
         let now = Instant::now();
-        Heartbeat { timeout, heard: vec![now; hosts.len()], watched, last_sent: now, hosts }
+        let heard = vec![now; hosts.len()];
+        Heartbeat { timeout, heard, watched, last_sent: now, last_check: now, hosts }
     }
 
     /// A batch came from `from`.
@@ -65,9 +68,17 @@ impl Heartbeat {
         true
     }
 
-    /// A watched peer silent for longer than the timeout, as the line that ends the job.
-    pub(crate) fn silent(&self) -> Option<String> {
+    /// A watched peer silent for longer than the timeout, as the line that ends the job. Called
+    /// every round of the loop; if this rank's own loop was held up (a long transfer, a task on
+    /// its thread) for a quarter of the timeout, the peers' silence meanwhile does not count.
+    pub(crate) fn silent(&mut self) -> Option<String> {
         let now = Instant::now();
+        if now - self.last_check > self.timeout / 4 {
+            for rank in &self.watched {
+                self.heard[*rank] = now;
+            }
+        }
+        self.last_check = now;
         let rank = *self.watched.iter().find(|r| now - self.heard[**r] > self.timeout)?;
         let who = if rank == 0 { "the root (rank 0)".to_string() } else { format!("rank {rank}") };
         Some(format!(
@@ -92,14 +103,26 @@ mod tests {
         let mut beat = Heartbeat::new(Duration::from_millis(20), vec![2, 1], hosts);
         assert!(beat.silent().is_none());
         assert!(!beat.due(), "not before a quarter of the timeout");
+        // Listening all along, as the loop does every round, hearing only from rank 1.
         let start = Instant::now();
-        while start.elapsed() < Duration::from_millis(30) {
+        let line = loop {
             beat.heard(1);
+            if let Some(line) = beat.silent() {
+                break line;
+            }
+            assert!(start.elapsed() < Duration::from_secs(5), "rank 2's silence went unseen");
             std::thread::yield_now();
-        }
-        let line = beat.silent().expect("rank 2 was silent for longer than the timeout");
+        };
         assert!(line.contains("from rank 2 on host c for"), "{line}");
         assert!(beat.due());
+    }
+
+    #[test]
+    fn silence_while_this_rank_was_not_listening_does_not_count() {
+        let mut beat = Heartbeat::new(Duration::from_millis(20), vec![1], vec!["a".into(); 2]);
+        assert!(beat.silent().is_none());
+        std::thread::sleep(Duration::from_millis(50)); // this rank's loop is held up
+        assert!(beat.silent().is_none(), "rank 1 was not heard because nobody listened");
     }
 
     #[test]
@@ -109,6 +132,8 @@ mod tests {
         assert_eq!(timeout_from_env(), Ok(Some(Duration::from_millis(2500))));
         std::env::set_var("UNIDIST_HEARTBEAT_S", "0");
         assert_eq!(timeout_from_env(), Ok(None));
+        std::env::set_var("UNIDIST_HEARTBEAT_S", "0.01");
+        assert!(timeout_from_env().is_err(), "below the floor of 1 s");
         std::env::set_var("UNIDIST_HEARTBEAT_S", "soon");
         assert!(timeout_from_env().unwrap_err().contains("UNIDIST_HEARTBEAT_S=soon"));
         std::env::remove_var("UNIDIST_HEARTBEAT_S");

@@ -24,6 +24,8 @@ pub struct RemoteFunction {
     num_returns: usize,
     invoke: Invoke,
     types: fn() -> Vec<&'static str>,
+    /// `#[remote(inline)]`: see [`RemoteFunction::runs_inline`].
+    inline: bool,
 }
 
 /// What a rank learned of a function from its runs (kept beside the table: a `RemoteFunction`
@@ -52,21 +54,31 @@ impl RemoteFunction {
         invoke: Invoke,
         types: fn() -> Vec<&'static str>,
     ) -> RemoteFunction {
-        RemoteFunction { id: function_id(path), path, num_returns, invoke, types }
+        RemoteFunction { id: function_id(path), path, num_returns, invoke, types, inline: false }
+    }
+
+    /// Used by the code `#[remote(inline)]` generates: the function's tasks may run on the
+    /// worker's loop thread (see [`RemoteFunction::runs_inline`]).
+    pub const fn inline(mut self) -> RemoteFunction {
+        self.inline = true;
+        self
     }
 
     fn profile(&self) -> Option<&'static Profile> {
         table().profiles.get(&self.id)
     }
 
-    /// True if a worker's loop may run a task of this function on its own thread: its last runs
-    /// on this rank were all quick and none ever blocked in `get` or `wait`. A task that blocks
-    /// there all the same drives the loop while it waits, so this is a guess about speed only.
+    /// True if a worker's loop may run a task of this function on its own thread: the function
+    /// is marked `#[remote(inline)]`, its last runs on this rank were all quick, and none ever
+    /// blocked in `get` or `wait` (one that does drives the loop while it waits). Only the mark
+    /// makes it safe: a task that waits on anything else (a lock, a file, another task's
+    /// progress) would stop the loop, so the runtime never guesses that from speed alone.
     pub(crate) fn runs_inline(&self) -> bool {
-        self.profile().is_some_and(|p| {
-            p.quick_runs.load(Ordering::Relaxed) >= QUICK_RUNS_TO_INLINE
-                && !p.blocks.load(Ordering::Relaxed)
-        })
+        self.inline
+            && self.profile().is_some_and(|p| {
+                p.quick_runs.load(Ordering::Relaxed) >= QUICK_RUNS_TO_INLINE
+                    && !p.blocks.load(Ordering::Relaxed)
+            })
     }
 
     /// Notes how long a run took.

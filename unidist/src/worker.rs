@@ -144,7 +144,10 @@ impl Worker {
         // A quick task while no other computes here runs on the loop's thread, after this
         // round: no hand-over to an executor and back.
         let quick = registry::lookup(job.task.function).is_some_and(RemoteFunction::runs_inline);
-        if quick && !self.pool.inline_running() && (!self.inline.is_empty() || self.pool.idle()) {
+        // With several slots, only one at a time: the others run on executors meanwhile.
+        let queue = self.inline.is_empty() || self.pool.slots() == 1;
+        if quick && !self.pool.inline_running() && self.pool.idle() && queue {
+            self.pool.unexpect(job.task.first_output, job.task.num_returns as usize);
             self.inline.push_back(job);
         } else {
             self.pool.push(job);
@@ -293,7 +296,7 @@ impl Node for Worker {
         if !self.releases.is_empty() {
             out.send(0, Message::Release(std::mem::take(&mut self.releases)));
         }
-        if let Some(line) = self.heartbeat.as_ref().and_then(Heartbeat::silent) {
+        if let Some(line) = self.heartbeat.as_mut().and_then(Heartbeat::silent) {
             out.fatal = Some(line);
         }
     }
@@ -302,9 +305,6 @@ impl Node for Worker {
         self.finished
     }
 
-    /// A worker waits on the network when no task of it computes, or when a task of it is
-    /// blocked on an answer or an input from another rank; otherwise it leaves the core to its
-    /// computing tasks.
     fn take_inline(&mut self, allowed: bool) -> Option<InlineTask> {
         if !allowed || self.pool.inline_running() {
             // Not now: to the executors, in order.
@@ -318,6 +318,9 @@ impl Node for Worker {
         Some(Box::new(move || pool.run_inline(job)))
     }
 
+    /// A worker waits on the network when no task of it computes, or when a task of it is
+    /// blocked on an answer or an input from another rank; otherwise it leaves the core to its
+    /// computing tasks.
     fn urgent(&self) -> bool {
         !self.pool.computing()
             || !self.gets.is_empty()
@@ -380,7 +383,6 @@ pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
     function.ran(started.elapsed());
     RUNNING.with(|r| r.set(outer));
     match result {
-        Err(payload) if crate::event_loop::loop_panicked() => panic::resume_unwind(payload),
         Ok(Ok(outputs)) => outputs.objects,
         Ok(Err(error)) => failed(error),
         Err(payload) => failed(Error::TaskPanicked {

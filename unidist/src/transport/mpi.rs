@@ -124,6 +124,11 @@ impl MpiTransport {
         all.chunks(2).map(|c| [c[0], c[1]]).collect()
     }
 
+    /// True while sends are in flight: they move only while this thread calls MPI.
+    pub(crate) fn sending(&self) -> bool {
+        !self.sends.is_empty()
+    }
+
     /// Every rank's `bytes` (of one length on every rank), one after another by rank (a
     /// collective: every rank must call it).
     pub(crate) fn all_gather_bytes(&self, bytes: &[u8]) -> Vec<u8> {
@@ -377,11 +382,6 @@ impl MpiTransport {
     /// sleeps [`MAX_SLEEP`] at once. Either wakes at once for a local event.
     ///
     /// [`Node::urgent`]: crate::event_loop::Node::urgent
-    /// True while sends are in flight: they move only while this thread calls MPI.
-    pub(crate) fn sending(&self) -> bool {
-        !self.sends.is_empty()
-    }
-
     pub(crate) fn idle(
         &mut self,
         events: &Receiver<Event>,
