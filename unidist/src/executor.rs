@@ -72,8 +72,6 @@ struct State {
     /// Threads waiting, each woken on its own (no thundering herd).
     sleepers: Vec<Sleeper>,
     threads: usize,
-    /// Tasks that may compute at once.
-    slots: usize,
     stopped: bool,
 }
 
@@ -104,9 +102,9 @@ impl State {
         }
     }
 
-    /// True if fewer threads than slots are awake: another may take a job.
-    fn slot_free(&self) -> bool {
-        self.threads - self.sleepers.len() < self.slots
+    /// True if fewer threads than `slots` are awake: another may take a job.
+    fn slot_free(&self, slots: usize) -> bool {
+        self.threads - self.sleepers.len() < slots
     }
 
     /// True if ready jobs are left to no thread: every thread sleeps, none takes any job, and
@@ -135,6 +133,8 @@ pub(crate) struct Pool {
     queued: AtomicUsize,
     /// Threads running a task that is not blocked in `get` or `wait`.
     computing: AtomicUsize,
+    /// Tasks that may compute at once.
+    slots: usize,
     /// The worker's loop thread runs a task (see [`Pool::run_inline`]).
     inline_running: AtomicBool,
 }
@@ -173,9 +173,9 @@ impl Pool {
                 expected: HashSet::new(),
                 sleepers: Vec::new(),
                 threads: 0,
-                slots: slots.max(1),
                 stopped: false,
             }),
+            slots: slots.max(1),
             next_sequence: AtomicU64::new(0),
             next_request: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
@@ -240,7 +240,7 @@ impl Pool {
         if state.stuck() {
             return self.spawn(state);
         }
-        if state.ready.is_empty() || !state.slot_free() {
+        if state.ready.is_empty() || !state.slot_free(self.slots) {
             return;
         }
         match state.sleepers.iter().position(|s| s.depth == 0) {
@@ -258,7 +258,7 @@ impl Pool {
         let woken = state.wake_for(&job);
         state.ready.push_back(job);
         self.queued.store(state.ready.len(), Ordering::Release);
-        if !woken && (state.stuck() || state.slot_free()) {
+        if !woken && (state.stuck() || state.slot_free(self.slots)) {
             self.spawn(&mut state);
         }
     }
@@ -370,7 +370,7 @@ impl Pool {
 
     /// Tasks that may compute at once.
     pub(crate) fn slots(&self) -> usize {
-        self.lock().slots
+        self.slots
     }
 
     /// A task submitted here with these results is ready and runs on the loop's thread: it was

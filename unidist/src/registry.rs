@@ -81,6 +81,11 @@ impl RemoteFunction {
             })
     }
 
+    /// True if marked `#[remote(inline)]`.
+    pub(crate) fn is_inline(&self) -> bool {
+        self.inline
+    }
+
     /// Notes how long a run took.
     pub(crate) fn ran(&self, took: Duration) {
         let Some(profile) = self.profile() else { return };

@@ -378,9 +378,12 @@ pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
     let _running = crate::process_guard::running(function.path());
     crate::log::event!(debug, task = %job.task.first_output, function = function.path(), "running task");
     let outer = RUNNING.with(|r| r.replace(Some(function)));
-    let started = Instant::now();
+    // Only a function marked `inline` needs its runs timed (see `RemoteFunction::runs_inline`).
+    let started = function.is_inline().then(Instant::now);
     let result = panic::catch_unwind(AssertUnwindSafe(|| invoke(&mut args)));
-    function.ran(started.elapsed());
+    if let Some(started) = started {
+        function.ran(started.elapsed());
+    }
     RUNNING.with(|r| r.set(outer));
     match result {
         Ok(Ok(outputs)) => outputs.objects,
