@@ -234,21 +234,6 @@ impl Pool {
         }
     }
 
-    /// Gives ready jobs a thread: if they are left to no thread, or a slot is free (a task just
-    /// blocked), wakes an idle thread or starts one.
-    fn fill_slots(self: &Arc<Self>, state: &mut State) {
-        if state.stuck() {
-            return self.spawn(state);
-        }
-        if state.ready.is_empty() || !state.slot_free(self.slots) {
-            return;
-        }
-        match state.sleepers.iter().position(|s| s.depth == 0) {
-            Some(i) => state.sleepers.swap_remove(i).thread.unpark(),
-            None => self.spawn(state),
-        }
-    }
-
     /// Queues a job whose inputs are all here (called by the worker's loop).
     pub(crate) fn push(self: &Arc<Self>, job: Job) {
         let mut state = self.lock();
@@ -282,7 +267,9 @@ impl Pool {
         if let Some(i) = waiting {
             state.sleepers[i].placement = false;
         }
-        self.fill_slots(&mut state);
+        if state.stuck() {
+            self.spawn(&mut state);
+        }
     }
 
     /// Hands the answer of request `request` to the task blocked on it.
@@ -312,7 +299,9 @@ impl Pool {
     ) -> MutexGuard<'a, State> {
         let me = sleeper.thread.id();
         state.sleepers.push(sleeper);
-        self.fill_slots(&mut state);
+        if state.stuck() {
+            self.spawn(&mut state);
+        }
         drop(state);
         std::thread::park();
         let mut state = self.lock();
