@@ -57,6 +57,18 @@ fn executor_threads() -> BTreeMap<String, usize> {
     MOST_EXECUTORS.lock().unwrap().clone()
 }
 
+/// A recursion of remote calls, each waiting for the next: `n` tasks blocked at once.
+#[remote]
+fn countdown(n: u64) -> u64 {
+    if n % 512 == 0 {
+        count_executors();
+    }
+    if n == 0 {
+        return 0;
+    }
+    unidist::get(&countdown::remote(n - 1)).unwrap() + 1
+}
+
 #[remote]
 fn merge_sort(v: Vec<u32>) -> Vec<u32> {
     if v.len() <= 65_536 {
@@ -202,6 +214,17 @@ fn main() {
         eprintln!("fib(22): {} tasks in {:?}", 2 * fib_seq(23) - 1, started.elapsed());
     });
 
+    case("deep_recursion", || {
+        // Deeper than a worker's threads times the tasks each holds for unrelated work
+        // (256 x 64): each level runs the next on its own thread, like a plain call, whatever
+        // depth the thread is at.
+        const DEPTH: u64 = 20_000;
+        assert!(DEPTH as usize > unidist::MAX_EXECUTOR_THREADS * unidist::MAX_NESTED_DEPTH);
+        let started = std::time::Instant::now();
+        assert_eq!(unidist::get(&countdown::remote(DEPTH)).unwrap(), DEPTH);
+        eprintln!("a recursion of {DEPTH} remote calls in {:?}", started.elapsed());
+    });
+
     case("thread_bound", || {
         // One probe per worker, round-robin: every process reports each of its workers.
         let refs: Vec<_> = (0..workers).map(|_| executor_threads::remote()).collect();
@@ -209,7 +232,7 @@ fn main() {
         for most in unidist::get(&refs).unwrap() {
             seen.extend(most);
         }
-        eprintln!("most executor threads per worker during fib(22): {seen:?}");
+        eprintln!("most executor threads per worker during fib(22) and the recursion: {seen:?}");
         assert_eq!(seen.len(), workers, "every worker reports: {seen:?}");
         for (worker, n) in seen {
             assert!(

@@ -1,15 +1,17 @@
 //! The threads that run a worker's tasks, and what a task does when it blocks.
 //!
 //! A worker runs up to its number of task slots (`UNIDIST_WORKER_THREADS`) ready tasks at once,
-//! oldest first, each on an executor thread of its own. A task that
-//! blocks in `get` or `wait` (a nested task waiting for its children) runs the task it waits for on its own thread if that
-//! task is ready here, like a plain call. Otherwise its thread sleeps, and if ready tasks are
-//! left with no thread to take them, the worker starts another thread: so a worker always has a
-//! thread running its ready tasks while others are blocked. A worker has at most
-//! [`MAX_EXECUTOR_THREADS`] threads; at that bound a blocked thread also runs unrelated ready
-//! tasks while it waits, up to [`MAX_NESTED_DEPTH`] tasks deep on its stack. A task only ever
-//! waits for objects made after it started (its own children) or already there, so a task run on
-//! top of a blocked one never waits for the one beneath it.
+//! oldest first, each on an executor thread of its own. A task that blocks in `get` or `wait` (a
+//! nested task waiting for its children) runs the task it waits for on its own thread if that
+//! task is ready here, like a plain call, up to [`MAX_CALL_DEPTH`] deep. Otherwise its thread
+//! sleeps, and if ready tasks are left with no thread to take them, the worker starts another
+//! thread: so a worker always has a thread running its ready tasks while others are blocked. A
+//! worker has at most [`MAX_EXECUTOR_THREADS`] threads; at that bound a blocked thread also runs
+//! unrelated ready tasks while it waits, while it is less than [`MAX_NESTED_DEPTH`] tasks deep.
+//! A task only ever waits for objects made after it started (its own children) or already
+//! there, so a task run on top of a blocked one never waits for the one beneath it; and since a
+//! blocked task can always run the task it waits for, the bounds never leave that task ready
+//! with no thread allowed to take it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -27,12 +29,20 @@ use crate::reply::Answer;
 /// The most executor threads one worker starts.
 pub const MAX_EXECUTOR_THREADS: usize = 256;
 
-/// The most tasks one executor thread holds on its stack: a blocked task and the tasks its thread
-/// runs while it waits, nested.
+/// The most tasks one executor thread holds on its stack, counting unrelated ready tasks that a
+/// blocked thread runs while it waits (at [`MAX_EXECUTOR_THREADS`]). The task a blocked task
+/// waits for is not bound by it: see [`MAX_CALL_DEPTH`].
 pub const MAX_NESTED_DEPTH: usize = 64;
 
-/// Stack of an executor thread: room for [`MAX_NESTED_DEPTH`] nested tasks. It is reserved,
-/// not committed: untouched pages cost no memory.
+/// The most tasks one executor thread holds on its stack when each waits for the next, like a
+/// recursion of plain calls: a blocked task always runs the task it waits for itself when that
+/// task is ready on its worker, up to this depth. Were it bound by [`MAX_NESTED_DEPTH`], a worker
+/// whose threads were all that deep could hold ready the very tasks they wait for, and run none.
+pub const MAX_CALL_DEPTH: usize = 1024;
+
+/// Stack of an executor thread: the runtime's frames take about 2 KiB per nested task (measured
+/// with recursive `fib`), so [`MAX_CALL_DEPTH`] of them take 2 MiB, leaving the rest to the
+/// tasks' own frames. It is reserved, not committed: untouched pages cost no memory.
 pub(crate) const STACK_BYTES: usize = 16 << 20;
 
 /// A task whose inputs are all here.
@@ -91,7 +101,7 @@ impl State {
         let sleepers = &self.sleepers;
         let chosen = sleepers
             .iter()
-            .position(|s| s.depth < MAX_NESTED_DEPTH && s.awaited.iter().any(|id| job.makes(*id)))
+            .position(|s| s.depth < MAX_CALL_DEPTH && s.awaited.iter().any(|id| job.makes(*id)))
             .or_else(|| sleepers.iter().rposition(|s| self.takes_any(s)));
         match chosen {
             Some(i) => {
@@ -115,7 +125,7 @@ impl State {
             && !self
                 .sleepers
                 .iter()
-                .any(|s| self.takes_any(s) || (s.placement && s.depth < MAX_NESTED_DEPTH))
+                .any(|s| self.takes_any(s) || (s.placement && s.depth < MAX_CALL_DEPTH))
     }
 }
 
@@ -451,13 +461,15 @@ impl Pool {
                 drop(state);
                 panic!("unidist: the runtime was shut down while this task waited");
             }
-            if depth < MAX_NESTED_DEPTH {
+            if depth < MAX_CALL_DEPTH {
+                // The task it waits for, like a plain call; at the bound on threads, while not too
+                // deep, the newest other ready task (the likeliest to finish soon).
                 let index = state
                     .ready
                     .iter()
                     .position(|job| awaited.iter().any(|id| job.makes(*id)))
                     .or_else(|| {
-                        if state.at_bound() {
+                        if state.at_bound() && depth < MAX_NESTED_DEPTH {
                             state.ready.len().checked_sub(1)
                         } else {
                             None

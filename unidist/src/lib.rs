@@ -74,7 +74,8 @@
 //! A task blocked in `get` or `wait` never stops its worker: the worker runs the awaited task on
 //! the blocked thread when it is ready there, else adds executor threads, at most
 //! [`MAX_EXECUTOR_THREADS`] per worker, and at that bound runs other ready tasks on blocked
-//! threads, at most [`MAX_NESTED_DEPTH`] deep. `init`, `shutdown`, `schedule_rank` and
+//! threads, at most [`MAX_NESTED_DEPTH`] deep; the awaited task itself may nest up to
+//! [`MAX_CALL_DEPTH`] deep, like a recursion of plain calls. `init`, `shutdown`, `schedule_rank` and
 //! `transfer_stats` belong to the root's program and panic inside a task.
 //!
 //! # Garbage collection
@@ -146,7 +147,7 @@ pub use api::{
 pub use arg::IntoArg;
 pub use cluster::HostResources;
 pub use error::Error;
-pub use executor::{MAX_EXECUTOR_THREADS, MAX_NESTED_DEPTH};
+pub use executor::{MAX_CALL_DEPTH, MAX_EXECUTOR_THREADS, MAX_NESTED_DEPTH};
 pub use object::RemoteValue;
 pub use object_ref::{ObjectId, ObjectRef};
 pub use stats::{MemoryStats, PeerTransfer, TransferStats};
