@@ -2,7 +2,9 @@
 //!
 //! Put `#[remote]` on a function, call `f::remote(args)` to run it as a task on a worker and get an
 //! [`ObjectRef`] at once, and [`get`] the value when you need it. Launch the same binary on every
-//! rank with `mpiexec`; without a launcher the same program runs with worker threads.
+//! rank with `mpiexec`; without a launcher the same program runs with worker threads. A program
+//! that initializes MPI itself starts unidist with `init_in` (MPI feature) on a communicator of
+//! its own instead.
 //!
 //! ```
 //! use unidist::{remote, ObjectRef};
@@ -144,10 +146,16 @@ pub use api::{
     backend, cluster_resources, get, init, is_initialized, memory_stats, num_workers, put,
     schedule_rank, shutdown, transfer_stats, wait, GetRefs,
 };
+#[cfg(feature = "mpi")]
+pub use api::{init_in, Role};
 pub use arg::IntoArg;
 pub use cluster::HostResources;
 pub use error::Error;
 pub use executor::{MAX_CALL_DEPTH, MAX_EXECUTOR_THREADS, MAX_NESTED_DEPTH};
+/// The MPI bindings (rsmpi) unidist runs on, for [`init_in`]: the communicator it takes is of
+/// this crate's version.
+#[cfg(feature = "mpi")]
+pub use mpi;
 pub use object::RemoteValue;
 pub use object_ref::{ObjectId, ObjectRef};
 pub use stats::{MemoryStats, PeerTransfer, TransferStats};

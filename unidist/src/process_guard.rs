@@ -77,7 +77,8 @@ pub(crate) fn install_root() {
 #[cfg(feature = "mpi")]
 pub(crate) fn install_mpi_worker(rank: usize) {
     install(MPI_WORKER, rank);
-    for signal in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT] {
+    let mut saved = SAVED_ACTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    for signal in CRASH_SIGNALS {
         // SAFETY: `on_signal` only formats into a stack buffer, writes it with `write(2)` and
         // calls `MPI_Abort` (not async-signal-safe, but the process is going down anyway and
         // the alternative is a job that hangs). SA_ONSTACK: a stack overflow runs it on the
@@ -87,7 +88,33 @@ pub(crate) fn install_mpi_worker(rank: usize) {
             action.sa_sigaction = on_signal as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut());
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, &action, &mut old);
+            saved.push((signal, old));
+        }
+    }
+}
+
+/// The signals that an MPI worker reports as the death of its rank.
+#[cfg(feature = "mpi")]
+const CRASH_SIGNALS: [i32; 5] =
+    [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT];
+
+/// The program's own handlers of [`CRASH_SIGNALS`], put back when the worker stops.
+#[cfg(feature = "mpi")]
+static SAVED_ACTIONS: std::sync::Mutex<Vec<(i32, libc::sigaction)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// An MPI worker's loop has ended at shutdown: the process may end, and a crash from now on is
+/// the program's own (`init_in` returns to it), so the program's signal handlers come back.
+#[cfg(feature = "mpi")]
+pub(crate) fn worker_stopped() {
+    expect_exit();
+    let mut saved = SAVED_ACTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    for (signal, old) in saved.drain(..) {
+        // SAFETY: puts back the action that `install_mpi_worker` replaced.
+        unsafe {
+            libc::sigaction(signal, &old, std::ptr::null_mut());
         }
     }
 }

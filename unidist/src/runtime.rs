@@ -122,26 +122,79 @@ pub(crate) fn is_initialized() -> bool {
     PHASE.load(Ordering::Acquire) == RUNNING
 }
 
-pub(crate) fn init() {
+/// Where `init` finds its processes.
+pub(crate) enum Start {
+    /// `init`: the backend the launcher and the environment ask for.
+    Auto,
+    /// `init_in`: the program's own MPI, on a duplicate of the communicator it handed over.
+    #[cfg(feature = "mpi")]
+    In(crate::transport::mpi::HandedComm),
+}
+
+/// What `init` made of this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Started {
+    /// The runtime runs; this process goes on with the program.
+    Root,
+    /// This process served as a worker until the root's `shutdown` (only with [`Start::In`]:
+    /// otherwise a worker's process exits at shutdown).
+    Worker,
+}
+
+/// Checks that `init` (or `init_in`, named `api`) may start the runtime now, and marks it
+/// starting; panics with a hint at the fix otherwise.
+pub(crate) fn begin_init(api: &str) {
     if let Some((pool, _)) = executor::current() {
         panic!(
-            "unidist::init cannot be called inside a remote function (it ran on rank {}): only \
-             main calls init, once",
+            "unidist::{api} cannot be called inside a remote function (it ran on rank {}): only \
+            main calls {api}, once",
             pool.rank()
         );
     }
     if let Err(phase) = PHASE.compare_exchange(NEVER, STARTING, Ordering::AcqRel, Ordering::Acquire)
     {
         if phase == RUNNING || phase == STARTING {
-            panic!("unidist::init was called twice: call it once, at the start of main");
+            panic!("unidist::{api} was called twice: start unidist once, at the start of main");
         }
         panic!(
-            "unidist::init was called after unidist::shutdown(): the runtime cannot be started \
-             again in this process"
+            "unidist::{api} was called after unidist::shutdown(): the runtime cannot be started \
+            again in this process"
         );
     }
+}
+
+/// Fails a start that [`begin_init`] began: the runtime will not run in this process.
+pub(crate) fn fail_init(api: &str, message: &str) -> ! {
+    PHASE.store(SHUT_DOWN, Ordering::Release);
+    panic!("unidist::{api} failed: {message}");
+}
+
+pub(crate) fn init() {
+    begin_init("init");
+    let started = start(Start::Auto);
+    debug_assert_eq!(started, Started::Root, "a worker's process never returns from init");
+}
+
+/// Starts the runtime after [`begin_init`].
+pub(crate) fn start(how: Start) -> Started {
+    let api = match how {
+        Start::Auto => "init",
+        #[cfg(feature = "mpi")]
+        Start::In(_) => "init_in",
+    };
     // Every rank reads the same settings, so a bad one stops every rank alike.
-    let settings = crate::log::init().and_then(|()| choose_backend()).and_then(|b| {
+    let settings = crate::log::init().and_then(|()| match &how {
+        Start::Auto => choose_backend(),
+        #[cfg(feature = "mpi")]
+        Start::In(_) => match std::env::var("UNIDIST_BACKEND").ok().filter(|v| !v.is_empty()) {
+            Some(b) if b != "mpi" => Err(format!(
+                "UNIDIST_BACKEND={b}, but the program handed unidist an MPI communicator: unset \
+                UNIDIST_BACKEND, or call unidist::init() for the local backend"
+            )),
+            _ => Ok(Backend::Mpi),
+        },
+    });
+    let settings = settings.and_then(|b| {
         let threads = cluster::worker_threads_from_env()?;
         let policy = crate::scheduler::policy_from_env()?;
         let heartbeat = crate::heartbeat::timeout_from_env()?;
@@ -150,16 +203,20 @@ pub(crate) fn init() {
     let started = match settings {
         // Threads of one process need no heartbeat, and are one host.
         Ok((Backend::Local(workers), gc, _, threads, _)) => {
-            crate::registry::check_unique().map(|()| start_local(workers, gc, threads))
+            crate::registry::check_unique().map(|()| Some(start_local(workers, gc, threads)))
         }
         #[cfg(feature = "mpi")]
         Ok((Backend::Mpi, gc, heartbeat, threads, policy)) => {
-            start_mpi(gc, heartbeat, threads, policy)
+            let comm = match how {
+                Start::In(comm) => Some(comm),
+                Start::Auto => None,
+            };
+            start_mpi(comm, gc, heartbeat, threads, policy)
         }
         Err(message) => Err(message),
     };
     match started {
-        Ok(runtime) => {
+        Ok(Some(runtime)) => {
             let (backend, workers) = (runtime.backend, runtime.workers);
             if RUNTIME.set(runtime).is_err() {
                 unreachable!("init runs once");
@@ -167,11 +224,14 @@ pub(crate) fn init() {
             PHASE.store(RUNNING, Ordering::Release);
             crate::process_guard::install_root();
             crate::log::event!(info, backend, workers, "unidist started");
+            Started::Root
         }
-        Err(message) => {
+        Ok(None) => {
             PHASE.store(SHUT_DOWN, Ordering::Release);
-            panic!("unidist::init failed: {message}");
+            crate::log::event!(info, "unidist worker stopped");
+            Started::Worker
         }
+        Err(message) => fail_init(api, &message),
     }
 }
 
@@ -311,26 +371,30 @@ fn start_local(workers: usize, gc: GcConfig, threads: Option<usize>) -> Runtime 
     }
 }
 
-/// The MPI backend: a progress thread initializes MPI and owns it. On the root, `init` returns;
-/// on a worker it waits for the loop to end at shutdown and exits the process.
+/// The MPI backend: a progress thread initializes MPI and owns it, or with `comm` (`init_in`)
+/// uses the program's MPI on that communicator. On the root, the runtime (`init` returns); on a
+/// worker it waits for the loop to end at shutdown and exits the process, or with `comm`
+/// returns `None` and leaves the process, and its MPI, to the program.
 #[cfg(feature = "mpi")]
 fn start_mpi(
+    comm: Option<crate::transport::mpi::HandedComm>,
     gc: GcConfig,
     heartbeat: Option<std::time::Duration>,
     threads: Option<usize>,
     policy: crate::scheduler::Policy,
-) -> Result<Runtime, String> {
+) -> Result<Option<Runtime>, String> {
     use crate::heartbeat::Heartbeat;
     use crate::transport::mpi::MpiTransport;
 
     // Answers come from other processes, which need the cores a polling thread would take.
     crate::reply::set_spin(std::time::Duration::ZERO);
+    let comm_given = comm.is_some();
     let (events_tx, events) = mpsc::channel();
-    type Started = Result<(Rank, usize, Arc<RoundRobin>, Vec<HostResources>), String>;
-    let (started_tx, started) = mpsc::channel::<Started>();
+    type Ready = Result<(Rank, usize, Arc<RoundRobin>, Vec<HostResources>), String>;
+    let (started_tx, started) = mpsc::channel::<Ready>();
     let own = events_tx.clone();
     let progress = spawn("unidist-progress".into(), move || {
-        let transport = match MpiTransport::start() {
+        let transport = match comm.map_or_else(MpiTransport::start, MpiTransport::start_in) {
             Ok(t) => t,
             Err(e) => {
                 let _ = started_tx.send(Err(e));
@@ -368,14 +432,18 @@ fn start_mpi(
             event_loop::run(worker, transport, events);
         }
     });
+    let in_program = comm_given;
     let (rank, size, scheduler, hosts) =
         started.recv().map_err(|_| "the MPI progress thread died while starting".to_string())??;
     if rank != 0 {
         let _ = progress.join();
-        crate::process_guard::expect_exit();
+        crate::process_guard::worker_stopped();
+        if in_program {
+            return Ok(None);
+        }
         std::process::exit(0);
     }
-    Ok(Runtime {
+    Ok(Some(Runtime {
         commands: events_tx,
         scheduler,
         next_sequence: AtomicU64::new(0),
@@ -383,7 +451,7 @@ fn start_mpi(
         backend: "mpi",
         hosts,
         root_loop: Mutex::new(Some(progress)),
-    })
+    }))
 }
 
 /// Checks, on every rank alike, that the job can run: at least two ranks, and one function table.

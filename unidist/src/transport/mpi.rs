@@ -91,11 +91,68 @@ fn fine_timer_slack() {
     }
 }
 
+/// A communicator that the program made for unidist (a duplicate of the one it handed to
+/// `init_in`), on its way to the progress thread. MPI handles name process-wide objects: with
+/// `MPI_THREAD_MULTIPLE`, which `init_in` checks, any thread may use them.
+pub(crate) struct HandedComm(mpi::ffi::MPI_Comm);
+
+// SAFETY: see above; the handle is used by one thread at a time (made on the caller's, then
+// owned by the progress thread).
+unsafe impl std::marker::Send for HandedComm {}
+
+impl HandedComm {
+    /// Duplicates `comm` (a collective on it: every rank of it calls `init_in`), so that
+    /// unidist's messages never meet the program's own.
+    pub(crate) fn duplicate(comm: &SimpleCommunicator) -> HandedComm {
+        use mpi::raw::AsRaw;
+        let dup = comm.duplicate();
+        let raw = dup.as_raw();
+        std::mem::forget(dup); // owned again by the progress thread, which frees it
+        HandedComm(raw)
+    }
+}
+
+/// Checks that the program's MPI lets unidist's progress thread call MPI beside the program's
+/// own threads.
+pub(crate) fn check_program_mpi() -> Result<(), String> {
+    if !mpi::environment::is_initialized() || mpi::environment::is_finalized() {
+        return Err("MPI is not initialized in this process (or already finalized): initialize \
+            it first, with mpi::initialize_with_threading(Threading::Multiple), or call \
+            unidist::init(), which initializes MPI itself"
+            .into());
+    }
+    let granted = mpi::environment::threading_support();
+    if granted != Threading::Multiple {
+        return Err(format!(
+            "the program initialized MPI with the threading level {granted:?}; unidist needs \
+            Multiple (MPI_THREAD_MULTIPLE), since its progress thread calls MPI beside the \
+            program's threads: initialize MPI with \
+            mpi::initialize_with_threading(Threading::Multiple) (MPI_Init_thread with \
+            MPI_THREAD_MULTIPLE in C)"
+        ));
+    }
+    Ok(())
+}
+
 impl MpiTransport {
+    /// Runs on `comm`, in an MPI that the program initialized and will finalize itself.
+    pub(crate) fn start_in(comm: HandedComm) -> Result<MpiTransport, String> {
+        use mpi::raw::FromRaw;
+        fine_timer_slack();
+        // SAFETY: a live communicator made by `MPI_Comm_dup`, owned by nothing else.
+        let world = unsafe { SimpleCommunicator::from_raw(comm.0) };
+        let rank = world.rank() as Rank;
+        let size = world.size() as usize;
+        let chunk = chunk_bytes()?;
+        Ok(MpiTransport { world, rank, size, sends: Vec::new(), chunk, universe: None })
+    }
+
     /// Initializes MPI on the calling thread, which must be the only one to call MPI afterwards.
     pub(crate) fn start() -> Result<MpiTransport, String> {
-        let (universe, granted) = mpi::initialize_with_threading(Threading::Funneled)
-            .ok_or("MPI was already initialized in this process")?;
+        let (universe, granted) = mpi::initialize_with_threading(Threading::Funneled).ok_or(
+            "MPI was already initialized in this process, by the program: call \
+            unidist::init_in(&communicator) to run unidist inside the program's MPI",
+        )?;
         if granted < Threading::Funneled {
             return Err(format!(
                 "the MPI library granted the threading level {granted:?}; unidist needs at least Funneled"
@@ -430,7 +487,8 @@ impl MpiTransport {
         self.finalize();
     }
 
-    /// Finalizes MPI (dropping the universe); after this no MPI call is made in the process.
+    /// Finalizes MPI (dropping the universe) if unidist initialized it; after this no MPI call
+    /// is made in the process. In the program's MPI, frees unidist's communicator instead.
     pub(crate) fn finalize(mut self) {
         drop(self.universe.take());
     }
@@ -442,7 +500,7 @@ impl Drop for MpiTransport {
     /// rank waiting for this one forever, and finalizing MPI here would wait for them too: end
     /// the whole job instead. The panic's message is already on stderr.
     fn drop(&mut self) {
-        if std::thread::panicking() && self.universe.is_some() {
+        if std::thread::panicking() && !mpi::environment::is_finalized() {
             self.fatal("stopped: its progress thread panicked (the message is above)".to_string());
         }
     }
