@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the MPI backend needs, when it is missing: MPICH (mpicc, mpiexec) and libclang
 # (rsmpi generates its bindings with bindgen); and iproute2 (`ip`), with which scripts/hosts.sh
-# makes simulated hosts. Debian/Ubuntu; does nothing if all is there.
+# makes simulated hosts. `install-deps.sh openmpi` adds Open MPI (openmpi-bin, libopenmpi-dev)
+# beside MPICH for scripts/test-openmpi.sh, and keeps MPICH the system's default `mpicc` and
+# `mpiexec`. Debian/Ubuntu; does nothing if all is there.
 set -euo pipefail
 
 packages=(mpich libmpich-dev libclang-dev iproute2)
+if [ "${1:-}" = openmpi ]; then
+  packages+=(openmpi-bin libopenmpi-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -21,3 +26,12 @@ sudo=""
 echo "installing ${missing[*]}" >&2
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# Open MPI ranks above MPICH in Debian's alternatives: put MPICH back as the default, which the
+# test suite's plain `mpiexec` and the build's plain `mpicc` mean.
+if [ -e /usr/bin/mpicc.mpich ] && [ -e /usr/bin/mpicc.openmpi ]; then
+  arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+  $sudo update-alternatives --quiet --set mpi /usr/bin/mpicc.mpich
+  $sudo update-alternatives --quiet --set mpirun /usr/bin/mpirun.mpich
+  $sudo update-alternatives --quiet --set "mpi-$arch" "/usr/include/$arch/mpich"
+fi

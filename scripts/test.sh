@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs MPICH and libclang when missing, checks formatting, lints and
 # docs, then runs every test twice: built without the `mpi` feature (local backend only) and with
-# it (the same tests plus real `mpiexec` jobs of 2, 3 and 5 ranks).
+# it (the same tests plus real `mpiexec` jobs of 2, 3 and 5 ranks); then the core tests once more
+# against Open MPI (scripts/test-openmpi.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,8 @@ step "tests without the mpi feature"
 cargo test --workspace 2>&1 | tee -a "$log"
 step "tests with the mpi feature (mpiexec jobs)"
 cargo test --workspace --features mpi 2>&1 | tee -a "$log"
+step "core tests against Open MPI (installed beside MPICH)"
+bash scripts/test-openmpi.sh 2>&1 | tee -a "$log"
 
 # One closing line for both runs.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;/) p += $(i-1); if ($(i) ~ /^failed;/) f += $(i-1) } }

@@ -132,11 +132,8 @@ mod mpi {
     #[test]
     fn ranks_with_different_function_tables_all_fail_init() {
         let mismatch = env!("CARGO_BIN_EXE_mismatch");
-        let job = support::run(
-            "mpiexec",
-            &["-n", "1", CONFORMANCE, "mpi", "2", ":", "-n", "2", mismatch],
-            &[],
-        );
+        let job =
+            support::launch(&["-n", "1", CONFORMANCE, "mpi", "2", ":", "-n", "2", mismatch], &[]);
         assert!(!job.success());
         assert_eq!(
             job.stderr.matches("the ranks disagree on the table of remote functions").count(),

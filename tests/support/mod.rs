@@ -106,10 +106,21 @@ pub fn run_watching(
     Job { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
 }
 
-/// Runs `ranks` ranks of `program` under MPICH's `mpiexec`.
+/// Runs `ranks` ranks of `program` under `mpiexec`: MPICH's, or the launcher command in
+/// `UNIDIST_TEST_MPIEXEC` (words split at spaces: `scripts/test-openmpi.sh` sets Open MPI's).
 pub fn mpiexec(ranks: usize, program: &str, args: &[&str], env: &[(&str, &str)]) -> Job {
     let n = ranks.to_string();
     let mut all = vec!["-n", n.as_str(), program];
     all.extend_from_slice(args);
-    run("mpiexec", &all, env)
+    launch(&all, env)
+}
+
+/// Runs the launcher of [`mpiexec`] with `args` as they are (an MPMD job, `A : B`).
+pub fn launch(args: &[&str], env: &[(&str, &str)]) -> Job {
+    let launcher = std::env::var("UNIDIST_TEST_MPIEXEC").unwrap_or_else(|_| "mpiexec".into());
+    let mut words = launcher.split_whitespace();
+    let command = words.next().expect("UNIDIST_TEST_MPIEXEC names a command").to_string();
+    let mut all: Vec<&str> = words.collect();
+    all.extend_from_slice(args);
+    run(&command, &all, env)
 }
