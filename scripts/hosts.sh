@@ -13,6 +13,10 @@
 #                        it runs hydra inside h1 and starts each host's proxy through
 #                        scripts/hosts-launcher.sh, in that host's namespace, with UCX told to
 #                        use TCP over the veths (so every byte between hosts crosses them);
+#   UNIDIST_MPIEXEC_OPENMPI = the same with Open MPI's `mpiexec` (scripts/test-openmpi.sh
+#                        installs it), given `--host h1:1,h2:2,...` and `-n`: it starts each
+#                        host's daemon through scripts/hosts-launcher.sh and keeps MPI's own
+#                        traffic and the job's wiring on TCP over the veths;
 #   UNIDIST_HOST_IF    = the hosts' network interface name;
 # and removes everything it made when COMMAND ends, whatever the outcome (also on Ctrl-C).
 set -euo pipefail
@@ -62,4 +66,6 @@ export UNIDIST_HOSTS="$hosts"
 export UNIDIST_HOST_IF="$iface"
 export UNIDIST_MPIEXEC="ip netns exec ${prefix}1 mpiexec -launcher ssh -launcher-exec $launcher \
 -iface $iface -genv UCX_TLS tcp -genv UCX_NET_DEVICES $iface"
+# Open MPI: ob1 over TCP between hosts and shared memory within one, on the veths only.
+export UNIDIST_MPIEXEC_OPENMPI="ip netns exec ${prefix}1 mpiexec.openmpi --mca plm_rsh_agent $launcher --mca pml ob1 --mca btl tcp,self,vader --mca btl_vader_single_copy_mechanism none --mca btl_tcp_if_include $iface --mca oob_tcp_if_include $iface"
 "$@"

@@ -5,7 +5,8 @@
 //! Runs that end normally are not here: with Debian's MPICH 4.0.2 and UCX 1.13 over TCP,
 //! `MPI_Finalize` often hangs after all the work is done (a plain C program that only calls
 //! `MPI_Barrier` hangs the same way), which would make them flaky. The faults below end the job
-//! with `MPI_Abort` or the launcher, never through `MPI_Finalize`.
+//! with `MPI_Abort` or the launcher, never through `MPI_Finalize`; the runs that end normally
+//! are in `tests/hosts_openmpi.rs`, under Open MPI.
 
 #![cfg(feature = "mpi")]
 
