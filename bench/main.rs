@@ -16,9 +16,10 @@
 //! raw, roundtrip, throughput, chain, fanin, large, scaling, nested; and `hosts`, run only when
 //! named: it needs workers on two hosts), `--reps N` (at least 5).
 //!
-//! `hosts`: 8 MiB inputs made on the first worker host, each read by 4 tasks placed by the
-//! scheduler in use (`UNIDIST_SCHEDULER`): the time of those tasks and the input bytes that
-//! crossed to the other host. Run it once per scheduler.
+//! `hosts`: 8 MiB inputs (`--input-bytes N` sets another size) made on the first worker host,
+//! each read by 4 tasks placed by the scheduler in use (`UNIDIST_SCHEDULER`,
+//! `UNIDIST_HOST_AWARE_BYTES`): the time of those tasks and the input bytes that crossed to the
+//! other host. Run it once per scheduler.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -136,6 +137,8 @@ struct Row {
 struct Bench {
     reps: usize,
     quick: bool,
+    /// The `hosts` item's input size, if not the default.
+    input_bytes: Option<usize>,
     rows: Vec<Row>,
     /// Raw MPI: half round trip of 8 bytes (µs) and 64 MiB bandwidth (GB/s).
     raw_half_rtt_us: Option<f64>,
@@ -254,7 +257,7 @@ impl Bench {
         let (a, b) = (with_workers[0].workers.clone(), with_workers[1].workers.clone());
         let workers = unidist::num_workers();
         let policy = std::env::var("UNIDIST_SCHEDULER").unwrap_or("host-aware".into());
-        let len: u64 = self.size(8 << 20, 1 << 20) as u64;
+        let len: u64 = self.input_bytes.unwrap_or_else(|| self.size(8 << 20, 1 << 20)) as u64;
         let readers = 4;
         let mut crossed = Vec::new();
         let figure = self.measure(|| {
@@ -288,7 +291,12 @@ impl Bench {
             crossed.push(moved as f64 / (1 << 20) as f64);
             seconds * 1e3
         });
-        let name = format!("hosts {policy}: {} x {readers} readers of {} MiB", a.len(), len >> 20);
+        let size = if len >= 1 << 20 {
+            format!("{} MiB", len >> 20)
+        } else {
+            format!("{} KiB", len >> 10)
+        };
+        let name = format!("hosts {policy}: {} x {readers} readers of {size}", a.len());
         self.row(&name, "ms", figure, None);
         let moved = Figure::of(crossed);
         self.row(&format!("hosts {policy}: input bytes that crossed hosts"), "MiB", moved, None);
@@ -469,6 +477,7 @@ fn main() {
     let mut json = false;
     let mut quick = false;
     let mut reps = 5;
+    let mut input_bytes = None;
     let mut only: Vec<String> = ITEMS.iter().map(|s| s.to_string()).collect();
     let named = |i: &str| ITEMS.contains(&i) || i == "hosts";
     let mut it = args.iter();
@@ -483,6 +492,14 @@ fn main() {
                     .filter(|r| *r >= 5)
                     .unwrap_or_else(|| panic!("--reps takes a number of at least 5"))
             }
+            "--input-bytes" => {
+                input_bytes = Some(
+                    it.next()
+                        .and_then(|v| v.parse().ok())
+                        .filter(|n| *n > 0)
+                        .unwrap_or_else(|| panic!("--input-bytes takes a number of bytes")),
+                )
+            }
             "--only" => {
                 let list = it.next().expect("--only takes a list of items");
                 only = list.split(',').map(str::to_string).collect();
@@ -493,7 +510,8 @@ fn main() {
             other => panic!("unknown option {other}: see the doc comment of bench/main.rs"),
         }
     }
-    let mut bench = Bench { reps, quick, rows: Vec::new(), raw_half_rtt_us: None, raw_gbps: None };
+    let mut bench =
+        Bench { reps, quick, input_bytes, rows: Vec::new(), raw_half_rtt_us: None, raw_gbps: None };
     // In this order: the raw limits first (when asked for at all), since the ratios use them.
     let items: [Item; 9] = [
         ("raw", Bench::raw),

@@ -18,14 +18,38 @@ static HOSTS: Mutex<()> = Mutex::new(());
 
 /// Runs `$UNIDIST_MPIEXEC_OPENMPI --host HOSTS -n N PROGRAM ARGS` on 3 simulated hosts.
 fn on_three_hosts(hosts: &str, ranks: usize, program: &str, args: &[&str]) -> support::Job {
+    let job = format!("-n {ranks} {program} {}", args.join(" "));
+    launch_on_three_hosts(hosts, &job)
+}
+
+/// Runs `$UNIDIST_MPIEXEC_OPENMPI --host HOSTS JOB` on 3 simulated hosts.
+fn launch_on_three_hosts(hosts: &str, job: &str) -> support::Job {
     let _one = HOSTS.lock().unwrap_or_else(|e| e.into_inner());
     let script = format!(
         "$UNIDIST_MPIEXEC_OPENMPI -x OMPI_ALLOW_RUN_AS_ROOT -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM \
-         --host {hosts} -n {ranks} {program} {}",
-        args.join(" ")
+         --host {hosts} {job}"
     );
     let hosts_sh = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/hosts.sh");
     support::run("bash", &[hosts_sh, "3", "bash", "-c", &script], &[])
+}
+
+#[test]
+#[ignore = "needs the suite built with Open MPI: scripts/test-openmpi.sh runs it"]
+fn hosts_that_run_different_builds_all_stop_at_init_naming_the_hosts() {
+    let mismatch = env!("CARGO_BIN_EXE_mismatch");
+    let job = launch_on_three_hosts(
+        "h1:1,h2:1,h3:1",
+        &format!("-n 1 {CONFORMANCE} mpi 2 : -n 2 {mismatch}"),
+    );
+    assert!(!job.success(), "{}", job.stdout);
+    let message = "the ranks disagree on the table of remote functions";
+    // Every rank stops at init (`tests/conformance.rs` checks that each says so under MPICH);
+    // Open MPI's launcher ends the other ranks as soon as the first exits, which may be before
+    // they print, so here one message is enough.
+    assert!(job.stderr.contains(message), "{}", job.stderr);
+    assert!(job.stderr.contains("rank 0 (host h1)"), "{}", job.stderr);
+    assert!(job.stderr.contains("rank 1 (host h2)"), "{}", job.stderr);
+    assert!(!job.stdout.contains("ok init"), "{}", job.stdout);
 }
 
 #[test]

@@ -417,8 +417,12 @@ fn start_mpi(
         let _ = started_tx.send(Ok((rank, size, Arc::clone(&scheduler), hosts)));
         let transport = Transport::Mpi(transport);
         if rank == 0 {
-            let placement = (policy == crate::scheduler::Policy::HostAware)
-                .then(|| crate::scheduler::HostAware::new(&names));
+            let placement = match policy {
+                crate::scheduler::Policy::HostAware { threshold } => {
+                    Some(crate::scheduler::HostAware::new(&names, threshold))
+                }
+                crate::scheduler::Policy::RoundRobin => None,
+            };
             let watch = heartbeat.map(|t| Heartbeat::new(t, (1..size).collect(), names));
             let root =
                 Root::new(size, scheduler, gc).with_heartbeat(watch).with_placement(placement);

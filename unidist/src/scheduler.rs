@@ -28,14 +28,22 @@ impl RoundRobin {
 pub(crate) enum Policy {
     /// Every task to the next worker of the cycle.
     RoundRobin,
-    /// As round-robin, but a task with a large input goes to the host that holds it.
-    HostAware,
+    /// As round-robin, but a task with an input of at least `threshold` bytes goes to the host
+    /// that holds it.
+    HostAware { threshold: u64 },
 }
 
-/// `UNIDIST_SCHEDULER`: `host-aware` (the default) or `round-robin`.
+/// `UNIDIST_SCHEDULER`: `host-aware` (the default) or `round-robin`; for host-aware, the
+/// threshold `UNIDIST_HOST_AWARE_BYTES` (default [`LARGE_INPUT`]).
 pub(crate) fn policy_from_env() -> Result<Policy, String> {
+    let threshold = match std::env::var("UNIDIST_HOST_AWARE_BYTES") {
+        Err(_) => LARGE_INPUT,
+        Ok(v) => v.trim().parse::<u64>().map_err(|_| {
+            format!("UNIDIST_HOST_AWARE_BYTES={v} is not a number of bytes: give a whole number")
+        })?,
+    };
     match std::env::var("UNIDIST_SCHEDULER").as_deref() {
-        Err(_) | Ok("host-aware") => Ok(Policy::HostAware),
+        Err(_) | Ok("host-aware") => Ok(Policy::HostAware { threshold }),
         Ok("round-robin") => Ok(Policy::RoundRobin),
         Ok(other) => Err(format!(
             "UNIDIST_SCHEDULER={other} is not a scheduler: give host-aware or round-robin"
@@ -60,12 +68,14 @@ pub(crate) struct HostAware {
     workers_of: Vec<Vec<Rank>>,
     /// Tasks placed on each rank and not done yet.
     running: Vec<usize>,
+    /// An input of at least this many bytes decides its task's host.
+    threshold: u64,
 }
 
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 impl HostAware {
-    /// `hosts[rank]` is the host name of each rank.
-    pub(crate) fn new(hosts: &[String]) -> HostAware {
+    /// `hosts[rank]` is the host name of each rank; inputs of at least `threshold` bytes count.
+    pub(crate) fn new(hosts: &[String], threshold: u64) -> HostAware {
         let mut names: Vec<&str> = Vec::new();
         let mut host_of = Vec::with_capacity(hosts.len());
         for name in hosts {
@@ -79,14 +89,14 @@ impl HostAware {
         for (rank, host) in host_of.iter().enumerate().skip(1) {
             workers_of[*host].push(rank);
         }
-        HostAware { host_of, workers_of, running: vec![0; hosts.len()] }
+        HostAware { host_of, workers_of, running: vec![0; hosts.len()], threshold }
     }
 
     /// The worker for a task that round-robin gave to `picked`, whose largest input (if any) has
     /// `bytes` bytes held by `holder`.
     pub(crate) fn place(&self, picked: Rank, largest: Option<(Rank, u64)>) -> Rank {
         let Some((holder, bytes)) = largest else { return picked };
-        if bytes < LARGE_INPUT || self.host_of[holder] == self.host_of[picked] {
+        if bytes < self.threshold || self.host_of[holder] == self.host_of[picked] {
             return picked;
         }
         let candidates = &self.workers_of[self.host_of[holder]];
@@ -118,7 +128,7 @@ mod tests {
 
     fn hosts() -> HostAware {
         // rank 0 on a; 1, 2 on b; 3, 4 on c.
-        HostAware::new(&["a", "b", "b", "c", "c"].map(String::from))
+        HostAware::new(&["a", "b", "b", "c", "c"].map(String::from), LARGE_INPUT)
     }
 
     #[test]
@@ -149,6 +159,11 @@ mod tests {
         std::env::set_var("UNIDIST_SCHEDULER", "random");
         assert!(policy_from_env().unwrap_err().contains("UNIDIST_SCHEDULER=random"));
         std::env::remove_var("UNIDIST_SCHEDULER");
-        assert_eq!(policy_from_env(), Ok(Policy::HostAware));
+        assert_eq!(policy_from_env(), Ok(Policy::HostAware { threshold: LARGE_INPUT }));
+        std::env::set_var("UNIDIST_HOST_AWARE_BYTES", "65536");
+        assert_eq!(policy_from_env(), Ok(Policy::HostAware { threshold: 65536 }));
+        std::env::set_var("UNIDIST_HOST_AWARE_BYTES", "big");
+        assert!(policy_from_env().unwrap_err().contains("UNIDIST_HOST_AWARE_BYTES=big"));
+        std::env::remove_var("UNIDIST_HOST_AWARE_BYTES");
     }
 }
