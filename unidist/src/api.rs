@@ -145,9 +145,9 @@ pub fn cluster_resources() -> Vec<HostResources> {
 /// threads in the order of their `remote` calls; tasks submitted by tasks when the root receives
 /// them). Calling `schedule_rank` advances the cycle too, so on a thread that alone submits, the
 /// next task goes to the rank after the one returned (`r % num_workers() + 1`), unless
-/// host-aware placement moves it: a task with an input of 1 MiB or more that lives on another
-/// host than that worker's goes to a worker of the input's host (see `UNIDIST_SCHEDULER`). Only
-/// the root's program may call it.
+/// host-aware placement moves it: a task with an input of 64 KiB or more (by default; see
+/// `UNIDIST_HOST_AWARE_BYTES`) that lives on another host than that worker's goes to a worker of
+/// the input's host (see `UNIDIST_SCHEDULER`). Only the root's program may call it.
 pub fn schedule_rank() -> usize {
     runtime("schedule_rank").schedule()
 }

@@ -211,7 +211,7 @@ pub(crate) fn start(how: Start) -> Started {
                 Start::In(comm) => Some(comm),
                 Start::Auto => None,
             };
-            start_mpi(comm, gc, heartbeat, threads, policy)
+            start_mpi(api, comm, gc, heartbeat, threads, policy)
         }
         Err(message) => Err(message),
     };
@@ -377,6 +377,7 @@ fn start_local(workers: usize, gc: GcConfig, threads: Option<usize>) -> Runtime 
 /// returns `None` and leaves the process, and its MPI, to the program.
 #[cfg(feature = "mpi")]
 fn start_mpi(
+    api: &str,
     comm: Option<crate::transport::mpi::HandedComm>,
     gc: GcConfig,
     heartbeat: Option<std::time::Duration>,
@@ -390,14 +391,19 @@ fn start_mpi(
     crate::reply::set_spin(std::time::Duration::ZERO);
     let comm_given = comm.is_some();
     let (events_tx, events) = mpsc::channel();
-    type Ready = Result<(Rank, usize, Arc<RoundRobin>, Vec<HostResources>), String>;
+    /// The job, or why it cannot run and, when every rank fails alike, a way to tell the
+    /// progress thread that this rank has said so.
+    type Ready = Result<
+        (Rank, usize, Arc<RoundRobin>, Vec<HostResources>),
+        (String, Option<mpsc::Sender<()>>),
+    >;
     let (started_tx, started) = mpsc::channel::<Ready>();
     let own = events_tx.clone();
     let progress = spawn("unidist-progress".into(), move || {
         let transport = match comm.map_or_else(MpiTransport::start, MpiTransport::start_in) {
             Ok(t) => t,
             Err(e) => {
-                let _ = started_tx.send(Err(e));
+                let _ = started_tx.send(Err((e, None)));
                 return;
             }
         };
@@ -406,8 +412,13 @@ fn start_mpi(
         let hosts = match check_job(&transport, threads) {
             Ok(hosts) => hosts,
             Err(e) => {
+                // Every rank fails here alike. Each says so before any ends: a launcher may end
+                // the other ranks as soon as one exits (Open MPI's does).
+                let (printed_tx, printed) = mpsc::channel();
+                let _ = started_tx.send(Err((e, Some(printed_tx))));
+                let _ = printed.recv();
+                transport.barrier();
                 transport.finalize();
-                let _ = started_tx.send(Err(e));
                 return;
             }
         };
@@ -437,8 +448,20 @@ fn start_mpi(
         }
     });
     let in_program = comm_given;
-    let (rank, size, scheduler, hosts) =
-        started.recv().map_err(|_| "the MPI progress thread died while starting".to_string())??;
+    let (rank, size, scheduler, hosts) = match started.recv() {
+        Ok(Ok(ready)) => ready,
+        Ok(Err((message, None))) => return Err(message),
+        Ok(Err((message, Some(printed)))) => {
+            // The line first, on every rank, then the panic (without printing it again).
+            PHASE.store(SHUT_DOWN, Ordering::Release);
+            let line = format!("unidist::{api} failed: {message}");
+            eprintln!("{line}");
+            let _ = printed.send(());
+            let _ = progress.join();
+            std::panic::resume_unwind(Box::new(line));
+        }
+        Err(_) => return Err("the MPI progress thread died while starting".to_string()),
+    };
     if rank != 0 {
         let _ = progress.join();
         crate::process_guard::worker_stopped();

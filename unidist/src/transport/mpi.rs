@@ -181,6 +181,11 @@ impl MpiTransport {
         all.chunks(2).map(|c| [c[0], c[1]]).collect()
     }
 
+    /// Waits until every rank calls it (a collective).
+    pub(crate) fn barrier(&self) {
+        self.world.barrier();
+    }
+
     /// True while sends are in flight: they move only while this thread calls MPI.
     pub(crate) fn sending(&self) -> bool {
         !self.sends.is_empty()
