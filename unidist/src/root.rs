@@ -163,24 +163,6 @@ impl Root {
         self
     }
 
-    /// The largest input of `task` whose size is known (it is done), and a rank holding it:
-    /// the worker `picked` if it holds it, else the rank that made it.
-    fn largest_input(&self, task: &Task, picked: Rank) -> Option<(Rank, u64)> {
-        let mut largest: Option<(Rank, u64)> = None;
-        for arg in &task.args {
-            for id in arg.ids() {
-                let Some(entry) = self.objects.get(id) else { continue };
-                if !entry.done || largest.is_some_and(|(_, b)| b >= entry.bytes) {
-                    continue;
-                }
-                let holder =
-                    if entry.holders.contains(&picked) { picked } else { entry.holders[0] };
-                largest = Some((holder, entry.bytes));
-            }
-        }
-        largest
-    }
-
     /// Watches every worker with `heartbeat`.
     #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     pub(crate) fn with_heartbeat(mut self, heartbeat: Option<Heartbeat>) -> Root {
@@ -198,10 +180,8 @@ impl Root {
     /// Sends `task` to worker `rank`, or to the next worker of the cycle; returns that worker.
     fn submit(&mut self, task: Task, rank: Option<Rank>, out: &mut Outbox) -> Rank {
         let mut rank = rank.unwrap_or_else(|| self.scheduler.next());
-        if let Some(placement) = &self.placement {
-            rank = placement.place(rank, self.largest_input(&task, rank));
-        }
         if let Some(placement) = &mut self.placement {
+            rank = placement.place(rank, largest_input(&self.objects, &task, rank));
             placement.started(rank);
         }
         let mut inputs = Vec::new();
@@ -543,4 +523,25 @@ impl Node for Root {
         let saturated = self.running.len() > 2 * (self.size - 1) && self.done_gap > SLOW_TASKS;
         !self.waiters.is_empty() && !saturated
     }
+}
+
+/// The largest input of `task` whose size is known (it is done), and a rank holding it: the
+/// worker `picked` if it holds it, else the rank that made it.
+fn largest_input(
+    objects: &HashMap<ObjectId, Entry>,
+    task: &Task,
+    picked: Rank,
+) -> Option<(Rank, u64)> {
+    let mut largest: Option<(Rank, u64)> = None;
+    for arg in &task.args {
+        for id in arg.ids() {
+            let Some(entry) = objects.get(id) else { continue };
+            if !entry.done || largest.is_some_and(|(_, b)| b >= entry.bytes) {
+                continue;
+            }
+            let holder = if entry.holders.contains(&picked) { picked } else { entry.holders[0] };
+            largest = Some((holder, entry.bytes));
+        }
+    }
+    largest
 }

@@ -389,7 +389,7 @@ fn start_mpi(
 
     // Answers come from other processes, which need the cores a polling thread would take.
     crate::reply::set_spin(std::time::Duration::ZERO);
-    let comm_given = comm.is_some();
+    let in_program = comm.is_some();
     let (events_tx, events) = mpsc::channel();
     /// The job, or why it cannot run and, when every rank fails alike, a way to tell the
     /// progress thread that this rank has said so.
@@ -431,6 +431,7 @@ fn start_mpi(
             let placement = match policy {
                 crate::scheduler::Policy::HostAware { threshold } => {
                     Some(crate::scheduler::HostAware::new(&names, threshold))
+                        .filter(crate::scheduler::HostAware::spans_hosts)
                 }
                 crate::scheduler::Policy::RoundRobin => None,
             };
@@ -447,7 +448,6 @@ fn start_mpi(
             event_loop::run(worker, transport, events);
         }
     });
-    let in_program = comm_given;
     let (rank, size, scheduler, hosts) = match started.recv() {
         Ok(Ok(ready)) => ready,
         Ok(Err((message, None))) => return Err(message),

@@ -96,6 +96,12 @@ impl HostAware {
         HostAware { host_of, workers_of, running: vec![0; hosts.len()], threshold }
     }
 
+    /// True if workers run on more than one host: otherwise no task ever moves, and the root
+    /// need not look at its inputs.
+    pub(crate) fn spans_hosts(&self) -> bool {
+        self.workers_of.iter().filter(|workers| !workers.is_empty()).count() > 1
+    }
+
     /// The worker for a task that round-robin gave to `picked`, whose largest input (if any) has
     /// `bytes` bytes held by `holder`.
     pub(crate) fn place(&self, picked: Rank, largest: Option<(Rank, u64)>) -> Rank {
@@ -146,6 +152,16 @@ mod tests {
         assert_eq!(place.place(1, Some((3, LARGE_INPUT))), 1, "the holder is far busier");
         place.finished(3);
         assert_eq!(place.place(1, Some((3, LARGE_INPUT))), 3);
+    }
+
+    #[test]
+    fn placement_is_off_when_every_worker_shares_one_host() {
+        assert!(hosts().spans_hosts());
+        let one = HostAware::new(&["a", "a", "a"].map(String::from), LARGE_INPUT);
+        assert!(!one.spans_hosts());
+        // The root alone on its host does not count: its workers share one.
+        let root_apart = HostAware::new(&["a", "b", "b"].map(String::from), LARGE_INPUT);
+        assert!(!root_apart.spans_hosts());
     }
 
     #[test]

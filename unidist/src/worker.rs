@@ -147,7 +147,10 @@ impl Worker {
         // With several slots, only one at a time: the others run on executors meanwhile.
         let queue = self.inline.is_empty() || self.pool.slots() == 1;
         if quick && !self.pool.inline_running() && self.pool.idle() && queue {
-            self.pool.unexpect(job.task.first_output, job.task.num_returns as usize);
+            // Only a task submitted by a task here can be expected (see `Pool::expect`).
+            if job.task.first_output.origin() == self.pool.rank() {
+                self.pool.unexpect(job.task.first_output, job.task.num_returns as usize);
+            }
             self.inline.push_back(job);
         } else {
             self.pool.push(job);

@@ -138,13 +138,19 @@ impl MpiTransport {
     /// Runs on `comm`, in an MPI that the program initialized and will finalize itself.
     pub(crate) fn start_in(comm: HandedComm) -> Result<MpiTransport, String> {
         use mpi::raw::FromRaw;
-        fine_timer_slack();
         // SAFETY: a live communicator made by `MPI_Comm_dup`, owned by nothing else.
         let world = unsafe { SimpleCommunicator::from_raw(comm.0) };
+        MpiTransport::on(world, None)
+    }
+
+    /// The transport on `world`, on the calling thread, which alone calls MPI from now on;
+    /// `universe` finalizes MPI if unidist initialized it.
+    fn on(world: SimpleCommunicator, universe: Option<Universe>) -> Result<MpiTransport, String> {
+        fine_timer_slack();
         let rank = world.rank() as Rank;
         let size = world.size() as usize;
         let chunk = chunk_bytes()?;
-        Ok(MpiTransport { world, rank, size, sends: Vec::new(), chunk, universe: None })
+        Ok(MpiTransport { world, rank, size, sends: Vec::new(), chunk, universe })
     }
 
     /// Initializes MPI on the calling thread, which must be the only one to call MPI afterwards.
@@ -158,12 +164,7 @@ impl MpiTransport {
                 "the MPI library granted the threading level {granted:?}; unidist needs at least Funneled"
             ));
         }
-        fine_timer_slack();
-        let world = universe.world();
-        let rank = world.rank() as Rank;
-        let size = world.size() as usize;
-        let chunk = chunk_bytes()?;
-        Ok(MpiTransport { world, rank, size, sends: Vec::new(), chunk, universe: Some(universe) })
+        MpiTransport::on(universe.world(), Some(universe))
     }
 
     pub(crate) fn rank(&self) -> Rank {
