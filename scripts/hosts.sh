@@ -18,6 +18,8 @@
 #                        host's daemon through scripts/hosts-launcher.sh and keeps MPI's own
 #                        traffic and the job's wiring on TCP over the veths;
 #   UNIDIST_HOST_IF    = the hosts' network interface name;
+#   UNIDIST_BRIDGE_ADDR = the address of the bridge, in the root namespace, that every host
+#                        reaches (scripts/slurm.sh runs slurmctld there);
 # and removes everything it made when COMMAND ends, whatever the outcome (also on Ctrl-C).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +66,7 @@ hosts=$(seq -s, -f "h%g" 1 "$n")
 launcher="$PWD/scripts/hosts-launcher.sh"
 export UNIDIST_HOSTS="$hosts"
 export UNIDIST_HOST_IF="$iface"
+export UNIDIST_BRIDGE_ADDR="$subnet.254"
 export UNIDIST_MPIEXEC="ip netns exec ${prefix}1 mpiexec -launcher ssh -launcher-exec $launcher \
 -iface $iface -genv UCX_TLS tcp -genv UCX_NET_DEVICES $iface"
 # Open MPI: ob1 over TCP between hosts and shared memory within one, on the veths only.

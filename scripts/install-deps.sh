@@ -3,13 +3,15 @@
 # (rsmpi generates its bindings with bindgen); and iproute2 (`ip`), with which scripts/hosts.sh
 # makes simulated hosts. `install-deps.sh openmpi` adds Open MPI (openmpi-bin, libopenmpi-dev)
 # beside MPICH for scripts/test-openmpi.sh, and keeps MPICH the system's default `mpicc` and
-# `mpiexec`. Debian/Ubuntu; does nothing if all is there.
+# `mpiexec`; `install-deps.sh slurm` adds Slurm's daemons and client and munge for
+# scripts/slurm.sh. Debian/Ubuntu; does nothing if all is there.
 set -euo pipefail
 
 packages=(mpich libmpich-dev libclang-dev iproute2)
-if [ "${1:-}" = openmpi ]; then
-  packages+=(openmpi-bin libopenmpi-dev)
-fi
+case "${1:-}" in
+  openmpi) packages+=(openmpi-bin libopenmpi-dev) ;;
+  slurm) packages+=(slurmd slurmctld slurm-client munge) ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -2,7 +2,8 @@
 # The core tests against Open MPI instead of MPICH: installs Debian's openmpi-bin and
 # libopenmpi-dev beside MPICH (MPICH stays the default), builds the MPI backend with Open MPI's
 # `mpicc` into target/openmpi, and runs the conformance, nested-task, example and embedded-MPI
-# tests with Open MPI's `mpiexec` (oversubscribed: more ranks than cores). CI runs it after the
+# tests with Open MPI's `mpiexec` (oversubscribed: more ranks than cores), then, as root, the
+# jobs across simulated hosts (mpiexec, and srun on a throwaway Slurm cluster). CI runs it after the
 # MPICH suite (scripts/test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,8 @@ mpiexec.openmpi --version | head -1 >&2
 cargo build --features mpi --examples
 cargo test --features mpi --no-fail-fast \
   --test conformance --test nested --test examples --test embedded "$@"
-# Jobs that end normally across simulated hosts talking TCP (root needed for the namespaces).
+# Jobs that end normally across simulated hosts talking TCP, started by mpiexec and by Slurm's
+# srun (root needed for the namespaces and Slurm's daemons).
 if [ "$(id -u)" = 0 ]; then
-  cargo test --features mpi --test hosts_openmpi -- --ignored
+  cargo test --features mpi --test hosts_openmpi --test slurm -- --ignored
 fi

@@ -218,6 +218,9 @@ fn main() {
         assert_eq!(unique.len(), hosts.len(), "one entry per host: {hosts:?}");
         // For the multi-host tests, which check the hosts by name.
         println!("hosts: {}", names.join(","));
+        let placed: Vec<String> =
+            hosts.iter().map(|h| format!("{}={:?}", h.host, h.ranks)).collect();
+        println!("ranks by host: {}", placed.join(" "));
     });
 
     case("task_slots", || {

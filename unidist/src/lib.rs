@@ -91,6 +91,27 @@
 //! [`memory_stats`] counts the objects and bytes each rank holds after every drop made before
 //! the call.
 //!
+//! # Several hosts
+//! The same binary runs on many machines, started by the launcher HPC jobs use:
+//!
+//! ```sh
+//! mpiexec -f hosts.txt -n 9 ./myprog                  # MPICH: `host:ranks` lines
+//! mpiexec -hosts node1:1,node2:4,node3:4 -n 9 ./myprog # the root alone on node1
+//! srun -N 3 -n 9 --mpi=pmi2 ./myprog                  # Slurm, MPICH (--mpi=pmix: Open MPI)
+//! ```
+//!
+//! Every host must run the same build (same path, or a shared file system) against the same MPI
+//! library: [`init`] compares the table of remote functions on every rank and stops the job on
+//! all of them, naming a rank and host of each side, if they differ. The launcher hands every
+//! rank the environment it was started with, so the `UNIDIST_*` variables below are the same
+//! everywhere. [`cluster_resources`] tells the root each host's ranks, workers, CPUs and task
+//! slots, learned once at `init`; large inputs pull their tasks to the host that holds them
+//! (`UNIDIST_SCHEDULER`). A launcher that starts processes its MPI cannot see (`srun` without
+//! `--mpi`, another MPI's `mpiexec`) gets a clear error at `init` instead of separate jobs of
+//! one. A rank lost with its host is ended by the launcher, or by the heartbeat
+//! (`UNIDIST_HEARTBEAT_S`) when no error reaches anyone. The README has a worked example on
+//! simulated hosts.
+//!
 //! # Errors
 //! A panic in a remote function is caught on its worker, which goes on serving. [`get`] of its
 //! result, and of every task that took that result as an input, returns an [`Error`] naming the
@@ -110,7 +131,8 @@
 //! | `UNIDIST_GC_BYTES` | bytes of objects to free pending per worker before they are sent (default 16 MiB) |
 //! | `UNIDIST_LOG` | `error`, `warn`, `info`, `debug` or `trace`: log to stderr with `tracing`, every line with its rank (default: off) |
 //! | `UNIDIST_WORKER_THREADS` | task slots per worker: tasks one worker runs at once (default under MPI: its host's cores over the ranks on the host, at least 1; local backend: 1) |
-//! | `UNIDIST_SCHEDULER` | `host-aware` (default): a task with an input of 1 MiB or more goes to the host holding it; `round-robin`: always the next worker |
+//! | `UNIDIST_SCHEDULER` | `host-aware` (default): a task with a large input goes to a worker of the host holding it, unless that worker is far busier; `round-robin`: always the next worker |
+//! | `UNIDIST_HOST_AWARE_BYTES` | the input size from which `host-aware` places by host (default 64 KiB, measured) |
 //! | `UNIDIST_HOST_NAME` | the host name this rank reports (default: the system's) |
 //! | `UNIDIST_HEARTBEAT_S` | MPI backend: seconds of silence after which a rank is taken for lost and the job ends, naming it and its host (default 60; 0 turns it off) |
 //! | `UNIDIST_CHUNK_BYTES` | MPI backend: the largest message a large object is cut into (default and most 1 GiB; the test suite sets 1 MiB) |

@@ -481,6 +481,23 @@ fn start_mpi(
     }))
 }
 
+/// Why a process that a launcher started as one of `n` finds itself alone in MPI: the launcher
+/// and the MPI library this binary was built with do not talk to each other.
+#[cfg(feature = "mpi")]
+fn not_wired(var: &str, n: usize) -> String {
+    let fix = if std::env::var_os("SLURM_STEP_NUM_TASKS").is_some() {
+        "under Slurm, start with `srun --mpi=pmi2` (MPICH) or `srun --mpi=pmix` (Open MPI), or \
+         set MpiDefault in slurm.conf"
+    } else {
+        "start it with the `mpiexec` of the MPI library this binary was built with (`mpiexec \
+         --version` names it; the build's `mpicc` chose it)"
+    };
+    format!(
+        "the launcher started {n} processes ({var}={n}), but MPI sees this one alone in a job \
+         of 1: the launcher and this binary's MPI library are not connected. To fix it: {fix}"
+    )
+}
+
 /// Checks, on every rank alike, that the job can run: at least two ranks, and one function table.
 /// Returns the job's hosts, which every rank learns here.
 #[cfg(feature = "mpi")]
@@ -497,9 +514,12 @@ fn check_job(
         .collect();
     crate::process_guard::set_host(&ranks[transport.rank()].host);
     if transport.size() < 2 {
-        return Err(
-            "the MPI backend needs at least 2 ranks (a root and a worker): start with `mpiexec -n 2` or more, or use UNIDIST_BACKEND=local".into(),
-        );
+        return Err(match launched_ranks().filter(|(_, n)| *n > 1) {
+            Some((var, n)) => not_wired(var, n),
+            None => "the MPI backend needs at least 2 ranks (a root and a worker): start with \
+                     `mpiexec -n 2` or more, or use UNIDIST_BACKEND=local"
+                .into(),
+        });
     }
     if let Some((rank, theirs)) = all.iter().enumerate().find(|(_, t)| **t != all[0]) {
         return Err(format!(
