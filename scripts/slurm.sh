@@ -89,6 +89,7 @@ SchedulerType=sched/builtin
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
+KillWait=3
 SlurmdParameters=config_overrides
 EOF
   for node in "${nodes[@]}"; do

@@ -4,9 +4,9 @@
 //! With MPICH, on one node: `srun --mpi=pmi2` (Slurm's PMI-2, which MPICH's PMI client speaks),
 //! `sbatch` with `srun` inside, and `srun` with no MPI plugin, which every task must refuse
 //! clearly instead of running as jobs of one. Across 3 simulated hosts, with a slurmd on each
-//! (`scripts/hosts.sh 3 scripts/slurm.sh`), under Open MPI and `srun --mpi=pmix`: the last test,
-//! run by `scripts/test-openmpi.sh` (MPICH over TCP between the hosts hangs in `MPI_Finalize`,
-//! see `tests/hosts.rs`).
+//! (`scripts/hosts.sh 3 scripts/slurm.sh`): a host killed in the middle of a run (MPICH), and
+//! the contract under Open MPI and `srun --mpi=pmix`, run by `scripts/test-openmpi.sh` (MPICH
+//! over TCP between the hosts hangs in `MPI_Finalize`, see `tests/hosts.rs`).
 
 #![cfg(feature = "mpi")]
 
@@ -64,10 +64,44 @@ fn srun_without_an_mpi_plugin_fails_init_on_every_task_naming_the_fix() {
     assert!(!job.stdout.contains("ok init"), "{}", job.stdout);
 }
 
+/// Runs the shell `script` on a fresh cluster of 3 simulated hosts, a slurmd on each.
+fn on_three_hosts(script: &str) -> support::Job {
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let (hosts, slurm) = (format!("{dir}/scripts/hosts.sh"), format!("{dir}/scripts/slurm.sh"));
+    support::run("bash", &[&hosts, "3", "bash", &slurm, "bash", "-c", script], &[])
+}
+
+#[test]
+fn a_host_killed_under_srun_ends_the_job_naming_the_rank_and_host() {
+    // srun itself does not end a job whose node died. Every process of h3 goes (slurmd and the
+    // task), as if the machine went down; the root's next heartbeat to rank 2 fails in MPI, and
+    // unidist's error handler names the rank and host. MPICH over TCP between the hosts; the
+    // job never reaches MPI_Finalize, so its hang there (tests/hosts.rs) does not matter.
+    let faults = env!("CARGO_BIN_EXE_faults");
+    let job = on_three_hosts(&format!(
+        r#"out="$UNIDIST_SLURM_DIR/out/job.out"
+srun -n 3 -m arbitrary -w h1,h2,h3 --mpi=pmi2   --export=ALL,UCX_TLS=tcp,UCX_NET_DEVICES=$UNIDIST_HOST_IF {faults} until-killed >"$out" 2>&1 &
+job=$!
+until grep -q "faults: running on" "$out"; do kill -0 $job 2>/dev/null || break; sleep 0.05; done
+ip netns pids unidist-h3 | xargs -r kill -9
+wait $job
+echo "slurm-test: job exit code $?"
+cat "$out""#
+    ));
+    job.assert_success(); // the script's own run
+    assert!(job.stdout.contains("faults: running on h1,h2,h3"), "{}", job.stdout);
+    assert!(!job.stdout.contains("slurm-test: job exit code 0"), "{}", job.stdout);
+    assert!(
+        job.stdout.contains("unidist: rank 0 lost rank 2 on host h3: MPI failed talking to it"),
+        "the root names the lost rank and host:\n{}",
+        job.stdout
+    );
+}
+
 #[test]
 #[ignore = "needs the suite built with Open MPI: scripts/test-openmpi.sh runs it"]
 fn srun_across_three_hosts_passes_the_contract_with_the_root_alone_on_the_first() {
-    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     // Open MPI's own traffic on TCP over the hosts' veths; the tasks are placed by hand
     // (arbitrary distribution): rank 0 on h1, ranks 1-2 on h2, ranks 3-4 on h3. Each host has a
     // /tmp of its own, so the flag files by which the root lets a task end go to a directory
@@ -80,9 +114,7 @@ fn srun_across_three_hosts_passes_the_contract_with_the_root_alone_on_the_first(
          TMPDIR=$UNIDIST_SLURM_DIR/out
 srun -n 5 -m arbitrary -w h1,h2,h2,h3,h3 --mpi=pmix {CONFORMANCE} mpi 4"
     );
-    let dir = env!("CARGO_MANIFEST_DIR");
-    let (hosts, slurm) = (format!("{dir}/scripts/hosts.sh"), format!("{dir}/scripts/slurm.sh"));
-    let job = support::run("bash", &[&hosts, "3", "bash", &slurm, "bash", "-c", &script], &[]);
+    let job = on_three_hosts(&script);
     assert_contract_passed(&job, 4);
     assert!(job.stdout.contains("hosts: h1,h2,h3"), "cluster_resources:\n{}", job.stdout);
     assert!(

@@ -1,8 +1,11 @@
 //! Finding a rank that went silent: a host that crashed, hangs or was cut off the network, which
 //! no error from MPI or the launcher may ever report (a cut link resets no connection).
 //!
-//! Under MPI the root sends every worker a `Heartbeat` four times per timeout and each worker
-//! answers at once; any batch from a peer counts as a sign of life. A root that has heard nothing
+//! Under MPI the root sends every worker a `Heartbeat` every second (four times per timeout if
+//! that is shorter) and each worker answers at once; any batch from a peer counts as a sign of
+//! life. Sending often also finds a peer whose process or host died as soon as MPI reports the
+//! failed send (UCX: "Endpoint timeout"), which `transport::mpi_errors` turns into a line naming
+//! the peer, well before the timeout. A root that has heard nothing
 //! from a worker for `UNIDIST_HEARTBEAT_S` seconds, or a worker that has heard nothing from the
 //! root that long, ends the whole job with a line naming the silent rank and its host, instead
 //! of waiting forever. The local backend has no heartbeat: its workers are threads.
@@ -13,6 +16,10 @@ use crate::protocol::Rank;
 
 /// The timeout when `UNIDIST_HEARTBEAT_S` is not set.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most time between two heartbeats: a peer that died is found at the next send, when MPI
+/// reports that send failed. One tiny message a second per worker costs nothing measurable.
+pub(crate) const PERIOD: Duration = Duration::from_secs(1);
 
 /// `UNIDIST_HEARTBEAT_S`: seconds (a number above 0, fractions allowed), or 0 for no heartbeat.
 pub(crate) fn timeout_from_env() -> Result<Option<Duration>, String> {
@@ -58,10 +65,11 @@ impl Heartbeat {
         }
     }
 
-    /// True once per quarter of the timeout: time to send the watched peers a heartbeat.
+    /// True once per [`PERIOD`] (a quarter of the timeout if shorter): time to send the watched
+    /// peers a heartbeat.
     pub(crate) fn due(&mut self) -> bool {
         let now = Instant::now();
-        if now - self.last_sent < self.timeout / 4 {
+        if now - self.last_sent < (self.timeout / 4).min(PERIOD) {
             return false;
         }
         self.last_sent = now;

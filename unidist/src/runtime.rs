@@ -424,6 +424,7 @@ fn start_mpi(
         };
         let scheduler = Arc::new(RoundRobin::new(size - 1));
         let names = cluster::host_by_rank(&hosts, size);
+        crate::transport::mpi_errors::set_hosts(names.clone());
         let hosts_here = hosts.clone();
         let _ = started_tx.send(Ok((rank, size, Arc::clone(&scheduler), hosts)));
         let transport = Transport::Mpi(transport);

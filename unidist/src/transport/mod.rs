@@ -5,6 +5,8 @@
 pub(crate) mod local;
 #[cfg(feature = "mpi")]
 pub(crate) mod mpi;
+#[cfg(feature = "mpi")]
+pub(crate) mod mpi_errors;
 
 use std::sync::mpsc::Receiver;
 

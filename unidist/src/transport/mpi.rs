@@ -24,6 +24,7 @@ use crate::event_loop::Event;
 use crate::object::Object;
 use crate::process_guard;
 use crate::protocol::{self, Message, Rank, RawPingPong};
+use crate::transport::mpi_errors::with_peer;
 
 /// The one tag of every message: one stream per pair of ranks keeps them in order.
 const TAG: i32 = 11;
@@ -65,6 +66,7 @@ fn chunk_bytes() -> Result<usize, String> {
 
 /// A send in flight and the buffer it reads, kept alive until MPI is done with it.
 struct Send {
+    to: Rank,
     request: Request<'static, [u8]>,
     _buffer: Arc<Vec<u8>>,
 }
@@ -150,6 +152,7 @@ impl MpiTransport {
         let rank = world.rank() as Rank;
         let size = world.size() as usize;
         let chunk = chunk_bytes()?;
+        crate::transport::mpi_errors::install(&world, rank);
         Ok(MpiTransport { world, rank, size, sends: Vec::new(), chunk, universe })
     }
 
@@ -269,9 +272,9 @@ impl MpiTransport {
         // SAFETY: `Send` keeps the buffer alive (and nothing writes to it: objects are immutable
         // once made) until `progress` or `close` sees the send complete.
         let data: &'static [u8] = unsafe { &*(&buffer[range] as *const [u8]) };
-        let request =
-            self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, data, tag);
-        self.sends.push(Send { request, _buffer: buffer });
+        let peer = self.world.process_at_rank(to as i32);
+        let request = with_peer(to, || peer.immediate_send_with_tag(StaticScope, data, tag));
+        self.sends.push(Send { to, request, _buffer: buffer });
     }
 
     /// Receives what has arrived, up to 64 batches, with the payloads that follow them.
@@ -287,7 +290,7 @@ impl MpiTransport {
             let from = status.source_rank() as Rank;
             let len = status.count(u8::equivalent_datatype()).max(0) as usize;
             let mut buffer = vec![0_u8; len];
-            message.matched_receive_into(&mut buffer[..]);
+            with_peer(from, || message.matched_receive_into(&mut buffer[..]));
             let batch = match protocol::decode_batch(&buffer) {
                 Ok(batch) => batch,
                 Err(e) => self.fatal(format!(
@@ -362,7 +365,9 @@ impl MpiTransport {
         while bytes.len() < len {
             let waited = Instant::now();
             let (chunk, status) = loop {
-                if let Some(found) = source.immediate_matched_probe_with_tag(PAYLOAD_TAG) {
+                let probed =
+                    with_peer(from, || source.immediate_matched_probe_with_tag(PAYLOAD_TAG));
+                if let Some(found) = probed {
                     break found;
                 }
                 if waited.elapsed() > PAYLOAD_TIMEOUT {
@@ -387,7 +392,7 @@ impl MpiTransport {
             } else {
                 bytes.resize(at + count, 0);
             }
-            chunk.matched_receive_into(&mut bytes[at..]);
+            with_peer(from, || chunk.matched_receive_into(&mut bytes[at..]));
         }
         Ok(Arc::new(bytes))
     }
@@ -396,11 +401,12 @@ impl MpiTransport {
         let mut i = 0;
         while i < self.sends.len() {
             let send = self.sends.swap_remove(i);
-            match send.request.test() {
+            let to = send.to;
+            match with_peer(to, || send.request.test()) {
                 // MPI no longer reads the buffer: dropping `send` releases it.
                 Ok(_) => {}
                 Err(request) => {
-                    self.sends.push(Send { request, _buffer: send._buffer });
+                    self.sends.push(Send { to, request, _buffer: send._buffer });
                     let last = self.sends.len() - 1;
                     self.sends.swap(i, last);
                     i += 1;
