@@ -13,7 +13,8 @@
 #
 # One node per simulated host of scripts/hosts.sh (h1..hN): each host's slurmd runs in that
 # host's network namespace, under its host name, with its own /sys (so MPI sees only the host's
-# network interface) and its own /tmp (as a real node has); slurmctld listens on the bridge.
+# network interface) and its own /tmp (an overlay on the machine's, as a real node has a /tmp of
+# its own); slurmctld listens on the bridge.
 # Jobs' tasks then run on those hosts and talk TCP over the veths.
 #
 # Either way COMMAND runs, once every node is idle, with
@@ -110,14 +111,16 @@ if [ -n "${UNIDIST_HOSTS:-}" ]; then
   for node in "${nodes[@]}"; do
     # Only the network namespace is entered (not `ip netns exec`, which would lose the cgroup
     # mounts slurmd needs); then a fresh /sys shows the host's own interfaces, the cgroups are
-    # put back under it, and the host gets its own /tmp.
-    mkdir -p "$dir/cgroup-$node"
+    # put back under it, and the host's /tmp becomes its own: an overlay on the machine's, so
+    # what is there (the repository, if it was cloned there) stays visible, while what a host
+    # makes (PMIx's per-step directories, of the same name on every node) stays its own.
+    mkdir -p "$dir/cgroup-$node" "$dir/tmp-$node/upper" "$dir/tmp-$node/work"
     nsenter --net="/run/netns/unidist-$node" unshare --uts --mount --propagation private sh -c '
       hostname "$1"
       mount --rbind /sys/fs/cgroup "$2/cgroup-$1"
       mount -t sysfs sysfs /sys
       mount --rbind "$2/cgroup-$1" /sys/fs/cgroup
-      mount -t tmpfs tmpfs /tmp
+      mount -t overlay overlay -o "lowerdir=/tmp,upperdir=$2/tmp-$1/upper,workdir=$2/tmp-$1/work" /tmp
       exec slurmd -N "$1" -f "$3"' sh "$node" "$dir" "$SLURM_CONF"
   done
 else
