@@ -32,15 +32,27 @@ bash scripts/install-deps.sh slurm
 # Not under /tmp: a simulated host gets a /tmp of its own, and this must be seen from all.
 dir=$(mktemp -d /var/tmp/unidist-slurm.XXXXXX)
 chmod 700 "$dir"
+# The pid of a daemon of this cluster that still runs, from its pid file (a stale file, such as a
+# killed host's, may name a process that is not ours any more).
+daemon() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  case "$(cat "/proc/$pid/comm" 2>/dev/null)" in
+    munged | slurmctld | slurmd) echo "$pid" ;;
+    *) return 1 ;;
+  esac
+}
 stop() {
   set +e
+  # Jobs first, so that no task outlives its slurmd (a test that failed half-way).
+  [ -e "$dir/slurm.conf" ] && SLURM_CONF="$dir/slurm.conf" scancel --quiet --full --user="$(id -un)" 2>/dev/null
   for pid in "$dir"/*.pid; do
-    [ -e "$pid" ] && kill "$(cat "$pid")" 2>/dev/null
+    daemon "$pid" >/dev/null && kill "$(daemon "$pid")" 2>/dev/null
   done
   for _ in $(seq 50); do # the daemons take a moment to end
     alive=0
     for pid in "$dir"/*.pid; do
-      [ -e "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null && alive=1
+      daemon "$pid" >/dev/null && alive=1
     done
     [ "$alive" = 0 ] && break
     sleep 0.1
@@ -56,7 +68,12 @@ chmod 600 "$dir/munge.key"
 munged --force --key-file="$dir/munge.key" --socket="$dir/munge.socket" \
   --pid-file="$dir/munged.pid" --log-file="$dir/munged.log" --seed-file="$dir/munged.seed"
 
-port=$((20000 + RANDOM % 20000)) # slurmctld's; slurmd's is the next one
+# slurmctld's port, and slurmd's the next one: two free ports below Linux's ephemeral range.
+free() { ! ss -Hltn "sport = :$1" | grep -q .; }
+for _ in $(seq 20); do
+  port=$((12000 + RANDOM % 20000))
+  free "$port" && free $((port + 1)) && break
+done
 if [ -n "${UNIDIST_HOSTS:-}" ]; then
   IFS=, read -ra nodes <<<"$UNIDIST_HOSTS"
   controller="$(hostname -s)($UNIDIST_BRIDGE_ADDR)"
@@ -114,12 +131,17 @@ if [ -n "${UNIDIST_HOSTS:-}" ]; then
     # put back under it, and the host's /tmp becomes its own: an overlay on the machine's, so
     # what is there (the repository, if it was cloned there) stays visible, while what a host
     # makes (PMIx's per-step directories, of the same name on every node) stays its own.
-    mkdir -p "$dir/cgroup-$node" "$dir/tmp-$node/upper" "$dir/tmp-$node/work"
+    mkdir -p "$dir/cgroup-$node" "$dir/tmp-$node"
+    # The overlay's upper layer is on a tmpfs of the host's own (an overlay cannot sit on
+    # another, as /var/tmp is in some containers).
     nsenter --net="/run/netns/unidist-$node" unshare --uts --mount --propagation private sh -c '
+      set -e
       hostname "$1"
       mount --rbind /sys/fs/cgroup "$2/cgroup-$1"
       mount -t sysfs sysfs /sys
       mount --rbind "$2/cgroup-$1" /sys/fs/cgroup
+      mount -t tmpfs tmpfs "$2/tmp-$1"
+      mkdir "$2/tmp-$1/upper" "$2/tmp-$1/work"
       mount -t overlay overlay -o "lowerdir=/tmp,upperdir=$2/tmp-$1/upper,workdir=$2/tmp-$1/work" /tmp
       exec slurmd -N "$1" -f "$3"' sh "$node" "$dir" "$SLURM_CONF"
   done

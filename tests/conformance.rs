@@ -153,6 +153,29 @@ mod mpi {
     }
 
     #[test]
+    fn the_other_mpis_launcher_gets_a_clear_error_on_every_process() {
+        // The suite is built against MPICH, or against Open MPI when scripts/test-openmpi.sh
+        // sets UNIDIST_TEST_MPIEXEC; the other one's mpiexec (both are installed by
+        // scripts/test.sh) starts processes whose MPI each comes up alone.
+        let other = if std::env::var_os("UNIDIST_TEST_MPIEXEC").is_some() {
+            vec!["mpiexec.mpich"]
+        } else {
+            vec!["mpiexec.openmpi", "--oversubscribe"]
+        };
+        let mut args = other[1..].to_vec();
+        args.extend(["-n", "2", CONFORMANCE, "mpi", "1"]);
+        let root = [("OMPI_ALLOW_RUN_AS_ROOT", "1"), ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")];
+        let job = support::run(other[0], &args, &root);
+        assert!(!job.success(), "{}", job.stdout);
+        let message = "but MPI sees this one alone in a job of 1: the launcher and this \
+                       binary's MPI library are not connected";
+        assert_eq!(job.stderr.matches(message).count(), 2, "both say so:\n{}", job.stderr);
+        assert!(job.stderr.contains("the launcher started 2 processes"), "{}", job.stderr);
+        assert!(job.stderr.contains("start it with the `mpiexec` of the MPI"), "{}", job.stderr);
+        assert!(!job.stdout.contains("ok init"), "{}", job.stdout);
+    }
+
+    #[test]
     fn one_rank_under_mpiexec_runs_the_local_backend() {
         let job = mpiexec(1, CONFORMANCE, &["local", "2"], &[("UNIDIST_CPUS", "2")]);
         assert_all_passed(&job, "local", 2);

@@ -72,19 +72,18 @@ fn on_three_hosts(script: &str) -> support::Job {
     support::run("bash", &[&hosts, "3", "bash", &slurm, "bash", "-c", script], &[])
 }
 
-#[test]
-fn a_host_killed_under_srun_ends_the_job_naming_the_rank_and_host() {
-    // srun itself does not end a job whose node died. Every process of h3 goes (slurmd and the
-    // task), as if the machine went down; the root's next heartbeat to rank 2 fails in MPI, and
-    // unidist's error handler names the rank and host. MPICH over TCP between the hosts; the
-    // job never reaches MPI_Finalize, so its hang there (tests/hosts.rs) does not matter.
+/// Runs `faults until-killed` under srun on 3 hosts, one rank each (rank K-1 on hK), then
+/// kills every process of `host` (its slurmd and its task), as if the machine went down.
+/// MPICH over TCP between the hosts; the job never reaches MPI_Finalize, so its hang there
+/// (tests/hosts.rs) does not matter.
+fn kill_host_under_srun(host: &str) -> support::Job {
     let faults = env!("CARGO_BIN_EXE_faults");
     let job = on_three_hosts(&format!(
         r#"out="$UNIDIST_SLURM_DIR/out/job.out"
-srun -n 3 -m arbitrary -w h1,h2,h3 --mpi=pmi2   --export=ALL,UCX_TLS=tcp,UCX_NET_DEVICES=$UNIDIST_HOST_IF {faults} until-killed >"$out" 2>&1 &
+timeout 300 srun -n 3 -m arbitrary -w h1,h2,h3 --mpi=pmi2 --export=ALL,UCX_TLS=tcp,UCX_NET_DEVICES=$UNIDIST_HOST_IF {faults} until-killed >"$out" 2>&1 &
 job=$!
 until grep -q "faults: running on" "$out"; do kill -0 $job 2>/dev/null || break; sleep 0.05; done
-ip netns pids unidist-h3 | xargs -r kill -9
+ip netns pids unidist-{host} | xargs -r kill -9
 wait $job
 echo "slurm-test: job exit code $?"
 cat "$out""#
@@ -92,9 +91,28 @@ cat "$out""#
     job.assert_success(); // the script's own run
     assert!(job.stdout.contains("faults: running on h1,h2,h3"), "{}", job.stdout);
     assert!(!job.stdout.contains("slurm-test: job exit code 0"), "{}", job.stdout);
+    job
+}
+
+#[test]
+fn a_worker_host_killed_under_srun_ends_the_job_naming_the_rank_and_host() {
+    // srun itself does not end a job whose node died: the root's next heartbeat to rank 2
+    // fails in MPI, and unidist's error handler names the rank and host.
+    let job = kill_host_under_srun("h3");
     assert!(
-        job.stdout.contains("unidist: rank 0 lost rank 2 on host h3: MPI failed talking to it"),
+        job.stdout.contains("unidist: rank 0 (host h1): MPI failed talking to rank 2 on host h3"),
         "the root names the lost rank and host:\n{}",
+        job.stdout
+    );
+}
+
+#[test]
+fn the_root_host_killed_under_srun_is_named_by_a_worker() {
+    // The workers send the root heartbeats of their own: the next one fails.
+    let job = kill_host_under_srun("h1");
+    assert!(
+        job.stdout.contains("MPI failed talking to rank 0 on host h1"),
+        "a worker names the lost root and its host:\n{}",
         job.stdout
     );
 }

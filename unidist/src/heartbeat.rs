@@ -2,10 +2,10 @@
 //! no error from MPI or the launcher may ever report (a cut link resets no connection).
 //!
 //! Under MPI the root sends every worker a `Heartbeat` every second (four times per timeout if
-//! that is shorter) and each worker answers at once; any batch from a peer counts as a sign of
-//! life. Sending often also finds a peer whose process or host died as soon as MPI reports the
-//! failed send (UCX: "Endpoint timeout"), which `transport::mpi_errors` turns into a line naming
-//! the peer, well before the timeout. A root that has heard nothing
+//! that is shorter), and every worker sends the root one as often; any batch from a peer counts
+//! as a sign of life. Sending often also finds a peer whose process or host died as soon as MPI
+//! reports the failed send (UCX: "Endpoint timeout"), which `transport::mpi_errors` turns into a
+//! line naming the peer, well before the timeout. A root that has heard nothing
 //! from a worker for `UNIDIST_HEARTBEAT_S` seconds, or a worker that has heard nothing from the
 //! root that long, ends the whole job with a line naming the silent rank and its host, instead
 //! of waiting forever. The local backend has no heartbeat: its workers are threads.

@@ -109,9 +109,10 @@
 //! (`UNIDIST_SCHEDULER`). A launcher that starts processes its MPI cannot see (`srun` without
 //! `--mpi`, another MPI's `mpiexec`) gets a clear error at `init` instead of separate jobs of
 //! one. When a rank dies with its host, the job ends with a line naming the rank and host as
-//! soon as MPI reports the failed heartbeat to it (a launcher such as hydra may end the job
+//! soon as MPI reports a failed heartbeat to it (a launcher such as hydra may end the job
 //! first, with its own line), or after `UNIDIST_HEARTBEAT_S` of silence when nothing reports
-//! it (a cut link). The README has a worked example on simulated hosts.
+//! it (a cut link; Open MPI's TCP transport, which only warns). The README has a worked
+//! example on simulated hosts.
 //!
 //! # Errors
 //! A panic in a remote function is caught on its worker, which goes on serving. [`get`] of its

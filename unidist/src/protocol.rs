@@ -78,7 +78,8 @@ pub(crate) enum Message {
     RawPingPong(RawPingPong),
     /// root → worker: stop.
     Shutdown,
-    /// root → worker, and the worker's answer: a sign of life (see `heartbeat`).
+    /// root → worker and worker → root, each side every second: a sign of life (see
+    /// `heartbeat`).
     Heartbeat,
 }
 

@@ -409,7 +409,7 @@ fn start_mpi(
         };
         let (rank, size) = (transport.rank(), transport.size());
         crate::log::set_process_rank(rank);
-        let hosts = match check_job(&transport, threads) {
+        let hosts = match check_job(&transport, threads, in_program) {
             Ok(hosts) => hosts,
             Err(e) => {
                 // Every rank fails here alike. Each says so before any ends: a launcher may end
@@ -486,7 +486,8 @@ fn start_mpi(
 /// and the MPI library this binary was built with do not talk to each other.
 #[cfg(feature = "mpi")]
 fn not_wired(var: &str, n: usize) -> String {
-    let fix = if std::env::var_os("SLURM_STEP_NUM_TASKS").is_some() {
+    // Only srun's own count: mpiexec inside a Slurm allocation inherits that variable too.
+    let fix = if var == "SLURM_STEP_NUM_TASKS" {
         "under Slurm, start with `srun --mpi=pmi2` (MPICH) or `srun --mpi=pmix` (Open MPI), or \
          set MpiDefault in slurm.conf"
     } else {
@@ -505,6 +506,7 @@ fn not_wired(var: &str, n: usize) -> String {
 fn check_job(
     transport: &crate::transport::mpi::MpiTransport,
     threads: Option<usize>,
+    in_program: bool,
 ) -> Result<Vec<HostResources>, String> {
     let (digest, count) = crate::registry::summary();
     let all = transport.all_gather([digest, count]);
@@ -516,9 +518,13 @@ fn check_job(
     crate::process_guard::set_host(&ranks[transport.rank()].host);
     if transport.size() < 2 {
         return Err(match launched_ranks().filter(|(_, n)| *n > 1) {
-            Some((var, n)) => not_wired(var, n),
-            None => "the MPI backend needs at least 2 ranks (a root and a worker): start with \
-                     `mpiexec -n 2` or more, or use UNIDIST_BACKEND=local"
+            // A communicator of one that the program handed over says nothing of the launcher.
+            Some((var, n)) if !in_program => not_wired(var, n),
+            _ if in_program => "the communicator handed to unidist::init_in has 1 rank; unidist \
+                                needs at least 2 (a root and a worker)"
+                .into(),
+            _ => "the MPI backend needs at least 2 ranks (a root and a worker): start with \
+                  `mpiexec -n 2` or more, or use UNIDIST_BACKEND=local"
                 .into(),
         });
     }

@@ -256,7 +256,8 @@ impl Node for Worker {
                 self.finished = true;
             }
             // The root's sign of life, answered at once with this worker's.
-            Message::Heartbeat => out.send(0, Message::Heartbeat),
+            // A sign of life, counted as every batch is; this rank sends its own in `flush`.
+            Message::Heartbeat => {}
             other => eprintln!("unidist: a worker ignored an unexpected {} message", other.kind()),
         }
     }
@@ -299,8 +300,15 @@ impl Node for Worker {
         if !self.releases.is_empty() {
             out.send(0, Message::Release(std::mem::take(&mut self.releases)));
         }
-        if let Some(line) = self.heartbeat.as_mut().and_then(Heartbeat::silent) {
-            out.fatal = Some(line);
+        if let Some(heartbeat) = &mut self.heartbeat {
+            // Its own, not an answer to the root's: a root that died is then found by this
+            // send failing, as a worker that died is by the root's.
+            if heartbeat.due() {
+                out.send(0, Message::Heartbeat);
+            }
+            if let Some(line) = heartbeat.silent() {
+                out.fatal = Some(line);
+            }
         }
     }
 

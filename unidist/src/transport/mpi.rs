@@ -152,7 +152,7 @@ impl MpiTransport {
         let rank = world.rank() as Rank;
         let size = world.size() as usize;
         let chunk = chunk_bytes()?;
-        crate::transport::mpi_errors::install(&world, rank);
+        crate::transport::mpi_errors::install(&world, rank)?;
         Ok(MpiTransport { world, rank, size, sends: Vec::new(), chunk, universe })
     }
 
@@ -430,17 +430,20 @@ impl MpiTransport {
             if initiator { (test.bytes, test.echo_bytes) } else { (test.echo_bytes, test.bytes) };
         let outgoing = vec![7_u8; send_len];
         let mut incoming = vec![0_u8; receive_len];
+        let to = peer;
         let peer = self.world.process_at_rank(peer as i32);
         let started = Instant::now();
-        for _ in 0..test.iterations {
-            if initiator {
-                peer.send_with_tag(&outgoing[..], RAW_TAG);
-                peer.receive_into_with_tag(&mut incoming[..], RAW_TAG);
-            } else {
-                peer.receive_into_with_tag(&mut incoming[..], RAW_TAG);
-                peer.send_with_tag(&outgoing[..], RAW_TAG);
+        with_peer(to, || {
+            for _ in 0..test.iterations {
+                if initiator {
+                    peer.send_with_tag(&outgoing[..], RAW_TAG);
+                    peer.receive_into_with_tag(&mut incoming[..], RAW_TAG);
+                } else {
+                    peer.receive_into_with_tag(&mut incoming[..], RAW_TAG);
+                    peer.send_with_tag(&outgoing[..], RAW_TAG);
+                }
             }
-        }
+        });
         started.elapsed()
     }
 

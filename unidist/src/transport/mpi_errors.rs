@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::io::Write as _;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use mpi::ffi::MPI_Comm;
@@ -30,22 +30,38 @@ static RANK: AtomicUsize = AtomicUsize::new(0);
 /// Host names by rank, once the job's hosts are known.
 static HOSTS: OnceLock<Vec<String>> = OnceLock::new();
 
-/// Makes unidist's handler the one MPI calls on `comm`'s failures, instead of its default.
-pub(crate) fn install(comm: &SimpleCommunicator, rank: Rank) {
+/// Set by the first failure: a second one (from `MPI_Abort` itself) only waits for the end.
+static FAILING: AtomicBool = AtomicBool::new(false);
+
+/// Makes unidist's handler the one MPI calls on `comm`'s failures, instead of its default (or
+/// whatever handler a program gave the communicator that `init_in` duplicated).
+pub(crate) fn install(comm: &SimpleCommunicator, rank: Rank) -> Result<(), String> {
     RANK.store(rank, Ordering::Relaxed);
     type Handler = unsafe extern "C" fn(*mut MPI_Comm, *mut c_int);
     type Variadic = unsafe extern "C" fn(*mut MPI_Comm, *mut c_int, ...);
-    // SAFETY: MPI calls the handler with exactly these two arguments (the standard's trailing
-    // `...` passes nothing); on the C ABIs Rust's MPI support targets, a function that takes the
-    // fixed arguments reads them where a variadic caller puts them. Stable Rust cannot define a
-    // variadic function.
+    // SAFETY: MPI calls the handler with the communicator and the error code, and possibly
+    // more arguments that an implementation adds (Open MPI passes two); the caller cleans them
+    // up. On the C ABIs Rust's MPI support targets (x86-64 and AArch64 System V), a function
+    // that takes the two fixed arguments reads them where a variadic caller puts them. Stable
+    // Rust cannot define a variadic function.
     let handler = unsafe { std::mem::transmute::<Handler, Variadic>(on_error) };
     let mut errhandler = std::mem::MaybeUninit::uninit();
-    // SAFETY: a valid function and out-pointer; then a live communicator and the handler made.
-    unsafe {
-        mpi::ffi::MPI_Comm_create_errhandler(Some(handler), errhandler.as_mut_ptr());
-        mpi::ffi::MPI_Comm_set_errhandler(comm.as_raw(), errhandler.assume_init());
+    // SAFETY: a valid function and out-pointer; the handle is read only if MPI made it.
+    let made =
+        unsafe { mpi::ffi::MPI_Comm_create_errhandler(Some(handler), errhandler.as_mut_ptr()) };
+    if made != mpi::ffi::MPI_SUCCESS as c_int {
+        return Err(format!("MPI_Comm_create_errhandler failed (MPI error {made})"));
     }
+    // SAFETY: made above.
+    let mut errhandler = unsafe { errhandler.assume_init() };
+    // SAFETY: a live communicator and a live handler; the communicator keeps its own reference,
+    // so the handle is freed here.
+    let set = unsafe { mpi::ffi::MPI_Comm_set_errhandler(comm.as_raw(), errhandler) };
+    unsafe { mpi::ffi::MPI_Errhandler_free(&mut errhandler) };
+    if set != mpi::ffi::MPI_SUCCESS as c_int {
+        return Err(format!("MPI_Comm_set_errhandler failed (MPI error {set})"));
+    }
+    Ok(())
 }
 
 /// The job's hosts by rank, for the line.
@@ -55,28 +71,52 @@ pub(crate) fn set_hosts(hosts: Vec<String>) {
 
 /// Runs `call`, an MPI call that talks to `peer`, so that a failure in it names the peer.
 pub(crate) fn with_peer<T>(peer: Rank, call: impl FnOnce() -> T) -> T {
-    let before = PEER.with(|p| p.replace(Some(peer)));
-    let result = call();
-    PEER.with(|p| p.set(before));
-    result
+    /// Puts the previous peer back, even if `call` unwinds.
+    struct Restore(Option<Rank>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            PEER.with(|p| p.set(self.0));
+        }
+    }
+    let _restore = Restore(PEER.with(|p| p.replace(Some(peer))));
+    call()
+}
+
+/// The rank that MPI's own text names ("Communication error with rank 2"), if it names one.
+fn rank_in(text: &str) -> Option<Rank> {
+    let (_, after) = text.split_once("with rank ")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// The line for a failure whose MPI text is `text`, in a call that talked to `peer`, if known.
+/// MPI may report in one call a failure about another peer, so the rank its text names, if any,
+/// comes first, and the line says which rank the call talked to rather than which one failed.
 fn line(rank: Rank, peer: Option<Rank>, text: &str) -> String {
-    let host = |r: Rank| HOSTS.get().and_then(|h| h.get(r)).map_or("unknown", String::as_str);
-    match peer {
+    let host = |r: Rank| match HOSTS.get().and_then(|h| h.get(r)) {
+        Some(host) => host.clone(),
+        None if r == rank => crate::cluster::host_name(),
+        None => "unknown".to_string(),
+    };
+    match rank_in(text).or(peer) {
         Some(peer) => format!(
-            "unidist: rank {rank} lost rank {peer} on host {}: MPI failed talking to it ({text}); \
-             that process or host is gone or unreachable; ending the job",
+            "unidist: rank {rank} (host {}): MPI failed talking to rank {peer} on host {} \
+             ({text}); that rank or its host is gone or unreachable; ending the job",
+            host(rank),
             host(peer)
         ),
-        None => format!("unidist: rank {rank} on host {}: MPI failed ({text}); ending the job", {
+        None => format!("unidist: rank {rank} (host {}): MPI failed ({text}); ending the job", {
             host(rank)
         }),
     }
 }
 
 unsafe extern "C" fn on_error(comm: *mut MPI_Comm, code: *mut c_int) {
+    if FAILING.swap(true, Ordering::AcqRel) {
+        loop {
+            std::thread::park(); // the first failure is ending the process
+        }
+    }
     let mut text = vec![0_u8; mpi::ffi::MPI_MAX_ERROR_STRING as usize + 1];
     let mut len: c_int = 0;
     // SAFETY: MPI hands a valid error code; the buffer holds MPI_MAX_ERROR_STRING characters.
@@ -87,8 +127,12 @@ unsafe extern "C" fn on_error(comm: *mut MPI_Comm, code: *mut c_int) {
     let peer = PEER.with(Cell::get);
     let _ = writeln!(std::io::stderr(), "{}", line(RANK.load(Ordering::Relaxed), peer, &text));
     std::thread::sleep(process_guard::ABORT_GRACE);
-    // SAFETY: MPI hands the communicator of the failed call; MPI_Abort does not return.
-    unsafe { mpi::ffi::MPI_Abort(*comm, process_guard::FAULT_EXIT_CODE) };
+    // SAFETY: MPI hands the communicator of the failed call; MPI_Abort does not return, and
+    // if it did, the process ends here.
+    unsafe {
+        mpi::ffi::MPI_Abort(*comm, process_guard::FAULT_EXIT_CODE);
+        libc::_exit(process_guard::FAULT_EXIT_CODE)
+    }
 }
 
 #[cfg(test)]
@@ -96,11 +140,16 @@ mod tests {
     use super::line;
 
     #[test]
-    fn the_line_names_the_peer_when_the_call_had_one() {
+    fn the_line_names_the_peer_of_the_call_or_the_rank_mpi_names() {
         let l = line(0, Some(2), "Endpoint timeout");
-        assert!(l.starts_with("unidist: rank 0 lost rank 2 on host "), "{l}");
+        assert!(l.starts_with("unidist: rank 0 (host "), "{l}");
+        assert!(l.contains("MPI failed talking to rank 2 on host "), "{l}");
         assert!(l.contains("(Endpoint timeout)") && l.ends_with("ending the job"), "{l}");
+        // MPI's text names another rank than the call's peer: that one is the lost one.
+        let l = line(0, Some(1), "Communication error with rank 3: Connection reset");
+        assert!(l.contains("talking to rank 3 on host "), "{l}");
         let l = line(1, None, "Other MPI error");
-        assert!(l.starts_with("unidist: rank 1 on host ") && l.contains("MPI failed"), "{l}");
+        assert!(l.starts_with("unidist: rank 1 (host ") && l.contains("MPI failed ("), "{l}");
+        assert!(!l.contains("host unknown"), "its own host is always known: {l}");
     }
 }
