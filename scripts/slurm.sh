@@ -46,8 +46,8 @@ stop() {
   set +e
   # Jobs first, so that no task outlives its slurmd (a test that failed half-way).
   [ -e "$dir/slurm.conf" ] && SLURM_CONF="$dir/slurm.conf" scancel --quiet --full --user="$(id -un)" 2>/dev/null
-  for pid in "$dir"/*.pid; do
-    daemon "$pid" >/dev/null && kill "$(daemon "$pid")" 2>/dev/null
+  for file in "$dir"/*.pid; do
+    pid=$(daemon "$file") && kill "$pid" 2>/dev/null
   done
   for _ in $(seq 50); do # the daemons take a moment to end
     alive=0

@@ -212,12 +212,26 @@ impl std::fmt::Write for Cursor<'_> {
 
 /// Ends every process of the job.
 fn abort_job() -> ! {
-    std::thread::sleep(ABORT_GRACE);
+    // SAFETY: reads the world communicator's handle, which rsmpi's shim defines once.
     #[cfg(feature = "mpi")]
-    // SAFETY: MPI is initialized in an MPI worker's process; MPI_Abort does not return.
-    unsafe {
-        mpi::ffi::MPI_Abort(mpi::ffi::RSMPI_COMM_WORLD, FAULT_EXIT_CODE);
+    abort_mpi_job(unsafe { mpi::ffi::RSMPI_COMM_WORLD });
+    #[cfg(not(feature = "mpi"))]
+    {
+        std::thread::sleep(ABORT_GRACE);
+        // SAFETY: ends the process at once.
+        unsafe { libc::_exit(FAULT_EXIT_CODE) }
     }
-    // SAFETY: ends the process at once.
-    unsafe { libc::_exit(FAULT_EXIT_CODE) }
+}
+
+/// Ends every process of the job with `MPI_Abort` on `comm`, after [`ABORT_GRACE`]; ends this
+/// process at once should `MPI_Abort` return.
+#[cfg(feature = "mpi")]
+pub(crate) fn abort_mpi_job(comm: mpi::ffi::MPI_Comm) -> ! {
+    std::thread::sleep(ABORT_GRACE);
+    // SAFETY: MPI is initialized in this process, and `comm` is a live communicator of it;
+    // MPI_Abort does not return, and `_exit` ends the process at once if it did.
+    unsafe {
+        mpi::ffi::MPI_Abort(comm, FAULT_EXIT_CODE);
+        libc::_exit(FAULT_EXIT_CODE)
+    }
 }

@@ -105,9 +105,12 @@ fn line(rank: Rank, peer: Option<Rank>, text: &str) -> String {
             host(rank),
             host(peer)
         ),
-        None => format!("unidist: rank {rank} (host {}): MPI failed ({text}); ending the job", {
-            host(rank)
-        }),
+        None => {
+            format!(
+                "unidist: rank {rank} (host {}): MPI failed ({text}); ending the job",
+                host(rank)
+            )
+        }
     }
 }
 
@@ -126,13 +129,8 @@ unsafe extern "C" fn on_error(comm: *mut MPI_Comm, code: *mut c_int) {
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let peer = PEER.with(Cell::get);
     let _ = writeln!(std::io::stderr(), "{}", line(RANK.load(Ordering::Relaxed), peer, &text));
-    std::thread::sleep(process_guard::ABORT_GRACE);
-    // SAFETY: MPI hands the communicator of the failed call; MPI_Abort does not return, and
-    // if it did, the process ends here.
-    unsafe {
-        mpi::ffi::MPI_Abort(*comm, process_guard::FAULT_EXIT_CODE);
-        libc::_exit(process_guard::FAULT_EXIT_CODE)
-    }
+    // SAFETY: MPI hands the communicator of the failed call.
+    process_guard::abort_mpi_job(unsafe { *comm })
 }
 
 #[cfg(test)]
