@@ -1,14 +1,15 @@
 //! The functions users call: `init`, `put`, `get`, `wait`, `shutdown` and friends.
 
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 
-use crate::arg::{ArgValue, Keep};
 use crate::cluster::HostResources;
+use crate::context;
 use crate::error::Error;
-use crate::event_loop::Event;
-use crate::executor;
+use crate::event_loop::ProbeCall;
+use crate::id::ObjectId;
+use crate::into_arg::{ArgValue, Keep};
 use crate::object::{Object, RemoteValue};
-use crate::object_ref::{ObjectId, ObjectRef};
+use crate::object_ref::ObjectRef;
 use crate::protocol::Task;
 use crate::reply::{Answer, Reply};
 use crate::root::Command;
@@ -102,14 +103,14 @@ pub fn shutdown() {
 
 /// True between [`init`] and [`shutdown`] (and inside remote functions).
 pub fn is_initialized() -> bool {
-    executor::current().is_some() || runtime::is_initialized()
+    context::current().is_some() || runtime::is_initialized()
 }
 
 /// The number of workers tasks are spread over (ranks but the root, or local worker threads).
 pub fn num_workers() -> usize {
     match caller("num_workers") {
         Caller::Root(runtime) => runtime.workers(),
-        Caller::Task { pool, .. } => pool.workers(),
+        Caller::Task { host, .. } => host.workers(),
     }
 }
 
@@ -117,7 +118,7 @@ pub fn num_workers() -> usize {
 pub fn backend() -> &'static str {
     match caller("backend") {
         Caller::Root(runtime) => runtime.backend(),
-        Caller::Task { pool, .. } => pool.backend(),
+        Caller::Task { host, .. } => host.backend(),
     }
 }
 
@@ -185,43 +186,36 @@ fn put_object(caller: Caller, object: Object) -> ObjectId {
             runtime.send(Command::Put { id, object });
             id
         }
-        Caller::Task { pool, .. } => {
-            let id = pool.new_ids(1);
-            pool.send(Event::Command(Command::Put { id, object }));
+        Caller::Task { host, .. } => {
+            let id = host.new_ids(1);
+            host.put(id, object);
             id
         }
     }
 }
 
-/// Sends a blocking call to the caller's loop and waits for the answer.
-fn call(
+/// Sends a blocking call to the root's loop and waits for the answer.
+fn call_root(
+    runtime: &crate::runtime::Runtime,
     api: &str,
     ids: Vec<ObjectId>,
     make: impl FnOnce(Vec<ObjectId>, Reply) -> Command,
 ) -> Answer {
-    match caller(api) {
-        Caller::Root(runtime) => {
-            let (reply, answer) = mpsc::channel();
-            runtime.send(make(ids, Reply::Channel(reply)));
-            crate::reply::receive(&answer).unwrap_or_else(|_| {
-                panic!("unidist::{api}: the runtime was shut down while {api} waited")
-            })
-        }
-        Caller::Task { pool, depth } => {
-            crate::worker::note_blocking_call();
-            let request = pool.new_request();
-            // Only a task needs the IDs afterwards: to run the one that makes them if it is here.
-            let awaited = ids.clone();
-            pool.send(Event::Command(make(ids, Reply::Task { pool: Arc::clone(&pool), request })));
-            pool.block_on(request, depth, &awaited)
-        }
-    }
+    let (reply, answer) = Reply::channel();
+    runtime.send(make(ids, reply));
+    crate::reply::receive(&answer)
+        .unwrap_or_else(|_| panic!("unidist::{api}: the runtime was shut down while {api} waited"))
 }
 
 fn fetch(ids: Vec<ObjectId>) -> Vec<Object> {
-    match call("get", ids, |ids, reply| Command::Get { ids, reply }) {
-        Answer::Objects(objects) => objects,
-        Answer::Flags(_) => unreachable!("get is answered with objects"),
+    match caller("get") {
+        Caller::Root(runtime) => {
+            match call_root(runtime, "get", ids, |ids, reply| Command::Get { ids, reply }) {
+                Answer::Objects(objects) => objects,
+                Answer::Flags(_) => unreachable!("get is answered with objects"),
+            }
+        }
+        Caller::Task { host, depth } => host.get(ids, depth),
     }
 }
 
@@ -297,7 +291,7 @@ pub fn wait<T>(
     num_returns: usize,
 ) -> (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>) {
     // Checked first, so that a misuse is reported as such wherever it happens.
-    let _ = caller("wait");
+    let caller = caller("wait");
     assert!(
         num_returns <= refs.len(),
         "unidist::wait: num_returns is {num_returns} but only {} refs were given: ask for at most {}",
@@ -305,9 +299,15 @@ pub fn wait<T>(
         refs.len()
     );
     let ids: Vec<ObjectId> = refs.iter().map(ObjectRef::id).collect();
-    let done = match call("wait", ids, |ids, reply| Command::Wait { ids, num_returns, reply }) {
-        Answer::Flags(flags) => flags,
-        Answer::Objects(_) => unreachable!("wait is answered with flags"),
+    let done = match caller {
+        Caller::Root(runtime) => {
+            let make = |ids, reply| Command::Wait { ids, num_returns, reply };
+            match call_root(runtime, "wait", ids, make) {
+                Answer::Flags(flags) => flags,
+                Answer::Objects(_) => unreachable!("wait is answered with flags"),
+            }
+        }
+        Caller::Task { host, depth } => host.wait(ids, num_returns, depth),
     };
     let (mut ready, mut not_ready) = (Vec::new(), Vec::new());
     for (r, done) in refs.iter().zip(done) {
@@ -373,15 +373,15 @@ pub(crate) fn raw_ping_pong(
 ) -> Option<std::time::Duration> {
     let (reply, answer) = mpsc::channel();
     let test = crate::protocol::RawPingPong { bytes, echo_bytes, iterations };
-    runtime("raw_ping_pong").send(Command::RawPingPong { test, reply });
+    runtime("raw_ping_pong").probe(ProbeCall::RawPingPong { test, reply });
     answer.recv().unwrap_or_else(|_| panic!("unidist: the runtime was shut down meanwhile"))
 }
 
 /// Sends `bytes` to rank `to` as if they were a batch of messages (tests' corrupt messages).
 pub(crate) fn send_raw_bytes(to: usize, bytes: Vec<u8>) {
     match caller("send_raw_bytes") {
-        Caller::Root(runtime) => runtime.send(Command::SendBytes { to, bytes }),
-        Caller::Task { pool, .. } => pool.send(Event::Command(Command::SendBytes { to, bytes })),
+        Caller::Root(runtime) => runtime.probe(ProbeCall::SendBytes { to, bytes }),
+        Caller::Task { host, .. } => host.send_bytes(to, bytes),
     }
 }
 
@@ -390,7 +390,7 @@ pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> 
     let caller = caller("remote");
     let first_output = match &caller {
         Caller::Root(runtime) => runtime.new_ids(num_returns),
-        Caller::Task { pool, .. } => pool.new_ids(num_returns),
+        Caller::Task { host, .. } => host.new_ids(num_returns),
     };
     let mut keep = Vec::with_capacity(args.len());
     let args = args
@@ -406,13 +406,8 @@ pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> 
     match caller {
         // The worker is picked here, in the caller's order: so `schedule_rank` called by this
         // thread names the worker of its next task, whatever the root's loop is doing.
-        Caller::Root(runtime) => {
-            runtime.send(Command::Submit { task, rank: Some(runtime.schedule()) })
-        }
-        Caller::Task { pool, .. } => {
-            pool.expect(first_output, num_returns);
-            pool.send(Event::Command(Command::Submit { task, rank: None }))
-        }
+        Caller::Root(runtime) => runtime.send(Command::Submit { task, rank: runtime.schedule() }),
+        Caller::Task { host, .. } => host.submit(task),
     }
     // The inputs' refs may go now: the runtime saw the task before any release they cause.
     drop(keep);

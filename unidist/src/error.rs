@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::object_ref::ObjectId;
+use crate::id::ObjectId;
 
 /// Why an object could not be produced or read.
 ///

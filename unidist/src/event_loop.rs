@@ -1,40 +1,87 @@
-//! The progress loop of a rank: one thread that owns the rank's state (root or worker) and every
-//! call into the transport. API threads and task executors talk to it through one queue of
-//! [`Event`]s, so no state is shared under locks.
+//! The progress loop of a rank: one thread that owns the rank's state (a [`Node`]: the root or a
+//! worker) and every call into its [`Transport`]. Other threads (API threads, task executors)
+//! reach the node through its [`Mailbox`], whose commands the loop hands to the node in order,
+//! so no node state is shared under locks.
 //!
 //! Between two rounds a worker's loop may run a quick task itself ([`Node::take_inline`]): one
 //! that is expected to take microseconds, so handing it to an executor thread and its result
 //! back would cost more than the task. If such a task blocks in `get` or `wait` after all, it
-//! drives the loop from inside ([`pump_from_task`]) until its answer comes, so the rank never
-//! stops serving while a task waits.
+//! drives the loop from inside (`context::pump_from_task`) until its answer comes, so the rank
+//! never stops serving while a task waits.
+//!
+//! The benchmark's and tests' probes (a raw MPI ping-pong, corrupt bytes) are handled here and
+//! in the transport, never by the nodes.
 
-use std::cell::Cell;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::object::Object;
-use crate::object_ref::ObjectId;
-use crate::protocol::{Message, Rank, RawPingPong};
-use crate::root::Command;
+use crate::context::{self, Pump};
+use crate::id::Rank;
+use crate::protocol::{Message, RawPingPong};
 use crate::stats::TransferStats;
-use crate::transport::Transport;
+use crate::transport::{Doorbell, Transport};
 
-/// Something for the loop to handle.
-pub(crate) enum Event {
-    /// Messages from another rank (the local transport delivers them this way).
-    Net { from: Rank, batch: Vec<Message> },
-    /// A call of the API on the root.
-    Command(Command),
-    /// A task has finished on this worker: its results, values or errors, in order.
-    Finished { first_output: ObjectId, outputs: Vec<Object> },
+/// What another thread puts in a loop's queue.
+pub(crate) enum Input<C> {
+    /// A command for the node.
+    Command(C),
+    /// A probe, for the loop and its transport.
+    Probe(ProbeCall),
 }
 
-/// The state of a rank that reacts to events: the root or a worker.
+/// A probe asked for by the benchmark or a test.
+pub(crate) enum ProbeCall {
+    /// Run a raw ping-pong with worker 1 and reply with the time it took (`None` where the
+    /// transport has no probes).
+    RawPingPong { test: RawPingPong, reply: Sender<Option<Duration>> },
+    /// Send these bytes as they are to rank `to`.
+    SendBytes { to: Rank, bytes: Vec<u8> },
+}
+
+/// How other threads reach a loop: its queue and its transport's doorbell. Cheap to clone.
+pub(crate) struct Mailbox<C> {
+    queue: Sender<Input<C>>,
+    bell: Arc<Doorbell>,
+}
+
+impl<C> Clone for Mailbox<C> {
+    fn clone(&self) -> Self {
+        Mailbox { queue: self.queue.clone(), bell: Arc::clone(&self.bell) }
+    }
+}
+
+impl<C> Mailbox<C> {
+    /// A mailbox and the queue its loop reads, woken by `bell`.
+    pub(crate) fn new(bell: Arc<Doorbell>) -> (Mailbox<C>, Receiver<Input<C>>) {
+        let (queue, receiver) = mpsc::channel();
+        (Mailbox { queue, bell }, receiver)
+    }
+
+    /// Sends a command to the node; dropped if its loop has stopped.
+    pub(crate) fn send(&self, command: C) {
+        if self.queue.send(Input::Command(command)).is_ok() {
+            self.bell.ring();
+        }
+    }
+
+    /// Sends a probe to the loop.
+    pub(crate) fn probe(&self, call: ProbeCall) {
+        if self.queue.send(Input::Probe(call)).is_ok() {
+            self.bell.ring();
+        }
+    }
+}
+
+/// The state of a rank that reacts to messages and commands: the root or a worker.
 pub(crate) trait Node {
+    /// What other threads of this rank ask of it.
+    type Command;
+
     fn on_message(&mut self, from: Rank, message: Message, out: &mut Outbox);
-    fn on_event(&mut self, event: Event, out: &mut Outbox);
+    fn on_command(&mut self, command: Self::Command, out: &mut Outbox);
     /// Called once per round, before the outbox goes out; `idle` when the round found nothing
-    /// to do (no event, no message).
+    /// to do (no command, no message).
     fn flush(&mut self, _out: &mut Outbox, _idle: bool) {}
     /// True once the rank has stopped.
     fn finished(&self) -> bool;
@@ -59,19 +106,8 @@ pub(crate) struct Outbox {
     batches: Vec<Vec<Message>>,
     pending: Vec<Rank>,
     pub(crate) stats: TransferStats,
-    /// A raw MPI ping-pong to run once this round's batches are out.
-    pub(crate) raw: Option<RawRequest>,
-    /// Bytes to send as they are after this round's batches (tests' corrupt messages).
-    pub(crate) raw_bytes: Vec<(Rank, Vec<u8>)>,
     /// Why this rank must end the job, once the round is over (a silent peer).
     pub(crate) fatal: Option<String>,
-}
-
-/// A raw ping-pong with `peer`; the side that started it gets the time it took.
-pub(crate) struct RawRequest {
-    pub(crate) peer: Rank,
-    pub(crate) test: RawPingPong,
-    pub(crate) reply: Option<Sender<Option<Duration>>>,
 }
 
 impl Outbox {
@@ -80,8 +116,6 @@ impl Outbox {
             batches: (0..size).map(|_| Vec::new()).collect(),
             pending: Vec::new(),
             stats: TransferStats::new(rank, size),
-            raw: None,
-            raw_bytes: Vec::new(),
             fatal: None,
         }
     }
@@ -97,79 +131,101 @@ impl Outbox {
         batch.push(message);
     }
 
-    fn flush(&mut self, transport: &mut Transport) {
-        for to in self.pending.drain(..) {
-            let batch = std::mem::take(&mut self.batches[to]);
-            transport.send(to, batch);
-        }
-    }
-}
-
-fn deliver(node: &mut impl Node, out: &mut Outbox, from: Rank, batch: Vec<Message>) {
-    node.heard(from);
-    for message in batch {
-        if let Message::Data { object, .. } = &message {
-            out.stats.received(from, object.len());
-        }
-        node.on_message(from, message, out);
-    }
-}
-
-fn handle(node: &mut impl Node, out: &mut Outbox, event: Event) {
-    match event {
-        Event::Net { from, batch } => deliver(node, out, from, batch),
-        event => node.on_event(event, out),
+    /// Takes every batch due, by destination, in the order their first message was sent.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = (Rank, Vec<Message>)> + '_ {
+        let batches = &mut self.batches;
+        self.pending.drain(..).map(move |to| (to, std::mem::take(&mut batches[to])))
     }
 }
 
 /// A task for the loop's own thread to run between two rounds (see [`Node::take_inline`]).
 pub(crate) type InlineTask = Box<dyn FnOnce() + Send>;
 
-/// The loop's state: what one round works on.
-struct Core<N: Node> {
-    node: N,
-    transport: Transport,
-    out: Outbox,
-    events: Receiver<Event>,
-    idle_rounds: u32,
+/// A raw ping-pong to run once this round's batches are out; the side that started it gets
+/// the time it took.
+struct RawRequest {
+    peer: Rank,
+    test: RawPingPong,
+    reply: Option<Sender<Option<Duration>>>,
 }
 
-impl<N: Node> Core<N> {
-    /// One round: local events, the network, then everything due goes out. True if it found
+/// The loop's state: what one round works on.
+struct Core<N: Node, T: Transport> {
+    node: N,
+    transport: T,
+    out: Outbox,
+    inbox: Receiver<Input<N::Command>>,
+    idle_rounds: u32,
+    /// Probes to run after this round's batches.
+    raw: Option<RawRequest>,
+    raw_bytes: Vec<(Rank, Vec<u8>)>,
+}
+
+impl<N: Node, T: Transport> Core<N, T> {
+    fn handle(&mut self, input: Input<N::Command>) {
+        match input {
+            Input::Command(command) => self.node.on_command(command, &mut self.out),
+            Input::Probe(ProbeCall::RawPingPong { test, reply }) => {
+                self.out.send(1, Message::RawPingPong(test));
+                self.raw = Some(RawRequest { peer: 1, test, reply: Some(reply) });
+            }
+            Input::Probe(ProbeCall::SendBytes { to, bytes }) => self.raw_bytes.push((to, bytes)),
+        }
+    }
+
+    /// One round: local commands, the network, then everything due goes out. True if it found
     /// something to do.
     fn round(&mut self) -> bool {
-        let Core { node, transport, out, events, .. } = self;
         let mut busy = false;
-        // Bounded, so that a flood of local events cannot starve the network.
+        // Bounded, so that a flood of local commands cannot starve the network.
         for _ in 0..4096 {
-            match events.try_recv() {
-                Ok(event) => {
-                    handle(node, out, event);
+            match self.inbox.try_recv() {
+                Ok(input) => {
+                    self.handle(input);
                     busy = true;
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
-        busy |= transport.poll(&mut |from, batch| deliver(node, out, from, batch));
+        let Core { node, transport, out, raw, .. } = self;
+        busy |= transport.poll(&mut |from, batch| deliver(node, out, raw, from, batch));
         node.flush(out, !busy);
-        out.flush(transport);
-        for (to, bytes) in out.raw_bytes.drain(..) {
-            transport.send_bytes(to, bytes);
+        for (to, batch) in out.drain() {
+            transport.send(to, batch);
         }
-        transport.progress();
-        if let Some(what) = out.fatal.take() {
-            transport.fatal(what);
-        }
-        if let Some(raw) = out.raw.take() {
-            let elapsed = transport.raw_ping_pong(raw.peer, raw.test, raw.reply.is_some());
-            if let Some(reply) = raw.reply {
-                let _ = reply.send(elapsed);
-            }
+        self.run_probes();
+        self.transport.progress();
+        if let Some(what) = self.out.fatal.take() {
+            self.transport.fatal(what);
         }
         busy
     }
 
-    /// After a round: waits a little for work if the round found none (see `Transport::idle`).
+    fn run_probes(&mut self) {
+        if self.raw.is_none() && self.raw_bytes.is_empty() {
+            return;
+        }
+        let raw = self.raw.take();
+        let bytes = std::mem::take(&mut self.raw_bytes);
+        let Some(probe) = self.transport.probe() else {
+            // No bytes to send where batches move as values; no MPI to measure.
+            if let Some(reply) = raw.and_then(|r| r.reply) {
+                let _ = reply.send(None);
+            }
+            return;
+        };
+        for (to, bytes) in bytes {
+            probe.send_bytes(to, bytes);
+        }
+        if let Some(raw) = raw {
+            let elapsed = probe.raw_ping_pong(raw.peer, raw.test, raw.reply.is_some());
+            if let Some(reply) = raw.reply {
+                let _ = reply.send(Some(elapsed));
+            }
+        }
+    }
+
+    /// After a round: waits a little for work if the round found none (see `Transport::wait`).
     fn settle(&mut self, busy: bool) {
         if busy {
             self.idle_rounds = 0;
@@ -177,24 +233,34 @@ impl<N: Node> Core<N> {
         }
         self.idle_rounds = self.idle_rounds.saturating_add(1);
         let urgent = self.node.urgent();
-        if let Some(event) = self.transport.idle(&self.events, self.idle_rounds, urgent) {
-            handle(&mut self.node, &mut self.out, event);
-            self.idle_rounds = 0;
+        self.transport.wait(self.idle_rounds, urgent);
+    }
+}
+
+fn deliver(
+    node: &mut impl Node,
+    out: &mut Outbox,
+    raw: &mut Option<RawRequest>,
+    from: Rank,
+    batch: Vec<Message>,
+) {
+    node.heard(from);
+    for message in batch {
+        match message {
+            Message::Data { ref object, .. } => {
+                out.stats.received(from, object.len());
+                node.on_message(from, message, out);
+            }
+            // The other side of the benchmark's raw ping-pong.
+            Message::RawPingPong(test) => {
+                *raw = Some(RawRequest { peer: from, test, reply: None });
+            }
+            message => node.on_message(from, message, out),
         }
     }
 }
 
-/// What a task run on the loop's thread drives while it waits: the loop itself.
-trait Pump {
-    /// One round and, if it found nothing, a short wait; false once the rank has stopped.
-    fn pump(&mut self) -> bool;
-    /// True while sends are in flight that need this thread's calls to move.
-    fn sending(&self) -> bool;
-    /// Ends the whole job (see `Transport::fatal`).
-    fn fatal(&self, what: String) -> !;
-}
-
-impl<N: Node> Pump for Core<N> {
+impl<N: Node, T: Transport> Pump for Core<N, T> {
     fn pump(&mut self) -> bool {
         // Tasks kept for this thread would wait behind the one that blocks it: to the executors.
         let none = self.node.take_inline(false);
@@ -216,50 +282,16 @@ impl<N: Node> Pump for Core<N> {
     }
 }
 
-thread_local! {
-    /// On a loop's thread while it runs a task: the loop, for that task to drive while it waits.
-    static PUMP: Cell<Option<*mut dyn Pump>> = const { Cell::new(None) };
-}
-
-/// Runs `f` on the loop whose thread runs the calling task. A task run by [`Node::take_inline`]
-/// that blocks in `get` or `wait` drives the loop through this until its answer comes, so the
-/// rank goes on while it waits. A panic of the loop there (a bug in the runtime) ends the job at
-/// once, as one on the loop's own stack does, never unwinding into the task's code.
-fn with_pump<R>(f: impl FnOnce(&mut dyn Pump) -> R) -> R {
-    let core = PUMP.with(Cell::get).expect("only a task run by its worker's loop pumps it");
-    // Taken out while it runs: nothing the round does can pump it again.
-    PUMP.with(|p| p.set(None));
-    // SAFETY: `run` stored this pointer to its `Core` just before it called the task that is
-    // calling us, on this thread, and touches the `Core` only after that task returns; the
-    // pointer is taken out while in use, so no two references to the `Core` are live at once.
-    let core = unsafe { &mut *core };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut *core)));
-    match result {
-        Ok(value) => {
-            PUMP.with(|p| p.set(Some(core as *mut dyn Pump)));
-            value
-        }
-        Err(_) => core.fatal("stopped: its progress loop panicked (the message is above)".into()),
-    }
-}
-
-/// One round of the loop, from a task on its thread that waits (see [`with_pump`]); false once
-/// the rank has stopped.
-pub(crate) fn pump_from_task() -> bool {
-    with_pump(|core| core.pump())
-}
-
-/// From a task on the loop's thread whose wait is over: completes the sends the loop started
-/// meanwhile before the task computes again, since a large one moves only while this thread
-/// calls MPI (a peer waits for its chunks).
-pub(crate) fn finish_sends_from_task() {
-    with_pump(|core| while core.sending() && core.pump() {})
-}
-
-/// Runs the rank until its node has finished, then closes the transport.
-pub(crate) fn run<N: Node + 'static>(node: N, transport: Transport, events: Receiver<Event>) {
+/// Runs the rank until its node has finished, then closes the transport. `inbox` is the queue
+/// of the node's [`Mailbox`], which must ring this transport's doorbell.
+pub(crate) fn run<N: Node, T: Transport>(
+    node: N,
+    transport: T,
+    inbox: Receiver<Input<N::Command>>,
+) {
     let out = Outbox::new(transport.rank(), transport.size());
-    let mut core = Core { node, transport, out, events, idle_rounds: 0 };
+    let mut core =
+        Core { node, transport, out, inbox, idle_rounds: 0, raw: None, raw_bytes: Vec::new() };
     loop {
         let busy = core.round();
         if core.node.finished() {
@@ -268,10 +300,7 @@ pub(crate) fn run<N: Node + 'static>(node: N, transport: Transport, events: Rece
         // A large send moves only while this thread calls MPI: no task here until it is done.
         let allowed = !core.transport.sending();
         if let Some(task) = core.node.take_inline(allowed) {
-            let pump: &mut dyn Pump = &mut core;
-            PUMP.with(|p| p.set(Some(pump as *mut dyn Pump)));
-            task();
-            PUMP.with(|p| p.set(None));
+            context::run_with_pump(&mut core, task);
             core.idle_rounds = 0;
             if core.node.finished() {
                 break;

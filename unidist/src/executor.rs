@@ -13,18 +13,19 @@
 //! blocked task can always run the task it waits for, the bounds never leave that task ready
 //! with no thread allowed to take it.
 
-use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
 
-use crate::arg::Resolved;
-use crate::event_loop::Event;
-use crate::object_ref::ObjectId;
-use crate::protocol::{Rank, Task};
-use crate::reply::Answer;
+use crate::context::{self, TaskHost};
+use crate::event_loop::{Mailbox, ProbeCall};
+use crate::id::{ObjectId, Rank};
+use crate::invoke::{self, makes, Job};
+use crate::object::Object;
+use crate::protocol::Task;
+use crate::reply::{Answer, Complete, Reply};
+use crate::worker::command::Command;
 
 /// The most executor threads one worker starts.
 pub const MAX_EXECUTOR_THREADS: usize = 256;
@@ -44,24 +45,6 @@ pub const MAX_CALL_DEPTH: usize = 1024;
 /// with recursive `fib`), so [`MAX_CALL_DEPTH`] of them take 2 MiB, leaving the rest to the
 /// tasks' own frames. It is reserved, not committed: untouched pages cost no memory.
 pub(crate) const STACK_BYTES: usize = 16 << 20;
-
-/// A task whose inputs are all here.
-pub(crate) struct Job {
-    pub(crate) task: Task,
-    pub(crate) args: Vec<Resolved>,
-}
-
-impl Job {
-    fn makes(&self, id: ObjectId) -> bool {
-        makes(self.task.first_output, self.task.num_returns as usize, id)
-    }
-}
-
-/// True if `id` is one of the `n` results that start at `first`.
-fn makes(first: ObjectId, n: usize, id: ObjectId) -> bool {
-    id.origin() == first.origin()
-        && (first.sequence()..first.sequence() + n as u64).contains(&id.sequence())
-}
 
 /// A thread waiting in the pool: idle (depth 0), or a task blocked on `request`.
 struct Sleeper {
@@ -135,7 +118,7 @@ pub(crate) struct Pool {
     workers: usize,
     backend: &'static str,
     /// The worker's loop, for results and for the API calls of tasks.
-    events: Sender<Event>,
+    mailbox: Mailbox<Command>,
     state: Mutex<State>,
     next_sequence: AtomicU64,
     next_request: AtomicU64,
@@ -149,34 +132,21 @@ pub(crate) struct Pool {
     inline_running: AtomicBool,
 }
 
-thread_local! {
-    /// On an executor thread: its pool and how many tasks deep it is.
-    static CONTEXT: RefCell<Option<(Arc<Pool>, usize)>> = const { RefCell::new(None) };
-    /// On a worker's loop thread while it runs a task itself.
-    static INLINE: Cell<bool> = const { Cell::new(false) };
-}
-
-/// The pool and depth of the task running on this thread, if any.
-pub(crate) fn current() -> Option<(Arc<Pool>, usize)> {
-    // `try_with`: a ref dropped by a thread-local destructor as a thread ends may call this after
-    // CONTEXT is gone; such a thread runs no task.
-    CONTEXT.try_with(|c| c.borrow().clone()).ok().flatten()
-}
-
 impl Pool {
-    /// Starts the pool of a worker that runs up to `slots` tasks at once.
-    pub(crate) fn start(
+    /// The pool of a worker that runs up to `slots` tasks at once. It starts no thread until a
+    /// job is pushed.
+    pub(crate) fn new(
         rank: Rank,
         workers: usize,
         backend: &'static str,
-        events: Sender<Event>,
+        mailbox: Mailbox<Command>,
         slots: usize,
     ) -> Arc<Pool> {
-        let pool = Arc::new(Pool {
+        Arc::new(Pool {
             rank,
             workers,
             backend,
-            events,
+            mailbox,
             state: Mutex::new(State {
                 ready: VecDeque::new(),
                 answers: HashMap::new(),
@@ -191,11 +161,7 @@ impl Pool {
             queued: AtomicUsize::new(0),
             computing: AtomicUsize::new(0),
             inline_running: AtomicBool::new(false),
-        });
-        let mut state = pool.lock();
-        pool.spawn(&mut state);
-        drop(state);
-        pool
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -206,26 +172,25 @@ impl Pool {
         self.rank
     }
 
-    pub(crate) fn workers(&self) -> usize {
-        self.workers
-    }
-
-    pub(crate) fn backend(&self) -> &'static str {
-        self.backend
-    }
-
-    /// Sends an event to the worker's loop.
-    pub(crate) fn send(&self, event: Event) {
-        let _ = self.events.send(event);
-    }
-
-    /// Names `n` new objects in a row (made by a task of this worker) and returns the first.
-    pub(crate) fn new_ids(&self, n: usize) -> ObjectId {
-        ObjectId::new(self.rank, self.next_sequence.fetch_add(n as u64, Ordering::Relaxed))
-    }
-
-    pub(crate) fn new_request(&self) -> u64 {
+    fn new_request(&self) -> u64 {
         self.next_request.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sends a blocking call made by `make` to the worker's loop and blocks the calling task,
+    /// `depth` deep, until its answer comes.
+    fn call(
+        self: Arc<Self>,
+        ids: Vec<ObjectId>,
+        depth: usize,
+        make: impl FnOnce(Vec<ObjectId>, Reply) -> Command,
+    ) -> Answer {
+        context::note_blocking_call();
+        let request = self.new_request();
+        // The awaited IDs: to run the task that makes them if it is here.
+        let awaited = ids.clone();
+        let reply = Reply::new(TaskReply { pool: Arc::clone(&self), request });
+        self.mailbox.send(make(ids, reply));
+        self.block_on(request, depth, &awaited)
     }
 
     fn spawn(self: &Arc<Self>, state: &mut State) {
@@ -324,7 +289,7 @@ impl Pool {
 
     /// The body of an executor thread: takes ready jobs, oldest first.
     fn serve(self: Arc<Self>) {
-        CONTEXT.with(|c| *c.borrow_mut() = Some((Arc::clone(&self), 0)));
+        let _context = context::enter_task(Arc::clone(&self) as Arc<dyn TaskHost>, 0);
         crate::log::set_thread_rank(self.rank);
         let mut state = self.lock();
         loop {
@@ -389,31 +354,24 @@ impl Pool {
     /// Runs `job` on the worker's loop thread (the caller). If the task blocks in `get` or
     /// `wait`, it drives the loop until its answer comes (see [`Pool::block_on`]).
     pub(crate) fn run_inline(self: &Arc<Self>, job: Job) {
-        INLINE.with(|i| i.set(true));
         self.inline_running.store(true, Ordering::Relaxed);
         self.run(job, 1);
         self.inline_running.store(false, Ordering::Relaxed);
-        INLINE.with(|i| i.set(false));
     }
 
     fn run(self: &Arc<Self>, job: Job, depth: usize) {
         let first_output = job.task.first_output;
-        let previous = CONTEXT.with(|c| c.borrow_mut().replace((Arc::clone(self), depth)));
+        let context = context::enter_task(Arc::clone(self) as Arc<dyn TaskHost>, depth);
         self.computing.fetch_add(1, Ordering::Relaxed);
-        let outputs = crate::worker::run(self.rank, job); // catches the task's panics
+        let outputs = invoke::run(self.rank, job); // catches the task's panics
         self.computing.fetch_sub(1, Ordering::Relaxed);
-        CONTEXT.with(|c| *c.borrow_mut() = previous);
-        self.send(Event::Finished { first_output, outputs });
+        drop(context);
+        self.mailbox.send(Command::Finished { first_output, outputs });
     }
 
     /// Blocks the calling task, `depth` tasks deep on its thread, until request `request` is
     /// answered; runs the task that makes one of `awaited` meanwhile if it is ready here.
-    pub(crate) fn block_on(
-        self: &Arc<Self>,
-        request: u64,
-        depth: usize,
-        awaited: &[ObjectId],
-    ) -> Answer {
+    fn block_on(self: &Arc<Self>, request: u64, depth: usize, awaited: &[ObjectId]) -> Answer {
         /// Counts the task as computing again when its wait ends, even by a panic.
         struct Resume<'a>(&'a AtomicUsize);
         impl Drop for Resume<'_> {
@@ -423,7 +381,7 @@ impl Pool {
         }
         self.computing.fetch_sub(1, Ordering::Relaxed);
         let _resume = Resume(&self.computing);
-        if INLINE.with(Cell::get) {
+        if context::on_loop_thread() {
             return self.pump_until(request);
         }
         self.wait_for(request, depth, awaited)
@@ -436,7 +394,7 @@ impl Pool {
             let mut state = self.lock();
             if let Some(answer) = state.answers.remove(&request) {
                 drop(state);
-                crate::event_loop::finish_sends_from_task();
+                context::finish_sends_from_task();
                 return answer;
             }
             if state.stopped {
@@ -444,7 +402,7 @@ impl Pool {
                 panic!("unidist: the runtime was shut down while this task waited");
             }
             drop(state);
-            if !crate::event_loop::pump_from_task() {
+            if !context::pump_from_task() {
                 // The rank stopped during that round: the next check panics out of the task.
                 self.lock().stopped = true;
             }
@@ -493,5 +451,66 @@ impl Pool {
             };
             state = self.sleep(state, sleeper);
         }
+    }
+}
+
+/// The completion of a blocking call of a task: hands the answer to the task through its pool.
+struct TaskReply {
+    pool: Arc<Pool>,
+    request: u64,
+}
+
+impl Complete for TaskReply {
+    fn complete(self: Box<Self>, answer: Answer) {
+        self.pool.answer(self.request, answer)
+    }
+}
+
+impl TaskHost for Pool {
+    fn rank(&self) -> Rank {
+        self.rank
+    }
+
+    fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    fn new_ids(&self, n: usize) -> ObjectId {
+        ObjectId::new(self.rank, self.next_sequence.fetch_add(n as u64, Ordering::Relaxed))
+    }
+
+    fn submit(&self, task: Task) {
+        self.expect(task.first_output, task.num_returns as usize);
+        self.mailbox.send(Command::Submit(task));
+    }
+
+    fn put(&self, id: ObjectId, object: Object) {
+        self.mailbox.send(Command::Put { id, object });
+    }
+
+    fn release(&self, id: ObjectId) {
+        self.mailbox.send(Command::Release(id));
+    }
+
+    fn get(self: Arc<Self>, ids: Vec<ObjectId>, depth: usize) -> Vec<Object> {
+        match self.call(ids, depth, |ids, reply| Command::Get { ids, reply }) {
+            Answer::Objects(objects) => objects,
+            Answer::Flags(_) => unreachable!("get is answered with objects"),
+        }
+    }
+
+    fn wait(self: Arc<Self>, ids: Vec<ObjectId>, num_returns: usize, depth: usize) -> Vec<bool> {
+        match self.call(ids, depth, |ids, reply| Command::Wait { ids, num_returns, reply }) {
+            Answer::Flags(flags) => flags,
+            Answer::Objects(_) => unreachable!("wait is answered with flags"),
+        }
+    }
+
+    fn send_bytes(&self, to: Rank, bytes: Vec<u8>) {
+        self.mailbox.probe(ProbeCall::SendBytes { to, bytes });
     }
 }

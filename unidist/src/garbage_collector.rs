@@ -12,8 +12,9 @@
 //! own store do not come here; the root frees them at once.
 
 use crate::event_loop::Outbox;
-use crate::object_ref::ObjectId;
-use crate::protocol::{Message, Rank};
+use crate::id::ObjectId;
+use crate::id::Rank;
+use crate::protocol::Message;
 
 /// The default of [`GcConfig::threshold`] (`UNIDIST_GC_THRESHOLD`): the throughput of a loop
 /// of small tasks with dropped refs was lower with 1 ID per batch and the same, within the noise,

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::protocol::Rank;
+use crate::id::Rank;
 
 /// The timeout when `UNIDIST_HEARTBEAT_S` is not set.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);

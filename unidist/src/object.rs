@@ -11,7 +11,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::codec;
 use crate::error::Error;
-use crate::object_ref::ObjectId;
+use crate::id::ObjectId;
 
 /// What a value must be to cross ranks: an argument or a result of a remote function, or a value
 /// given to [`put`](crate::put).
@@ -43,12 +43,23 @@ pub(crate) const fn fnv1a(bytes: &[u8]) -> u64 {
 /// The fingerprint that marks an object holding an [`Error`] instead of a value.
 pub(crate) const ERROR_TYPE: u64 = fnv1a(b"unidist::Error");
 
+/// Where the names of types come from: the function table (`registry`, a layer above), which
+/// `init` hands over with [`name_types_from`].
+static TYPE_NAME_SOURCE: OnceLock<fn() -> Vec<&'static str>> = OnceLock::new();
+
 /// Names of the types the function table mentions, to name the type of a mismatched object.
 static TYPE_NAMES: OnceLock<HashMap<u64, &'static str>> = OnceLock::new();
 
+/// Names types by the list `names` gives (the types of every remote function's signature).
+pub(crate) fn name_types_from(names: fn() -> Vec<&'static str>) {
+    let _ = TYPE_NAME_SOURCE.set(names);
+}
+
+/// The name of the type whose fingerprint is `fingerprint`, when the function table mentions it.
 pub(crate) fn type_name_of(fingerprint: u64) -> String {
     let names = TYPE_NAMES.get_or_init(|| {
-        crate::registry::type_names().map(|name| (fnv1a(name.as_bytes()), name)).collect()
+        let source = TYPE_NAME_SOURCE.get().map_or_else(Vec::new, |names| names());
+        source.into_iter().map(|name| (fnv1a(name.as_bytes()), name)).collect()
     });
     match names.get(&fingerprint) {
         Some(name) => (*name).to_string(),

@@ -1,52 +1,10 @@
-//! Object IDs and the typed, reference-counted handles users hold: [`ObjectRef`].
+//! The typed, reference-counted handles users hold: [`ObjectRef`].
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
-/// The ID of an object: the rank that named it and a sequence number of that rank.
-///
-/// Its `Display` form, `origin:sequence` (for example `0:42`), is stable and readable.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ObjectId(u64);
-
-const SEQ_BITS: u32 = 44;
-
-impl ObjectId {
-    pub(crate) fn new(origin: usize, seq: u64) -> ObjectId {
-        debug_assert!(seq < 1 << SEQ_BITS);
-        ObjectId(((origin as u64) << SEQ_BITS) | seq)
-    }
-
-    /// The rank that named the object.
-    pub fn origin(self) -> usize {
-        (self.0 >> SEQ_BITS) as usize
-    }
-
-    /// The sequence number of the object among those its origin named.
-    pub fn sequence(self) -> u64 {
-        self.0 & ((1 << SEQ_BITS) - 1)
-    }
-
-    /// The `k`-th output of a task whose first output is `self` (outputs are numbered in a row).
-    pub(crate) fn offset(self, k: usize) -> ObjectId {
-        ObjectId(self.0 + k as u64)
-    }
-}
-
-impl fmt::Display for ObjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.origin(), self.sequence())
-    }
-}
-
-impl fmt::Debug for ObjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ObjectId({self})")
-    }
-}
+use crate::id::ObjectId;
 
 /// A handle on an object that lives somewhere in the cluster: the result of a task, or a value
 /// given to [`put`](crate::put).
@@ -123,14 +81,5 @@ mod tests {
     fn refs_are_send_sync_whatever_the_type() {
         send_sync::<ObjectRef<std::rc::Rc<u8>>>();
         send_sync::<ObjectRef<std::cell::Cell<u8>>>();
-    }
-
-    #[test]
-    fn ids_read_as_origin_and_sequence() {
-        let id = ObjectId::new(3, 42);
-        assert_eq!((id.origin(), id.sequence()), (3, 42));
-        assert_eq!(id.to_string(), "3:42");
-        assert_eq!(format!("{id:?}"), "ObjectId(3:42)");
-        assert_eq!(id.offset(2).to_string(), "3:44");
     }
 }

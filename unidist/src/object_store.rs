@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
+use crate::id::ObjectId;
 use crate::object::Object;
-use crate::object_ref::ObjectId;
 
 #[derive(Default)]
 pub(crate) struct ObjectStore {

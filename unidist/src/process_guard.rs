@@ -10,7 +10,6 @@
 //! down cleanly (as unidist does at exit); a task that calls `exit` on the local backend ends the
 //! process with a failure code and the same line.
 
-use std::cell::Cell;
 #[cfg(feature = "mpi")]
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -35,23 +34,9 @@ static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 /// Set once the process may end: after `shutdown`, or when a worker's loop has stopped.
 static EXIT_EXPECTED: AtomicBool = AtomicBool::new(false);
 
-thread_local! {
-    /// The path of the remote function this thread runs, if any.
-    static TASK: Cell<Option<&'static str>> = const { Cell::new(None) };
-}
-
-/// Marks this thread as running `function` until the guard is dropped.
-pub(crate) fn running(function: &'static str) -> RunningTask {
-    RunningTask(TASK.with(|t| t.replace(Some(function))))
-}
-
-pub(crate) struct RunningTask(Option<&'static str>);
-
-impl Drop for RunningTask {
-    fn drop(&mut self) {
-        TASK.with(|t| t.set(self.0));
-    }
-}
+/// What the root's process does when `main` returns without `shutdown`: handed over by the
+/// runtime (a layer above) when it installs the hook.
+static AT_EXIT: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
 
 /// Names this process's host in the line a dying rank writes.
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
@@ -68,8 +53,10 @@ pub(crate) fn expect_exit() {
     EXIT_EXPECTED.store(true, Ordering::Release);
 }
 
-/// Installs the exit hook of the root's process (either backend).
-pub(crate) fn install_root() {
+/// Installs the exit hook of the root's process (either backend), which calls `shutdown` if
+/// `main` ends while the runtime runs.
+pub(crate) fn install_root(shutdown: fn()) {
+    let _ = AT_EXIT.set(shutdown);
     install(ROOT, 0);
 }
 
@@ -131,7 +118,7 @@ fn install(role: u8, rank: usize) {
 }
 
 fn task_name() -> &'static str {
-    TASK.try_with(|t| t.get()).ok().flatten().unwrap_or("<none: between tasks>")
+    crate::context::function_path().unwrap_or("<none: between tasks>")
 }
 
 extern "C" fn on_exit() {
@@ -151,7 +138,7 @@ extern "C" fn on_exit() {
             );
             abort_job();
         }
-        ROOT if TASK.try_with(|t| t.get()).ok().flatten().is_some() => {
+        ROOT if crate::context::function_path().is_some() => {
             let _ = writeln!(
                 std::io::stderr(),
                 "unidist: the process is exiting while the runtime runs, in task `{}`: a remote \
@@ -162,7 +149,11 @@ extern "C" fn on_exit() {
             unsafe { libc::_exit(FAULT_EXIT_CODE) }
         }
         // `main` returned, or called `exit`, without `shutdown`: shut down as it should have.
-        ROOT => crate::runtime::shutdown_at_exit(),
+        ROOT => {
+            if let Some(shutdown) = AT_EXIT.get() {
+                shutdown();
+            }
+        }
         _ => {}
     });
 }

@@ -19,12 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::arg::Arg;
 use crate::codec;
+use crate::id::{ObjectId, Rank};
 use crate::object::Object;
-use crate::object_ref::ObjectId;
 use crate::stats::RankStats;
-
-/// A rank of the job: 0 is the root, the others are workers.
-pub(crate) type Rank = usize;
 
 /// A task as the root sends it to the worker that runs it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -179,8 +179,8 @@ fn collision_error(table: &Table) -> Result<(), String> {
 }
 
 /// Names of every type that appears in a remote function's signature.
-pub(crate) fn type_names() -> impl Iterator<Item = &'static str> {
-    table().by_id.values().flat_map(|f| (f.types)())
+pub(crate) fn type_names() -> Vec<&'static str> {
+    table().by_id.values().flat_map(|f| (f.types)()).collect()
 }
 
 #[cfg(test)]

@@ -1,13 +1,12 @@
 //! How the answer to a blocking call (`get`, `wait`) reaches the thread that waits for it: a
-//! channel for a thread of the root, the executor pool for a task on a worker (whose thread runs
-//! other tasks while it waits).
+//! completion ([`Reply`]) that the node answering it completes without knowing who waits (rayon's
+//! latches). A thread outside the workers waits on a channel ([`Reply::channel`]); a task on a
+//! worker waits in its executor, which implements [`Complete`] itself.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvError, Sender, TryRecvError};
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
-use crate::executor::Pool;
 use crate::object::Object;
 
 pub(crate) enum Answer {
@@ -15,18 +14,35 @@ pub(crate) enum Answer {
     Flags(Vec<bool>),
 }
 
-pub(crate) enum Reply {
-    Channel(Sender<Answer>),
-    Task { pool: Arc<Pool>, request: u64 },
+/// What completes a blocking call with its answer.
+pub(crate) trait Complete: Send {
+    fn complete(self: Box<Self>, answer: Answer);
 }
 
+/// The completion of one blocking call. Dropping it unanswered (the runtime stopped) tells a
+/// waiting thread so; a waiting task learns it from its executor.
+pub(crate) struct Reply(Box<dyn Complete>);
+
 impl Reply {
+    pub(crate) fn new(completion: impl Complete + 'static) -> Reply {
+        Reply(Box::new(completion))
+    }
+
+    /// A completion for a thread outside the workers, and the channel it waits on.
+    pub(crate) fn channel() -> (Reply, Receiver<Answer>) {
+        let (sender, receiver) = mpsc::channel();
+        (Reply::new(sender), receiver)
+    }
+
     pub(crate) fn send(self, answer: Answer) {
-        match self {
-            // A caller that gave up (the runtime shut down) has dropped its receiver.
-            Reply::Channel(sender) => drop(sender.send(answer)),
-            Reply::Task { pool, request } => pool.answer(request, answer),
-        }
+        self.0.complete(answer)
+    }
+}
+
+impl Complete for Sender<Answer> {
+    fn complete(self: Box<Self>, answer: Answer) {
+        // A caller that gave up (the runtime shut down) has dropped its receiver.
+        let _ = self.send(answer);
     }
 }
 

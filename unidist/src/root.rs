@@ -12,24 +12,23 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::event_loop::{Event, Node, Outbox, RawRequest};
+use crate::event_loop::{Node, Outbox};
 use crate::garbage_collector::{GarbageCollector, GcConfig};
 use crate::heartbeat::Heartbeat;
+use crate::id::ObjectId;
+use crate::id::Rank;
 use crate::object::Object;
-use crate::object_ref::ObjectId;
 use crate::object_store::ObjectStore;
-use crate::protocol::{Message, Rank, RawPingPong, Task};
+use crate::protocol::{Message, Task};
 use crate::reply::{Answer, Reply};
 use crate::scheduler::{HostAware, RoundRobin};
 use crate::stats::RankStats;
 
-/// A call of the API, sent by a thread of the root to the root's loop, or by a task to its
-/// worker's loop.
+/// A call of the API by a thread of the root's program, for the root's loop.
 pub(crate) enum Command {
-    /// Run `task` on worker `rank`, picked by the root's caller when it called `remote` (so that
-    /// [`schedule_rank`](crate::schedule_rank) tells where its next task goes), or inside a task
-    /// (`None`) by the root's loop.
-    Submit { task: Task, rank: Option<Rank> },
+    /// Run `task` on worker `rank`, picked by the caller when it called `remote` (so that
+    /// [`schedule_rank`](crate::schedule_rank) tells where its next task goes).
+    Submit { task: Task, rank: Rank },
     /// Store a value given to `put`.
     Put { id: ObjectId, object: Object },
     /// Reply with the objects once they are all here.
@@ -40,10 +39,6 @@ pub(crate) enum Command {
     Release(ObjectId),
     /// Reply with every rank's transfer counters.
     Stats { reply: Sender<Vec<RankStats>> },
-    /// Run a raw MPI ping-pong with worker 1 and reply with the time it took.
-    RawPingPong { test: RawPingPong, reply: Sender<Option<Duration>> },
-    /// Send these bytes as they are to rank `to` (tests' corrupt messages).
-    SendBytes { to: Rank, bytes: Vec<u8> },
     /// Stop every worker, then the root's loop.
     Shutdown,
 }
@@ -402,6 +397,8 @@ impl Root {
 }
 
 impl Node for Root {
+    type Command = Command;
+
     fn on_message(&mut self, from: Rank, message: Message, out: &mut Outbox) {
         if matches!(message, Message::Spawn(_) | Message::Fetch(_) | Message::WaitFor { .. }) {
             self.last_task_call = Instant::now();
@@ -437,11 +434,10 @@ impl Node for Root {
         }
     }
 
-    fn on_event(&mut self, event: Event, out: &mut Outbox) {
-        let Event::Command(command) = event else { return };
+    fn on_command(&mut self, command: Command, out: &mut Outbox) {
         match command {
             Command::Submit { task, rank } => {
-                self.submit(task, rank, out);
+                self.submit(task, Some(rank), out);
             }
             Command::Put { id, object } => {
                 let bytes = object.len() as u64;
@@ -463,11 +459,6 @@ impl Node for Root {
                     self.request_stats(out);
                 }
             }
-            Command::RawPingPong { test, reply } => {
-                out.send(1, Message::RawPingPong(test));
-                out.raw = Some(RawRequest { peer: 1, test, reply: Some(reply) });
-            }
-            Command::SendBytes { to, bytes } => out.raw_bytes.push((to, bytes)),
             Command::Shutdown => {
                 // Outstanding cleanups first: the workers free everything before they stop.
                 self.garbage.send_all(out);

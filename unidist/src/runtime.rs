@@ -5,19 +5,18 @@
 //! message that says what to do; dropping a ref and `is_initialized` never panic.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::mpsc::{self, Sender};
+#[cfg(feature = "mpi")]
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use crate::cluster::{self, HostResources, RankHost};
-use crate::event_loop::{self, Event};
-use crate::executor::{self, Pool};
+use crate::context::{self, TaskHost};
+use crate::event_loop::{self, Mailbox, ProbeCall};
 use crate::garbage_collector::GcConfig;
-use crate::object_ref::ObjectId;
-use crate::protocol::Rank;
+use crate::id::{ObjectId, Rank};
 use crate::root::{Command, Root};
 use crate::scheduler::RoundRobin;
-use crate::transport::local::LocalTransport;
 use crate::transport::Transport;
 use crate::worker::Worker;
 
@@ -32,7 +31,7 @@ static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
 /// What the root's API threads share.
 pub(crate) struct Runtime {
-    commands: Sender<Event>,
+    commands: Mailbox<Command>,
     scheduler: Arc<RoundRobin>,
     next_sequence: AtomicU64,
     workers: usize,
@@ -45,7 +44,12 @@ pub(crate) struct Runtime {
 impl Runtime {
     pub(crate) fn send(&self, command: Command) {
         // The loop outlives every call made while the runtime runs.
-        let _ = self.commands.send(Event::Command(command));
+        self.commands.send(command);
+    }
+
+    /// Sends a probe (benchmark, tests) to the root's loop.
+    pub(crate) fn probe(&self, call: ProbeCall) {
+        self.commands.probe(call);
     }
 
     /// Names `n` new objects in a row and returns the first.
@@ -73,13 +77,13 @@ impl Runtime {
 /// Who makes an API call: a thread of the root, or a task on a worker (a nested call).
 pub(crate) enum Caller {
     Root(&'static Runtime),
-    Task { pool: Arc<Pool>, depth: usize },
+    Task { host: Arc<dyn TaskHost>, depth: usize },
 }
 
 /// The caller of the API function `api`, which works both on the root and in tasks.
 pub(crate) fn caller(api: &str) -> Caller {
-    match executor::current() {
-        Some((pool, depth)) => Caller::Task { pool, depth },
+    match context::current() {
+        Some((host, depth)) => Caller::Task { host, depth },
         None => Caller::Root(runtime(api)),
     }
 }
@@ -87,11 +91,11 @@ pub(crate) fn caller(api: &str) -> Caller {
 /// The running runtime, for the API function `api` that only the root may call; panics with a
 /// hint at the fix otherwise.
 pub(crate) fn runtime(api: &str) -> &'static Runtime {
-    if let Some((pool, _)) = executor::current() {
+    if let Some((host, _)) = context::current() {
         panic!(
             "unidist::{api} cannot be called inside a remote function (it ran on rank {}): only \
              the root's main program calls it",
-            pool.rank()
+            host.rank()
         );
     }
     match PHASE.load(Ordering::Acquire) {
@@ -109,8 +113,8 @@ pub(crate) fn runtime(api: &str) -> &'static Runtime {
 
 /// Tells the runtime that the last ref of `id` is gone. Never panics.
 pub(crate) fn release(id: ObjectId) {
-    if let Some((pool, _)) = executor::current() {
-        pool.send(Event::Command(Command::Release(id)));
+    if let Some((host, _)) = context::current() {
+        host.release(id);
     } else if PHASE.load(Ordering::Acquire) == RUNNING {
         if let Some(runtime) = RUNTIME.get() {
             runtime.send(Command::Release(id));
@@ -144,11 +148,11 @@ pub(crate) enum Started {
 /// Checks that `init` (or `init_in`, named `api`) may start the runtime now, and marks it
 /// starting; panics with a hint at the fix otherwise.
 pub(crate) fn begin_init(api: &str) {
-    if let Some((pool, _)) = executor::current() {
+    if let Some((host, _)) = context::current() {
         panic!(
             "unidist::{api} cannot be called inside a remote function (it ran on rank {}): only \
             main calls {api}, once",
-            pool.rank()
+            host.rank()
         );
     }
     if let Err(phase) = PHASE.compare_exchange(NEVER, STARTING, Ordering::AcqRel, Ordering::Acquire)
@@ -182,6 +186,8 @@ pub(crate) fn start(how: Start) -> Started {
         #[cfg(feature = "mpi")]
         Start::In(_) => "init_in",
     };
+    // Errors name the types of the function table (a layer above the objects).
+    crate::object::name_types_from(crate::registry::type_names);
     // Every rank reads the same settings, so a bad one stops every rank alike.
     let settings = crate::log::init().and_then(|()| match &how {
         Start::Auto => choose_backend(),
@@ -222,7 +228,7 @@ pub(crate) fn start(how: Start) -> Started {
                 unreachable!("init runs once");
             }
             PHASE.store(RUNNING, Ordering::Release);
-            crate::process_guard::install_root();
+            crate::process_guard::install_root(shutdown_at_exit);
             crate::log::event!(info, backend, workers, "unidist started");
             Started::Root
         }
@@ -255,7 +261,7 @@ pub(crate) fn shutdown_at_exit() {
 
 /// Stops every worker, then the root's loop, and waits for it.
 fn stop(runtime: &Runtime) {
-    let _ = runtime.commands.send(Event::Command(Command::Shutdown));
+    runtime.commands.send(Command::Shutdown);
     let handle = runtime.root_loop.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(handle) = handle {
         let _ = handle.join();
@@ -333,30 +339,30 @@ fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
 fn start_local(workers: usize, gc: GcConfig, threads: Option<usize>) -> Runtime {
     let slots = threads.unwrap_or(1);
     let size = workers + 1;
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..size).map(|_| mpsc::channel()).unzip();
-    let peers = Arc::new(senders);
     let scheduler = Arc::new(RoundRobin::new(workers));
-    let mut root_loop = None;
-    for (rank, events) in receivers.into_iter().enumerate() {
-        let peers_of_rank = Arc::clone(&peers);
-        let transport = move || Transport::Local(LocalTransport::new(rank, peers_of_rank));
+    let mut root = None;
+    for transport in crate::transport::local::mesh(size) {
+        let rank = transport.rank();
         if rank == 0 {
-            let scheduler = Arc::clone(&scheduler);
-            root_loop = Some(spawn("unidist-root".into(), move || {
+            let (mailbox, inbox) = Mailbox::new(transport.doorbell());
+            let node = Root::new(size, Arc::clone(&scheduler), gc);
+            let handle = spawn("unidist-root".into(), move || {
                 crate::log::set_thread_rank(0);
-                event_loop::run(Root::new(size, scheduler, gc), transport(), events)
-            }));
+                event_loop::run(node, transport, inbox)
+            });
+            root = Some((mailbox, handle));
         } else {
-            let own = peers[rank].clone();
+            let (mailbox, inbox) = Mailbox::new(transport.doorbell());
+            let worker = Worker::new(rank, size, "local", mailbox, slots);
             spawn(format!("unidist-worker-{rank}"), move || {
                 crate::log::set_thread_rank(rank);
-                let worker = Worker::new(rank, size, "local", own, slots);
-                event_loop::run(worker, transport(), events)
+                event_loop::run(worker, transport, inbox)
             });
         }
     }
+    let (commands, root_loop) = root.expect("rank 0 is in the mesh");
     Runtime {
-        commands: peers[0].clone(),
+        commands,
         scheduler,
         next_sequence: AtomicU64::new(0),
         workers,
@@ -367,7 +373,7 @@ fn start_local(workers: usize, gc: GcConfig, threads: Option<usize>) -> Runtime 
             hosts[0].slots = workers * slots;
             hosts
         },
-        root_loop: Mutex::new(root_loop),
+        root_loop: Mutex::new(Some(root_loop)),
     }
 }
 
@@ -390,15 +396,13 @@ fn start_mpi(
     // Answers come from other processes, which need the cores a polling thread would take.
     crate::reply::set_spin(std::time::Duration::ZERO);
     let in_program = comm.is_some();
-    let (events_tx, events) = mpsc::channel();
-    /// The job, or why it cannot run and, when every rank fails alike, a way to tell the
-    /// progress thread that this rank has said so.
+    /// The job (with the root's mailbox on rank 0), or why it cannot run and, when every rank
+    /// fails alike, a way to tell the progress thread that this rank has said so.
     type Ready = Result<
-        (Rank, usize, Arc<RoundRobin>, Vec<HostResources>),
+        (usize, Arc<RoundRobin>, Vec<HostResources>, Option<Mailbox<Command>>),
         (String, Option<mpsc::Sender<()>>),
     >;
     let (started_tx, started) = mpsc::channel::<Ready>();
-    let own = events_tx.clone();
     let progress = spawn("unidist-progress".into(), move || {
         let transport = match comm.map_or_else(MpiTransport::start, MpiTransport::start_in) {
             Ok(t) => t,
@@ -426,9 +430,9 @@ fn start_mpi(
         let names = cluster::host_by_rank(&hosts, size);
         crate::transport::mpi_errors::set_hosts(names.clone());
         let hosts_here = hosts.clone();
-        let _ = started_tx.send(Ok((rank, size, Arc::clone(&scheduler), hosts)));
-        let transport = Transport::Mpi(transport);
         if rank == 0 {
+            let (mailbox, inbox) = Mailbox::new(transport.doorbell());
+            let _ = started_tx.send(Ok((size, Arc::clone(&scheduler), hosts, Some(mailbox))));
             let placement = match policy {
                 crate::scheduler::Policy::HostAware { threshold } => {
                     Some(crate::scheduler::HostAware::new(&names, threshold))
@@ -439,17 +443,19 @@ fn start_mpi(
             let watch = heartbeat.map(|t| Heartbeat::new(t, (1..size).collect(), names));
             let root =
                 Root::new(size, scheduler, gc).with_heartbeat(watch).with_placement(placement);
-            event_loop::run(root, transport, events);
+            event_loop::run(root, transport, inbox);
         } else {
+            let _ = started_tx.send(Ok((size, Arc::clone(&scheduler), hosts, None)));
             // Before the first task can run.
             crate::process_guard::install_mpi_worker(rank);
             let watch = heartbeat.map(|t| Heartbeat::new(t, vec![0], names));
             let slots = cluster::slots_of(&hosts_here, rank, threads);
-            let worker = Worker::new(rank, size, "mpi", own, slots).with_heartbeat(watch);
-            event_loop::run(worker, transport, events);
+            let (mailbox, inbox) = Mailbox::new(transport.doorbell());
+            let worker = Worker::new(rank, size, "mpi", mailbox, slots).with_heartbeat(watch);
+            event_loop::run(worker, transport, inbox);
         }
     });
-    let (rank, size, scheduler, hosts) = match started.recv() {
+    let (size, scheduler, hosts, commands) = match started.recv() {
         Ok(Ok(ready)) => ready,
         Ok(Err((message, None))) => return Err(message),
         Ok(Err((message, Some(printed)))) => {
@@ -463,16 +469,16 @@ fn start_mpi(
         }
         Err(_) => return Err("the MPI progress thread died while starting".to_string()),
     };
-    if rank != 0 {
+    let Some(commands) = commands else {
         let _ = progress.join();
         crate::process_guard::worker_stopped();
         if in_program {
             return Ok(None);
         }
         std::process::exit(0);
-    }
+    };
     Ok(Some(Runtime {
-        commands: events_tx,
+        commands,
         scheduler,
         next_sequence: AtomicU64::new(0),
         workers: size - 1,

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::protocol::Rank;
+use crate::id::Rank;
 
 pub(crate) struct RoundRobin {
     next: AtomicUsize,

@@ -1,148 +1,76 @@
-//! Moving batches of messages between ranks. The root and the worker are written once against
-//! [`Transport`]; each backend is one module: `local` (threads of one process, over channels) and
-//! `mpi` (processes, over rsmpi, behind the `mpi` feature).
+//! Moving batches of messages between ranks, below the progress loop. The loop is written once
+//! against the [`Transport`] trait; each transport is one module: `local` (threads of one
+//! process, over channels) and `mpi` (processes, over rsmpi, behind the `mpi` feature). A
+//! transport knows messages as values to move, never what a rank does with them.
+//!
+//! A transport also waits for work on the loop's behalf ([`Transport::wait`]), and hands out a
+//! [`Doorbell`] that any other thread rings to end that wait early: so the loop never asks how
+//! its transport sleeps, and a new transport (shared memory, a test double) fits beside these.
 
+mod doorbell;
 pub(crate) mod local;
 #[cfg(feature = "mpi")]
 pub(crate) mod mpi;
 #[cfg(feature = "mpi")]
 pub(crate) mod mpi_errors;
 
-use std::sync::mpsc::Receiver;
-
-use crate::event_loop::Event;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::protocol::{Message, Rank, RawPingPong};
+pub(crate) use doorbell::Doorbell;
 
-/// The transport of one rank.
-pub(crate) enum Transport {
-    Local(local::LocalTransport),
-    #[cfg(feature = "mpi")]
-    Mpi(mpi::MpiTransport),
-}
+use crate::id::Rank;
+use crate::protocol::{Message, RawPingPong};
 
-impl Transport {
-    pub(crate) fn rank(&self) -> Rank {
-        match self {
-            Transport::Local(t) => t.rank(),
-            #[cfg(feature = "mpi")]
-            Transport::Mpi(t) => t.rank(),
-        }
-    }
+/// The transport of one rank, owned by that rank's loop thread.
+pub(crate) trait Transport {
+    fn rank(&self) -> Rank;
 
-    pub(crate) fn size(&self) -> usize {
-        match self {
-            Transport::Local(t) => t.size(),
-            #[cfg(feature = "mpi")]
-            Transport::Mpi(t) => t.size(),
-        }
-    }
+    fn size(&self) -> usize;
 
     /// Sends one batch; never blocks on the peer.
-    pub(crate) fn send(&mut self, to: Rank, batch: Vec<Message>) {
-        match self {
-            Transport::Local(t) => t.send(to, batch),
-            #[cfg(feature = "mpi")]
-            Transport::Mpi(t) => t.send(to, batch),
-        }
-    }
+    fn send(&mut self, to: Rank, batch: Vec<Message>);
 
-    /// Hands every batch that has arrived to `deliver`; true if any did.
-    pub(crate) fn poll(&mut self, deliver: &mut dyn FnMut(Rank, Vec<Message>)) -> bool {
-        match self {
-            // Local batches arrive as events.
-            Transport::Local(_) => {
-                let _ = deliver;
-                false
-            }
-            #[cfg(feature = "mpi")]
-            Transport::Mpi(t) => t.poll(deliver),
-        }
-    }
+    /// Hands every batch that has arrived to `deliver`, in the order each peer sent them; true
+    /// if any did.
+    fn poll(&mut self, deliver: &mut dyn FnMut(Rank, Vec<Message>)) -> bool;
 
     /// Moves outstanding sends forward.
-    pub(crate) fn progress(&mut self) {
-        match self {
-            Transport::Local(_) => {}
-            #[cfg(feature = "mpi")]
-            Transport::Mpi(t) => t.progress(),
-        }
+    fn progress(&mut self) {}
+
+    /// True while sends are in flight that need this thread's calls to complete.
+    fn sending(&self) -> bool {
+        false
     }
+
+    /// Waits a little for work when the last `idle_rounds` rounds of the loop found none:
+    /// returns when a batch may have come, when the [`Doorbell`] rang, or after a while.
+    /// `urgent` when the rank waits on the network and should notice a message at once (see
+    /// `Node::urgent`).
+    fn wait(&mut self, idle_rounds: u32, urgent: bool);
+
+    /// What other threads ring to wake this transport's [`Transport::wait`].
+    fn doorbell(&self) -> Arc<Doorbell>;
 
     /// Ends the whole job with a line saying why (`what` follows "rank R ").
-    pub(crate) fn fatal(&self, what: String) -> ! {
-        match self {
-            Transport::Local(_) => panic!("unidist: rank 0 {what}"),
-            #[cfg(feature = "mpi")]
-            Transport::Mpi(t) => t.fatal(what),
-        }
-    }
-
-    /// True while sends are in flight that need this thread's calls to MPI to complete.
-    pub(crate) fn sending(&self) -> bool {
-        match self {
-            Transport::Local(_) => false,
-            #[cfg(feature = "mpi")]
-            Transport::Mpi(t) => t.sending(),
-        }
-    }
-
-    /// Waits a little for a local event when the last `idle_rounds` rounds found nothing to do;
-    /// `urgent` when the rank waits on the network (see `Node::urgent`).
-    pub(crate) fn idle(
-        &mut self,
-        events: &Receiver<Event>,
-        idle_rounds: u32,
-        urgent: bool,
-    ) -> Option<Event> {
-        match self {
-            // Poll the queue a moment before blocking on it.
-            Transport::Local(_) => {
-                let _ = (idle_rounds, urgent);
-                crate::reply::receive(events).ok()
-            }
-            #[cfg(feature = "mpi")]
-            Transport::Mpi(t) => t.idle(events, idle_rounds, urgent),
-        }
-    }
-
-    /// Sends bytes as they are, as if they were a batch (tests' corrupt messages); the local
-    /// backend moves batches, not bytes, so it has nothing to send.
-    pub(crate) fn send_bytes(&mut self, to: Rank, bytes: Vec<u8>) {
-        match self {
-            Transport::Local(_) => {
-                let _ = (to, bytes);
-            }
-            #[cfg(feature = "mpi")]
-            Transport::Mpi(t) => t.send_bytes(to, bytes),
-        }
-    }
-
-    /// Runs a raw ping-pong with `peer` (the initiator sends first); the initiator gets the time
-    /// it took, `None` where there is no MPI to measure.
-    pub(crate) fn raw_ping_pong(
-        &mut self,
-        peer: Rank,
-        test: RawPingPong,
-        initiator: bool,
-    ) -> Option<Duration> {
-        match self {
-            Transport::Local(_) => {
-                let _ = (peer, test, initiator);
-                None
-            }
-            #[cfg(feature = "mpi")]
-            Transport::Mpi(t) => Some(t.raw_ping_pong(peer, test, initiator)),
-        }
-    }
+    fn fatal(&self, what: String) -> !;
 
     /// Completes outstanding sends and leaves the job.
-    pub(crate) fn close(self) {
-        match self {
-            Transport::Local(_) => {}
-            #[cfg(feature = "mpi")]
-            Transport::Mpi(t) => t.close(),
-        }
+    fn close(self);
+
+    /// The benchmark's and tests' probes, where this transport has them (MPI).
+    fn probe(&mut self) -> Option<&mut dyn Probe> {
+        None
     }
+}
+
+/// What the benchmark and the tests do to a transport that moves bytes: never used by the
+/// runtime's own work.
+pub(crate) trait Probe {
+    /// Sends bytes as they are, as if they were a batch (tests' corrupt messages).
+    fn send_bytes(&mut self, to: Rank, bytes: Vec<u8>);
+
+    /// Runs a raw ping-pong with `peer` (the initiator sends first) and returns the time it
+    /// took: what the MPI library itself gives, measured in the same run as the runtime.
+    fn raw_ping_pong(&mut self, peer: Rank, test: RawPingPong, initiator: bool) -> Duration;
 }

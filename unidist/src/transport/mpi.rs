@@ -1,13 +1,13 @@
 //! The MPI backend's transport (rsmpi). The progress thread that owns it is the only thread
 //! that calls MPI: it initializes MPI, sends, receives and finalizes, so `Threading::Funneled`
-//! is enough and every other thread talks to it through the event queue.
+//! is enough and every other thread talks to the loop through its queue and this transport's
+//! doorbell.
 //!
 //! Sends are non-blocking (a blocking send of a large batch to a rank that is itself blocked
 //! sending to us would deadlock); each send's buffer lives until MPI reports it complete. The
 //! loop blocks in MPI only to receive the chunks of a large object that a batch announced, which
 //! its sender has already posted, and in the benchmark's raw ping-pong.
 
-use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,13 +18,14 @@ use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::{CommunicatorCollectives, Equivalence};
 use mpi::Threading;
 
+use super::mpi_errors::with_peer;
+use super::{Doorbell, Probe, Transport};
 use crate::arg::Arg;
 use crate::codec;
-use crate::event_loop::Event;
+use crate::id::Rank;
 use crate::object::Object;
 use crate::process_guard;
-use crate::protocol::{self, Message, Rank, RawPingPong};
-use crate::transport::mpi_errors::with_peer;
+use crate::protocol::{self, Message, RawPingPong};
 
 /// The one tag of every message: one stream per pair of ranks keeps them in order.
 const TAG: i32 = 11;
@@ -80,6 +81,8 @@ pub(crate) struct MpiTransport {
     chunk: usize,
     /// Finalizes MPI when dropped, after the loop has stopped.
     universe: Option<Universe>,
+    /// Rung by other threads of this process when the loop has local work.
+    bell: Arc<Doorbell>,
 }
 
 /// Asks Linux for a 1 µs timer slack on this (the progress) thread instead of the default
@@ -153,7 +156,8 @@ impl MpiTransport {
         let size = world.size() as usize;
         let chunk = chunk_bytes()?;
         crate::transport::mpi_errors::install(&world, rank)?;
-        Ok(MpiTransport { world, rank, size, sends: Vec::new(), chunk, universe })
+        let bell = Doorbell::new();
+        Ok(MpiTransport { world, rank, size, sends: Vec::new(), chunk, universe, bell })
     }
 
     /// Initializes MPI on the calling thread, which must be the only one to call MPI afterwards.
@@ -170,14 +174,6 @@ impl MpiTransport {
         MpiTransport::on(universe.world(), Some(universe))
     }
 
-    pub(crate) fn rank(&self) -> Rank {
-        self.rank
-    }
-
-    pub(crate) fn size(&self) -> usize {
-        self.size
-    }
-
     /// Every rank's `values`, by rank (a collective: every rank must call it).
     pub(crate) fn all_gather(&self, values: [u64; 2]) -> Vec<[u64; 2]> {
         let mut all = vec![0_u64; 2 * self.size];
@@ -188,11 +184,6 @@ impl MpiTransport {
     /// Waits until every rank calls it (a collective).
     pub(crate) fn barrier(&self) {
         self.world.barrier();
-    }
-
-    /// True while sends are in flight: they move only while this thread calls MPI.
-    pub(crate) fn sending(&self) -> bool {
-        !self.sends.is_empty()
     }
 
     /// Every rank's `bytes` (of one length on every rank), one after another by rank (a
@@ -207,7 +198,7 @@ impl MpiTransport {
     /// object (a `Data` message's, or a by-value argument's) as messages of their own on
     /// [`PAYLOAD_TAG`], straight from the object's buffer, in chunks below MPI's 2 GiB limit.
     /// Each tag keeps its own order at the receiver, so the chunks meet their batch in order.
-    pub(crate) fn send(&mut self, to: Rank, mut batch: Vec<Message>) {
+    fn send_with_payloads(&mut self, to: Rank, mut batch: Vec<Message>) {
         let mut payloads = Vec::new();
         for message in &mut batch {
             match message {
@@ -278,7 +269,7 @@ impl MpiTransport {
     }
 
     /// Receives what has arrived, up to 64 batches, with the payloads that follow them.
-    pub(crate) fn poll(&mut self, deliver: &mut dyn FnMut(Rank, Vec<Message>)) -> bool {
+    fn receive(&mut self, deliver: &mut dyn FnMut(Rank, Vec<Message>)) -> bool {
         let mut any = false;
         for _ in 0..64 {
             let Some((message, status)) =
@@ -293,29 +284,23 @@ impl MpiTransport {
             with_peer(from, || message.matched_receive_into(&mut buffer[..]));
             let batch = match protocol::decode_batch(&buffer) {
                 Ok(batch) => batch,
-                Err(e) => self.fatal(format!(
+                Err(e) => self.abort(format!(
                     "received a corrupt message of {len} bytes from rank {from}: {e}"
                 )),
             };
             match self.receive_payloads(from, batch) {
                 Ok(batch) => deliver(from, batch),
-                Err(e) => self.fatal(format!("received a corrupt object from rank {from}: {e}")),
+                Err(e) => self.abort(format!("received a corrupt object from rank {from}: {e}")),
             }
         }
         any
     }
 
     /// Ends the whole job: a rank that lost a message cannot go on without hanging a peer.
-    pub(crate) fn fatal(&self, what: String) -> ! {
+    fn abort(&self, what: String) -> ! {
         eprintln!("unidist: rank {} {what}; ending the job", self.rank);
         std::thread::sleep(process_guard::ABORT_GRACE);
         self.world.abort(process_guard::FAULT_EXIT_CODE)
-    }
-
-    /// Sends `bytes` as one message on the protocol's tag, as they are (a test's corrupt message).
-    pub(crate) fn send_bytes(&mut self, to: Rank, bytes: Vec<u8>) {
-        let len = bytes.len();
-        self.start_send(to, Arc::new(bytes), 0..len, TAG);
     }
 
     /// Receives the bytes of each payload of a batch (a `Payload` message, or an `Arg::Payload`
@@ -397,7 +382,7 @@ impl MpiTransport {
         Ok(Arc::new(bytes))
     }
 
-    pub(crate) fn progress(&mut self) {
+    fn complete_sends(&mut self) {
         let mut i = 0;
         while i < self.sends.len() {
             let send = self.sends.swap_remove(i);
@@ -415,16 +400,114 @@ impl MpiTransport {
         }
     }
 
+    /// Leaves the job: completes this rank's sends while discarding whatever still arrives,
+    /// then waits in a non-blocking barrier (still discarding) until every rank has done the
+    /// same, so no rank finalizes MPI while a peer's send to it is incomplete.
+    fn leave(mut self) {
+        let mut discard = |_: Rank, _: Vec<Message>| {};
+        while !self.sends.is_empty() {
+            self.receive(&mut discard);
+            self.complete_sends();
+            std::thread::yield_now();
+        }
+        let mut barrier = self.world.immediate_barrier();
+        loop {
+            match barrier.test() {
+                Ok(_) => break,
+                Err(pending) => barrier = pending,
+            }
+            self.receive(&mut discard);
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        self.finalize();
+    }
+
+    /// Finalizes MPI (dropping the universe) if unidist initialized it; after this no MPI call
+    /// is made in the process. In the program's MPI, frees unidist's communicator instead.
+    pub(crate) fn finalize(mut self) {
+        drop(self.universe.take());
+    }
+}
+
+impl Transport for MpiTransport {
+    fn rank(&self) -> Rank {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn send(&mut self, to: Rank, batch: Vec<Message>) {
+        self.send_with_payloads(to, batch)
+    }
+
+    fn poll(&mut self, deliver: &mut dyn FnMut(Rank, Vec<Message>)) -> bool {
+        self.receive(deliver)
+    }
+
+    fn progress(&mut self) {
+        self.complete_sends()
+    }
+
+    /// True while sends are in flight: they move only while this thread calls MPI.
+    fn sending(&self) -> bool {
+        !self.sends.is_empty()
+    }
+
+    /// Backs off while idle. MPI cannot wake a sleeping thread, and a blocking MPICH receive
+    /// spins on a core that an oversubscribed job needs for tasks; every timed wake-up costs
+    /// CPU too. So a loop whose rank waits on the network (`urgent`: see `Node::urgent`)
+    /// polls, then yields, then sleeps in growing steps up to [`MAX_SLEEP`]; any other loop
+    /// sleeps [`MAX_SLEEP`] at once. Either wakes at once when the doorbell rings.
+    fn wait(&mut self, idle_rounds: u32, urgent: bool) {
+        if !self.sends.is_empty() {
+            self.complete_sends();
+        }
+        // A rank with sends in flight stays urgent: a large transfer moves only while both
+        // ends call MPI.
+        if !urgent && self.sends.is_empty() {
+            return self.bell.wait(Some(MAX_SLEEP));
+        }
+        if idle_rounds < SPIN_ROUNDS {
+            std::hint::spin_loop();
+        } else if idle_rounds < 2 * SPIN_ROUNDS {
+            std::thread::yield_now();
+        } else {
+            let step = MIN_SLEEP * (idle_rounds - 2 * SPIN_ROUNDS);
+            self.bell.wait(Some((MIN_SLEEP + step).min(MAX_SLEEP)));
+        }
+    }
+
+    fn doorbell(&self) -> Arc<Doorbell> {
+        Arc::clone(&self.bell)
+    }
+
+    fn fatal(&self, what: String) -> ! {
+        self.abort(what)
+    }
+
+    fn close(self) {
+        self.leave()
+    }
+
+    fn probe(&mut self) -> Option<&mut dyn Probe> {
+        Some(self)
+    }
+}
+
+impl Probe for MpiTransport {
+    /// Sends `bytes` as one message on the protocol's tag, as they are (a test's corrupt message).
+    fn send_bytes(&mut self, to: Rank, bytes: Vec<u8>) {
+        let len = bytes.len();
+        self.start_send(to, Arc::new(bytes), 0..len, TAG);
+    }
+
     /// Blocking sends and receives on a tag of their own, nothing else in between: what the MPI
     /// library gives between these two ranks, measured in the same run as the runtime.
-    pub(crate) fn raw_ping_pong(
-        &mut self,
-        peer: Rank,
-        test: RawPingPong,
-        initiator: bool,
-    ) -> Duration {
+    fn raw_ping_pong(&mut self, peer: Rank, test: RawPingPong, initiator: bool) -> Duration {
         if test.bytes > MAX_CHUNK || test.echo_bytes > MAX_CHUNK || (!initiator && peer != 0) {
-            self.fatal(format!("received a RawPingPong of {} bytes from rank {peer}", test.bytes));
+            self.abort(format!("received a RawPingPong of {} bytes from rank {peer}", test.bytes));
         }
         let (send_len, receive_len) =
             if initiator { (test.bytes, test.echo_bytes) } else { (test.echo_bytes, test.bytes) };
@@ -446,67 +529,6 @@ impl MpiTransport {
         });
         started.elapsed()
     }
-
-    /// Backs off while idle. MPI cannot wake a sleeping thread, and a blocking MPICH receive
-    /// spins on a core that an oversubscribed job needs for tasks; every timed wake-up costs
-    /// CPU too. So a loop whose rank waits on the network (`urgent`: see [`Node::urgent`])
-    /// polls, then yields, then sleeps in growing steps up to [`MAX_SLEEP`]; any other loop
-    /// sleeps [`MAX_SLEEP`] at once. Either wakes at once for a local event.
-    ///
-    /// [`Node::urgent`]: crate::event_loop::Node::urgent
-    pub(crate) fn idle(
-        &mut self,
-        events: &Receiver<Event>,
-        idle_rounds: u32,
-        urgent: bool,
-    ) -> Option<Event> {
-        if !self.sends.is_empty() {
-            self.progress();
-        }
-        // A rank with sends in flight stays urgent: a large transfer moves only while both
-        // ends call MPI.
-        if !urgent && self.sends.is_empty() {
-            return events.recv_timeout(MAX_SLEEP).ok();
-        }
-        if idle_rounds < SPIN_ROUNDS {
-            std::hint::spin_loop();
-            None
-        } else if idle_rounds < 2 * SPIN_ROUNDS {
-            std::thread::yield_now();
-            None
-        } else {
-            let step = MIN_SLEEP * (idle_rounds - 2 * SPIN_ROUNDS);
-            events.recv_timeout((MIN_SLEEP + step).min(MAX_SLEEP)).ok()
-        }
-    }
-
-    /// Leaves the job: completes this rank's sends while discarding whatever still arrives,
-    /// then waits in a non-blocking barrier (still discarding) until every rank has done the
-    /// same, so no rank finalizes MPI while a peer's send to it is incomplete.
-    pub(crate) fn close(mut self) {
-        let mut discard = |_: Rank, _: Vec<Message>| {};
-        while !self.sends.is_empty() {
-            self.poll(&mut discard);
-            self.progress();
-            std::thread::yield_now();
-        }
-        let mut barrier = self.world.immediate_barrier();
-        loop {
-            match barrier.test() {
-                Ok(_) => break,
-                Err(pending) => barrier = pending,
-            }
-            self.poll(&mut discard);
-            std::thread::sleep(Duration::from_micros(50));
-        }
-        self.finalize();
-    }
-
-    /// Finalizes MPI (dropping the universe) if unidist initialized it; after this no MPI call
-    /// is made in the process. In the program's MPI, frees unidist's communicator instead.
-    pub(crate) fn finalize(mut self) {
-        drop(self.universe.take());
-    }
 }
 
 impl Drop for MpiTransport {
@@ -516,7 +538,7 @@ impl Drop for MpiTransport {
     /// the whole job instead. The panic's message is already on stderr.
     fn drop(&mut self) {
         if std::thread::panicking() && !mpi::environment::is_finalized() {
-            self.fatal("stopped: its progress thread panicked (the message is above)".to_string());
+            self.abort("stopped: its progress thread panicked (the message is above)".to_string());
         }
     }
 }

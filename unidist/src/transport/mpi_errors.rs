@@ -16,8 +16,8 @@ use mpi::ffi::MPI_Comm;
 use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 
+use crate::id::Rank;
 use crate::process_guard;
-use crate::protocol::Rank;
 
 thread_local! {
     /// The rank the MPI call in progress on this thread talks to, if one.

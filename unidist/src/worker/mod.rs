@@ -7,25 +7,24 @@
 //! commands: submissions, `put` values and releases go on to the root, which keeps the directory
 //! of every object; `get` and `wait` are answered here, with the root's help for what is missing.
 
-use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::mpsc::Sender;
-use std::sync::Arc;
-use std::time::Instant;
+pub(crate) mod command;
 
-use crate::arg::{Arg, Resolved, TaskArgs};
-use crate::error::Error;
-use crate::event_loop::{Event, InlineTask, Node, Outbox, RawRequest};
-use crate::executor::{Job, Pool};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+pub(crate) use command::Command;
+
+use crate::arg::{Arg, Resolved};
+use crate::event_loop::{InlineTask, Mailbox, Node, Outbox};
+use crate::executor::Pool;
 use crate::heartbeat::Heartbeat;
+use crate::id::{ObjectId, Rank};
+use crate::invoke::Job;
 use crate::object::Object;
-use crate::object_ref::ObjectId;
 use crate::object_store::ObjectStore;
-use crate::protocol::{Message, Rank, Task};
+use crate::protocol::{Message, Task};
 use crate::registry::{self, RemoteFunction};
 use crate::reply::{Answer, Reply};
-use crate::root::Command;
 use crate::stats::RankStats;
 
 struct Blocked {
@@ -66,13 +65,13 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Creates the worker, which runs up to `slots` tasks at once, and starts its executor, which
-    /// reports to `events`.
+    /// Creates the worker, which runs up to `slots` tasks at once on executor threads that
+    /// report to its loop through `mailbox`. No thread starts until a task is ready.
     pub(crate) fn new(
         rank: Rank,
         size: usize,
         backend: &'static str,
-        events: Sender<Event>,
+        mailbox: Mailbox<Command>,
         slots: usize,
     ) -> Worker {
         Worker {
@@ -88,7 +87,7 @@ impl Worker {
             releases: Vec::new(),
             inline: VecDeque::new(),
             heartbeat: None,
-            pool: Pool::start(rank, size - 1, backend, events, slots),
+            pool: Pool::new(rank, size - 1, backend, mailbox, slots),
             finished: false,
         }
     }
@@ -220,6 +219,8 @@ impl Worker {
 }
 
 impl Node for Worker {
+    type Command = Command;
+
     fn on_message(&mut self, _from: Rank, message: Message, out: &mut Outbox) {
         match message {
             Message::Submit(task) => self.submit(task),
@@ -248,9 +249,6 @@ impl Node for Worker {
                 };
                 out.send(0, Message::StatsReply(stats))
             }
-            Message::RawPingPong(test) => {
-                out.raw = Some(RawRequest { peer: 0, test, reply: None });
-            }
             Message::Shutdown => {
                 self.pool.stop();
                 self.finished = true;
@@ -262,31 +260,24 @@ impl Node for Worker {
         }
     }
 
-    fn on_event(&mut self, event: Event, out: &mut Outbox) {
-        match event {
-            Event::Finished { first_output, outputs } => {
+    fn on_command(&mut self, command: Command, out: &mut Outbox) {
+        match command {
+            Command::Finished { first_output, outputs } => {
                 let sizes = outputs.iter().map(|object| object.len() as u64).collect();
                 for (k, object) in outputs.into_iter().enumerate() {
                     self.store_object(first_output.offset(k), object, out);
                 }
                 out.send(0, Message::TaskDone { first_output, sizes });
             }
-            Event::Command(command) => match command {
-                Command::Submit { task, .. } => out.send(0, Message::Spawn(task)),
-                Command::Put { id, object } => {
-                    let bytes = object.len() as u64;
-                    self.store_object(id, object, out);
-                    out.send(0, Message::Created { id, bytes });
-                }
-                Command::Get { ids, reply } => self.get(ids, reply, out),
-                Command::Wait { ids, num_returns, reply } => {
-                    self.wait(ids, num_returns, reply, out)
-                }
-                Command::Release(id) => self.releases.push(id),
-                Command::SendBytes { to, bytes } => out.raw_bytes.push((to, bytes)),
-                Command::Stats { .. } | Command::RawPingPong { .. } | Command::Shutdown => {}
-            },
-            Event::Net { .. } => {}
+            Command::Submit(task) => out.send(0, Message::Spawn(task)),
+            Command::Put { id, object } => {
+                let bytes = object.len() as u64;
+                self.store_object(id, object, out);
+                out.send(0, Message::Created { id, bytes });
+            }
+            Command::Get { ids, reply } => self.get(ids, reply, out),
+            Command::Wait { ids, num_returns, reply } => self.wait(ids, num_returns, reply, out),
+            Command::Release(id) => self.releases.push(id),
         }
     }
 
@@ -337,82 +328,5 @@ impl Node for Worker {
             || !self.gets.is_empty()
             || !self.waits.is_empty()
             || !self.blocked.is_empty()
-    }
-}
-
-thread_local! {
-    /// The function of the task running on this thread, if any.
-    static RUNNING: Cell<Option<&'static RemoteFunction>> = const { Cell::new(None) };
-}
-
-/// Notes that the task running on this thread calls `get` or `wait` (see
-/// [`RemoteFunction::runs_inline`]).
-pub(crate) fn note_blocking_call() {
-    let _ = RUNNING.try_with(|r| r.get().map(RemoteFunction::blocked));
-}
-
-/// Runs one task: its results, or as many copies of its error.
-pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
-    let n = job.task.num_returns as usize;
-    let failed = |error: Error| vec![Object::from_error(&error); n];
-    let Some(function) = registry::lookup(job.task.function) else {
-        return failed(Error::UnknownFunction { id: job.task.function, rank });
-    };
-    if function.num_returns() != n {
-        return failed(Error::Argument {
-            function: function.path().to_string(),
-            index: 0,
-            reason: format!(
-                "the task asks for {n} results but the function makes {}",
-                function.num_returns()
-            ),
-        });
-    }
-    for item in &job.args {
-        let failed_input = match item {
-            Resolved::Value(_) => None,
-            Resolved::Ref(id, object) => object.error(*id).map(|e| (*id, e)),
-            Resolved::List(_, items) => {
-                items.iter().find_map(|(id, o)| o.error(*id).map(|e| (*id, e)))
-            }
-        };
-        if let Some((input, cause)) = failed_input {
-            return failed(Error::InputFailed {
-                function: function.path().to_string(),
-                input,
-                cause: Box::new(cause),
-            });
-        }
-    }
-    let mut args = TaskArgs::new(function.path(), job.task.first_output, n, job.args);
-    let invoke = function.invoke();
-    let _running = crate::process_guard::running(function.path());
-    crate::log::event!(debug, task = %job.task.first_output, function = function.path(), "running task");
-    let outer = RUNNING.with(|r| r.replace(Some(function)));
-    // Only a function marked `inline` needs its runs timed (see `RemoteFunction::runs_inline`).
-    let started = function.is_inline().then(Instant::now);
-    let result = panic::catch_unwind(AssertUnwindSafe(|| invoke(&mut args)));
-    if let Some(started) = started {
-        function.ran(started.elapsed());
-    }
-    RUNNING.with(|r| r.set(outer));
-    match result {
-        Ok(Ok(outputs)) => outputs.objects,
-        Ok(Err(error)) => failed(error),
-        Err(payload) => failed(Error::TaskPanicked {
-            function: function.path().to_string(),
-            rank,
-            message: panic_message(payload.as_ref()),
-        }),
-    }
-}
-
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<a panic payload that is not a string>".to_string()
     }
 }

@@ -1,0 +1,98 @@
+//! Running one task on the calling thread: finds its function, checks its arguments and inputs,
+//! calls it and turns what it returned, or its panic, into result objects. A failed task's
+//! results are copies of its error.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Instant;
+
+use crate::arg::{Resolved, TaskArgs};
+use crate::context;
+use crate::error::Error;
+use crate::id::{ObjectId, Rank};
+use crate::object::Object;
+use crate::protocol::Task;
+use crate::registry;
+
+/// A task whose inputs are all here.
+pub(crate) struct Job {
+    pub(crate) task: Task,
+    pub(crate) args: Vec<Resolved>,
+}
+
+impl Job {
+    /// True if `id` is one of the job's results.
+    pub(crate) fn makes(&self, id: ObjectId) -> bool {
+        makes(self.task.first_output, self.task.num_returns as usize, id)
+    }
+}
+
+/// True if `id` is one of the `n` results that start at `first`.
+pub(crate) fn makes(first: ObjectId, n: usize, id: ObjectId) -> bool {
+    id.origin() == first.origin()
+        && (first.sequence()..first.sequence() + n as u64).contains(&id.sequence())
+}
+
+/// Runs one task: its results, or as many copies of its error.
+pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
+    let n = job.task.num_returns as usize;
+    let failed = |error: Error| vec![Object::from_error(&error); n];
+    let Some(function) = registry::lookup(job.task.function) else {
+        return failed(Error::UnknownFunction { id: job.task.function, rank });
+    };
+    if function.num_returns() != n {
+        return failed(Error::Argument {
+            function: function.path().to_string(),
+            index: 0,
+            reason: format!(
+                "the task asks for {n} results but the function makes {}",
+                function.num_returns()
+            ),
+        });
+    }
+    for item in &job.args {
+        let failed_input = match item {
+            Resolved::Value(_) => None,
+            Resolved::Ref(id, object) => object.error(*id).map(|e| (*id, e)),
+            Resolved::List(_, items) => {
+                items.iter().find_map(|(id, o)| o.error(*id).map(|e| (*id, e)))
+            }
+        };
+        if let Some((input, cause)) = failed_input {
+            return failed(Error::InputFailed {
+                function: function.path().to_string(),
+                input,
+                cause: Box::new(cause),
+            });
+        }
+    }
+    let mut args = TaskArgs::new(function.path(), job.task.first_output, n, job.args);
+    let invoke = function.invoke();
+    crate::log::event!(debug, task = %job.task.first_output, function = function.path(), "running task");
+    let running = context::enter_function(function);
+    // Only a function marked `inline` needs its runs timed (see `RemoteFunction::runs_inline`).
+    let started = function.is_inline().then(Instant::now);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| invoke(&mut args)));
+    if let Some(started) = started {
+        function.ran(started.elapsed());
+    }
+    drop(running);
+    match result {
+        Ok(Ok(outputs)) => outputs.objects,
+        Ok(Err(error)) => failed(error),
+        Err(payload) => failed(Error::TaskPanicked {
+            function: function.path().to_string(),
+            rank,
+            message: panic_message(payload.as_ref()),
+        }),
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<a panic payload that is not a string>".to_string()
+    }
+}

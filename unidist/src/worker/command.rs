@@ -1,0 +1,23 @@
+//! What the threads of a worker's process ask of its loop: the executor reports finished tasks,
+//! and tasks make their API calls (nested tasks). Below both the executor and the worker, so
+//! that the executor sends these without naming the worker.
+
+use crate::id::ObjectId;
+use crate::object::Object;
+use crate::protocol::Task;
+use crate::reply::Reply;
+
+pub(crate) enum Command {
+    /// A task has finished on this worker: its results, values or errors, in order.
+    Finished { first_output: ObjectId, outputs: Vec<Object> },
+    /// A task submitted a task: it goes to the root, which places it.
+    Submit(Task),
+    /// A task stored a value on this worker.
+    Put { id: ObjectId, object: Object },
+    /// A task waits for the objects' values.
+    Get { ids: Vec<ObjectId>, reply: Reply },
+    /// A task waits until `num_returns` of the objects are done.
+    Wait { ids: Vec<ObjectId>, num_returns: usize, reply: Reply },
+    /// A task dropped the last ref of an object.
+    Release(ObjectId),
+}
