@@ -32,10 +32,10 @@ pub(crate) struct RankHost {
 pub(crate) const RECORD_BYTES: usize = 8 + 248;
 
 impl RankHost {
-    /// This process's host.
-    pub(crate) fn here() -> RankHost {
+    /// This process's host, named `configured` if given (`UNIDIST_HOST_NAME`).
+    pub(crate) fn here(configured: Option<&str>) -> RankHost {
         RankHost {
-            host: host_name(),
+            host: configured.map_or_else(host_name, str::to_string),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -59,15 +59,8 @@ impl RankHost {
     }
 }
 
-/// The host name of this process: `UNIDIST_HOST_NAME` if set (for containers whose host names
-/// say nothing, and for tests that place ranks on pretend hosts), else the system's
-/// (`"localhost"` if it gives none).
+/// The system's name of this process's host (`"localhost"` if it gives none).
 pub(crate) fn host_name() -> String {
-    if let Ok(name) = std::env::var("UNIDIST_HOST_NAME") {
-        if !name.trim().is_empty() {
-            return name.trim().to_string();
-        }
-    }
     let mut buffer = [0_u8; 256];
     // SAFETY: the buffer is writable for its whole length, which is passed.
     let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
@@ -75,22 +68,6 @@ pub(crate) fn host_name() -> String {
     match std::str::from_utf8(&buffer[..end]) {
         Ok(name) if status == 0 && !name.is_empty() => name.to_string(),
         _ => "localhost".to_string(),
-    }
-}
-
-/// `UNIDIST_WORKER_THREADS`: task slots per worker, a whole number from 1 to
-/// [`MAX_EXECUTOR_THREADS`](crate::MAX_EXECUTOR_THREADS); `None` when unset (the default applies).
-pub(crate) fn worker_threads_from_env() -> Result<Option<usize>, String> {
-    match std::env::var("UNIDIST_WORKER_THREADS") {
-        Err(_) => Ok(None),
-        Ok(v) => match v.trim().parse::<usize>() {
-            Ok(n) if (1..=crate::MAX_EXECUTOR_THREADS).contains(&n) => Ok(Some(n)),
-            _ => Err(format!(
-                "UNIDIST_WORKER_THREADS={v} is not a number of task slots: give a whole number \
-                 from 1 to {}",
-                crate::MAX_EXECUTOR_THREADS
-            )),
-        },
     }
 }
 
@@ -185,7 +162,7 @@ mod tests {
 
     #[test]
     fn a_record_round_trips_and_cuts_long_names() {
-        let here = RankHost::here();
+        let here = RankHost::here(None);
         assert!(!here.host.is_empty() && here.cpus >= 1);
         assert_eq!(RankHost::from_record(&here.to_record()), here);
         let long = on(&"h".repeat(400), 3);

@@ -43,42 +43,6 @@ impl Default for GcConfig {
     }
 }
 
-impl GcConfig {
-    /// The defaults, overridden by `UNIDIST_GC_THRESHOLD` and `UNIDIST_GC_BYTES`; an error that
-    /// says what to give if one is set but is not a whole number of at least 1.
-    pub(crate) fn from_env() -> Result<GcConfig, String> {
-        let var = |name| std::env::var(name).ok();
-        GcConfig::parse(var("UNIDIST_GC_THRESHOLD"), var("UNIDIST_GC_BYTES"))
-    }
-
-    fn parse(threshold: Option<String>, bytes: Option<String>) -> Result<GcConfig, String> {
-        let mut config = GcConfig::default();
-        if let Some(v) = threshold.filter(|v| !v.trim().is_empty()) {
-            config.threshold = positive(&v).ok_or_else(|| {
-                format!(
-                    "UNIDIST_GC_THRESHOLD={v} is not a number of objects: give a whole number of \
-                     at least 1 (the objects to free that pile up per worker before they are \
-                     freed; default {DEFAULT_THRESHOLD})"
-                )
-            })? as usize;
-        }
-        if let Some(v) = bytes.filter(|v| !v.trim().is_empty()) {
-            config.bytes = positive(&v).ok_or_else(|| {
-                format!(
-                    "UNIDIST_GC_BYTES={v} is not a number of bytes: give a whole number of at \
-                     least 1 (the bytes of objects to free that pile up per worker before they \
-                     are freed; default {DEFAULT_BYTES})"
-                )
-            })?;
-        }
-        Ok(config)
-    }
-}
-
-fn positive(v: &str) -> Option<u64> {
-    v.trim().parse::<u64>().ok().filter(|n| *n > 0 && usize::try_from(*n).is_ok())
-}
-
 #[derive(Default)]
 struct Batch {
     ids: Vec<ObjectId>,
@@ -228,20 +192,5 @@ mod tests {
         gc.free(2, id(2), 0);
         assert_eq!(gc.take_all(), vec![(1, vec![id(0), id(1)]), (2, vec![id(2)])]);
         assert!(gc.take_due().is_empty(), "nothing is sent twice");
-    }
-
-    #[test]
-    fn the_environment_overrides_the_defaults() {
-        let parse = |t: Option<&str>, b: Option<&str>| {
-            GcConfig::parse(t.map(String::from), b.map(String::from))
-        };
-        assert_eq!(parse(None, None), Ok(GcConfig::default()));
-        assert_eq!(parse(Some(""), Some(" ")), Ok(GcConfig::default()));
-        assert_eq!(parse(Some(" 16 "), Some("4096")), Ok(GcConfig { threshold: 16, bytes: 4096 }));
-        let bad = parse(Some("0"), None).unwrap_err();
-        assert!(bad.starts_with("UNIDIST_GC_THRESHOLD=0 is not a number of objects"), "{bad}");
-        let bad = parse(None, Some("64MiB")).unwrap_err();
-        assert!(bad.starts_with("UNIDIST_GC_BYTES=64MiB is not a number of bytes"), "{bad}");
-        assert!(parse(None, Some("-1")).is_err());
     }
 }

@@ -21,21 +21,6 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// reports that send failed. One tiny message a second per worker costs nothing measurable.
 pub(crate) const PERIOD: Duration = Duration::from_secs(1);
 
-/// `UNIDIST_HEARTBEAT_S`: seconds (a number above 0, fractions allowed), or 0 for no heartbeat.
-pub(crate) fn timeout_from_env() -> Result<Option<Duration>, String> {
-    match std::env::var("UNIDIST_HEARTBEAT_S") {
-        Err(_) => Ok(Some(DEFAULT_TIMEOUT)),
-        Ok(v) => match v.trim().parse::<f64>() {
-            Ok(0.0) => Ok(None),
-            Ok(s) if (1.0..=1e6).contains(&s) => Ok(Some(Duration::from_secs_f64(s))),
-            _ => Err(format!(
-                "UNIDIST_HEARTBEAT_S={v} is not a timeout: give seconds, at least 1 (such as 60 \
-                 or 2.5), or 0 to turn the heartbeat off"
-            )),
-        },
-    }
-}
-
 /// When this rank last heard from each peer it watches, and when it last sent heartbeats.
 pub(crate) struct Heartbeat {
     timeout: Duration,
@@ -131,20 +116,5 @@ mod tests {
         assert!(beat.silent().is_none());
         std::thread::sleep(Duration::from_millis(50)); // this rank's loop is held up
         assert!(beat.silent().is_none(), "rank 1 was not heard because nobody listened");
-    }
-
-    #[test]
-    fn the_timeout_is_read_from_the_environment() {
-        // One test sets the variable (tests of this crate run in threads of one process).
-        std::env::set_var("UNIDIST_HEARTBEAT_S", "2.5");
-        assert_eq!(timeout_from_env(), Ok(Some(Duration::from_millis(2500))));
-        std::env::set_var("UNIDIST_HEARTBEAT_S", "0");
-        assert_eq!(timeout_from_env(), Ok(None));
-        std::env::set_var("UNIDIST_HEARTBEAT_S", "0.01");
-        assert!(timeout_from_env().is_err(), "below the floor of 1 s");
-        std::env::set_var("UNIDIST_HEARTBEAT_S", "soon");
-        assert!(timeout_from_env().unwrap_err().contains("UNIDIST_HEARTBEAT_S=soon"));
-        std::env::remove_var("UNIDIST_HEARTBEAT_S");
-        assert_eq!(timeout_from_env(), Ok(Some(DEFAULT_TIMEOUT)));
     }
 }

@@ -125,19 +125,9 @@
 //! enables the MPI backend, used when the program runs under an MPI launcher with more than one
 //! rank. Otherwise the `local` backend runs the same root and workers as threads.
 //!
-//! | variable | meaning |
-//! |---|---|
-//! | `UNIDIST_BACKEND` | `mpi` or `local`: force a backend |
-//! | `UNIDIST_CPUS` | number of workers of the local backend (default: the number of cores) |
-//! | `UNIDIST_GC_THRESHOLD` | objects to free pending per worker before they are sent (default 1024) |
-//! | `UNIDIST_GC_BYTES` | bytes of objects to free pending per worker before they are sent (default 16 MiB) |
-//! | `UNIDIST_LOG` | `error`, `warn`, `info`, `debug` or `trace`: log to stderr with `tracing`, every line with its rank (default: off) |
-//! | `UNIDIST_WORKER_THREADS` | task slots per worker: tasks one worker runs at once (default under MPI: its host's cores over the ranks on the host, at least 1; local backend: 1) |
-//! | `UNIDIST_SCHEDULER` | `host-aware` (default): a task with a large input goes to a worker of the host holding it, unless that worker is far busier; `round-robin`: always the next worker |
-//! | `UNIDIST_HOST_AWARE_BYTES` | the input size from which `host-aware` places by host (default 64 KiB, measured) |
-//! | `UNIDIST_HOST_NAME` | the host name this rank reports (default: the system's) |
-//! | `UNIDIST_HEARTBEAT_S` | MPI backend: seconds of silence after which a rank is taken for lost and the job ends, naming it and its host (default 60; 0 turns it off) |
-//! | `UNIDIST_CHUNK_BYTES` | MPI backend: the largest message a large object is cut into (default and most 1 GiB; the test suite sets 1 MiB) |
+//! Every `UNIDIST_*` variable, read once at [`init`] on every rank:
+//!
+#![doc = include_str!("settings.md")]
 
 // The layers, bottom to top (ARCHITECTURE.md has the map; a lower layer never names a higher
 // one, and `tests/layers.rs` checks that no module imports another in a cycle):
@@ -176,6 +166,7 @@ mod api;
 mod into_arg;
 mod object_ref;
 mod runtime;
+mod settings;
 
 pub use api::{
     backend, cluster_resources, get, init, is_initialized, memory_stats, num_workers, put,

@@ -1,5 +1,5 @@
 //! Logging with `tracing`, off unless `UNIDIST_LOG` names a level (`error`, `warn`, `info`,
-//! `debug` or `trace`): then each process writes its lines to stderr, every line with the rank
+//! `debug` or `trace`; read by `settings`): then each process writes its lines to stderr, every line with the rank
 //! of the thread that wrote it (`rank=0` for the root's own threads). A program that installs its
 //! own `tracing` subscriber gets the runtime's events there instead.
 
@@ -35,23 +35,9 @@ pub(crate) fn set_process_rank(rank: usize) {
     PROCESS_RANK.store(rank, Ordering::Relaxed);
 }
 
-/// Reads `UNIDIST_LOG` and, if it names a level, installs a subscriber that writes to stderr.
-pub(crate) fn init() -> Result<(), String> {
-    let Ok(value) = std::env::var("UNIDIST_LOG") else { return Ok(()) };
-    let level = match value.trim().to_ascii_lowercase().as_str() {
-        "" | "off" => return Ok(()),
-        "error" => Level::ERROR,
-        "warn" => Level::WARN,
-        "info" => Level::INFO,
-        "debug" => Level::DEBUG,
-        "trace" => Level::TRACE,
-        _ => {
-            return Err(format!(
-                "UNIDIST_LOG={value} is not a level: use error, warn, info, debug or trace (or \
-                 leave it unset)"
-            ))
-        }
-    };
+/// Installs a subscriber that writes to stderr at `level` (`UNIDIST_LOG`), if one is given.
+pub(crate) fn init(level: Option<Level>) {
+    let Some(level) = level else { return };
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
@@ -60,7 +46,6 @@ pub(crate) fn init() -> Result<(), String> {
         .finish();
     // A program with a subscriber of its own keeps it.
     let _ = tracing::subscriber::set_global_default(subscriber);
-    Ok(())
 }
 
 /// Logs an event at `level` with the rank of the calling thread.

@@ -13,10 +13,10 @@ use std::thread::JoinHandle;
 use crate::cluster::{self, HostResources, RankHost};
 use crate::context::{self, TaskHost};
 use crate::event_loop::{self, Mailbox, ProbeCall};
-use crate::garbage_collector::GcConfig;
 use crate::id::{ObjectId, Rank};
 use crate::root::{Command, Root};
 use crate::scheduler::RoundRobin;
+use crate::settings::{Forced, Settings};
 use crate::transport::Transport;
 use crate::worker::Worker;
 
@@ -189,35 +189,35 @@ pub(crate) fn start(how: Start) -> Started {
     // Errors name the types of the function table (a layer above the objects).
     crate::object::name_types_from(crate::registry::type_names);
     // Every rank reads the same settings, so a bad one stops every rank alike.
-    let settings = crate::log::init().and_then(|()| match &how {
-        Start::Auto => choose_backend(),
-        #[cfg(feature = "mpi")]
-        Start::In(_) => match std::env::var("UNIDIST_BACKEND").ok().filter(|v| !v.is_empty()) {
-            Some(b) if b != "mpi" => Err(format!(
-                "UNIDIST_BACKEND={b}, but the program handed unidist an MPI communicator: unset \
-                UNIDIST_BACKEND, or call unidist::init() for the local backend"
-            )),
-            _ => Ok(Backend::Mpi),
-        },
-    });
-    let settings = settings.and_then(|b| {
-        let threads = cluster::worker_threads_from_env()?;
-        let policy = crate::scheduler::policy_from_env()?;
-        let heartbeat = crate::heartbeat::timeout_from_env()?;
-        Ok((b, GcConfig::from_env()?, heartbeat, threads, policy))
+    let settings = Settings::from_env().and_then(|settings| {
+        crate::log::init(settings.log);
+        let backend = match &how {
+            Start::Auto => choose_backend(&settings)?,
+            #[cfg(feature = "mpi")]
+            Start::In(_) => match settings.backend {
+                Some(Forced::Local) => {
+                    return Err("UNIDIST_BACKEND=local, but the program handed unidist an MPI \
+                        communicator: unset UNIDIST_BACKEND, or call unidist::init() for the \
+                        local backend"
+                        .into())
+                }
+                _ => Backend::Mpi,
+            },
+        };
+        Ok((backend, settings))
     });
     let started = match settings {
         // Threads of one process need no heartbeat, and are one host.
-        Ok((Backend::Local(workers), gc, _, threads, _)) => {
-            crate::registry::check_unique().map(|()| Some(start_local(workers, gc, threads)))
+        Ok((Backend::Local(workers), settings)) => {
+            crate::registry::check_unique().map(|()| Some(start_local(workers, &settings)))
         }
         #[cfg(feature = "mpi")]
-        Ok((Backend::Mpi, gc, heartbeat, threads, policy)) => {
+        Ok((Backend::Mpi, settings)) => {
             let comm = match how {
                 Start::In(comm) => Some(comm),
                 Start::Auto => None,
             };
-            start_mpi(api, comm, gc, heartbeat, threads, policy)
+            start_mpi(api, comm, settings)
         }
         Err(message) => Err(message),
     };
@@ -282,20 +282,16 @@ fn launched_ranks() -> Option<(&'static str, usize)> {
         .find_map(|var| Some((var, std::env::var(var).ok()?.trim().parse().ok()?)))
 }
 
-fn choose_backend() -> Result<Backend, String> {
-    let forced = std::env::var("UNIDIST_BACKEND").ok().filter(|v| !v.is_empty());
-    let launched = launched_ranks().filter(|(_, n)| *n > 1);
-    match forced.as_deref() {
-        Some("local") => Ok(Backend::Local(local_workers()?)),
-        Some("mpi") => mpi_backend("UNIDIST_BACKEND=mpi asks for the MPI backend".into()),
-        Some(other) => {
-            Err(format!("UNIDIST_BACKEND={other} is not a backend: use `mpi` or `local`"))
-        }
-        None => match launched {
+fn choose_backend(settings: &Settings) -> Result<Backend, String> {
+    let local = || Backend::Local(settings.cpus.unwrap_or_else(cores));
+    match settings.backend {
+        Some(Forced::Local) => Ok(local()),
+        Some(Forced::Mpi) => mpi_backend("UNIDIST_BACKEND=mpi asks for the MPI backend".into()),
+        None => match launched_ranks().filter(|(_, n)| *n > 1) {
             Some((var, n)) => mpi_backend(format!(
                 "this program was started by an MPI launcher as {n} ranks ({var}={n})"
             )),
-            None => Ok(Backend::Local(local_workers()?)),
+            None => Ok(local()),
         },
     }
 }
@@ -313,16 +309,9 @@ fn mpi_backend(why: String) -> Result<Backend, String> {
     ))
 }
 
-fn local_workers() -> Result<usize, String> {
-    match std::env::var("UNIDIST_CPUS") {
-        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!(
-                "UNIDIST_CPUS={v} is not a number of workers: give a whole number of at least 1"
-            )),
-        },
-        _ => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
-    }
+/// The cores of this machine: the local backend's default number of workers.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Starts a loop thread, with an executor's stack: a loop thread runs quick tasks itself.
@@ -335,9 +324,11 @@ fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
 }
 
 /// The local backend: the root's loop and every worker's loop and executor are threads here.
-/// Each worker has `threads` task slots (default 1: `UNIDIST_CPUS` sets how many workers).
-fn start_local(workers: usize, gc: GcConfig, threads: Option<usize>) -> Runtime {
-    let slots = threads.unwrap_or(1);
+/// Each worker has `UNIDIST_WORKER_THREADS` task slots (default 1: `UNIDIST_CPUS` sets how many
+/// workers).
+fn start_local(workers: usize, settings: &Settings) -> Runtime {
+    let slots = settings.worker_threads.unwrap_or(1);
+    let gc = settings.gc;
     let size = workers + 1;
     let scheduler = Arc::new(RoundRobin::new(workers));
     let mut root = None;
@@ -368,7 +359,10 @@ fn start_local(workers: usize, gc: GcConfig, threads: Option<usize>) -> Runtime 
         workers,
         backend: "local",
         hosts: {
-            let mut hosts = cluster::hosts(&vec![RankHost::here(); size], Some(slots));
+            let mut hosts = cluster::hosts(
+                &vec![RankHost::here(settings.host_name.as_deref()); size],
+                Some(slots),
+            );
             // One process: the workers' slots are the threads asked for, whatever the cores.
             hosts[0].slots = workers * slots;
             hosts
@@ -385,10 +379,7 @@ fn start_local(workers: usize, gc: GcConfig, threads: Option<usize>) -> Runtime 
 fn start_mpi(
     api: &str,
     comm: Option<crate::transport::mpi::HandedComm>,
-    gc: GcConfig,
-    heartbeat: Option<std::time::Duration>,
-    threads: Option<usize>,
-    policy: crate::scheduler::Policy,
+    settings: Settings,
 ) -> Result<Option<Runtime>, String> {
     use crate::heartbeat::Heartbeat;
     use crate::transport::mpi::MpiTransport;
@@ -404,7 +395,14 @@ fn start_mpi(
     >;
     let (started_tx, started) = mpsc::channel::<Ready>();
     let progress = spawn("unidist-progress".into(), move || {
-        let transport = match comm.map_or_else(MpiTransport::start, MpiTransport::start_in) {
+        let Settings { gc, heartbeat, worker_threads: threads, policy, .. } = settings;
+        let host = settings.host_name.unwrap_or_else(cluster::host_name);
+        let chunk = settings.chunk_bytes;
+        let started = match comm {
+            Some(comm) => MpiTransport::start_in(comm, chunk, &host),
+            None => MpiTransport::start(chunk, &host),
+        };
+        let transport = match started {
             Ok(t) => t,
             Err(e) => {
                 let _ = started_tx.send(Err((e, None)));
@@ -413,7 +411,7 @@ fn start_mpi(
         };
         let (rank, size) = (transport.rank(), transport.size());
         crate::log::set_process_rank(rank);
-        let hosts = match check_job(&transport, threads, in_program) {
+        let hosts = match check_job(&transport, &host, threads, in_program) {
             Ok(hosts) => hosts,
             Err(e) => {
                 // Every rank fails here alike. Each says so before any ends: a launcher may end
@@ -511,13 +509,14 @@ fn not_wired(var: &str, n: usize) -> String {
 #[cfg(feature = "mpi")]
 fn check_job(
     transport: &crate::transport::mpi::MpiTransport,
+    host: &str,
     threads: Option<usize>,
     in_program: bool,
 ) -> Result<Vec<HostResources>, String> {
     let (digest, count) = crate::registry::summary();
     let all = transport.all_gather([digest, count]);
     let ranks: Vec<RankHost> = transport
-        .all_gather_bytes(&RankHost::here().to_record())
+        .all_gather_bytes(&RankHost::here(Some(host)).to_record())
         .chunks(cluster::RECORD_BYTES)
         .map(RankHost::from_record)
         .collect();

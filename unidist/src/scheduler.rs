@@ -33,24 +33,6 @@ pub(crate) enum Policy {
     HostAware { threshold: u64 },
 }
 
-/// `UNIDIST_SCHEDULER`: `host-aware` (the default) or `round-robin`; for host-aware, the
-/// threshold `UNIDIST_HOST_AWARE_BYTES` (default [`LARGE_INPUT`]).
-pub(crate) fn policy_from_env() -> Result<Policy, String> {
-    let threshold = match std::env::var("UNIDIST_HOST_AWARE_BYTES") {
-        Err(_) => LARGE_INPUT,
-        Ok(v) => v.trim().parse::<u64>().map_err(|_| {
-            format!("UNIDIST_HOST_AWARE_BYTES={v} is not a number of bytes: give a whole number")
-        })?,
-    };
-    match std::env::var("UNIDIST_SCHEDULER").as_deref() {
-        Err(_) | Ok("host-aware") => Ok(Policy::HostAware { threshold }),
-        Ok("round-robin") => Ok(Policy::RoundRobin),
-        Ok(other) => Err(format!(
-            "UNIDIST_SCHEDULER={other} is not a scheduler: give host-aware or round-robin"
-        )),
-    }
-}
-
 /// An input of at least this many bytes decides its task's host (`UNIDIST_HOST_AWARE_BYTES`
 /// changes it). Measured across simulated TCP hosts (`scripts/bench-threshold.sh`): host-aware
 /// placement beat round-robin at every size from 16 KiB (2.4x) to 16 MiB (3.3x), 6x at 64 KiB.
@@ -170,20 +152,5 @@ mod tests {
         assert_eq!(place.place(1, Some((3, LARGE_INPUT - 1))), 1);
         assert_eq!(place.place(1, Some((2, LARGE_INPUT))), 1, "already on the holder's host");
         assert_eq!(place.place(4, None), 4);
-    }
-
-    #[test]
-    fn the_policy_is_read_from_the_environment() {
-        std::env::set_var("UNIDIST_SCHEDULER", "round-robin");
-        assert_eq!(policy_from_env(), Ok(Policy::RoundRobin));
-        std::env::set_var("UNIDIST_SCHEDULER", "random");
-        assert!(policy_from_env().unwrap_err().contains("UNIDIST_SCHEDULER=random"));
-        std::env::remove_var("UNIDIST_SCHEDULER");
-        assert_eq!(policy_from_env(), Ok(Policy::HostAware { threshold: LARGE_INPUT }));
-        std::env::set_var("UNIDIST_HOST_AWARE_BYTES", "65536");
-        assert_eq!(policy_from_env(), Ok(Policy::HostAware { threshold: 65536 }));
-        std::env::set_var("UNIDIST_HOST_AWARE_BYTES", "big");
-        assert!(policy_from_env().unwrap_err().contains("UNIDIST_HOST_AWARE_BYTES=big"));
-        std::env::remove_var("UNIDIST_HOST_AWARE_BYTES");
     }
 }

@@ -53,7 +53,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "worker::command",
         ],
     ),
-    ("api", &["api", "into_arg", "object_ref", "runtime"]),
+    ("api", &["api", "into_arg", "object_ref", "runtime", "settings"]),
 ];
 
 /// Module name (`a::b`) to its source, for every file under `src`.
@@ -67,7 +67,7 @@ fn modules(src: &Path) -> BTreeMap<String, String> {
                 dirs.push(path);
                 continue;
             }
-            if path.extension().is_none_or(|e| e != "rs") {
+            if path.extension().map_or(true, |e| e != "rs") {
                 continue;
             }
             let relative = path.strip_prefix(src).expect("under src").with_extension("");

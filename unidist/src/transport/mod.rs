@@ -19,6 +19,11 @@ use std::time::Duration;
 
 pub(crate) use doorbell::Doorbell;
 
+/// The largest message a transport sends: MPI counts are 32-bit, so a large object goes in
+/// chunks of at most this many bytes (`UNIDIST_CHUNK_BYTES` lowers it; the test suite does, to
+/// send megabyte objects in several chunks).
+pub(crate) const MAX_CHUNK: usize = 1 << 30;
+
 use crate::id::Rank;
 use crate::protocol::{Message, RawPingPong};
 

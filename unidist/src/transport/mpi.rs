@@ -19,7 +19,7 @@ use mpi::traits::{CommunicatorCollectives, Equivalence};
 use mpi::Threading;
 
 use super::mpi_errors::with_peer;
-use super::{Doorbell, Probe, Transport};
+use super::{Doorbell, Probe, Transport, MAX_CHUNK};
 use crate::arg::Arg;
 use crate::codec;
 use crate::id::Rank;
@@ -49,21 +49,6 @@ const MAX_SLEEP: Duration = Duration::from_millis(1);
 /// Objects of at least this many bytes travel as messages of their own, sent from and received
 /// into the object's own buffer: no copy into or out of a batch.
 const LARGE_OBJECT: usize = 64 << 10;
-
-/// MPI counts are 32-bit: a payload goes in chunks of at most this many bytes. The test suite
-/// lowers it with `UNIDIST_CHUNK_BYTES` to send megabyte objects in several chunks.
-const MAX_CHUNK: usize = 1 << 30;
-
-/// The chunk size: `UNIDIST_CHUNK_BYTES` if set (1 to [`MAX_CHUNK`]), else [`MAX_CHUNK`].
-fn chunk_bytes() -> Result<usize, String> {
-    match std::env::var("UNIDIST_CHUNK_BYTES") {
-        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<usize>() {
-            Ok(n) if (1..=MAX_CHUNK).contains(&n) => Ok(n),
-            _ => Err(format!("UNIDIST_CHUNK_BYTES={v} is not a chunk size from 1 to {MAX_CHUNK}")),
-        },
-        _ => Ok(MAX_CHUNK),
-    }
-}
 
 /// A send in flight and the buffer it reads, kept alive until MPI is done with it.
 struct Send {
@@ -141,27 +126,38 @@ pub(crate) fn check_program_mpi() -> Result<(), String> {
 
 impl MpiTransport {
     /// Runs on `comm`, in an MPI that the program initialized and will finalize itself.
-    pub(crate) fn start_in(comm: HandedComm) -> Result<MpiTransport, String> {
+    /// Payloads go in chunks of at most `chunk` bytes; `host` names this rank's host in the
+    /// line of an MPI failure before the job's hosts are known.
+    pub(crate) fn start_in(
+        comm: HandedComm,
+        chunk: usize,
+        host: &str,
+    ) -> Result<MpiTransport, String> {
         use mpi::raw::FromRaw;
         // SAFETY: a live communicator made by `MPI_Comm_dup`, owned by nothing else.
         let world = unsafe { SimpleCommunicator::from_raw(comm.0) };
-        MpiTransport::on(world, None)
+        MpiTransport::on(world, None, chunk, host)
     }
 
     /// The transport on `world`, on the calling thread, which alone calls MPI from now on;
     /// `universe` finalizes MPI if unidist initialized it.
-    fn on(world: SimpleCommunicator, universe: Option<Universe>) -> Result<MpiTransport, String> {
+    fn on(
+        world: SimpleCommunicator,
+        universe: Option<Universe>,
+        chunk: usize,
+        host: &str,
+    ) -> Result<MpiTransport, String> {
         fine_timer_slack();
         let rank = world.rank() as Rank;
         let size = world.size() as usize;
-        let chunk = chunk_bytes()?;
-        crate::transport::mpi_errors::install(&world, rank)?;
+        super::mpi_errors::install(&world, rank, host)?;
         let bell = Doorbell::new();
         Ok(MpiTransport { world, rank, size, sends: Vec::new(), chunk, universe, bell })
     }
 
-    /// Initializes MPI on the calling thread, which must be the only one to call MPI afterwards.
-    pub(crate) fn start() -> Result<MpiTransport, String> {
+    /// Initializes MPI on the calling thread, which must be the only one to call MPI afterwards
+    /// (`chunk` and `host` as for [`MpiTransport::start_in`]).
+    pub(crate) fn start(chunk: usize, host: &str) -> Result<MpiTransport, String> {
         let (universe, granted) = mpi::initialize_with_threading(Threading::Funneled).ok_or(
             "MPI was already initialized in this process, by the program: call \
             unidist::init_in(&communicator) to run unidist inside the program's MPI",
@@ -171,7 +167,7 @@ impl MpiTransport {
                 "the MPI library granted the threading level {granted:?}; unidist needs at least Funneled"
             ));
         }
-        MpiTransport::on(universe.world(), Some(universe))
+        MpiTransport::on(universe.world(), Some(universe), chunk, host)
     }
 
     /// Every rank's `values`, by rank (a collective: every rank must call it).
