@@ -1,7 +1,7 @@
 //! Logging with `tracing`, off unless `UNIDIST_LOG` names a level (`error`, `warn`, `info`,
-//! `debug` or `trace`; read by `settings`): then each process writes its lines to stderr, every line with the rank
-//! of the thread that wrote it (`rank=0` for the root's own threads). A program that installs its
-//! own `tracing` subscriber gets the runtime's events there instead.
+//! `debug` or `trace`; read by `settings`): then each process writes its lines to stderr, every
+//! line with the rank of the thread that wrote it (`rank=0` for the root's own threads). A
+//! program that installs its own `tracing` subscriber gets the runtime's events there instead.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -35,6 +35,11 @@ impl Doorbell {
         self.rung.load(Ordering::Acquire)
     }
 
+    /// Takes the ring without waiting: true if the bell had rung.
+    pub(crate) fn take(&self) -> bool {
+        self.rung.swap(false, Ordering::AcqRel)
+    }
+
     /// Waits on the calling thread, which must be the bell's only waiter, until the bell rings
     /// or `timeout` passes (`None`: until it rings); takes the ring.
     pub(crate) fn wait(&self, timeout: Option<Duration>) {
@@ -42,7 +47,7 @@ impl Doorbell {
         debug_assert_eq!(me.id(), std::thread::current().id(), "one thread waits on a bell");
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            if self.rung.swap(false, Ordering::AcqRel) {
+            if self.take() {
                 return;
             }
             match deadline {
@@ -93,6 +98,15 @@ mod tests {
         let bell = Doorbell::new();
         bell.wait(Some(Duration::from_millis(1)));
         assert!(!bell.rung());
+    }
+
+    #[test]
+    fn take_silences_the_bell() {
+        let bell = Doorbell::new();
+        assert!(!bell.take());
+        bell.ring();
+        assert!(bell.take());
+        assert!(!bell.rung() && !bell.take());
     }
 
     #[test]

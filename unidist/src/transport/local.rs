@@ -77,9 +77,10 @@ impl Transport for LocalTransport {
     }
 
     /// Polls the doorbell a moment (see `reply::spin_until`), then sleeps until it rings: every
-    /// batch and every command for this rank rings it.
+    /// batch and every command for this rank rings it. Either way the ring is taken, so the
+    /// next idle round waits again.
     fn wait(&mut self, _idle_rounds: u32, _urgent: bool) {
-        if !crate::reply::spin_until(|| self.bell.rung()) {
+        if !crate::reply::spin_until(|| self.bell.take()) {
             self.bell.wait(None);
         }
     }
@@ -126,6 +127,7 @@ mod tests {
         ranks[1].send(0, vec![Message::Heartbeat]);
         assert!(ranks[0].doorbell().rung());
         ranks[0].wait(1, true); // returns: the bell rang
+        assert!(!ranks[0].doorbell().rung(), "the wait took the ring");
         assert_eq!(polled(&mut ranks[0]).len(), 1);
     }
 
