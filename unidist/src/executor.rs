@@ -225,7 +225,7 @@ impl Pool {
 
     /// Notes that a task here submitted a task with these results: a task that waits for them
     /// waits for the root to place that task before the worker adds a thread for other jobs.
-    pub(crate) fn expect(&self, first_output: ObjectId, num_returns: usize) {
+    fn expect(&self, first_output: ObjectId, num_returns: usize) {
         let mut state = self.lock();
         state.expected.extend((0..num_returns).map(|k| first_output.offset(k)));
     }

@@ -31,6 +31,7 @@ impl Doorbell {
     }
 
     /// True if the bell rang since the last wait took the ring.
+    #[cfg(test)]
     pub(crate) fn rung(&self) -> bool {
         self.rung.load(Ordering::Acquire)
     }
