@@ -1,11 +1,59 @@
-//! The API contract, end to end: the conformance program on the local backend and as real MPI
-//! jobs of 2, 3 and 5 ranks (oversubscribed on a small machine), plus the start-up failures.
+//! The API contract, end to end: each case of the conformance program as its own test, on the
+//! local backend and as real MPI jobs of 2, 3 and 5 ranks (oversubscribed on a small machine);
+//! every case in one job; and the start-up failures.
 
+#[macro_use]
 mod support;
 
 use support::run;
 
 const CONFORMANCE: &str = env!("CARGO_BIN_EXE_conformance");
+
+case_tests! {
+    program: CONFORMANCE,
+    cases: [
+        init,
+        cluster_resources,
+        task_slots,
+        values_and_refs,
+        num_returns,
+        put_wait_get_many,
+        vec_of_refs,
+        signatures,
+        panics,
+        wait_returns_early,
+        type_mismatch,
+        undecodable_object,
+        refs_across_workers,
+        threads,
+        memory,
+        schedule_rank,
+        after_shutdown,
+    ],
+    configs: {
+        local3 => |case| {
+            let env = [("UNIDIST_BACKEND", "local"), ("UNIDIST_CPUS", "3")];
+            run(CONFORMANCE, &["local", "3", case], &env)
+        },
+        /// Several task slots per local worker: `task_slots` sees 3 tasks run at once on one.
+        local2_slots3 => |case| {
+            let env = [("UNIDIST_CPUS", "2"), ("UNIDIST_WORKER_THREADS", "3")];
+            run(CONFORMANCE, &["local", "2", case], &env)
+        },
+        #[cfg(feature = "mpi")]
+        mpi2 => |case| support::mpiexec(2, CONFORMANCE, &["mpi", "1", case], &[]),
+        #[cfg(feature = "mpi")]
+        mpi3 => |case| support::mpiexec(3, CONFORMANCE, &["mpi", "2", case], &[]),
+        #[cfg(feature = "mpi")]
+        mpi5 => |case| support::mpiexec(5, CONFORMANCE, &["mpi", "4", case], &[]),
+        /// Several task slots per worker rank.
+        #[cfg(feature = "mpi")]
+        mpi3_slots3 => |case| {
+            let env = [("UNIDIST_WORKER_THREADS", "3")];
+            support::mpiexec(3, CONFORMANCE, &["mpi", "2", case], &env)
+        },
+    },
+}
 
 fn assert_all_passed(job: &support::Job, backend: &str, workers: usize) {
     job.assert_success();
@@ -13,25 +61,36 @@ fn assert_all_passed(job: &support::Job, backend: &str, workers: usize) {
     assert!(job.stdout.contains(&last), "missing {last:?} in:\n{}", job.stdout);
 }
 
+/// Every case in one job, one after the other: what one case leaves behind (objects not freed,
+/// a worker in a bad state) fails a later one.
 #[test]
-fn local_backend_passes_the_contract() {
+fn local_backend_passes_every_case_in_one_job() {
     let job =
         run(CONFORMANCE, &["local", "3"], &[("UNIDIST_BACKEND", "local"), ("UNIDIST_CPUS", "3")]);
     assert_all_passed(&job, "local", 3);
 }
 
 #[test]
-fn local_workers_with_several_task_slots_pass_the_contract() {
+fn local_workers_run_as_many_tasks_at_once_as_they_have_slots() {
     let env = [("UNIDIST_CPUS", "2"), ("UNIDIST_WORKER_THREADS", "3")];
-    let job = run(CONFORMANCE, &["local", "2"], &env);
-    assert_all_passed(&job, "local", 2);
+    let job = run(CONFORMANCE, &["local", "2", "task_slots"], &env);
+    support::assert_case_passed(&job, CONFORMANCE, "task_slots");
     assert!(job.stdout.contains("task slots per worker: 3"), "{}", job.stdout);
 }
 
 #[test]
 fn local_backend_is_the_default_without_a_launcher() {
-    let job = run(CONFORMANCE, &["local", "1"], &[("UNIDIST_CPUS", "1")]);
-    assert_all_passed(&job, "local", 1);
+    let job = run(CONFORMANCE, &["local", "1", "init"], &[("UNIDIST_CPUS", "1")]);
+    support::assert_case_passed(&job, CONFORMANCE, "init");
+}
+
+#[test]
+fn an_unknown_case_is_refused_before_anything_starts() {
+    let job = run(CONFORMANCE, &["local", "1", "no_such_case"], &[("UNIDIST_CPUS", "1")]);
+    assert!(!job.success());
+    assert!(job.stderr.contains("conformance: no case named \"no_such_case\""), "{}", job.stderr);
+    assert!(job.stderr.contains("cases: init cluster_resources"), "{}", job.stderr);
+    assert!(!job.stdout.contains("ok "), "{}", job.stdout);
 }
 
 #[test]
@@ -80,26 +139,13 @@ mod mpi {
     use super::*;
     use support::mpiexec;
 
-    fn ranks(n: usize) {
-        let job = mpiexec(n, CONFORMANCE, &["mpi", &(n - 1).to_string()], &[]);
-        assert_all_passed(&job, "mpi", n - 1);
+    /// Every case in one job, as [`local_backend_passes_every_case_in_one_job`].
+    #[test]
+    fn three_ranks_pass_every_case_in_one_job() {
+        let job = mpiexec(3, CONFORMANCE, &["mpi", "2"], &[]);
+        assert_all_passed(&job, "mpi", 2);
         // Only the root runs main past init: one line per case, not one per rank.
         assert_eq!(job.stdout.matches("ok values_and_refs").count(), 1, "{}", job.stdout);
-    }
-
-    #[test]
-    fn two_ranks_pass_the_contract() {
-        ranks(2);
-    }
-
-    #[test]
-    fn three_ranks_pass_the_contract() {
-        ranks(3);
-    }
-
-    #[test]
-    fn five_ranks_pass_the_contract() {
-        ranks(5);
     }
 
     /// Batches go split in halves when they outgrow a chunk: 1 GiB normally, 256 bytes here, so
@@ -113,11 +159,11 @@ mod mpi {
         assert!(splits > 0, "no batch was split:\n{}", job.stderr);
     }
 
-    /// Several task slots per worker rank: the `task_slots` case sees 3 tasks run at once on one.
     #[test]
-    fn three_ranks_with_three_task_slots_each_pass_the_contract() {
-        let job = mpiexec(3, CONFORMANCE, &["mpi", "2"], &[("UNIDIST_WORKER_THREADS", "3")]);
-        assert_all_passed(&job, "mpi", 2);
+    fn worker_ranks_run_as_many_tasks_at_once_as_they_have_slots() {
+        let env = [("UNIDIST_WORKER_THREADS", "3")];
+        let job = mpiexec(3, CONFORMANCE, &["mpi", "2", "task_slots"], &env);
+        support::assert_case_passed(&job, CONFORMANCE, "task_slots");
         assert!(job.stdout.contains("task slots per worker: 3"), "{}", job.stdout);
     }
 

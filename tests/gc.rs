@@ -1,38 +1,51 @@
-//! The garbage collector, end to end: the `gc` program (objects freed under continuous load,
-//! while a task is always in flight) on the local backend and as MPI jobs, with the default
-//! thresholds and with extreme ones; and bad threshold settings failing `init` clearly.
+//! The garbage collector, end to end: each case of the `gc` program (objects freed under
+//! continuous load, while a task is always in flight) as its own test, on the local backend and
+//! as MPI jobs, with the default thresholds and with extreme ones; every case in one job; and bad
+//! threshold settings failing `init` clearly.
 
+#[macro_use]
 mod support;
 
 use support::run;
 
 const GC: &str = env!("CARGO_BIN_EXE_gc");
 
-fn assert_all_passed(job: &support::Job, backend: &str, workers: usize) {
-    job.assert_success();
-    let last = format!("gc: all cases passed on {backend} with {workers} workers");
-    assert!(job.stdout.contains(&last), "missing {last:?} in:\n{}", job.stdout);
-}
-
 /// Every cleanup at once, and none until `memory_stats`, idleness or shutdown sends them.
-const EXTREMES: &[&[(&str, &str)]] = &[
-    &[("UNIDIST_GC_THRESHOLD", "1")],
-    &[("UNIDIST_GC_THRESHOLD", "1000000000"), ("UNIDIST_GC_BYTES", "1000000000000")],
-];
+const EVERY_OBJECT: &[(&str, &str)] = &[("UNIDIST_GC_THRESHOLD", "1")];
+const NEVER: &[(&str, &str)] =
+    &[("UNIDIST_GC_THRESHOLD", "1000000000"), ("UNIDIST_GC_BYTES", "1000000000000")];
 
-#[test]
-fn local_backend_frees_under_load() {
-    let job = run(GC, &["local", "3"], &[("UNIDIST_BACKEND", "local"), ("UNIDIST_CPUS", "3")]);
-    assert_all_passed(&job, "local", 3);
+fn local(workers: &str, case: &str, env: &[(&str, &str)]) -> support::Job {
+    let mut env = env.to_vec();
+    env.extend([("UNIDIST_BACKEND", "local"), ("UNIDIST_CPUS", workers)]);
+    run(GC, &["local", workers, case], &env)
 }
 
+case_tests! {
+    program: GC,
+    cases: [freed_under_continuous_load, dropped_inputs_wait_for_their_tasks],
+    configs: {
+        local3 => |case| local("3", case, &[]),
+        local2_every_object => |case| local("2", case, EVERY_OBJECT),
+        local2_never => |case| local("2", case, NEVER),
+        #[cfg(feature = "mpi")]
+        mpi3 => |case| support::mpiexec(3, GC, &["mpi", "2", case], &[]),
+        #[cfg(feature = "mpi")]
+        mpi5 => |case| support::mpiexec(5, GC, &["mpi", "4", case], &[]),
+        #[cfg(feature = "mpi")]
+        mpi3_every_object => |case| support::mpiexec(3, GC, &["mpi", "2", case], EVERY_OBJECT),
+        #[cfg(feature = "mpi")]
+        mpi3_never => |case| support::mpiexec(3, GC, &["mpi", "2", case], NEVER),
+    },
+}
+
+/// Every case in one job: what one case leaves behind fails a later one.
 #[test]
-fn local_backend_frees_under_load_whatever_the_thresholds() {
-    for env in EXTREMES {
-        let mut env = env.to_vec();
-        env.push(("UNIDIST_CPUS", "2"));
-        assert_all_passed(&run(GC, &["local", "2"], &env), "local", 2);
-    }
+fn every_case_in_one_job() {
+    let job = run(GC, &["local", "3"], &[("UNIDIST_BACKEND", "local"), ("UNIDIST_CPUS", "3")]);
+    job.assert_success();
+    let last = "gc: all cases passed on local with 3 workers";
+    assert!(job.stdout.contains(last), "missing {last:?} in:\n{}", job.stdout);
 }
 
 #[test]
@@ -58,23 +71,6 @@ fn bad_thresholds_fail_init_clearly() {
 mod mpi {
     use super::*;
     use support::mpiexec;
-
-    #[test]
-    fn three_ranks_free_under_load() {
-        assert_all_passed(&mpiexec(3, GC, &["mpi", "2"], &[]), "mpi", 2);
-    }
-
-    #[test]
-    fn five_ranks_free_under_load() {
-        assert_all_passed(&mpiexec(5, GC, &["mpi", "4"], &[]), "mpi", 4);
-    }
-
-    #[test]
-    fn three_ranks_free_under_load_whatever_the_thresholds() {
-        for env in EXTREMES {
-            assert_all_passed(&mpiexec(3, GC, &["mpi", "2"], env), "mpi", 2);
-        }
-    }
 
     #[test]
     fn bad_thresholds_stop_every_rank() {

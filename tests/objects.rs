@@ -1,39 +1,31 @@
-//! Objects of every size class, byte for byte: the `objects` program on the local backend and
-//! as MPI jobs, once with the default chunk size and once with 1 MiB chunks so that megabyte
-//! objects cross in several chunks.
+//! Objects of every size class, byte for byte: each case of the `objects` program as its own
+//! test, on the local backend and as MPI jobs, once with the default chunk size and once with
+//! 1 MiB chunks so that megabyte objects cross in several chunks.
 
+#[macro_use]
 mod support;
 
 const OBJECTS: &str = env!("CARGO_BIN_EXE_objects");
 
-fn assert_all_passed(job: &support::Job, backend: &str, workers: usize) {
-    job.assert_success();
-    let last = format!("objects: all cases passed on {backend} with {workers} workers");
-    assert!(job.stdout.contains(&last), "missing {last:?} in:\n{}\n{}", job.stdout, job.stderr);
-}
-
-#[test]
-fn objects_cross_the_local_backend_unchanged() {
-    let job = support::run(OBJECTS, &["local", "3"], &[("UNIDIST_CPUS", "3")]);
-    assert_all_passed(&job, "local", 3);
+case_tests! {
+    program: OBJECTS,
+    cases: [put_task_get, worker_to_worker, many_in_one_batch],
+    configs: {
+        local3 => |case| support::run(OBJECTS, &["local", "3", case], &[("UNIDIST_CPUS", "3")]),
+        #[cfg(feature = "mpi")]
+        mpi3 => |case| support::mpiexec(3, OBJECTS, &["mpi", "2", case], &[]),
+        /// 1 MiB chunks: megabyte objects cross in several.
+        #[cfg(feature = "mpi")]
+        mpi4_chunks_of_1_mib => |case| {
+            let env = [("UNIDIST_CHUNK_BYTES", "1048576")];
+            support::mpiexec(4, OBJECTS, &["mpi", "3", case], &env)
+        },
+    },
 }
 
 #[cfg(feature = "mpi")]
 mod mpi {
     use super::*;
-
-    #[test]
-    fn objects_cross_ranks_unchanged() {
-        let job = support::mpiexec(3, OBJECTS, &["mpi", "2"], &[]);
-        assert_all_passed(&job, "mpi", 2);
-    }
-
-    #[test]
-    fn objects_cross_ranks_unchanged_in_many_chunks() {
-        let job =
-            support::mpiexec(4, OBJECTS, &["mpi", "3"], &[("UNIDIST_CHUNK_BYTES", "1048576")]);
-        assert_all_passed(&job, "mpi", 3);
-    }
 
     /// Slow and large (about 15 GiB at the peak over 3 ranks): `scripts/slow-tests.sh` runs it.
     #[test]

@@ -1,8 +1,12 @@
 //! The conformance program: every item of the API contract, checked from the outside. The test
-//! suite runs it on the local backend and under `mpiexec` with 2, 3 and 5 ranks; it prints one
-//! `ok <case>` line per case and exits non-zero at the first failure.
+//! suite runs each case as its own job on the local backend and under `mpiexec` with 2, 3 and 5
+//! ranks; it prints one `ok <case>` line per case and exits non-zero at the first failure.
 //!
-//! Usage: `conformance <expected backend> <expected workers>`.
+//! Usage: `conformance <expected backend> <expected workers> [<case>]`, or `conformance --list`
+//! (see `cases.rs`).
+
+#[path = "cases.rs"]
+mod cases;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -156,15 +160,30 @@ fn slots_per_worker(host: &unidist::HostResources) -> usize {
     }
 }
 
-fn case(name: &str, f: impl FnOnce()) {
-    f();
-    println!("ok {name}");
-}
+/// The cases, in the order they run.
+const CASES: &[&str] = &[
+    "init",
+    "cluster_resources",
+    "task_slots",
+    "values_and_refs",
+    "num_returns",
+    "put_wait_get_many",
+    "vec_of_refs",
+    "signatures",
+    "panics",
+    "wait_returns_early",
+    "type_mismatch",
+    "undecodable_object",
+    "refs_across_workers",
+    "threads",
+    "memory",
+    "schedule_rank",
+    "after_shutdown",
+];
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let backend = args.next().expect("usage: conformance <backend> <workers>");
-    let workers: usize = args.next().expect("usage").parse().expect("workers");
+    let cases = cases::Cases::from_args("conformance", CASES);
+    let (backend, workers) = (cases.backend.clone(), cases.workers);
 
     // Every rank runs this before init: each call names itself and says what to do.
     let before = |api: &str, f: &mut dyn FnMut()| {
@@ -191,15 +210,16 @@ fn main() {
     assert!(!unidist::is_initialized());
 
     unidist::init();
+    assert_eq!((unidist::backend(), unidist::num_workers()), (backend.as_str(), workers));
 
-    case("init", || {
+    cases.run("init", || {
         assert!(unidist::is_initialized());
         assert_eq!(unidist::backend(), backend);
         assert_eq!(unidist::num_workers(), workers);
         expect_panic("init twice", unidist::init, "called twice");
     });
 
-    case("cluster_resources", || {
+    cases.run("cluster_resources", || {
         let hosts = unidist::cluster_resources();
         let mut ranks: Vec<usize> = hosts.iter().flat_map(|h| h.ranks.clone()).collect();
         ranks.sort();
@@ -223,7 +243,7 @@ fn main() {
         println!("ranks by host: {}", placed.join(" "));
     });
 
-    case("task_slots", || {
+    cases.run("task_slots", || {
         // Every task to worker 1, all at once: as many run together as it has slots.
         let host = unidist::cluster_resources().into_iter().find(|h| h.workers.contains(&1));
         let k = slots_per_worker(&host.expect("worker 1 has a host"));
@@ -237,7 +257,7 @@ fn main() {
         println!("task slots per worker: {k}");
     });
 
-    case("values_and_refs", || {
+    cases.run("values_and_refs", || {
         let x: ObjectRef<i64> = add::remote(1, 2);
         let y = add::remote(&x, 10);
         assert_eq!(unidist::get(&y).unwrap(), 13);
@@ -249,7 +269,7 @@ fn main() {
         assert_eq!(add(2, 3), 5, "the function stays callable locally");
     });
 
-    case("num_returns", || {
+    cases.run("num_returns", || {
         let (l, r) = split::remote(vec![1, 2, 3, 4]);
         assert_eq!(unidist::get(&r).unwrap(), vec![3, 4]);
         assert_eq!(unidist::get(&l).unwrap(), vec![1, 2]);
@@ -259,7 +279,7 @@ fn main() {
         assert_eq!(unidist::get(&a).unwrap(), 7);
     });
 
-    case("put_wait_get_many", || {
+    cases.run("put_wait_get_many", || {
         let p = unidist::put(7_i64);
         let many: Vec<ObjectRef<i64>> = (0..100).map(|i| add::remote(&p, i)).collect();
         let (ready, not_ready) = unidist::wait(&many, 10);
@@ -276,7 +296,7 @@ fn main() {
         assert_eq!(unidist::get(&many[..3]).unwrap(), vec![7, 8, 9]);
     });
 
-    case("vec_of_refs", || {
+    cases.run("vec_of_refs", || {
         let parts: Vec<ObjectRef<i64>> = (1..=10).map(|i| add::remote(i, 0)).collect();
         assert_eq!(unidist::get(&total::remote(&parts)).unwrap(), 55);
         assert_eq!(unidist::get(&total::remote(&parts[..2])).unwrap(), 3);
@@ -288,7 +308,7 @@ fn main() {
         assert_eq!(unidist::get(&total::remote(parts)).unwrap(), 55);
     });
 
-    case("signatures", || {
+    cases.run("signatures", || {
         assert_eq!(unidist::get(&answer::remote()).unwrap(), 42);
         unidist::get(&nothing::remote(1)).unwrap();
         #[allow(deprecated)]
@@ -302,7 +322,7 @@ fn main() {
         assert_eq!(unidist::get(&geometry::norm2::remote(&m)).unwrap(), 25.0);
     });
 
-    case("panics", || {
+    cases.run("panics", || {
         let bad = boom::remote("kaboom".to_string());
         match unidist::get(&bad) {
             Err(Error::TaskPanicked { function, rank, message }) => {
@@ -333,7 +353,7 @@ fn main() {
         assert!(unidist::get(&vec![add::remote(1, 1), bad]).is_err());
     });
 
-    case("wait_returns_early", || {
+    cases.run("wait_returns_early", || {
         let flag: PathBuf = std::env::temp_dir().join(format!(
             "unidist-conformance-{}-{}",
             std::process::id(),
@@ -358,7 +378,7 @@ fn main() {
         );
     });
 
-    case("type_mismatch", || {
+    cases.run("type_mismatch", || {
         let r = add::remote(1, 2);
         let wrong: ObjectRef<String> = unidist::__private::retype(r.clone());
         match unidist::get(&wrong) {
@@ -373,7 +393,7 @@ fn main() {
         assert!(matches!(unidist::get(&as_arg), Err(Error::TypeMismatch { .. })));
     });
 
-    case("undecodable_object", || {
+    cases.run("undecodable_object", || {
         // Bytes marked as a `Point` that are not one, as from a rank whose `Point` differs: an
         // error naming the object and the type, wherever the object is read.
         let wrong: ObjectRef<Point> = unidist::__private::put_as(vec![1_u8, 2, 3]);
@@ -402,7 +422,7 @@ fn main() {
         assert_eq!(unidist::get(&add::remote(1, 2)).unwrap(), 3);
     });
 
-    case("refs_across_workers", || {
+    cases.run("refs_across_workers", || {
         if workers < 2 {
             return;
         }
@@ -442,7 +462,7 @@ fn main() {
         assert!(root_bytes < 64, "the root moved {root_bytes} bytes: only the small result");
     });
 
-    case("threads", || {
+    cases.run("threads", || {
         let threads: Vec<_> = (0..4_i64)
             .map(|t| {
                 std::thread::spawn(move || {
@@ -460,7 +480,7 @@ fn main() {
         }
     });
 
-    case("memory", || {
+    cases.run("memory", || {
         let total = || -> (u64, u64) {
             let stats = unidist::memory_stats();
             assert_eq!(stats.len(), workers + 1);
@@ -499,7 +519,7 @@ fn main() {
         assert_eq!(total(), (0, 0), "results, inputs and errors are all freed");
     });
 
-    case("schedule_rank", || {
+    cases.run("schedule_rank", || {
         let ranks: Vec<usize> = (0..2 * workers).map(|_| unidist::schedule_rank()).collect();
         assert!(ranks.iter().all(|r| (1..=workers).contains(r)), "{ranks:?}");
         assert_eq!(ranks[..workers], ranks[workers..], "round-robin: {ranks:?}");
@@ -531,7 +551,7 @@ fn main() {
     let _queued = add::remote(1, 1);
     unidist::shutdown();
 
-    case("after_shutdown", || {
+    cases.run("after_shutdown", || {
         assert!(!unidist::is_initialized());
         let copy = kept.clone();
         drop(copy);
@@ -558,5 +578,5 @@ fn main() {
         HELD_AT_EXIT.with(|h| *h.borrow_mut() = Some(kept.clone()));
         drop(kept);
     });
-    println!("conformance: all cases passed on {backend} with {workers} workers");
+    cases.finish();
 }

@@ -3,7 +3,11 @@
 //! backend and under `mpiexec`; it prints one `ok <case>` line per case and exits non-zero at the
 //! first failure.
 //!
-//! Usage: `gc <expected backend> <expected workers>` (at least 2 workers).
+//! Usage: `gc <expected backend> <expected workers> [<case>]` (at least 2 workers), or
+//! `gc --list` (see `cases.rs`).
+
+#[path = "cases.rs"]
+mod cases;
 
 use std::path::PathBuf;
 
@@ -42,26 +46,22 @@ fn on_rank<T>(rank: usize, submit: impl FnOnce() -> ObjectRef<T>) -> ObjectRef<T
     submit()
 }
 
-fn case(name: &str, f: impl FnOnce()) {
-    f();
-    println!("ok {name}");
-}
+/// The cases, in the order they run.
+const CASES: &[&str] = &["freed_under_continuous_load", "dropped_inputs_wait_for_their_tasks"];
 
 fn objects_by_rank() -> Vec<u64> {
     unidist::memory_stats().iter().map(|m| m.objects).collect()
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let backend = args.next().expect("usage: gc <backend> <workers>");
-    let workers: usize =
-        args.next().expect("usage: gc <backend> <workers>").parse().expect("workers");
+    let cases = cases::Cases::from_args("gc", CASES);
+    let (backend, workers) = (cases.backend.clone(), cases.workers);
     unidist::init();
     assert_eq!(unidist::backend(), backend);
     assert_eq!(unidist::num_workers(), workers);
     assert!(workers >= 2, "the gate takes a worker of its own: run with at least 2 workers");
 
-    case("freed_under_continuous_load", || {
+    cases.run("freed_under_continuous_load", || {
         // The gate runs on worker 1 for the whole loop, so a submitted task is always unfinished:
         // a collector that waited for every submitted task to run would free nothing here. The
         // batches run on the other workers, which the loop targets.
@@ -124,7 +124,7 @@ fn main() {
         assert!(objects.iter().all(|o| *o == 0), "everything is freed at the end: {objects:?}");
     });
 
-    case("dropped_inputs_wait_for_their_tasks", || {
+    cases.run("dropped_inputs_wait_for_their_tasks", || {
         // Inputs dropped right after submission, while the consumer is queued behind a running
         // gate on the same worker: they must stay until it has run, whatever the thresholds.
         let flag = std::env::temp_dir().join(format!(
@@ -152,5 +152,5 @@ fn main() {
     });
 
     unidist::shutdown();
-    println!("gc: all cases passed on {backend} with {workers} workers");
+    cases.finish();
 }

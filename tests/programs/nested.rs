@@ -2,7 +2,11 @@
 //! suite runs it on the local backend and under `mpiexec` with 2, 3 and 5 ranks; it prints one
 //! `ok <case>` line per case and exits non-zero at the first failure.
 //!
-//! Usage: `nested <expected backend> <expected workers>`.
+//! Usage: `nested <expected backend> <expected workers> [<case>]`, or `nested --list` (see
+//! `cases.rs`).
+
+#[path = "cases.rs"]
+mod cases;
 
 use std::collections::BTreeMap;
 use std::panic::catch_unwind;
@@ -193,19 +197,26 @@ fn misuse_in_task() -> Vec<String> {
     ]
 }
 
-fn case(name: &str, f: impl FnOnce()) {
-    f();
-    println!("ok {name}");
-}
+/// The cases, in the order they run.
+const CASES: &[&str] = &[
+    "fib",
+    "deep_recursion",
+    "merge_sort",
+    "three_levels",
+    "errors",
+    "put_and_wait",
+    "quick_tasks_on_the_loop_thread",
+    "misuse_in_task",
+    "refs_in_tasks_are_freed",
+];
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let backend = args.next().expect("usage: nested <backend> <workers>");
-    let workers: usize = args.next().expect("usage").parse().expect("workers");
+    let cases = cases::Cases::from_args("nested", CASES);
+    let (backend, workers) = (cases.backend.clone(), cases.workers);
     unidist::init();
     assert_eq!((unidist::backend(), unidist::num_workers()), (backend.as_str(), workers));
 
-    case("fib", || {
+    cases.run("fib", || {
         for n in [0, 1, 2, 10] {
             assert_eq!(unidist::get(&fib::remote(n)).unwrap(), fib_seq(n));
         }
@@ -214,7 +225,7 @@ fn main() {
         eprintln!("fib(22): {} tasks in {:?}", 2 * fib_seq(23) - 1, started.elapsed());
     });
 
-    case("deep_recursion", || {
+    cases.run("deep_recursion", || {
         // Deeper than a worker's threads times the tasks each holds for unrelated work
         // (256 x 64): each level runs the next on its own thread, like a plain call, whatever
         // depth the thread is at.
@@ -223,16 +234,15 @@ fn main() {
         let started = std::time::Instant::now();
         assert_eq!(unidist::get(&countdown::remote(DEPTH)).unwrap(), DEPTH);
         eprintln!("a recursion of {DEPTH} remote calls in {:?}", started.elapsed());
-    });
 
-    case("thread_bound", || {
-        // One probe per worker, round-robin: every process reports each of its workers.
+        // And yet no worker had more executor threads than the bound at any time. One probe
+        // per worker, round-robin: every process reports each of its workers.
         let refs: Vec<_> = (0..workers).map(|_| executor_threads::remote()).collect();
         let mut seen = BTreeMap::new();
         for most in unidist::get(&refs).unwrap() {
             seen.extend(most);
         }
-        eprintln!("most executor threads per worker during fib(22) and the recursion: {seen:?}");
+        eprintln!("most executor threads per worker during the recursion: {seen:?}");
         assert_eq!(seen.len(), workers, "every worker reports: {seen:?}");
         for (worker, n) in seen {
             assert!(
@@ -243,7 +253,7 @@ fn main() {
         }
     });
 
-    case("merge_sort", || {
+    cases.run("merge_sort", || {
         let mut state = 0x2545_f491_u64;
         let data: Vec<u32> = (0..1_000_000)
             .map(|_| {
@@ -258,14 +268,14 @@ fn main() {
         assert_eq!(unidist::get(&merge_sort::remote(data)).unwrap(), expected);
     });
 
-    case("three_levels", || {
+    cases.run("three_levels", || {
         let r = three_levels::remote(10);
         let passed_on = sum::remote(vec![r.clone(), unidist::put(1)]);
         assert_eq!(unidist::get(&r).unwrap(), 2 * 385);
         assert_eq!(unidist::get(&passed_on).unwrap(), 2 * 385 + 1);
     });
 
-    case("errors", || {
+    cases.run("errors", || {
         let handled = unidist::get(&handles_child_error::remote()).unwrap();
         assert!(
             handled.starts_with("handled: remote function `nested::fails` panicked"),
@@ -284,13 +294,13 @@ fn main() {
         }
     });
 
-    case("put_and_wait", || {
+    cases.run("put_and_wait", || {
         let (ready, total) = unidist::get(&put_and_wait::remote(100)).unwrap();
         assert!(ready >= 2);
         assert_eq!(total, 4 * 5050 + 100);
     });
 
-    case("quick_tasks_on_the_loop_thread", || {
+    cases.run("quick_tasks_on_the_loop_thread", || {
         // Every call goes to worker 1: the cycle is advanced to it first.
         let on_worker_1 = |depth: u32| {
             while unidist::schedule_rank() != workers {}
@@ -320,7 +330,7 @@ fn main() {
         assert!(on_executor(&after), "{after}");
     });
 
-    case("misuse_in_task", || {
+    cases.run("misuse_in_task", || {
         let seen = unidist::get(&misuse_in_task::remote()).unwrap();
         assert!(
             seen[0].contains("unidist::init cannot be called inside a remote function"),
@@ -339,7 +349,9 @@ fn main() {
         assert!(seen[6].contains("num_returns is 2 but only 1 refs"), "{}", seen[6]);
     });
 
-    case("refs_in_tasks_are_freed", || {
+    cases.run("refs_in_tasks_are_freed", || {
+        // Tasks that make refs, pass them on and drop them, two levels down.
+        assert_eq!(unidist::get(&three_levels::remote(10)).unwrap(), 2 * 385);
         let stats = unidist::memory_stats();
         assert!(
             stats.iter().all(|m| m.objects == 0),
@@ -348,5 +360,5 @@ fn main() {
     });
 
     unidist::shutdown();
-    println!("nested: all cases passed on {backend} with {workers} workers");
+    cases.finish();
 }

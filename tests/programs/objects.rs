@@ -3,11 +3,15 @@
 //! several chunks when `UNIDIST_CHUNK_BYTES` is small), as `put` values, task inputs, results,
 //! and inputs that move worker to worker. Prints `ok <case>` per case.
 //!
-//! Usage: `objects <expected backend> <expected workers>`, or `objects huge <bytes>`: one object
-//! of that many bytes through `put`, a task and `get`, and from one worker to another (the slow
-//! test of objects of 1 GiB and of more than 2 GiB, which MPI's 32-bit counts cannot send whole),
-//! or `objects across <bytes>`: worker to worker only, naming both workers' hosts (the test
-//! across simulated hosts).
+//! Usage: `objects <expected backend> <expected workers> [<case>]`, or `objects --list` (see
+//! `cases.rs`), or `objects huge <bytes>`: one object of that many bytes through `put`, a task
+//! and `get`, and from one worker to another (the slow test of objects of 1 GiB and of more than
+//! 2 GiB, which MPI's 32-bit counts cannot send whole), or `objects across <bytes>`: worker to
+//! worker only, naming both workers' hosts (the test across simulated hosts), or
+//! `objects placement <policy>` (the test of host-aware placement).
+
+#[path = "cases.rs"]
+mod cases;
 
 use unidist::{remote, ObjectRef};
 
@@ -128,54 +132,66 @@ fn across(len: u64) {
     println!("objects: {len} bytes crossed unchanged");
 }
 
-fn main() {
-    unidist::init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args[0].as_str() {
-        "huge" => return huge(args[1].parse().expect("a size in bytes")),
-        "across" => return across(args[1].parse().expect("a size in bytes")),
-        "placement" => return placement(&args[1]),
-        _ => {}
-    }
-    assert_eq!(unidist::backend(), args[0]);
-    assert_eq!(unidist::num_workers().to_string(), args[1]);
-    let workers = unidist::num_workers();
+/// The cases, in the order they run.
+const CASES: &[&str] = &["put_task_get", "worker_to_worker", "many_in_one_batch"];
 
-    for len in SIZES {
-        let value = local_pattern(len, 7);
-        let back = unidist::get(&same_bytes::remote(unidist::put(value.clone()))).unwrap();
-        assert!(back == value, "Vec<u8> of {len} bytes came back changed");
-        // By value: the argument travels inside the task.
-        let back = unidist::get(&same_bytes::remote(value.clone())).unwrap();
-        assert!(back == value, "a Vec<u8> argument of {len} bytes came back changed");
-        let floats: Vec<f64> = (0..len / 8).map(|i| i as f64 * 0.25 - 1e9).collect();
-        let back = unidist::get(&same_floats::remote(unidist::put(floats.clone()))).unwrap();
-        assert!(back == floats, "Vec<f64> of {} elements came back changed", len / 8);
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = |m: &str| args.first().map(String::as_str) == Some(m);
+    if mode("huge") || mode("across") || mode("placement") {
+        unidist::init();
+        match args[0].as_str() {
+            "huge" => return huge(args[1].parse().expect("a size in bytes")),
+            "across" => return across(args[1].parse().expect("a size in bytes")),
+            _ => return placement(&args[1]),
+        }
     }
-    println!("ok put_task_get");
+    let cases = cases::Cases::from_args("objects", CASES);
+    unidist::init();
+    let workers = cases.workers;
+    assert_eq!((unidist::backend(), unidist::num_workers()), (cases.backend.as_str(), workers));
+
+    cases.run("put_task_get", || {
+        for len in SIZES {
+            let value = local_pattern(len, 7);
+            let back = unidist::get(&same_bytes::remote(unidist::put(value.clone()))).unwrap();
+            assert!(back == value, "Vec<u8> of {len} bytes came back changed");
+            // By value: the argument travels inside the task.
+            let back = unidist::get(&same_bytes::remote(value.clone())).unwrap();
+            assert!(back == value, "a Vec<u8> argument of {len} bytes came back changed");
+            let floats: Vec<f64> = (0..len / 8).map(|i| i as f64 * 0.25 - 1e9).collect();
+            let back = unidist::get(&same_floats::remote(unidist::put(floats.clone()))).unwrap();
+            assert!(back == floats, "Vec<f64> of {} elements came back changed", len / 8);
+        }
+    });
 
     // Made on one worker, read by a task on every other worker and by the root.
-    for len in SIZES {
-        let made: ObjectRef<Vec<u8>> = pattern::remote(len, 3);
-        let expected = local_digest(&local_pattern(len, 3));
-        let digests: Vec<ObjectRef<(u64, u64)>> =
-            (0..workers).map(|_| digest::remote(&made)).collect();
-        for d in unidist::get(&digests).unwrap() {
-            assert_eq!(d, expected, "a {len}-byte input moved worker to worker changed");
+    cases.run("worker_to_worker", || {
+        for len in SIZES {
+            let made: ObjectRef<Vec<u8>> = pattern::remote(len, 3);
+            let expected = local_digest(&local_pattern(len, 3));
+            let digests: Vec<ObjectRef<(u64, u64)>> =
+                (0..workers).map(|_| digest::remote(&made)).collect();
+            for d in unidist::get(&digests).unwrap() {
+                assert_eq!(d, expected, "a {len}-byte input moved worker to worker changed");
+            }
+            assert_eq!(local_digest(&unidist::get(&made).unwrap()), expected);
         }
-        assert_eq!(local_digest(&unidist::get(&made).unwrap()), expected);
-    }
-    println!("ok worker_to_worker");
+    });
 
     // Many large objects in one batch towards one rank, in both directions.
-    let many: Vec<ObjectRef<Vec<u8>>> =
-        (0..8).map(|k| pattern::remote(200_000 + k, k as u8)).collect();
-    let back = unidist::get(&many).unwrap();
-    for (k, v) in back.iter().enumerate() {
-        assert!(*v == local_pattern(200_000 + k as u64, k as u8), "object {k} of a batch changed");
-    }
-    println!("ok many_in_one_batch");
+    cases.run("many_in_one_batch", || {
+        let many: Vec<ObjectRef<Vec<u8>>> =
+            (0..8).map(|k| pattern::remote(200_000 + k, k as u8)).collect();
+        let back = unidist::get(&many).unwrap();
+        for (k, v) in back.iter().enumerate() {
+            assert!(
+                *v == local_pattern(200_000 + k as u64, k as u8),
+                "object {k} of a batch changed"
+            );
+        }
+    });
 
     unidist::shutdown();
-    println!("objects: all cases passed on {} with {workers} workers", args[0]);
+    cases.finish();
 }

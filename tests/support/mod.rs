@@ -125,3 +125,85 @@ pub fn launch(args: &[&str], env: &[(&str, &str)]) -> Job {
     all.extend_from_slice(args);
     run(&command, &all, env)
 }
+
+/// Asserts that `job` ran `case` of `program` (see `tests/programs/cases.rs`) and that it
+/// passed: printed once, by the root alone, and followed by the program's last line.
+pub fn assert_case_passed(job: &Job, program: &str, case: &str) {
+    job.assert_success();
+    let ok = format!("ok {case}\n");
+    assert_eq!(
+        job.stdout.matches(&ok).count(),
+        1,
+        "`ok {case}` once, from the root alone:\n--- stdout\n{}\n--- stderr\n{}",
+        job.stdout,
+        job.stderr
+    );
+    let last = format!("{}: case {case} passed on ", program_name(program));
+    assert!(job.stdout.contains(&last), "missing {last:?} in:\n{}", job.stdout);
+}
+
+/// Asserts that `program --list` names exactly `cases`, in order: a case added to a program
+/// without a test, or a test whose case the program lost, fails here.
+pub fn assert_lists(program: &str, cases: &[&str]) {
+    let job = run(program, &["--list"], &[]);
+    job.assert_success();
+    let listed: Vec<&str> = job.stdout.lines().collect();
+    assert_eq!(listed, cases, "{program} --list and the tests disagree");
+}
+
+fn program_name(program: &str) -> &str {
+    std::path::Path::new(program).file_name().and_then(|n| n.to_str()).unwrap_or(program)
+}
+
+/// One `#[test]` per case and configuration of a test program (lamellar's `create_test!` is
+/// the model): a failure names its case, the other cases still run, and one case runs alone
+/// with `cargo test --test <file> <config>::<case>`.
+///
+/// ```ignore
+/// case_tests! {
+///     program: CONFORMANCE,
+///     cases: [init, values_and_refs],
+///     configs: {
+///         local3 => |case| support::run(CONFORMANCE, &["local", "3", case], &[]),
+///         #[cfg(feature = "mpi")]
+///         mpi3 => |case| support::mpiexec(3, CONFORMANCE, &["mpi", "2", case], &[]),
+///     }
+/// }
+/// ```
+///
+/// makes `local3::init`, `local3::values_and_refs`, `mpi3::init`, ... each of which launches the
+/// job for its case and checks it with [`assert_case_passed`], and
+/// `the_program_lists_these_cases`, which checks the list against the program's `--list`.
+#[allow(unused_macros)]
+macro_rules! case_tests {
+    (
+        program: $program:expr,
+        cases: $cases:tt,
+        configs: { $($(#[$attr:meta])* $config:ident => $launch:expr),* $(,)? } $(,)?
+    ) => {
+        case_tests!(@list $program, $cases);
+        $( case_tests!(@config $program, $cases, $(#[$attr])* $config, $launch); )*
+    };
+    (@list $program:expr, [$($case:ident),* $(,)?]) => {
+        #[test]
+        fn the_program_lists_these_cases() {
+            support::assert_lists($program, &[$(stringify!($case)),*]);
+        }
+    };
+    (@config $program:expr, [$($case:ident),* $(,)?], $(#[$attr:meta])* $config:ident,
+     $launch:expr) => {
+        $(#[$attr])*
+        mod $config {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    let launch = $launch;
+                    let job: support::Job = launch(stringify!($case));
+                    support::assert_case_passed(&job, $program, stringify!($case));
+                }
+            )*
+        }
+    };
+}
