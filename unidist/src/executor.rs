@@ -172,6 +172,12 @@ impl Pool {
         self.rank
     }
 
+    /// Executor threads started so far (the tests check that none starts before a job is ready).
+    #[cfg(test)]
+    pub(crate) fn threads(&self) -> usize {
+        self.lock().threads
+    }
+
     fn new_request(&self) -> u64 {
         self.next_request.fetch_add(1, Ordering::Relaxed)
     }
