@@ -313,3 +313,271 @@ pub(crate) fn run<N: Node, T: Transport>(
     drop(node);
     transport.close();
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::id::ObjectId;
+    use crate::object::Object;
+
+    /// What the test transport saw, shared with the test.
+    #[derive(Default)]
+    struct Log {
+        /// What each poll delivers: `None` for a poll that finds nothing.
+        incoming: VecDeque<Option<(Rank, Vec<Message>)>>,
+        sent: Vec<(Rank, Vec<&'static str>)>,
+        waits: Vec<(u32, bool)>,
+        closed: bool,
+    }
+
+    /// A transport that delivers a script, one batch per poll, and records the rest.
+    struct Scripted {
+        log: Arc<Mutex<Log>>,
+        bell: Arc<Doorbell>,
+    }
+
+    impl Transport for Scripted {
+        fn rank(&self) -> Rank {
+            0
+        }
+        fn size(&self) -> usize {
+            3
+        }
+        fn send(&mut self, to: Rank, batch: Vec<Message>) {
+            let kinds = batch.iter().map(Message::kind).collect();
+            self.log.lock().unwrap().sent.push((to, kinds));
+        }
+        fn poll(&mut self, deliver: &mut dyn FnMut(Rank, Vec<Message>)) -> bool {
+            let next = self.log.lock().unwrap().incoming.pop_front().flatten();
+            match next {
+                Some((from, batch)) => {
+                    deliver(from, batch);
+                    true
+                }
+                None => false,
+            }
+        }
+        fn wait(&mut self, idle_rounds: u32, urgent: bool) {
+            let mut log = self.log.lock().unwrap();
+            assert!(!log.incoming.is_empty(), "the loop waits with nothing left to come");
+            log.waits.push((idle_rounds, urgent));
+        }
+        fn doorbell(&self) -> Arc<Doorbell> {
+            Arc::clone(&self.bell)
+        }
+        fn fatal(&self, what: String) -> ! {
+            panic!("fatal: {what}")
+        }
+        fn close(self) {
+            self.log.lock().unwrap().closed = true;
+        }
+    }
+
+    /// A node that notes what the loop hands it, answers `Release` with `Cleanup`, stops at
+    /// `Shutdown` and may hold one task for the loop's own thread.
+    #[derive(Default)]
+    struct Recorder {
+        events: Arc<Mutex<Vec<String>>>,
+        finished: bool,
+        urgent: bool,
+        inline: Option<InlineTask>,
+        fatal_at_flush: Option<String>,
+    }
+
+    impl Recorder {
+        fn note(&self, event: String) {
+            self.events.lock().unwrap().push(event);
+        }
+    }
+
+    impl Node for Recorder {
+        type Command = u32;
+
+        fn on_message(&mut self, from: Rank, message: Message, out: &mut Outbox) {
+            let received = out.stats.peer(from).objects_received;
+            self.note(format!("{} from {from} (objects received: {received})", message.kind()));
+            match message {
+                Message::Release(ids) => out.send(from, Message::Cleanup(ids)),
+                Message::Shutdown => self.finished = true,
+                _ => {}
+            }
+        }
+
+        fn on_command(&mut self, command: u32, out: &mut Outbox) {
+            self.note(format!("command {command}"));
+            out.send(2, Message::StatsRequest);
+        }
+
+        fn flush(&mut self, out: &mut Outbox, idle: bool) {
+            self.note(format!("flush idle={idle}"));
+            out.fatal = self.fatal_at_flush.take();
+        }
+
+        fn finished(&self) -> bool {
+            self.finished
+        }
+
+        fn urgent(&self) -> bool {
+            self.urgent
+        }
+
+        fn heard(&mut self, from: Rank) {
+            self.note(format!("heard {from}"));
+        }
+
+        fn take_inline(&mut self, allowed: bool) -> Option<InlineTask> {
+            assert!(allowed, "the test transport never has sends in flight");
+            self.inline.take()
+        }
+    }
+
+    fn script(batches: Vec<Option<(Rank, Vec<Message>)>>) -> (Scripted, Arc<Mutex<Log>>) {
+        let log = Arc::new(Mutex::new(Log { incoming: batches.into(), ..Log::default() }));
+        (Scripted { log: Arc::clone(&log), bell: Doorbell::new() }, log)
+    }
+
+    fn id(n: u64) -> ObjectId {
+        ObjectId::new(1, n)
+    }
+
+    #[test]
+    fn a_round_hands_the_node_its_commands_then_its_batches_and_sends_what_it_queued() {
+        let (transport, log) = script(vec![
+            Some((2, vec![Message::Release(vec![id(0)]), Message::Heartbeat])),
+            Some((1, vec![Message::Shutdown])),
+        ]);
+        let (mailbox, inbox) = Mailbox::new(transport.doorbell());
+        mailbox.send(7);
+        let node = Recorder::default();
+        let events = Arc::clone(&node.events);
+        run(node, transport, inbox);
+        assert_eq!(
+            *events.lock().unwrap(),
+            [
+                "command 7",
+                "heard 2",
+                "Release from 2 (objects received: 0)",
+                "Heartbeat from 2 (objects received: 0)",
+                "flush idle=false",
+                "heard 1",
+                "Shutdown from 1 (objects received: 0)",
+                "flush idle=false",
+            ]
+        );
+        let log = log.lock().unwrap();
+        assert_eq!(log.sent, [(2, vec!["StatsRequest", "Cleanup"])], "one batch per destination");
+        assert!(log.waits.is_empty(), "every round found work");
+        assert!(log.closed, "the transport is closed once the node has finished");
+    }
+
+    #[test]
+    fn idle_rounds_wait_on_the_transport_counting_up_with_the_node_s_urgency() {
+        let (transport, log) = script(vec![None, None, Some((1, vec![Message::Shutdown]))]);
+        let (_mailbox, inbox) = Mailbox::new(transport.doorbell());
+        let node = Recorder { urgent: true, ..Recorder::default() };
+        let events = Arc::clone(&node.events);
+        run(node, transport, inbox);
+        assert_eq!(log.lock().unwrap().waits, [(1, true), (2, true)]);
+        let flushes: Vec<String> =
+            events.lock().unwrap().iter().filter(|e| e.starts_with("flush")).cloned().collect();
+        assert_eq!(flushes, ["flush idle=true", "flush idle=true", "flush idle=false"]);
+    }
+
+    #[test]
+    fn an_object_received_is_counted_before_the_node_sees_it() {
+        let object = Object { type_fp: 1, bytes: Arc::new(vec![0; 10]) };
+        let (transport, _log) =
+            script(vec![Some((1, vec![Message::Data { id: id(0), object }, Message::Shutdown]))]);
+        let (_mailbox, inbox) = Mailbox::new(transport.doorbell());
+        let node = Recorder::default();
+        let events = Arc::clone(&node.events);
+        run(node, transport, inbox);
+        assert!(events.lock().unwrap().contains(&"Data from 1 (objects received: 1)".to_string()));
+    }
+
+    #[test]
+    fn an_inline_task_runs_on_the_loop_s_thread_between_rounds() {
+        let (transport, _log) =
+            script(vec![Some((1, vec![Message::Heartbeat])), Some((1, vec![Message::Shutdown]))]);
+        let (_mailbox, inbox) = Mailbox::new(transport.doorbell());
+        let mut node = Recorder::default();
+        let events = Arc::clone(&node.events);
+        let loop_thread = std::thread::current().id();
+        let noted = Arc::clone(&events);
+        node.inline = Some(Box::new(move || {
+            let here = std::thread::current().id() == loop_thread && context::on_loop_thread();
+            noted.lock().unwrap().push(format!("inline task on the loop thread: {here}"));
+        }));
+        run(node, transport, inbox);
+        assert!(!context::on_loop_thread(), "the loop leaves no pump behind");
+        assert_eq!(
+            *events.lock().unwrap(),
+            [
+                "heard 1",
+                "Heartbeat from 1 (objects received: 0)",
+                "flush idle=false",
+                "inline task on the loop thread: true",
+                "heard 1",
+                "Shutdown from 1 (objects received: 0)",
+                "flush idle=false",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_fatal_line_from_the_node_ends_the_job_through_the_transport() {
+        let (transport, _log) = script(vec![Some((1, vec![Message::Heartbeat]))]);
+        let (_mailbox, inbox) = Mailbox::new(transport.doorbell());
+        let node = Recorder { fatal_at_flush: Some("heard nothing".into()), ..Recorder::default() };
+        let ended =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(node, transport, inbox)));
+        let payload = ended.expect_err("the transport ends the job");
+        assert_eq!(
+            payload.downcast_ref::<String>().map(String::as_str),
+            Some("fatal: heard nothing")
+        );
+    }
+
+    #[test]
+    fn a_raw_ping_pong_on_a_transport_without_probes_is_answered_with_none() {
+        let (transport, log) = script(vec![Some((1, vec![Message::Shutdown]))]);
+        let (mailbox, inbox) = Mailbox::new(transport.doorbell());
+        let (reply, answer) = mpsc::channel();
+        let test = RawPingPong { bytes: 8, echo_bytes: 8, iterations: 1 };
+        mailbox.probe(ProbeCall::RawPingPong { test, reply });
+        run(Recorder::default(), transport, inbox);
+        assert_eq!(answer.recv().unwrap(), None);
+        assert_eq!(log.lock().unwrap().sent, [(1, vec!["RawPingPong"])]);
+    }
+
+    #[test]
+    fn a_mailbox_rings_its_loop_and_drops_commands_once_the_loop_is_gone() {
+        let bell = Doorbell::new();
+        let (mailbox, inbox) = Mailbox::<u32>::new(Arc::clone(&bell));
+        mailbox.clone().send(1);
+        assert!(bell.take(), "a command wakes the loop");
+        assert!(matches!(inbox.try_recv(), Ok(Input::Command(1))));
+        drop(inbox);
+        mailbox.send(2);
+        assert!(!bell.take(), "nobody to wake");
+    }
+
+    #[test]
+    fn an_outbox_groups_messages_by_destination_in_the_order_of_first_send() {
+        let mut out = Outbox::new(0, 3);
+        let object = Object { type_fp: 1, bytes: Arc::new(vec![0; 5]) };
+        out.send(2, Message::Data { id: id(0), object });
+        out.send(1, Message::Heartbeat);
+        out.send(2, Message::Shutdown);
+        let drained: Vec<(Rank, Vec<&str>)> =
+            out.drain().map(|(to, b)| (to, b.iter().map(Message::kind).collect())).collect();
+        assert_eq!(drained, [(2, vec!["Data", "Shutdown"]), (1, vec!["Heartbeat"])]);
+        assert_eq!(out.drain().count(), 0, "each batch goes once");
+        let counted = out.stats.peer(2);
+        assert_eq!((counted.objects_sent, counted.bytes_sent), (1, 5), "only objects count");
+        assert_eq!(out.stats.peer(1).objects_sent, 0);
+    }
+}

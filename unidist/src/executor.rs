@@ -172,6 +172,12 @@ impl Pool {
         self.rank
     }
 
+    /// Executor threads started so far (the tests check that none starts before a job is ready).
+    #[cfg(test)]
+    pub(crate) fn threads(&self) -> usize {
+        self.lock().threads
+    }
+
     fn new_request(&self) -> u64 {
         self.next_request.fetch_add(1, Ordering::Relaxed)
     }
@@ -512,5 +518,185 @@ impl TaskHost for Pool {
 
     fn send_bytes(&self, to: Rank, bytes: Vec<u8>) {
         self.mailbox.probe(ProbeCall::SendBytes { to, bytes });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::Receiver;
+
+    use super::*;
+    use crate::arg::{Arg, Resolved};
+    use crate::error::Error;
+    use crate::event_loop::Input;
+    use crate::test_support::{read, task, value, ADD, NESTED, PANICS, WHEREAMI};
+    use crate::transport::Doorbell;
+
+    /// The pool of worker 3 of 4 workers, with `slots` task slots, and its worker's queue.
+    fn pool(slots: usize) -> (Arc<Pool>, Receiver<Input<Command>>) {
+        let (mailbox, inbox) = Mailbox::new(Doorbell::new());
+        (Pool::new(3, 4, "local", mailbox, slots), inbox)
+    }
+
+    fn id(sequence: u64) -> ObjectId {
+        ObjectId::new(0, sequence)
+    }
+
+    /// A job of `function` with these values as arguments (all inputs at hand).
+    fn job(function: u64, first_output: ObjectId, args: Vec<Object>) -> Job {
+        let task = task(function, first_output, args.iter().cloned().map(Arg::Value).collect());
+        Job { task, args: args.into_iter().map(Resolved::Value).collect() }
+    }
+
+    fn add(first_output: ObjectId, a: i64, b: i64) -> Job {
+        job(ADD, first_output, vec![value(&a), value(&b)])
+    }
+
+    /// The next command the pool sent its worker.
+    fn next(inbox: &Receiver<Input<Command>>) -> Command {
+        match inbox.recv().expect("the pool reports") {
+            Input::Command(command) => command,
+            Input::Probe(_) => panic!("expected a command, got a probe"),
+        }
+    }
+
+    /// The next finished task: its first output and its first result.
+    fn finished(inbox: &Receiver<Input<Command>>) -> (ObjectId, Object) {
+        match next(inbox) {
+            Command::Finished { first_output, mut outputs } => (first_output, outputs.remove(0)),
+            _ => panic!("expected a finished task"),
+        }
+    }
+
+    /// Waits until the task running `nested` asks its worker for `child`; returns its reply.
+    fn blocked_get(inbox: &Receiver<Input<Command>>, child: ObjectId) -> Reply {
+        match next(inbox) {
+            Command::Get { ids, reply } => {
+                assert_eq!(ids, [child]);
+                reply
+            }
+            _ => panic!("expected the task's get"),
+        }
+    }
+
+    #[test]
+    fn jobs_run_oldest_first_and_each_reports_its_results() {
+        let (pool, inbox) = pool(1);
+        assert_eq!(pool.threads(), 0, "no thread before a job");
+        for k in 0..5 {
+            pool.push(add(id(k), k as i64, 100));
+        }
+        for k in 0..5 {
+            let (first_output, result) = finished(&inbox);
+            assert_eq!((first_output, read::<i64>(&result)), (id(k), Ok(k as i64 + 100)));
+        }
+        assert_eq!(pool.threads(), 1, "one slot, one thread");
+        pool.stop();
+    }
+
+    #[test]
+    fn a_panicking_task_is_reported_as_a_failure_and_its_thread_goes_on() {
+        let (pool, inbox) = pool(1);
+        pool.push(job(PANICS, id(0), vec![value(&"kaboom".to_string())]));
+        pool.push(add(id(1), 1, 2));
+        let (first_output, result) = finished(&inbox);
+        assert_eq!(first_output, id(0));
+        assert_eq!(
+            read::<i64>(&result),
+            Err(Error::TaskPanicked {
+                function: "unidist::test_support::panics".into(),
+                rank: 3,
+                message: "kaboom".into()
+            })
+        );
+        let (first_output, result) = finished(&inbox);
+        assert_eq!((first_output, read::<i64>(&result)), (id(1), Ok(3)));
+        assert_eq!(pool.threads(), 1, "the panic did not cost the thread");
+        pool.stop();
+    }
+
+    #[test]
+    fn a_task_of_a_function_this_rank_lacks_fails_naming_the_rank() {
+        let (pool, inbox) = pool(1);
+        pool.push(job(0xdead, id(0), Vec::new()));
+        let (_, result) = finished(&inbox);
+        assert_eq!(read::<i64>(&result), Err(Error::UnknownFunction { id: 0xdead, rank: 3 }));
+        pool.stop();
+    }
+
+    #[test]
+    fn a_task_runs_one_deep_in_the_context_of_its_worker() {
+        let (pool, inbox) = pool(1);
+        pool.push(job(WHEREAMI, id(0), Vec::new()));
+        let (_, result) = finished(&inbox);
+        assert_eq!(read::<Vec<u64>>(&result), Ok(vec![1, 3, 4]), "depth, rank, workers");
+        pool.stop();
+    }
+
+    #[test]
+    fn a_blocked_task_runs_the_task_it_waits_for_one_deeper_on_its_own_thread() {
+        let (pool, inbox) = pool(1);
+        let child = id(1);
+        pool.push(job(NESTED, id(0), vec![value(&child)]));
+        let reply = blocked_get(&inbox, child);
+        pool.push(job(WHEREAMI, child, Vec::new()));
+        let (first_output, made) = finished(&inbox);
+        assert_eq!((first_output, read::<Vec<u64>>(&made)), (child, Ok(vec![2, 3, 4])));
+        assert_eq!(pool.threads(), 1, "the child ran on its parent's thread");
+        reply.send(Answer::Objects(vec![made]));
+        let (first_output, result) = finished(&inbox);
+        assert_eq!((first_output, read::<Vec<u64>>(&result)), (id(0), Ok(vec![1, 2, 3, 4])));
+        pool.stop();
+    }
+
+    #[test]
+    fn a_blocked_task_leaves_other_jobs_to_another_thread() {
+        let (pool, inbox) = pool(1);
+        let elsewhere = ObjectId::new(2, 0); // made on another worker
+        pool.push(job(NESTED, id(0), vec![value(&elsewhere)]));
+        let reply = blocked_get(&inbox, elsewhere);
+        pool.push(add(id(1), 20, 22));
+        let (first_output, result) = finished(&inbox);
+        assert_eq!((first_output, read::<i64>(&result)), (id(1), Ok(42)));
+        assert_eq!(pool.threads(), 2, "one slot, but its task is blocked");
+        reply.send(Answer::Objects(vec![value(&vec![7_u64])]));
+        let (first_output, result) = finished(&inbox);
+        assert_eq!((first_output, read::<Vec<u64>>(&result)), (id(0), Ok(vec![1, 7])));
+        pool.stop();
+    }
+
+    #[test]
+    fn stopping_the_pool_fails_a_blocked_task_instead_of_losing_it() {
+        let (pool, inbox) = pool(1);
+        let elsewhere = ObjectId::new(2, 0);
+        pool.push(job(NESTED, id(0), vec![value(&elsewhere)]));
+        let _reply = blocked_get(&inbox, elsewhere);
+        pool.stop();
+        let (first_output, result) = finished(&inbox);
+        assert_eq!(first_output, id(0));
+        match read::<Vec<u64>>(&result) {
+            Err(Error::TaskPanicked { message, rank: 3, .. }) => {
+                assert!(message.contains("shut down while this task waited"), "{message}")
+            }
+            other => panic!("expected the task to fail, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_api_calls_of_tasks_become_commands_for_the_worker() {
+        let (pool, inbox) = pool(1);
+        let host: Arc<dyn TaskHost> = pool.clone();
+        assert_eq!((host.rank(), host.workers(), host.backend()), (3, 4, "local"));
+        let first = host.new_ids(3);
+        let next_id = host.new_ids(1);
+        assert_eq!((first.origin(), first.sequence()), (3, 0));
+        assert_eq!((next_id.origin(), next_id.sequence()), (3, 3), "three names were taken");
+        host.submit(task(ADD, first, Vec::new()));
+        host.put(next_id, value(&1_i64));
+        host.release(first);
+        assert!(matches!(next(&inbox), Command::Submit(t) if t.first_output == first));
+        assert!(matches!(next(&inbox), Command::Put { id, .. } if id == next_id));
+        assert!(matches!(next(&inbox), Command::Release(id) if id == first));
+        assert_eq!(pool.threads(), 0, "none of these runs a task");
     }
 }

@@ -148,6 +148,8 @@ mod reply;
 mod stats;
 #[cfg(test)]
 mod test_alloc;
+#[cfg(test)]
+mod test_support;
 // moving bytes between ranks
 mod transport;
 // the progress loop

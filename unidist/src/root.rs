@@ -536,3 +536,503 @@ fn largest_input(
     }
     largest
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{Receiver, TryRecvError};
+
+    use super::*;
+    use crate::arg::Arg;
+    use crate::error::Error;
+    use crate::test_support::{read, show, task, value, ADD};
+
+    fn id(origin: Rank, sequence: u64) -> ObjectId {
+        ObjectId::new(origin, sequence)
+    }
+
+    /// A root of `size` ranks that sends its cleanups as `gc` says.
+    fn root_with(size: usize, gc: GcConfig) -> (Root, Outbox) {
+        (Root::new(size, Arc::new(RoundRobin::new(size - 1)), gc), Outbox::new(0, size))
+    }
+
+    fn root(size: usize) -> (Root, Outbox) {
+        root_with(size, GcConfig::default())
+    }
+
+    /// What the root queued, in the short form of `show`, batch by batch.
+    fn sent(out: &mut Outbox) -> Vec<String> {
+        out.drain()
+            .flat_map(|(to, batch)| batch.iter().map(|m| show(to, m)).collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// A task that takes `inputs` as refs and makes `first_output`.
+    fn takes(first_output: ObjectId, inputs: &[ObjectId]) -> Task {
+        task(ADD, first_output, inputs.iter().map(|id| Arg::Ref(*id)).collect())
+    }
+
+    /// Runs task `first_output` on worker `rank`, taking `inputs`.
+    fn run_on(
+        root: &mut Root,
+        out: &mut Outbox,
+        rank: Rank,
+        first_output: ObjectId,
+        inputs: &[ObjectId],
+    ) {
+        root.on_command(Command::Submit { task: takes(first_output, inputs), rank }, out);
+    }
+
+    fn done(root: &mut Root, out: &mut Outbox, rank: Rank, first_output: ObjectId, size: u64) {
+        root.on_message(rank, Message::TaskDone { first_output, sizes: vec![size] }, out);
+    }
+
+    fn put(root: &mut Root, out: &mut Outbox, id: ObjectId, object: Object) {
+        root.on_command(Command::Put { id, object }, out);
+    }
+
+    fn get(root: &mut Root, out: &mut Outbox, ids: Vec<ObjectId>) -> Receiver<Answer> {
+        let (reply, answer) = Reply::channel();
+        root.on_command(Command::Get { ids, reply }, out);
+        answer
+    }
+
+    fn wait(root: &mut Root, out: &mut Outbox, ids: Vec<ObjectId>, n: usize) -> Receiver<Answer> {
+        let (reply, answer) = Reply::channel();
+        root.on_command(Command::Wait { ids, num_returns: n, reply }, out);
+        answer
+    }
+
+    /// The objects of an answer that has come, as `i64`s.
+    fn objects(answer: &Receiver<Answer>) -> Vec<Result<i64, Error>> {
+        match answer.try_recv() {
+            Ok(Answer::Objects(objects)) => objects.iter().map(read::<i64>).collect(),
+            Ok(Answer::Flags(_)) => panic!("a get is answered with objects"),
+            Err(e) => panic!("no answer yet: {e:?}"),
+        }
+    }
+
+    fn flags(answer: &Receiver<Answer>) -> Vec<bool> {
+        match answer.try_recv() {
+            Ok(Answer::Flags(flags)) => flags,
+            Ok(Answer::Objects(_)) => panic!("a wait is answered with flags"),
+            Err(e) => panic!("no answer yet: {e:?}"),
+        }
+    }
+
+    fn unanswered(answer: &Receiver<Answer>) -> bool {
+        matches!(answer.try_recv(), Err(TryRecvError::Empty))
+    }
+
+    #[test]
+    fn spawned_tasks_go_round_robin_and_the_spawner_learns_where_each_went() {
+        let (mut root, mut out) = root(4);
+        for k in 0..4 {
+            root.on_message(2, Message::Spawn(takes(id(2, k), &[])), &mut out);
+        }
+        root.flush(&mut out, false);
+        assert_eq!(
+            sent(&mut out),
+            [
+                "1: Submit 2:0",
+                "1: Submit 2:3",
+                "2: Submit 2:1",
+                "2: Placed 2:0 x1",
+                "2: Placed 2:2 x1",
+                "2: Placed 2:3 x1",
+                "3: Submit 2:2",
+            ],
+            "workers 1, 2, 3, 1; no Placed for the task that stayed on its spawner"
+        );
+    }
+
+    #[test]
+    fn a_submit_goes_where_the_caller_picked_without_moving_the_cycle() {
+        let (mut root, mut out) = root(4);
+        run_on(&mut root, &mut out, 3, id(0, 0), &[]);
+        root.on_message(1, Message::Spawn(takes(id(1, 0), &[])), &mut out);
+        assert_eq!(sent(&mut out), ["3: Submit 0:0", "1: Submit 1:0"]);
+    }
+
+    #[test]
+    fn an_input_the_root_holds_travels_ahead_of_its_task() {
+        let (mut root, mut out) = root(3);
+        let p = value(&5_i64);
+        put(&mut root, &mut out, id(0, 0), p.clone());
+        run_on(&mut root, &mut out, 2, id(0, 1), &[id(0, 0)]);
+        assert_eq!(sent(&mut out), ["2: Data 0:0", "2: Submit 0:1"]);
+        let counted = out.stats.peer(2);
+        assert_eq!((counted.objects_sent, counted.bytes_sent), (1, p.len() as u64));
+        // Worker 2 now holds a copy: a second task there needs no second copy.
+        run_on(&mut root, &mut out, 2, id(0, 2), &[id(0, 0)]);
+        assert_eq!(sent(&mut out), ["2: Submit 0:2"]);
+    }
+
+    #[test]
+    fn an_input_made_on_another_worker_is_asked_of_its_maker_once_per_destination() {
+        let (mut root, mut out) = root(3);
+        let a = id(0, 0);
+        run_on(&mut root, &mut out, 1, a, &[]);
+        run_on(&mut root, &mut out, 2, id(0, 1), &[a]);
+        run_on(&mut root, &mut out, 2, id(0, 2), &[a]);
+        run_on(&mut root, &mut out, 1, id(0, 3), &[a]);
+        assert_eq!(
+            sent(&mut out),
+            [
+                "1: Submit 0:0",
+                "1: Transfer 0:0 to 2",
+                "1: Submit 0:3",
+                "2: Submit 0:1",
+                "2: Submit 0:2"
+            ],
+            "one transfer to worker 2, none to the maker itself"
+        );
+    }
+
+    #[test]
+    fn host_aware_placement_moves_a_task_to_the_host_of_its_large_input() {
+        let hosts = ["a", "b", "c", "c"].map(String::from);
+        let (root, mut out) = root(4);
+        let mut root = root.with_placement(Some(HostAware::new(&hosts, 100)));
+        let (large, small) = (id(3, 0), id(3, 1));
+        root.on_message(3, Message::Created { id: large, bytes: 1000 }, &mut out);
+        root.on_message(3, Message::Created { id: small, bytes: 10 }, &mut out);
+        run_on(&mut root, &mut out, 1, id(0, 0), &[large]);
+        run_on(&mut root, &mut out, 1, id(0, 1), &[small]);
+        assert_eq!(
+            sent(&mut out),
+            ["3: Submit 0:0", "3: Transfer 3:1 to 1", "1: Submit 0:1"],
+            "the large input's task runs where it is; the small one's stays on the worker picked"
+        );
+    }
+
+    #[test]
+    fn host_aware_placement_ignores_an_input_whose_size_is_not_known_yet() {
+        let hosts = ["a", "b", "b", "c"].map(String::from);
+        let (root, mut out) = root(4);
+        let mut root = root.with_placement(Some(HostAware::new(&hosts, 100)));
+        let a = id(0, 0);
+        run_on(&mut root, &mut out, 3, a, &[]);
+        run_on(&mut root, &mut out, 1, id(0, 1), &[a]);
+        assert_eq!(sent(&mut out), ["3: Submit 0:0", "3: Transfer 0:0 to 1", "1: Submit 0:1"]);
+        // Once its size is known, a large result pulls its next consumer to it.
+        done(&mut root, &mut out, 3, a, 1000);
+        run_on(&mut root, &mut out, 2, id(0, 2), &[a]);
+        assert_eq!(sent(&mut out), ["3: Submit 0:2"]);
+    }
+
+    #[test]
+    fn get_of_an_object_the_root_holds_is_answered_at_once() {
+        let (mut root, mut out) = root(2);
+        put(&mut root, &mut out, id(0, 0), value(&7_i64));
+        let answer = get(&mut root, &mut out, vec![id(0, 0)]);
+        assert_eq!(objects(&answer), [Ok(7)]);
+        assert!(sent(&mut out).is_empty(), "nothing to fetch");
+    }
+
+    #[test]
+    fn gets_ask_the_holder_once_and_every_waiter_is_answered_when_the_data_comes() {
+        let (mut root, mut out) = root(3);
+        let a = id(0, 0);
+        run_on(&mut root, &mut out, 2, a, &[]);
+        sent(&mut out);
+        let first = get(&mut root, &mut out, vec![a]);
+        let second = get(&mut root, &mut out, vec![a]);
+        assert_eq!(sent(&mut out), ["2: Transfer 0:0 to 0"], "one transfer for both");
+        assert!(unanswered(&first) && unanswered(&second));
+        assert!(root.urgent(), "a caller waits");
+        root.on_message(2, Message::Data { id: a, object: value(&42_i64) }, &mut out);
+        assert_eq!(objects(&first), [Ok(42)]);
+        assert_eq!(objects(&second), [Ok(42)]);
+        assert!(!root.urgent(), "nobody waits any more");
+        // The root keeps its copy: the next get needs no transfer.
+        let third = get(&mut root, &mut out, vec![a]);
+        assert_eq!(objects(&third), [Ok(42)]);
+        assert!(sent(&mut out).is_empty());
+    }
+
+    #[test]
+    fn a_get_of_several_objects_waits_for_all_and_keeps_their_order() {
+        let (mut root, mut out) = root(3);
+        let (a, b, p) = (id(0, 0), id(0, 1), id(0, 2));
+        run_on(&mut root, &mut out, 1, a, &[]);
+        run_on(&mut root, &mut out, 2, b, &[]);
+        put(&mut root, &mut out, p, value(&3_i64));
+        sent(&mut out);
+        let answer = get(&mut root, &mut out, vec![b, p, a]);
+        assert_eq!(sent(&mut out), ["2: Transfer 0:1 to 0", "1: Transfer 0:0 to 0"]);
+        root.on_message(1, Message::Data { id: a, object: value(&1_i64) }, &mut out);
+        assert!(unanswered(&answer), "b is still missing");
+        root.on_message(2, Message::Data { id: b, object: value(&2_i64) }, &mut out);
+        assert_eq!(objects(&answer), [Ok(2), Ok(3), Ok(1)]);
+    }
+
+    #[test]
+    fn a_wait_is_answered_at_once_when_enough_objects_are_done() {
+        let (mut root, mut out) = root(2);
+        let (a, p) = (id(0, 0), id(0, 1));
+        run_on(&mut root, &mut out, 1, a, &[]);
+        put(&mut root, &mut out, p, value(&1_i64));
+        assert_eq!(flags(&wait(&mut root, &mut out, vec![a, p], 1)), [false, true]);
+    }
+
+    #[test]
+    fn a_wait_is_answered_when_enough_tasks_have_finished() {
+        let (mut root, mut out) = root(3);
+        let (a, b) = (id(0, 0), id(0, 1));
+        run_on(&mut root, &mut out, 1, a, &[]);
+        run_on(&mut root, &mut out, 2, b, &[]);
+        let answer = wait(&mut root, &mut out, vec![a, b], 2);
+        done(&mut root, &mut out, 2, b, 8);
+        assert!(unanswered(&answer), "one of two is done");
+        done(&mut root, &mut out, 1, a, 8);
+        assert_eq!(flags(&answer), [true, true]);
+    }
+
+    #[test]
+    fn a_worker_s_wait_is_answered_with_wait_done_at_the_end_of_the_round() {
+        let (mut root, mut out) = root(3);
+        let (a, b) = (id(0, 0), id(0, 1));
+        run_on(&mut root, &mut out, 1, a, &[]);
+        run_on(&mut root, &mut out, 1, b, &[]);
+        sent(&mut out);
+        root.on_message(
+            2,
+            Message::WaitFor { request: 5, ids: vec![a, b], num_returns: 1 },
+            &mut out,
+        );
+        done(&mut root, &mut out, 1, b, 8);
+        assert!(sent(&mut out).is_empty(), "answers go out when the round ends");
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["2: WaitDone 5 [false, true]"]);
+    }
+
+    #[test]
+    fn every_output_of_a_task_is_done_when_it_finishes() {
+        let (mut root, mut out) = root(2);
+        let first = id(0, 0);
+        let task = Task { function: ADD, first_output: first, num_returns: 2, args: Vec::new() };
+        root.on_command(Command::Submit { task, rank: 1 }, &mut out);
+        let answer = wait(&mut root, &mut out, vec![first, first.offset(1)], 2);
+        root.on_message(1, Message::TaskDone { first_output: first, sizes: vec![8, 8] }, &mut out);
+        assert_eq!(flags(&answer), [true, true]);
+    }
+
+    #[test]
+    fn a_failed_result_reaches_its_getter_and_the_tasks_that_take_it() {
+        let (mut root, mut out) = root(3);
+        let (a, b) = (id(0, 0), id(0, 1));
+        run_on(&mut root, &mut out, 1, a, &[]);
+        sent(&mut out);
+        let error =
+            Error::TaskPanicked { function: "app::f".into(), rank: 1, message: "boom".into() };
+        let answer = get(&mut root, &mut out, vec![a]);
+        root.on_message(1, Message::Data { id: a, object: Object::from_error(&error) }, &mut out);
+        done(&mut root, &mut out, 1, a, 8);
+        assert_eq!(objects(&answer), [Err(error.clone())]);
+        sent(&mut out);
+        // A task that takes the failed result still goes out, with the error as its input: the
+        // worker fails it, naming that input.
+        run_on(&mut root, &mut out, 2, b, &[a]);
+        let batch: Vec<(Rank, Vec<Message>)> = out.drain().collect();
+        assert_eq!(batch.len(), 1);
+        let (to, messages) = &batch[0];
+        assert_eq!(
+            messages.iter().map(|m| show(*to, m)).collect::<Vec<_>>(),
+            ["2: Data 0:0", "2: Submit 0:1"]
+        );
+        match &messages[0] {
+            Message::Data { object, .. } => assert_eq!(read::<i64>(object), Err(error)),
+            other => panic!("expected the failed input, got {}", other.kind()),
+        }
+    }
+
+    #[test]
+    fn a_released_object_is_freed_only_after_every_task_that_takes_it_has_finished() {
+        let (mut root, mut out) = root_with(3, GcConfig { threshold: 1, bytes: u64::MAX });
+        let (a, b) = (id(0, 0), id(0, 1));
+        run_on(&mut root, &mut out, 1, a, &[]);
+        done(&mut root, &mut out, 1, a, 8);
+        run_on(&mut root, &mut out, 2, b, &[a]);
+        sent(&mut out);
+        root.on_command(Command::Release(a), &mut out);
+        root.flush(&mut out, true);
+        assert!(sent(&mut out).is_empty(), "task 0:1 still needs 0:0");
+        done(&mut root, &mut out, 2, b, 8);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Cleanup [0:0]", "2: Cleanup [0:0]"], "on every holder");
+    }
+
+    #[test]
+    fn a_released_object_is_freed_only_once_it_is_made() {
+        let (mut root, mut out) = root_with(2, GcConfig { threshold: 1, bytes: u64::MAX });
+        let a = id(0, 0);
+        run_on(&mut root, &mut out, 1, a, &[]);
+        sent(&mut out);
+        root.on_message(1, Message::Release(vec![a]), &mut out);
+        root.flush(&mut out, true);
+        assert!(sent(&mut out).is_empty(), "its task still runs");
+        done(&mut root, &mut out, 1, a, 8);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Cleanup [0:0]"]);
+    }
+
+    #[test]
+    fn an_object_being_fetched_is_not_freed_until_it_has_come() {
+        let (mut root, mut out) = root_with(2, GcConfig { threshold: 1, bytes: u64::MAX });
+        let a = id(0, 0);
+        run_on(&mut root, &mut out, 1, a, &[]);
+        done(&mut root, &mut out, 1, a, 8);
+        let answer = get(&mut root, &mut out, vec![a]);
+        sent(&mut out);
+        root.on_command(Command::Release(a), &mut out);
+        root.flush(&mut out, true);
+        assert!(sent(&mut out).is_empty(), "the transfer to the root is under way");
+        root.on_message(1, Message::Data { id: a, object: value(&1_i64) }, &mut out);
+        assert_eq!(objects(&answer), [Ok(1)]);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Cleanup [0:0]"]);
+    }
+
+    #[test]
+    fn cleanups_wait_for_the_count_bound_unless_the_loop_is_idle() {
+        let (mut root, mut out) = root_with(2, GcConfig { threshold: 2, bytes: u64::MAX });
+        let (a, b, c) = (id(0, 0), id(0, 1), id(0, 2));
+        for x in [a, b, c] {
+            run_on(&mut root, &mut out, 1, x, &[]);
+            done(&mut root, &mut out, 1, x, 8);
+        }
+        sent(&mut out);
+        root.on_command(Command::Release(a), &mut out);
+        root.flush(&mut out, false);
+        assert!(sent(&mut out).is_empty(), "one of two");
+        root.on_command(Command::Release(b), &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Cleanup [0:0,0:1]"], "both in one message");
+        root.on_command(Command::Release(c), &mut out);
+        root.flush(&mut out, true);
+        assert_eq!(sent(&mut out), ["1: Cleanup [0:2]"], "an idle round sends what is pending");
+    }
+
+    #[test]
+    fn a_large_object_is_cleaned_up_at_once_by_the_byte_bound() {
+        let (mut root, mut out) = root_with(2, GcConfig { threshold: 1000, bytes: 100 });
+        let (small, large) = (id(0, 0), id(0, 1));
+        run_on(&mut root, &mut out, 1, small, &[]);
+        done(&mut root, &mut out, 1, small, 10);
+        run_on(&mut root, &mut out, 1, large, &[]);
+        done(&mut root, &mut out, 1, large, 100);
+        sent(&mut out);
+        root.on_command(Command::Release(small), &mut out);
+        root.flush(&mut out, false);
+        assert!(sent(&mut out).is_empty(), "10 bytes of 100");
+        root.on_command(Command::Release(large), &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Cleanup [0:0,0:1]"], "the sizes from TaskDone count");
+    }
+
+    #[test]
+    fn the_root_frees_its_own_copy_at_once_and_stats_count_what_is_left() {
+        let (mut root, mut out) = root(2);
+        let (p, q) = (id(0, 0), id(0, 1));
+        let kept = value(&vec![1_u8; 40]);
+        put(&mut root, &mut out, p, value(&1_i64));
+        put(&mut root, &mut out, q, kept.clone());
+        root.on_command(Command::Release(p), &mut out);
+        root.flush(&mut out, true);
+        assert!(sent(&mut out).is_empty(), "no worker holds it");
+        let (reply, stats) = std::sync::mpsc::channel();
+        root.on_command(Command::Stats { reply }, &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: StatsRequest"]);
+        let worker = RankStats {
+            transfer: crate::stats::TransferStats::new(1, 2),
+            memory: crate::stats::MemoryStats { rank: 1, objects: 0, bytes: 0 },
+        };
+        root.on_message(1, Message::StatsReply(worker.clone()), &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: StatsRequest"], "a second round, after the cleanups");
+        assert!(stats.try_recv().is_err());
+        root.on_message(1, Message::StatsReply(worker), &mut out);
+        let all = stats.try_recv().expect("answered after the second round");
+        assert_eq!(all.iter().map(|s| s.memory.rank).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!((all[0].memory.objects, all[0].memory.bytes), (1, kept.len() as u64));
+    }
+
+    #[test]
+    fn a_stats_request_goes_out_after_every_pending_cleanup() {
+        let (mut root, mut out) = root(2);
+        let a = id(0, 0);
+        run_on(&mut root, &mut out, 1, a, &[]);
+        done(&mut root, &mut out, 1, a, 8);
+        root.on_command(Command::Release(a), &mut out);
+        sent(&mut out);
+        let (reply, _stats) = std::sync::mpsc::channel();
+        root.on_command(Command::Stats { reply }, &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Cleanup [0:0]", "1: StatsRequest"]);
+    }
+
+    #[test]
+    fn shutdown_with_work_queued_sends_the_cleanups_first_then_stops_every_worker() {
+        let (mut root, mut out) = root(3);
+        let (a, b) = (id(0, 0), id(0, 1));
+        run_on(&mut root, &mut out, 1, a, &[]);
+        done(&mut root, &mut out, 1, a, 8);
+        root.on_command(Command::Release(a), &mut out);
+        run_on(&mut root, &mut out, 2, b, &[]); // still running
+        sent(&mut out);
+        assert!(!root.finished());
+        root.on_command(Command::Shutdown, &mut out);
+        assert!(root.finished());
+        assert_eq!(sent(&mut out), ["1: Cleanup [0:0]", "1: Shutdown", "2: Shutdown"]);
+    }
+
+    #[test]
+    fn a_fetch_is_served_from_the_root_s_store_or_by_the_holder() {
+        let (mut root, mut out) = root(3);
+        let (p, a) = (id(0, 0), id(0, 1));
+        put(&mut root, &mut out, p, value(&1_i64));
+        run_on(&mut root, &mut out, 1, a, &[]);
+        sent(&mut out);
+        root.on_message(2, Message::Fetch(vec![p, a]), &mut out);
+        assert_eq!(sent(&mut out), ["2: Data 0:0", "1: Transfer 0:1 to 2"]);
+        root.on_message(2, Message::Fetch(vec![a]), &mut out);
+        assert!(sent(&mut out).is_empty(), "already on its way");
+    }
+
+    #[test]
+    fn an_object_a_task_put_is_done_and_fetched_from_its_worker() {
+        let (mut root, mut out) = root(3);
+        let c = id(2, 0);
+        root.on_message(2, Message::Created { id: c, bytes: 8 }, &mut out);
+        assert_eq!(flags(&wait(&mut root, &mut out, vec![c], 1)), [true]);
+        let answer = get(&mut root, &mut out, vec![c]);
+        assert_eq!(sent(&mut out), ["2: Transfer 2:0 to 0"]);
+        root.on_message(2, Message::Data { id: c, object: value(&9_i64) }, &mut out);
+        assert_eq!(objects(&answer), [Ok(9)]);
+    }
+
+    #[test]
+    fn a_due_heartbeat_goes_to_every_worker() {
+        let hosts = vec!["a".to_string(); 3];
+        let (root, mut out) = root(3);
+        // A timeout of zero makes a heartbeat due at every round, and never finds a silence:
+        // the rank listens all the time.
+        let mut root = root.with_heartbeat(Some(Heartbeat::new(Duration::ZERO, vec![1, 2], hosts)));
+        root.on_message(1, Message::Heartbeat, &mut out);
+        root.heard(1);
+        assert!(sent(&mut out).is_empty(), "a heartbeat asks for no answer");
+        root.flush(&mut out, true);
+        assert_eq!(sent(&mut out), ["1: Heartbeat", "2: Heartbeat"]);
+        assert!(out.fatal.is_none());
+    }
+
+    #[test]
+    fn without_a_heartbeat_an_idle_root_sends_nothing() {
+        let (mut root, mut out) = root(3);
+        root.flush(&mut out, true);
+        root.flush(&mut out, false);
+        assert!(sent(&mut out).is_empty());
+        assert!(!root.urgent(), "nobody waits");
+    }
+}

@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "reply",
             "stats",
             "test_alloc",
+            "test_support",
         ],
     ),
     (

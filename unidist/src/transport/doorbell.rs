@@ -119,4 +119,34 @@ mod tests {
         bell.wait(None);
         assert!(!bell.rung());
     }
+
+    #[test]
+    fn a_ring_from_another_thread_ends_a_wait_with_a_long_timeout() {
+        let bell = Doorbell::new();
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let waiter = {
+            let bell = Arc::clone(&bell);
+            std::thread::spawn(move || {
+                ready_tx.send(()).unwrap();
+                // An hour: only the ring ends this wait within the test.
+                bell.wait(Some(Duration::from_secs(3600)));
+                bell.rung()
+            })
+        };
+        ready.recv().unwrap();
+        bell.ring();
+        assert!(!waiter.join().unwrap(), "the wait took the ring");
+    }
+
+    #[test]
+    fn a_ring_from_another_thread_is_kept_for_take() {
+        let bell = Doorbell::new();
+        let ringer = {
+            let bell = Arc::clone(&bell);
+            std::thread::spawn(move || bell.ring())
+        };
+        ringer.join().unwrap();
+        assert!(bell.take());
+        assert!(!bell.take(), "one ring, taken once");
+    }
 }

@@ -330,3 +330,325 @@ impl Node for Worker {
             || !self.blocked.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{Receiver, TryRecvError};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error::Error;
+    use crate::event_loop::Input;
+    use crate::test_support::{read, show, task, value, ADD, LIST, PANICS};
+    use crate::transport::Doorbell;
+
+    /// Worker 1 of 3 ranks, its outbox, and the queue its executor threads report to.
+    struct Fixture {
+        worker: Worker,
+        out: Outbox,
+        inbox: Receiver<Input<Command>>,
+    }
+
+    fn worker() -> Fixture {
+        let (mailbox, inbox) = Mailbox::new(Doorbell::new());
+        Fixture { worker: Worker::new(1, 3, "local", mailbox, 1), out: Outbox::new(1, 3), inbox }
+    }
+
+    impl Fixture {
+        fn message(&mut self, from: Rank, message: Message) {
+            self.worker.on_message(from, message, &mut self.out);
+        }
+
+        fn command(&mut self, command: Command) {
+            self.worker.on_command(command, &mut self.out);
+        }
+
+        fn sent(&mut self) -> Vec<String> {
+            let batches: Vec<(Rank, Vec<Message>)> = self.out.drain().collect();
+            batches.iter().flat_map(|(to, b)| b.iter().map(|m| show(*to, m))).collect()
+        }
+
+        /// Waits for the next task an executor thread finished, hands it to the worker as its
+        /// loop would, and returns its results.
+        fn finish(&mut self) -> (ObjectId, Vec<Object>) {
+            match self.inbox.recv().expect("the executor reports") {
+                Input::Command(Command::Finished { first_output, outputs }) => {
+                    let results = outputs.clone();
+                    self.command(Command::Finished { first_output, outputs });
+                    (first_output, results)
+                }
+                _ => panic!("expected a finished task"),
+            }
+        }
+
+        fn objects_here(&mut self) -> u64 {
+            self.message(0, Message::StatsRequest);
+            let batches: Vec<(Rank, Vec<Message>)> = self.out.drain().collect();
+            match &batches[..] {
+                [(0, batch)] => match &batch[..] {
+                    [Message::StatsReply(stats)] => stats.memory.objects,
+                    _ => panic!("expected one StatsReply"),
+                },
+                _ => panic!("expected one batch to the root"),
+            }
+        }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            self.worker.pool.stop();
+        }
+    }
+
+    fn id(origin: Rank, sequence: u64) -> ObjectId {
+        ObjectId::new(origin, sequence)
+    }
+
+    fn add(first_output: ObjectId, a: Arg, b: Arg) -> Message {
+        Message::Submit(task(ADD, first_output, vec![a, b]))
+    }
+
+    fn int(n: i64) -> Arg {
+        Arg::Value(value(&n))
+    }
+
+    fn objects(answer: &Receiver<Answer>) -> Vec<i64> {
+        match answer.try_recv() {
+            Ok(Answer::Objects(objects)) => objects.iter().map(|o| read(o).unwrap()).collect(),
+            Ok(Answer::Flags(_)) => panic!("a get is answered with objects"),
+            Err(e) => panic!("no answer yet: {e:?}"),
+        }
+    }
+
+    fn flags(answer: &Receiver<Answer>) -> Vec<bool> {
+        match answer.try_recv() {
+            Ok(Answer::Flags(flags)) => flags,
+            Ok(Answer::Objects(_)) => panic!("a wait is answered with flags"),
+            Err(e) => panic!("no answer yet: {e:?}"),
+        }
+    }
+
+    #[test]
+    fn a_worker_starts_no_thread_until_a_task_is_ready() {
+        let mut w = worker();
+        assert_eq!(w.worker.pool.threads(), 0, "constructing a worker starts no thread");
+        let a = id(2, 0);
+        w.message(0, add(id(0, 0), Arg::Ref(a), int(1)));
+        assert_eq!(w.worker.pool.threads(), 0, "a task waiting for an input starts none");
+        assert!(matches!(w.inbox.try_recv(), Err(TryRecvError::Empty)));
+        w.message(2, Message::Data { id: a, object: value(&1_i64) });
+        assert_eq!(w.worker.pool.threads(), 1, "its input came: one executor thread runs it");
+        assert_eq!(read::<i64>(&w.finish().1[0]), Ok(2));
+    }
+
+    #[test]
+    fn a_task_runs_and_the_root_learns_its_result_s_size() {
+        let mut w = worker();
+        let x = id(0, 5);
+        w.message(0, add(x, int(2), int(3)));
+        let (first_output, results) = w.finish();
+        assert_eq!(first_output, x);
+        assert_eq!(read::<i64>(&results[0]), Ok(5));
+        assert_eq!(w.sent(), [format!("0: TaskDone 0:5 [{}]", results[0].len())]);
+        // The result stays here, for whichever rank the root names.
+        w.message(0, Message::Transfer { id: x, to: 2 });
+        assert_eq!(w.sent(), ["2: Data 0:5"]);
+    }
+
+    #[test]
+    fn a_transfer_asked_before_the_result_is_made_goes_out_with_it_ahead_of_task_done() {
+        let mut w = worker();
+        let x = id(0, 0);
+        w.message(0, Message::Transfer { id: x, to: 0 });
+        w.message(0, Message::Transfer { id: x, to: 2 });
+        assert!(w.sent().is_empty(), "nothing to send yet");
+        w.message(0, add(x, int(1), int(1)));
+        let (_, results) = w.finish();
+        assert_eq!(
+            w.sent(),
+            [
+                "0: Data 0:0",
+                format!("0: TaskDone 0:0 [{}]", results[0].len()).as_str(),
+                "2: Data 0:0"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_task_waits_for_an_input_from_another_worker_whatever_comes_first() {
+        let mut w = worker();
+        let a = id(0, 0);
+        w.message(0, add(id(0, 1), Arg::Ref(a), int(1)));
+        assert!(w.sent().is_empty());
+        w.message(2, Message::Data { id: a, object: value(&41_i64) });
+        let (first_output, results) = w.finish();
+        assert_eq!((first_output, read::<i64>(&results[0])), (id(0, 1), Ok(42)));
+    }
+
+    #[test]
+    fn a_result_made_here_starts_the_task_that_waits_for_it() {
+        let mut w = worker();
+        let (a, b) = (id(0, 0), id(0, 1));
+        w.message(0, add(a, int(1), int(2)));
+        w.message(0, add(b, Arg::Ref(a), Arg::Ref(a)));
+        assert_eq!(w.finish().0, a);
+        let (first_output, results) = w.finish();
+        assert_eq!((first_output, read::<i64>(&results[0])), (b, Ok(6)));
+    }
+
+    #[test]
+    fn a_list_of_refs_reaches_the_task_in_its_order() {
+        let mut w = worker();
+        let ids = [id(0, 0), id(2, 0), id(0, 1)];
+        for (k, id) in ids.iter().enumerate() {
+            w.message(2, Message::Data { id: *id, object: value(&(10 * k as i64)) });
+        }
+        let reversed = vec![ids[2], ids[0], ids[1]];
+        let list =
+            Arg::RefList { element_type: crate::object::fingerprint::<i64>(), ids: reversed };
+        w.message(0, Message::Submit(task(LIST, id(0, 9), vec![list])));
+        assert_eq!(read::<Vec<i64>>(&w.finish().1[0]), Ok(vec![20, 0, 10]));
+    }
+
+    #[test]
+    fn a_task_whose_input_failed_fails_naming_that_input_and_still_reports_done() {
+        let mut w = worker();
+        let a = id(2, 0);
+        let cause =
+            Error::TaskPanicked { function: "app::f".into(), rank: 2, message: "boom".into() };
+        w.message(2, Message::Data { id: a, object: Object::from_error(&cause) });
+        w.message(0, add(id(0, 0), int(1), Arg::Ref(a)));
+        let (_, results) = w.finish();
+        match read::<i64>(&results[0]) {
+            Err(Error::InputFailed { function, input, cause: got }) => {
+                assert_eq!((function.as_str(), input), ("unidist::test_support::add", a));
+                assert_eq!(*got, cause);
+            }
+            other => panic!("expected InputFailed, got {other:?}"),
+        }
+        assert_eq!(w.sent(), [format!("0: TaskDone 0:0 [{}]", results[0].len())]);
+    }
+
+    #[test]
+    fn a_panicking_task_reports_its_panic_as_its_result() {
+        let mut w = worker();
+        let message = Arg::Value(value(&"a deliberate panic".to_string()));
+        w.message(0, Message::Submit(task(PANICS, id(0, 0), vec![message])));
+        let (_, results) = w.finish();
+        assert_eq!(
+            read::<i64>(&results[0]),
+            Err(Error::TaskPanicked {
+                function: "unidist::test_support::panics".into(),
+                rank: 1,
+                message: "a deliberate panic".into(),
+            })
+        );
+        // The worker goes on: its thread takes the next task.
+        w.message(0, add(id(0, 1), int(1), int(1)));
+        assert_eq!(read::<i64>(&w.finish().1[0]), Ok(2));
+    }
+
+    #[test]
+    fn a_put_value_is_kept_here_and_announced_to_the_root() {
+        let mut w = worker();
+        let p = id(1, 0);
+        let object = value(&5_i64);
+        w.command(Command::Put { id: p, object: object.clone() });
+        assert_eq!(w.sent(), [format!("0: Created 1:0 {}", object.len())]);
+        w.message(0, Message::Transfer { id: p, to: 2 });
+        assert_eq!(w.sent(), ["2: Data 1:0"]);
+        assert_eq!(w.out.stats.peer(2).objects_sent, 1);
+    }
+
+    #[test]
+    fn cleanup_frees_objects_and_a_later_transfer_waits_for_a_new_copy() {
+        let mut w = worker();
+        let (a, b) = (id(0, 0), id(0, 1));
+        w.message(0, Message::Data { id: a, object: value(&1_i64) });
+        w.message(0, Message::Data { id: b, object: value(&2_i64) });
+        assert_eq!(w.objects_here(), 2);
+        w.message(0, Message::Cleanup(vec![a]));
+        assert_eq!(w.objects_here(), 1);
+        w.message(0, Message::Transfer { id: a, to: 2 });
+        w.message(0, Message::Transfer { id: b, to: 2 });
+        assert_eq!(w.sent(), ["2: Data 0:1"], "0:0 is gone");
+    }
+
+    #[test]
+    fn a_task_s_get_is_answered_from_here_or_after_the_root_has_the_rest_sent() {
+        let mut w = worker();
+        let (a, b) = (id(0, 0), id(2, 0));
+        w.message(0, Message::Data { id: a, object: value(&1_i64) });
+        let (reply, here) = Reply::channel();
+        w.command(Command::Get { ids: vec![a], reply });
+        assert_eq!(objects(&here), [1]);
+        let (reply, later) = Reply::channel();
+        w.command(Command::Get { ids: vec![b, a], reply });
+        assert_eq!(w.sent(), ["0: Fetch [2:0]"], "only what is missing");
+        assert!(matches!(later.try_recv(), Err(TryRecvError::Empty)));
+        assert!(w.worker.urgent(), "a task waits on the network");
+        w.message(2, Message::Data { id: b, object: value(&2_i64) });
+        assert_eq!(objects(&later), [2, 1]);
+    }
+
+    #[test]
+    fn a_task_s_wait_is_answered_here_or_by_the_root() {
+        let mut w = worker();
+        let (a, b) = (id(0, 0), id(0, 1));
+        w.message(0, Message::Data { id: a, object: value(&1_i64) });
+        let (reply, here) = Reply::channel();
+        w.command(Command::Wait { ids: vec![a, b], num_returns: 1, reply });
+        assert_eq!(flags(&here), [true, false]);
+        assert!(w.sent().is_empty());
+        let (reply, later) = Reply::channel();
+        w.command(Command::Wait { ids: vec![a, b], num_returns: 2, reply });
+        assert_eq!(w.sent(), ["0: WaitFor 0 [0:0,0:1] 2"]);
+        w.message(0, Message::WaitDone { request: 7, flags: vec![false] }); // not asked: ignored
+        assert!(matches!(later.try_recv(), Err(TryRecvError::Empty)));
+        w.message(0, Message::WaitDone { request: 0, flags: vec![true, true] });
+        assert_eq!(flags(&later), [true, true]);
+    }
+
+    #[test]
+    fn a_task_s_submissions_go_to_the_root_and_its_releases_go_once_per_round() {
+        let mut w = worker();
+        w.command(Command::Submit(task(ADD, id(1, 0), vec![int(1), int(2)])));
+        w.command(Command::Release(id(0, 3)));
+        w.command(Command::Release(id(1, 4)));
+        assert_eq!(w.sent(), ["0: Spawn 1:0"]);
+        w.worker.flush(&mut w.out, false);
+        assert_eq!(w.sent(), ["0: Release [0:3,1:4]"]);
+        w.worker.flush(&mut w.out, true);
+        assert!(w.sent().is_empty(), "each release goes once");
+    }
+
+    #[test]
+    fn shutdown_with_tasks_waiting_for_inputs_stops_the_worker() {
+        let mut w = worker();
+        w.message(0, add(id(0, 0), Arg::Ref(id(2, 0)), int(1)));
+        w.message(0, add(id(0, 1), Arg::Ref(id(2, 1)), int(1)));
+        assert!(!w.worker.finished());
+        w.message(0, Message::Shutdown);
+        assert!(w.worker.finished());
+        assert!(w.sent().is_empty(), "a worker says nothing as it stops");
+        assert_eq!(w.worker.pool.threads(), 0, "and started no thread for tasks that never ran");
+    }
+
+    #[test]
+    fn a_due_heartbeat_goes_to_the_root_after_the_releases() {
+        let (mailbox, _inbox) = Mailbox::new(Doorbell::new());
+        // A timeout of zero makes a heartbeat due at every round, and finds no silence.
+        let beat = Heartbeat::new(Duration::ZERO, vec![0], vec!["a".into(); 3]);
+        let mut worker = Worker::new(1, 3, "local", mailbox, 1).with_heartbeat(Some(beat));
+        let mut out = Outbox::new(1, 3);
+        worker.on_message(0, Message::Heartbeat, &mut out);
+        worker.heard(0);
+        worker.on_command(Command::Release(id(1, 0)), &mut out);
+        worker.flush(&mut out, false);
+        let batches: Vec<(Rank, Vec<Message>)> = out.drain().collect();
+        let shown: Vec<String> =
+            batches.iter().flat_map(|(to, b)| b.iter().map(|m| show(*to, m))).collect();
+        assert_eq!(shown, ["0: Release [1:0]", "0: Heartbeat"]);
+        assert!(out.fatal.is_none());
+    }
+}

@@ -1,0 +1,123 @@
+//! What the unit tests of the nodes share: a few registered remote functions (registered as the
+//! code `#[remote]` generates registers them, through `inventory`), tasks and objects made by
+//! hand, and a short form of messages to compare outboxes with. Values layer only: it names no
+//! module above `protocol`, so every layer's tests may use it.
+
+use std::sync::Arc;
+
+use crate::arg::{Arg, Outputs, TaskArgs};
+use crate::context;
+use crate::error::Error;
+use crate::id::{ObjectId, Rank};
+use crate::object::{Object, RemoteValue};
+use crate::protocol::{Message, Task};
+use crate::registry::{function_id, RemoteFunction};
+
+fn no_types() -> Vec<&'static str> {
+    Vec::new()
+}
+
+/// `add(a: i64, b: i64) -> i64`.
+pub(crate) const ADD: u64 = function_id("unidist::test_support::add");
+
+fn add(args: &mut TaskArgs) -> Result<Outputs, Error> {
+    let (a, b): (i64, i64) = (args.take()?, args.take()?);
+    let mut out = args.outputs();
+    out.push(&(a + b))?;
+    Ok(out)
+}
+
+inventory::submit! { RemoteFunction::new("unidist::test_support::add", 1, add, no_types) }
+
+/// `panics(message: String) -> i64`: panics with `message`.
+pub(crate) const PANICS: u64 = function_id("unidist::test_support::panics");
+
+fn panics(args: &mut TaskArgs) -> Result<Outputs, Error> {
+    let message: String = args.take()?;
+    std::panic::panic_any(message)
+}
+
+inventory::submit! { RemoteFunction::new("unidist::test_support::panics", 1, panics, no_types) }
+
+/// `list(items: Vec<i64>) -> Vec<i64>`: its argument, as the task received it.
+pub(crate) const LIST: u64 = function_id("unidist::test_support::list");
+
+fn list(args: &mut TaskArgs) -> Result<Outputs, Error> {
+    let items: Vec<i64> = args.take()?;
+    let mut out = args.outputs();
+    out.push(&items)?;
+    Ok(out)
+}
+
+inventory::submit! { RemoteFunction::new("unidist::test_support::list", 1, list, no_types) }
+
+/// `whereami() -> Vec<u64>`: the depth, worker rank and number of workers its task context
+/// gives.
+pub(crate) const WHEREAMI: u64 = function_id("unidist::test_support::whereami");
+
+fn whereami(args: &mut TaskArgs) -> Result<Outputs, Error> {
+    let (host, depth) = context::current().expect("a task runs in a task context");
+    let mut out = args.outputs();
+    out.push(&vec![depth as u64, host.rank() as u64, host.workers() as u64])?;
+    Ok(out)
+}
+
+inventory::submit! { RemoteFunction::new("unidist::test_support::whereami", 1, whereami, no_types) }
+
+/// `nested(child: ObjectId) -> Vec<u64>`: blocks in `get` of `child` (a `Vec<u64>`, such as
+/// `whereami` makes) through its worker, then returns its own depth followed by that value.
+pub(crate) const NESTED: u64 = function_id("unidist::test_support::nested");
+
+fn nested(args: &mut TaskArgs) -> Result<Outputs, Error> {
+    let child: ObjectId = args.take()?;
+    let (host, depth) = context::current().expect("a task runs in a task context");
+    let objects = Arc::clone(&host).get(vec![child], depth);
+    let mut values: Vec<u64> = objects[0].decode(child)?;
+    values.insert(0, depth as u64);
+    let mut out = args.outputs();
+    out.push(&values)?;
+    Ok(out)
+}
+
+inventory::submit! { RemoteFunction::new("unidist::test_support::nested", 1, nested, no_types) }
+
+/// The object of a value.
+pub(crate) fn value<T: RemoteValue>(value: &T) -> Object {
+    Object::encode(value).expect("test values encode")
+}
+
+/// Reads an object back as a `T`, or the error it holds.
+pub(crate) fn read<T: RemoteValue>(object: &Object) -> Result<T, Error> {
+    object.decode(ObjectId::new(0, 0))
+}
+
+/// A task of `function` with one result, `first_output`.
+pub(crate) fn task(function: u64, first_output: ObjectId, args: Vec<Arg>) -> Task {
+    Task { function, first_output, num_returns: 1, args }
+}
+
+/// A message sent to `to`, in a short form that names what a test checks.
+pub(crate) fn show(to: Rank, message: &Message) -> String {
+    let ids = |ids: &[ObjectId]| ids.iter().map(ObjectId::to_string).collect::<Vec<_>>().join(",");
+    match message {
+        Message::Submit(task) => format!("{to}: Submit {}", task.first_output),
+        Message::Spawn(task) => format!("{to}: Spawn {}", task.first_output),
+        Message::Transfer { id, to: dest } => format!("{to}: Transfer {id} to {dest}"),
+        Message::Data { id, .. } => format!("{to}: Data {id}"),
+        Message::TaskDone { first_output, sizes } => {
+            format!("{to}: TaskDone {first_output} {sizes:?}")
+        }
+        Message::Cleanup(list) => format!("{to}: Cleanup [{}]", ids(list)),
+        Message::Release(list) => format!("{to}: Release [{}]", ids(list)),
+        Message::Fetch(list) => format!("{to}: Fetch [{}]", ids(list)),
+        Message::Placed { first_output, num_returns } => {
+            format!("{to}: Placed {first_output} x{num_returns}")
+        }
+        Message::Created { id, bytes } => format!("{to}: Created {id} {bytes}"),
+        Message::WaitFor { request, ids: list, num_returns } => {
+            format!("{to}: WaitFor {request} [{}] {num_returns}", ids(list))
+        }
+        Message::WaitDone { request, flags } => format!("{to}: WaitDone {request} {flags:?}"),
+        other => format!("{to}: {}", other.kind()),
+    }
+}
