@@ -249,11 +249,13 @@ impl Node for Worker {
                 };
                 out.send(0, Message::StatsReply(stats))
             }
+            // The job is over: tasks still queued or waiting for inputs are abandoned without a
+            // result (nobody is left to read one), and a task blocked in `get` or `wait` fails
+            // so that its thread ends.
             Message::Shutdown => {
                 self.pool.stop();
                 self.finished = true;
             }
-            // The root's sign of life, answered at once with this worker's.
             // A sign of life, counted as every batch is; this rank sends its own in `flush`.
             Message::Heartbeat => {}
             other => eprintln!("unidist: a worker ignored an unexpected {} message", other.kind()),
