@@ -1,7 +1,8 @@
 //! The runtime's modules form layers that call down, never up (see ARCHITECTURE.md): this test
-//! reads every `crate::` path in `src/` (outside `#[cfg(test)] mod tests`), fails on an import
-//! cycle between modules, and fails on an import from a lower layer into a higher one. A new
-//! module must be given its layer here.
+//! reads every `crate::` and `super::` path in `src/` (outside `#[cfg(test)] mod tests`; nested
+//! `use` groups expanded, items re-exported at the crate root traced to their module), fails on
+//! an import cycle between modules, and fails on an import from a lower layer into a higher one.
+//! A new module must be given its layer here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -84,48 +85,142 @@ fn modules(src: &Path) -> BTreeMap<String, String> {
     found
 }
 
-/// The module a `crate::` path names: its longest prefix that is a module.
-fn target(path: &str, names: &BTreeSet<String>) -> Option<String> {
-    let segments: Vec<&str> = path.split("::").collect();
-    (1..=segments.len()).rev().map(|k| segments[..k].join("::")).find(|m| names.contains(m))
+/// The paths a `use` tree or a path expression spells, braces expanded:
+/// `a::{b::{C, D}, e}` gives `a::b::C`, `a::b::D` and `a::e`.
+fn expand(text: &str) -> Vec<String> {
+    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(open) = text.find('{') else { return vec![text.trim_end_matches(':').to_string()] };
+    let prefix = &text[..open];
+    // The group's items, split at the commas of its own depth.
+    let (mut items, mut depth, mut start) = (Vec::new(), 0, open + 1);
+    for (i, c) in text.char_indices().skip(open) {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 1 => {
+                items.push(&text[start..i]);
+                break;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 1 => {
+                items.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items
+        .into_iter()
+        .filter(|item| !item.is_empty())
+        .flat_map(|item| expand(&format!("{prefix}{item}")))
+        .collect()
 }
 
-/// The modules `source` names through `crate::` paths, its unit tests left out.
-fn imports(source: &str, names: &BTreeSet<String>) -> BTreeSet<String> {
-    let code = source.split("#[cfg(test)]\nmod tests").next().unwrap_or(source);
-    let mut found = BTreeSet::new();
-    for (at, _) in code.match_indices("crate::") {
-        let rest = &code[at + "crate::".len()..];
-        if rest.starts_with('{') {
-            // `use crate::{a::X, b};`
-            let group = &rest[1..rest.find('}').unwrap_or(rest.len())];
-            for item in group.split(',') {
-                let item = item.trim();
-                if let Some(m) = target(item, names) {
-                    found.insert(m);
-                }
+/// Where each path that starts with `crate::` or `super::` in `code` (of module `module`) leads,
+/// as a path from the crate root.
+fn paths(code: &str, module: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for start in ["crate::", "super::"] {
+        for (at, _) in code.match_indices(start) {
+            let before = code[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+                continue; // the middle of a longer path, as the second `super::` of two
             }
-            continue;
-        }
-        let end = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-            .unwrap_or(rest.len());
-        if let Some(m) = target(rest[..end].trim_end_matches(':'), names) {
-            found.insert(m);
+            // The path runs on through names, `::` and balanced braces.
+            let (mut end, mut depth) = (at, 0);
+            for (i, c) in code[at..].char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    c if c.is_ascii_alphanumeric() || c == '_' || c == ':' => {}
+                    c if depth > 0 && (c == ',' || c.is_whitespace()) => {}
+                    _ => break,
+                }
+                end = at + i + c.len_utf8();
+            }
+            for path in expand(&code[at..end]) {
+                let mut segments: Vec<&str> = path.split("::").collect();
+                let mut base: Vec<&str> = module.split("::").collect();
+                if segments[0] == "crate" {
+                    base.clear();
+                    segments.remove(0);
+                } else {
+                    while segments.first() == Some(&"super") {
+                        base.pop();
+                        segments.remove(0);
+                    }
+                }
+                base.extend(segments);
+                found.push(base.join("::"));
+            }
         }
     }
     found
+}
+
+/// The module a path from the crate root names: its longest prefix that is a module, or the
+/// module an item re-exported at the crate root (`crate::get`) comes from.
+fn target(
+    path: &str,
+    names: &BTreeSet<String>,
+    reexports: &BTreeMap<String, String>,
+) -> Option<String> {
+    let segments: Vec<&str> = path.split("::").collect();
+    (1..=segments.len())
+        .rev()
+        .map(|k| segments[..k].join("::"))
+        .find(|m| names.contains(m))
+        .or_else(|| reexports.get(segments[0]).cloned())
+}
+
+/// The code of `source` without its unit tests and its comments (a doc link to
+/// `crate::get` is no import).
+fn code_of(source: &str) -> String {
+    let code = source.split("#[cfg(test)]\nmod tests").next().unwrap_or(source);
+    code.lines().map(|line| line.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+}
+
+/// The items lib.rs re-exports at the crate root (`pub use api::get`), by the module they come
+/// from, so that `crate::get` counts as naming `api`.
+fn reexports(lib: &str, names: &BTreeSet<String>) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for (at, _) in lib.match_indices("pub use ") {
+        let rest = &lib[at + "pub use ".len()..];
+        let tree = &rest[..rest.find(';').expect("a `use` ends with `;`")];
+        for path in expand(tree) {
+            let path = path.trim_start_matches("crate::");
+            let item = path.rsplit("::").next().expect("a path has a last segment");
+            if let Some(m) = target(path, names, &BTreeMap::new()) {
+                found.insert(item.to_string(), m);
+            }
+        }
+    }
+    found
+}
+
+/// The modules `source` (of module `module`) names, its unit tests left out.
+fn imports(
+    source: &str,
+    module: &str,
+    names: &BTreeSet<String>,
+    reexports: &BTreeMap<String, String>,
+) -> BTreeSet<String> {
+    paths(&code_of(source), module)
+        .iter()
+        .filter_map(|path| target(path, names, reexports))
+        .collect()
 }
 
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let modules = modules(&src);
     let names: BTreeSet<String> = modules.keys().cloned().collect();
+    let reexports = reexports(&modules["lib"], &names);
     modules
         .iter()
         .filter(|(name, _)| name.as_str() != "lib")
         .map(|(name, source)| {
-            let mut edges = imports(source, &names);
+            let mut edges = imports(source, name, &names, &reexports);
             edges.remove(name);
             edges.remove("lib");
             (name.clone(), edges)
@@ -141,6 +236,17 @@ fn layer_of(module: &str) -> Option<usize> {
 fn every_module_has_a_layer() {
     let missing: Vec<String> = graph().into_keys().filter(|m| layer_of(m).is_none()).collect();
     assert!(missing.is_empty(), "give these modules a layer in tests/layers.rs: {missing:?}");
+}
+
+#[test]
+fn every_layer_entry_is_a_module() {
+    let modules = graph();
+    let stale: Vec<&str> = LAYERS
+        .iter()
+        .flat_map(|(_, names)| names.iter().copied())
+        .filter(|name| !modules.contains_key(*name))
+        .collect();
+    assert!(stale.is_empty(), "no such modules: remove them from tests/layers.rs: {stale:?}");
 }
 
 #[test]
@@ -191,4 +297,23 @@ fn the_reader_sees_imports() {
     assert!(graph["api"].contains("runtime"));
     assert!(graph["executor"].contains("worker::command"));
     assert!(!graph["executor"].contains("worker"), "the executor never names the worker");
+    // `super::` paths, from a module in a folder.
+    assert!(graph["transport::mpi"].contains("transport::mpi_errors"));
+    assert!(graph["transport::local"].contains("transport"));
+}
+
+#[test]
+fn the_reader_expands_paths() {
+    let names: BTreeSet<String> =
+        ["a", "a::b", "c", "d", "e"].into_iter().map(String::from).collect();
+    let reexports = BTreeMap::from([("get".to_string(), "e".to_string())]);
+    let code = "use crate::{a::{b::X, Y}, c};\nfn f() { crate::get(1); super::super::d::Z; }";
+    let found = imports(code, "a::b", &names, &reexports);
+    let expected: BTreeSet<String> =
+        ["a::b", "a", "c", "e", "d"].into_iter().map(String::from).collect();
+    assert_eq!(found, expected);
+    assert_eq!(paths("use super::super::d;", "a::b"), vec!["d"]);
+    assert_eq!(paths("use super::X;", "a"), vec!["X"]);
+    let doc_link = "/// Like [`crate::c`].\nfn f() {} // not crate::d either";
+    assert!(imports(doc_link, "a", &names, &reexports).is_empty());
 }
