@@ -119,11 +119,10 @@ pub(crate) fn on_loop_thread() -> bool {
 
 /// Runs `task` on the loop's own thread with `pump` reachable for it: a task that blocks drives
 /// the loop through [`pump_from_task`] until its answer comes.
-pub(crate) fn run_with_pump(pump: &mut dyn Pump, task: impl FnOnce()) {
-    let pump: *mut (dyn Pump + '_) = pump;
-    // SAFETY: only the lifetime is erased. The pointer is taken out again below, before `pump`'s
-    // borrow ends, and is only used by `with_pump` on this thread while `task` runs.
-    let pump: *mut (dyn Pump + 'static) = unsafe { std::mem::transmute(pump) };
+/// The pointer is taken out again before `pump`'s borrow ends (even if `task` unwinds), and
+/// only `with_pump` uses it, on this thread, while `task` runs.
+pub(crate) fn run_with_pump(pump: &mut (dyn Pump + 'static), task: impl FnOnce()) {
+    let pump: *mut (dyn Pump + 'static) = pump;
     CONTEXT.with(|c| c.pump.set(Some(pump)));
     /// Takes the pointer out even if `task` unwinds.
     struct Clear;

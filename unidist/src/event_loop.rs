@@ -10,7 +10,8 @@
 //! never stops serving while a task waits.
 //!
 //! The benchmark's and tests' probes (a raw MPI ping-pong, corrupt bytes) are handled here and
-//! in the transport, never by the nodes.
+//! in the transport ([`Probe`](crate::transport::Probe)); the nodes never see one, and a task's
+//! request for one only passes through its executor (`TaskHost::send_bytes`) on its way here.
 
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
@@ -155,6 +156,9 @@ struct Core<N: Node, T: Transport> {
     transport: T,
     out: Outbox,
     inbox: Receiver<Input<N::Command>>,
+    /// What a mailbox rings after each command: taken before the inbox is read, so that only a
+    /// command the round did not see can cut the next wait short.
+    bell: Arc<Doorbell>,
     idle_rounds: u32,
     /// Probes to run after this round's batches.
     raw: Option<RawRequest>,
@@ -177,6 +181,7 @@ impl<N: Node, T: Transport> Core<N, T> {
     /// something to do.
     fn round(&mut self) -> bool {
         let mut busy = false;
+        self.bell.take();
         // Bounded, so that a flood of local commands cannot starve the network.
         for _ in 0..4096 {
             match self.inbox.try_recv() {
@@ -193,35 +198,38 @@ impl<N: Node, T: Transport> Core<N, T> {
         for (to, batch) in out.drain() {
             transport.send(to, batch);
         }
-        self.run_probes();
+        self.send_raw_bytes();
         self.transport.progress();
         if let Some(what) = self.out.fatal.take() {
             self.transport.fatal(what);
         }
+        self.raw_ping_pong();
         busy
     }
 
-    fn run_probes(&mut self) {
-        if self.raw.is_none() && self.raw_bytes.is_empty() {
-            return;
-        }
-        let raw = self.raw.take();
+    /// Test probe: bytes that go out as they are, as if they were a batch.
+    fn send_raw_bytes(&mut self) {
         let bytes = std::mem::take(&mut self.raw_bytes);
-        let Some(probe) = self.transport.probe() else {
-            // No bytes to send where batches move as values; no MPI to measure.
-            if let Some(reply) = raw.and_then(|r| r.reply) {
-                let _ = reply.send(None);
-            }
+        if bytes.is_empty() {
             return;
-        };
-        for (to, bytes) in bytes {
-            probe.send_bytes(to, bytes);
         }
-        if let Some(raw) = raw {
-            let elapsed = probe.raw_ping_pong(raw.peer, raw.test, raw.reply.is_some());
-            if let Some(reply) = raw.reply {
-                let _ = reply.send(Some(elapsed));
+        // No bytes to send where batches move as values.
+        if let Some(probe) = self.transport.probe() {
+            for (to, bytes) in bytes {
+                probe.send_bytes(to, bytes);
             }
+        }
+    }
+
+    /// Benchmark probe: a raw MPI ping-pong, answered `None` where there is no MPI to measure.
+    fn raw_ping_pong(&mut self) {
+        let Some(raw) = self.raw.take() else { return };
+        let elapsed = self
+            .transport
+            .probe()
+            .map(|probe| probe.raw_ping_pong(raw.peer, raw.test, raw.reply.is_some()));
+        if let Some(reply) = raw.reply {
+            let _ = reply.send(elapsed);
         }
     }
 
@@ -284,14 +292,22 @@ impl<N: Node, T: Transport> Pump for Core<N, T> {
 
 /// Runs the rank until its node has finished, then closes the transport. `inbox` is the queue
 /// of the node's [`Mailbox`], which must ring this transport's doorbell.
-pub(crate) fn run<N: Node, T: Transport>(
+pub(crate) fn run<N: Node + 'static, T: Transport + 'static>(
     node: N,
     transport: T,
     inbox: Receiver<Input<N::Command>>,
 ) {
     let out = Outbox::new(transport.rank(), transport.size());
-    let mut core =
-        Core { node, transport, out, inbox, idle_rounds: 0, raw: None, raw_bytes: Vec::new() };
+    let mut core = Core {
+        node,
+        bell: transport.doorbell(),
+        transport,
+        out,
+        inbox,
+        idle_rounds: 0,
+        raw: None,
+        raw_bytes: Vec::new(),
+    };
     loop {
         let busy = core.round();
         if core.node.finished() {

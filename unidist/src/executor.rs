@@ -168,10 +168,6 @@ impl Pool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn rank(&self) -> Rank {
-        self.rank
-    }
-
     /// Executor threads started so far (the tests check that none starts before a job is ready).
     #[cfg(test)]
     pub(crate) fn threads(&self) -> usize {
@@ -254,7 +250,7 @@ impl Pool {
     }
 
     /// Hands the answer of request `request` to the task blocked on it.
-    pub(crate) fn answer(&self, request: u64, answer: Answer) {
+    fn answer(&self, request: u64, answer: Answer) {
         let mut state = self.lock();
         state.answers.insert(request, answer);
         if let Some(i) = state.sleepers.iter().position(|s| s.request == Some(request)) {
@@ -311,7 +307,7 @@ impl Pool {
             }
             // Poll for the next job a moment before sleeping: cheaper than being woken.
             drop(state);
-            let polled = crate::reply::spin_until(|| self.queued.load(Ordering::Acquire) > 0);
+            let polled = crate::spin::spin_until(|| self.queued.load(Ordering::Acquire) > 0);
             state = self.lock();
             if polled || state.stopped || !state.ready.is_empty() {
                 continue;
@@ -643,7 +639,7 @@ mod tests {
         let (first_output, made) = finished(&inbox);
         assert_eq!((first_output, read::<Vec<u64>>(&made)), (child, Ok(vec![2, 3, 4])));
         assert_eq!(pool.threads(), 1, "the child ran on its parent's thread");
-        reply.send(Answer::Objects(vec![made]));
+        reply.complete(Answer::Objects(vec![made]));
         let (first_output, result) = finished(&inbox);
         assert_eq!((first_output, read::<Vec<u64>>(&result)), (id(0), Ok(vec![1, 2, 3, 4])));
         pool.stop();
@@ -659,7 +655,7 @@ mod tests {
         let (first_output, result) = finished(&inbox);
         assert_eq!((first_output, read::<i64>(&result)), (id(1), Ok(42)));
         assert_eq!(pool.threads(), 2, "one slot, but its task is blocked");
-        reply.send(Answer::Objects(vec![value(&vec![7_u64])]));
+        reply.complete(Answer::Objects(vec![value(&vec![7_u64])]));
         let (first_output, result) = finished(&inbox);
         assert_eq!((first_output, read::<Vec<u64>>(&result)), (id(0), Ok(vec![1, 7])));
         pool.stop();

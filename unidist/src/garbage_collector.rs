@@ -12,8 +12,7 @@
 //! own store do not come here; the root frees them at once.
 
 use crate::event_loop::Outbox;
-use crate::id::ObjectId;
-use crate::id::Rank;
+use crate::id::{ObjectId, Rank};
 use crate::protocol::Message;
 
 /// The default of [`GcConfig::threshold`] (`UNIDIST_GC_THRESHOLD`): the throughput of a loop

@@ -145,6 +145,7 @@ mod process_guard;
 mod protocol;
 mod registry;
 mod reply;
+mod spin;
 mod stats;
 #[cfg(test)]
 mod test_alloc;

@@ -43,8 +43,9 @@ pub(crate) const fn fnv1a(bytes: &[u8]) -> u64 {
 /// The fingerprint that marks an object holding an [`Error`] instead of a value.
 pub(crate) const ERROR_TYPE: u64 = fnv1a(b"unidist::Error");
 
-/// Where the names of types come from: the function table (`registry`, a layer above), which
-/// `init` hands over with [`name_types_from`].
+/// Where the names of types come from: the function table, which `init` hands over with
+/// [`name_types_from`]. This module cannot ask `registry` itself: `registry` names `arg`, which
+/// names this module, and the import would close a cycle.
 static TYPE_NAME_SOURCE: OnceLock<fn() -> Vec<&'static str>> = OnceLock::new();
 
 /// Names of the types the function table mentions, to name the type of a mismatched object.
@@ -57,11 +58,14 @@ pub(crate) fn name_types_from(names: fn() -> Vec<&'static str>) {
 
 /// The name of the type whose fingerprint is `fingerprint`, when the function table mentions it.
 pub(crate) fn type_name_of(fingerprint: u64) -> String {
-    let names = TYPE_NAMES.get_or_init(|| {
-        let source = TYPE_NAME_SOURCE.get().map_or_else(Vec::new, |names| names());
-        source.into_iter().map(|name| (fnv1a(name.as_bytes()), name)).collect()
+    // Nothing is cached before `init` hands the table over: a name asked for earlier (in a unit
+    // test) must not leave an empty table behind.
+    let names = TYPE_NAME_SOURCE.get().map(|source| {
+        TYPE_NAMES.get_or_init(|| {
+            source().into_iter().map(|name| (fnv1a(name.as_bytes()), name)).collect()
+        })
     });
-    match names.get(&fingerprint) {
+    match names.and_then(|names| names.get(&fingerprint)) {
         Some(name) => (*name).to_string(),
         None => format!("<type with fingerprint {fingerprint:#018x}>"),
     }

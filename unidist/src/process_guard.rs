@@ -38,13 +38,14 @@ static EXIT_EXPECTED: AtomicBool = AtomicBool::new(false);
 /// runtime (a layer above) when it installs the hook.
 static AT_EXIT: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
 
-/// Names this process's host in the line a dying rank writes.
+/// Names this process's host in the line a dying rank writes (and in MPI's failure lines).
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 pub(crate) fn set_host(host: &str) {
     let _ = HOST.set(host.to_string());
 }
 
-fn host() -> &'static str {
+/// This process's host, as [`set_host`] named it, or `?`.
+pub(crate) fn host() -> &'static str {
     HOST.get().map_or("?", String::as_str)
 }
 

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use crate::event_loop::{Node, Outbox};
 use crate::garbage_collector::{GarbageCollector, GcConfig};
 use crate::heartbeat::Heartbeat;
-use crate::id::ObjectId;
-use crate::id::Rank;
+use crate::id::{ObjectId, Rank};
 use crate::object::Object;
 use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Task};
@@ -238,7 +237,7 @@ impl Root {
 
     fn reply_get(&self, ids: Vec<ObjectId>, reply: Reply) {
         let objects = ids.iter().map(|id| self.store.get(*id).expect("fetched").clone()).collect();
-        reply.send(Answer::Objects(objects));
+        reply.complete(Answer::Objects(objects));
     }
 
     fn wait(&mut self, ids: Vec<ObjectId>, num_returns: usize, to: WaitFor) {
@@ -260,7 +259,7 @@ impl Root {
     fn answer_wait(&mut self, ids: &[ObjectId], to: WaitFor) {
         let flags = ids.iter().map(|id| self.objects.get(id).is_some_and(|e| e.done)).collect();
         match to {
-            WaitFor::Here(reply) => reply.send(Answer::Flags(flags)),
+            WaitFor::Here(reply) => reply.complete(Answer::Flags(flags)),
             WaitFor::Worker { rank, request } => {
                 self.answers.push((rank, Message::WaitDone { request, flags }))
             }

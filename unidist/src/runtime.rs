@@ -186,7 +186,7 @@ pub(crate) fn start(how: Start) -> Started {
         #[cfg(feature = "mpi")]
         Start::In(_) => "init_in",
     };
-    // Errors name the types of the function table (a layer above the objects).
+    // Errors name the types of the function table, which `object` cannot import (see there).
     crate::object::name_types_from(crate::registry::type_names);
     // Every rank reads the same settings, so a bad one stops every rank alike.
     let settings = Settings::from_env().and_then(|settings| {
@@ -385,7 +385,7 @@ fn start_mpi(
     use crate::transport::mpi::MpiTransport;
 
     // Answers come from other processes, which need the cores a polling thread would take.
-    crate::reply::set_spin(std::time::Duration::ZERO);
+    crate::spin::set_spin(std::time::Duration::ZERO);
     let in_program = comm.is_some();
     /// The job (with the root's mailbox on rank 0), or why it cannot run and, when every rank
     /// fails alike, a way to tell the progress thread that this rank has said so.
@@ -397,10 +397,12 @@ fn start_mpi(
     let progress = spawn("unidist-progress".into(), move || {
         let Settings { gc, heartbeat, worker_threads: threads, policy, .. } = settings;
         let host = settings.host_name.unwrap_or_else(cluster::host_name);
+        // Named before MPI starts, for the line of a failure before the job's hosts are known.
+        crate::process_guard::set_host(&host);
         let chunk = settings.chunk_bytes;
         let started = match comm {
-            Some(comm) => MpiTransport::start_in(comm, chunk, &host),
-            None => MpiTransport::start(chunk, &host),
+            Some(comm) => MpiTransport::start_in(comm, chunk),
+            None => MpiTransport::start(chunk),
         };
         let transport = match started {
             Ok(t) => t,
@@ -520,7 +522,6 @@ fn check_job(
         .chunks(cluster::RECORD_BYTES)
         .map(RankHost::from_record)
         .collect();
-    crate::process_guard::set_host(&ranks[transport.rank()].host);
     if transport.size() < 2 {
         return Err(match launched_ranks().filter(|(_, n)| *n > 1) {
             // A communicator of one that the program handed over says nothing of the launcher.

@@ -75,7 +75,7 @@ impl Settings {
             })
             .transpose()?
             .map(|n| n as usize);
-        let mut gc = GcConfig { threshold: DEFAULT_THRESHOLD, bytes: DEFAULT_BYTES };
+        let mut gc = GcConfig::default();
         if let Some(v) = var("UNIDIST_GC_THRESHOLD") {
             gc.threshold = positive(&v).ok_or_else(|| {
                 format!(

@@ -1,7 +1,7 @@
 //! What the unit tests of the nodes share: a few registered remote functions (registered as the
 //! code `#[remote]` generates registers them, through `inventory`), tasks and objects made by
-//! hand, and a short form of messages to compare outboxes with. Values layer only: it names no
-//! module above `protocol`, so every layer's tests may use it.
+//! hand, and a short form of messages to compare outboxes with. It names modules of the values
+//! layer only, so every layer's tests may use it.
 
 use std::sync::Arc;
 

@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "protocol",
             "registry",
             "reply",
+            "spin",
             "stats",
             "test_alloc",
             "test_support",

@@ -76,11 +76,11 @@ impl Transport for LocalTransport {
         any
     }
 
-    /// Polls the doorbell a moment (see `reply::spin_until`), then sleeps until it rings: every
+    /// Polls the doorbell a moment (see `spin::spin_until`), then sleeps until it rings: every
     /// batch and every command for this rank rings it. Either way the ring is taken, so the
     /// next idle round waits again.
     fn wait(&mut self, _idle_rounds: u32, _urgent: bool) {
-        if !crate::reply::spin_until(|| self.bell.take()) {
+        if !crate::spin::spin_until(|| self.bell.take()) {
             self.bell.wait(None);
         }
     }

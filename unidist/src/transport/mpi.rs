@@ -126,17 +126,12 @@ pub(crate) fn check_program_mpi() -> Result<(), String> {
 
 impl MpiTransport {
     /// Runs on `comm`, in an MPI that the program initialized and will finalize itself.
-    /// Payloads go in chunks of at most `chunk` bytes; `host` names this rank's host in the
-    /// line of an MPI failure before the job's hosts are known.
-    pub(crate) fn start_in(
-        comm: HandedComm,
-        chunk: usize,
-        host: &str,
-    ) -> Result<MpiTransport, String> {
+    /// Payloads go in chunks of at most `chunk` bytes.
+    pub(crate) fn start_in(comm: HandedComm, chunk: usize) -> Result<MpiTransport, String> {
         use mpi::raw::FromRaw;
         // SAFETY: a live communicator made by `MPI_Comm_dup`, owned by nothing else.
         let world = unsafe { SimpleCommunicator::from_raw(comm.0) };
-        MpiTransport::on(world, None, chunk, host)
+        MpiTransport::on(world, None, chunk)
     }
 
     /// The transport on `world`, on the calling thread, which alone calls MPI from now on;
@@ -145,19 +140,18 @@ impl MpiTransport {
         world: SimpleCommunicator,
         universe: Option<Universe>,
         chunk: usize,
-        host: &str,
     ) -> Result<MpiTransport, String> {
         fine_timer_slack();
         let rank = world.rank() as Rank;
         let size = world.size() as usize;
-        super::mpi_errors::install(&world, rank, host)?;
+        super::mpi_errors::install(&world, rank)?;
         let bell = Doorbell::new();
         Ok(MpiTransport { world, rank, size, sends: Vec::new(), chunk, universe, bell })
     }
 
     /// Initializes MPI on the calling thread, which must be the only one to call MPI afterwards
-    /// (`chunk` and `host` as for [`MpiTransport::start_in`]).
-    pub(crate) fn start(chunk: usize, host: &str) -> Result<MpiTransport, String> {
+    /// (`chunk` as for [`MpiTransport::start_in`]).
+    pub(crate) fn start(chunk: usize) -> Result<MpiTransport, String> {
         let (universe, granted) = mpi::initialize_with_threading(Threading::Funneled).ok_or(
             "MPI was already initialized in this process, by the program: call \
             unidist::init_in(&communicator) to run unidist inside the program's MPI",
@@ -167,7 +161,7 @@ impl MpiTransport {
                 "the MPI library granted the threading level {granted:?}; unidist needs at least Funneled"
             ));
         }
-        MpiTransport::on(universe.world(), Some(universe), chunk, host)
+        MpiTransport::on(universe.world(), Some(universe), chunk)
     }
 
     /// Every rank's `values`, by rank (a collective: every rank must call it).

@@ -30,17 +30,13 @@ static RANK: AtomicUsize = AtomicUsize::new(0);
 /// Host names by rank, once the job's hosts are known.
 static HOSTS: OnceLock<Vec<String>> = OnceLock::new();
 
-/// This rank's host, for a failure before the job's hosts are known.
-static OWN_HOST: OnceLock<String> = OnceLock::new();
-
 /// Set by the first failure: a second one (from `MPI_Abort` itself) only waits for the end.
 static FAILING: AtomicBool = AtomicBool::new(false);
 
 /// Makes unidist's handler the one MPI calls on `comm`'s failures, instead of its default (or
 /// whatever handler a program gave the communicator that `init_in` duplicated).
-pub(crate) fn install(comm: &SimpleCommunicator, rank: Rank, host: &str) -> Result<(), String> {
+pub(crate) fn install(comm: &SimpleCommunicator, rank: Rank) -> Result<(), String> {
     RANK.store(rank, Ordering::Relaxed);
-    let _ = OWN_HOST.set(host.to_string());
     type Handler = unsafe extern "C" fn(*mut MPI_Comm, *mut c_int);
     type Variadic = unsafe extern "C" fn(*mut MPI_Comm, *mut c_int, ...);
     // SAFETY: MPI calls the handler with the communicator and the error code, and possibly
@@ -99,7 +95,8 @@ fn rank_in(text: &str) -> Option<Rank> {
 fn line(rank: Rank, peer: Option<Rank>, text: &str) -> String {
     let host = |r: Rank| match HOSTS.get().and_then(|h| h.get(r)) {
         Some(host) => host.clone(),
-        None if r == rank => OWN_HOST.get().cloned().unwrap_or_else(crate::cluster::host_name),
+        // Before the job's hosts are known: this rank's own, named before MPI started.
+        None if r == rank => crate::process_guard::host().to_string(),
         None => "unknown".to_string(),
     };
     match rank_in(text).or(peer) {

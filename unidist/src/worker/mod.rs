@@ -1,9 +1,10 @@
 //! A worker rank: holds the objects its tasks made, hands tasks whose inputs are all here to its
 //! executor threads, and sends objects to whichever rank the root names.
 //!
-//! The progress loop never runs user code: tasks run on executor threads (see `executor`), so a
-//! long or blocked task never stops the worker from receiving inputs, serving objects to other
-//! workers or answering the root. The API calls of tasks (nested tasks) come to this loop as
+//! Tasks run on executor threads (see `executor`), so a long or blocked task never stops the
+//! worker from receiving inputs, serving objects to other workers or answering the root; only
+//! tasks of `#[remote(inline)]` functions that have proved quick run on the loop's own thread
+//! (see `take_inline`). The API calls of tasks (nested tasks) come to this loop as
 //! commands: submissions, `put` values and releases go on to the root, which keeps the directory
 //! of every object; `get` and `wait` are answered here, with the root's help for what is missing.
 
@@ -12,9 +13,10 @@ pub(crate) mod command;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-pub(crate) use command::Command;
+use command::Command;
 
 use crate::arg::{Arg, Resolved};
+use crate::context::TaskHost;
 use crate::event_loop::{InlineTask, Mailbox, Node, Outbox};
 use crate::executor::Pool;
 use crate::heartbeat::Heartbeat;
@@ -113,7 +115,7 @@ impl Worker {
             self.start(task);
         } else {
             // A task here may wait for this one: it may run others while the inputs come.
-            if task.first_output.origin() == self.pool.rank() {
+            if task.first_output.origin() == TaskHost::rank(&*self.pool) {
                 self.pool.placed(task.first_output, task.num_returns as usize);
             }
             self.blocked.insert(task.first_output, Blocked { task, missing });
@@ -147,7 +149,7 @@ impl Worker {
         let queue = self.inline.is_empty() || self.pool.slots() == 1;
         if quick && !self.pool.inline_running() && self.pool.idle() && queue {
             // Only a task submitted by a task here can be expected (see `Pool::expect`).
-            if job.task.first_output.origin() == self.pool.rank() {
+            if job.task.first_output.origin() == TaskHost::rank(&*self.pool) {
                 self.pool.unexpect(job.task.first_output, job.task.num_returns as usize);
             }
             self.inline.push_back(job);
@@ -185,7 +187,7 @@ impl Worker {
 
     fn reply_get(&self, ids: Vec<ObjectId>, reply: Reply) {
         let objects = ids.iter().map(|id| self.store.get(*id).expect("arrived").clone()).collect();
-        reply.send(Answer::Objects(objects));
+        reply.complete(Answer::Objects(objects));
     }
 
     /// A task's `get`: answered from the store, or once the root has had the missing objects
@@ -209,7 +211,7 @@ impl Worker {
     fn wait(&mut self, ids: Vec<ObjectId>, num_returns: usize, reply: Reply, out: &mut Outbox) {
         let here: Vec<bool> = ids.iter().map(|id| self.store.contains(*id)).collect();
         if here.iter().filter(|h| **h).count() >= num_returns {
-            return reply.send(Answer::Flags(here));
+            return reply.complete(Answer::Flags(here));
         }
         let request = self.next_wait;
         self.next_wait += 1;
@@ -239,7 +241,7 @@ impl Node for Worker {
             }
             Message::WaitDone { request, flags } => {
                 if let Some(reply) = self.waits.remove(&request) {
-                    reply.send(Answer::Flags(flags));
+                    reply.complete(Answer::Flags(flags));
                 }
             }
             Message::StatsRequest => {
