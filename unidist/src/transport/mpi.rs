@@ -184,42 +184,6 @@ impl MpiTransport {
         all
     }
 
-    /// Sends a batch: one message with every small message, then the bytes of each large
-    /// object (a `Data` message's, or a by-value argument's) as messages of their own on
-    /// [`PAYLOAD_TAG`], straight from the object's buffer, in chunks below MPI's 2 GiB limit.
-    /// Each tag keeps its own order at the receiver, so the chunks meet their batch in order.
-    fn send_with_payloads(&mut self, to: Rank, mut batch: Vec<Message>) {
-        let mut payloads = Vec::new();
-        for message in &mut batch {
-            match message {
-                Message::Data { id, object } if object.len() >= LARGE_OBJECT => {
-                    let (id, type_fp, len) = (*id, object.type_fp, object.len() as u64);
-                    payloads.push(Arc::clone(&object.bytes));
-                    *message = Message::Payload { id, type_fp, len };
-                }
-                Message::Submit(task) | Message::Spawn(task) => {
-                    for arg in &mut task.args {
-                        if let Arg::Value(object) = arg {
-                            if object.len() >= LARGE_OBJECT {
-                                let (type_fp, len) = (object.type_fp, object.len() as u64);
-                                payloads.push(Arc::clone(&object.bytes));
-                                *arg = Arg::Payload { type_fp, len };
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        self.send_batch(to, batch);
-        for payload in payloads {
-            for start in (0..payload.len()).step_by(self.chunk) {
-                let end = payload.len().min(start + self.chunk);
-                self.start_send(to, Arc::clone(&payload), start..end, PAYLOAD_TAG);
-            }
-        }
-    }
-
     /// Sends a batch as one message, or split in halves while its encoding is larger than a
     /// chunk (only a batch of very many small objects passes 1 GiB; a small
     /// `UNIDIST_CHUNK_BYTES` makes the suite split batches all the time). Each half is sent in
@@ -256,41 +220,6 @@ impl MpiTransport {
         let peer = self.world.process_at_rank(to as i32);
         let request = with_peer(to, || peer.immediate_send_with_tag(StaticScope, data, tag));
         self.sends.push(Send { to, request, _buffer: buffer });
-    }
-
-    /// Receives what has arrived, up to 64 batches, with the payloads that follow them.
-    fn receive(&mut self, deliver: &mut dyn FnMut(Rank, Vec<Message>)) -> bool {
-        let mut any = false;
-        for _ in 0..64 {
-            let Some((message, status)) =
-                self.world.any_process().immediate_matched_probe_with_tag(TAG)
-            else {
-                break;
-            };
-            any = true;
-            let from = status.source_rank() as Rank;
-            let len = status.count(u8::equivalent_datatype()).max(0) as usize;
-            let mut buffer = vec![0_u8; len];
-            with_peer(from, || message.matched_receive_into(&mut buffer[..]));
-            let batch = match protocol::decode_batch(&buffer) {
-                Ok(batch) => batch,
-                Err(e) => self.abort(format!(
-                    "received a corrupt message of {len} bytes from rank {from}: {e}"
-                )),
-            };
-            match self.receive_payloads(from, batch) {
-                Ok(batch) => deliver(from, batch),
-                Err(e) => self.abort(format!("received a corrupt object from rank {from}: {e}")),
-            }
-        }
-        any
-    }
-
-    /// Ends the whole job: a rank that lost a message cannot go on without hanging a peer.
-    fn abort(&self, what: String) -> ! {
-        eprintln!("unidist: rank {} {what}; ending the job", self.rank);
-        std::thread::sleep(process_guard::ABORT_GRACE);
-        self.world.abort(process_guard::FAULT_EXIT_CODE)
     }
 
     /// Receives the bytes of each payload of a batch (a `Payload` message, or an `Arg::Payload`
@@ -372,7 +301,87 @@ impl MpiTransport {
         Ok(Arc::new(bytes))
     }
 
-    fn complete_sends(&mut self) {
+    /// Finalizes MPI (dropping the universe) if unidist initialized it; after this no MPI call
+    /// is made in the process. In the program's MPI, frees unidist's communicator instead.
+    pub(crate) fn finalize(mut self) {
+        drop(self.universe.take());
+    }
+}
+
+impl Transport for MpiTransport {
+    fn rank(&self) -> Rank {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Sends a batch: one message with every small message, then the bytes of each large
+    /// object (a `Data` message's, or a by-value argument's) as messages of their own on
+    /// [`PAYLOAD_TAG`], straight from the object's buffer, in chunks below MPI's 2 GiB limit.
+    /// Each tag keeps its own order at the receiver, so the chunks meet their batch in order.
+    fn send(&mut self, to: Rank, mut batch: Vec<Message>) {
+        let mut payloads = Vec::new();
+        for message in &mut batch {
+            match message {
+                Message::Data { id, object } if object.len() >= LARGE_OBJECT => {
+                    let (id, type_fp, len) = (*id, object.type_fp, object.len() as u64);
+                    payloads.push(Arc::clone(&object.bytes));
+                    *message = Message::Payload { id, type_fp, len };
+                }
+                Message::Submit(task) | Message::Spawn(task) => {
+                    for arg in &mut task.args {
+                        if let Arg::Value(object) = arg {
+                            if object.len() >= LARGE_OBJECT {
+                                let (type_fp, len) = (object.type_fp, object.len() as u64);
+                                payloads.push(Arc::clone(&object.bytes));
+                                *arg = Arg::Payload { type_fp, len };
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.send_batch(to, batch);
+        for payload in payloads {
+            for start in (0..payload.len()).step_by(self.chunk) {
+                let end = payload.len().min(start + self.chunk);
+                self.start_send(to, Arc::clone(&payload), start..end, PAYLOAD_TAG);
+            }
+        }
+    }
+
+    /// Receives what has arrived, up to 64 batches, with the payloads that follow them.
+    fn poll(&mut self, deliver: &mut dyn FnMut(Rank, Vec<Message>)) -> bool {
+        let mut any = false;
+        for _ in 0..64 {
+            let Some((message, status)) =
+                self.world.any_process().immediate_matched_probe_with_tag(TAG)
+            else {
+                break;
+            };
+            any = true;
+            let from = status.source_rank() as Rank;
+            let len = status.count(u8::equivalent_datatype()).max(0) as usize;
+            let mut buffer = vec![0_u8; len];
+            with_peer(from, || message.matched_receive_into(&mut buffer[..]));
+            let batch = match protocol::decode_batch(&buffer) {
+                Ok(batch) => batch,
+                Err(e) => self.fatal(format!(
+                    "received a corrupt message of {len} bytes from rank {from}: {e}"
+                )),
+            };
+            match self.receive_payloads(from, batch) {
+                Ok(batch) => deliver(from, batch),
+                Err(e) => self.fatal(format!("received a corrupt object from rank {from}: {e}")),
+            }
+        }
+        any
+    }
+
+    fn progress(&mut self) {
         let mut i = 0;
         while i < self.sends.len() {
             let send = self.sends.swap_remove(i);
@@ -390,56 +399,6 @@ impl MpiTransport {
         }
     }
 
-    /// Leaves the job: completes this rank's sends while discarding whatever still arrives,
-    /// then waits in a non-blocking barrier (still discarding) until every rank has done the
-    /// same, so no rank finalizes MPI while a peer's send to it is incomplete.
-    fn leave(mut self) {
-        let mut discard = |_: Rank, _: Vec<Message>| {};
-        while !self.sends.is_empty() {
-            self.receive(&mut discard);
-            self.complete_sends();
-            std::thread::yield_now();
-        }
-        let mut barrier = self.world.immediate_barrier();
-        loop {
-            match barrier.test() {
-                Ok(_) => break,
-                Err(pending) => barrier = pending,
-            }
-            self.receive(&mut discard);
-            std::thread::sleep(Duration::from_micros(50));
-        }
-        self.finalize();
-    }
-
-    /// Finalizes MPI (dropping the universe) if unidist initialized it; after this no MPI call
-    /// is made in the process. In the program's MPI, frees unidist's communicator instead.
-    pub(crate) fn finalize(mut self) {
-        drop(self.universe.take());
-    }
-}
-
-impl Transport for MpiTransport {
-    fn rank(&self) -> Rank {
-        self.rank
-    }
-
-    fn size(&self) -> usize {
-        self.size
-    }
-
-    fn send(&mut self, to: Rank, batch: Vec<Message>) {
-        self.send_with_payloads(to, batch)
-    }
-
-    fn poll(&mut self, deliver: &mut dyn FnMut(Rank, Vec<Message>)) -> bool {
-        self.receive(deliver)
-    }
-
-    fn progress(&mut self) {
-        self.complete_sends()
-    }
-
     /// True while sends are in flight: they move only while this thread calls MPI.
     fn sending(&self) -> bool {
         !self.sends.is_empty()
@@ -452,7 +411,7 @@ impl Transport for MpiTransport {
     /// sleeps [`MAX_SLEEP`] at once. Either wakes at once when the doorbell rings.
     fn wait(&mut self, idle_rounds: u32, urgent: bool) {
         if !self.sends.is_empty() {
-            self.complete_sends();
+            self.progress();
         }
         // A rank with sends in flight stays urgent: a large transfer moves only while both
         // ends call MPI.
@@ -473,12 +432,33 @@ impl Transport for MpiTransport {
         Arc::clone(&self.bell)
     }
 
+    /// Ends the whole job: a rank that lost a message cannot go on without hanging a peer.
     fn fatal(&self, what: String) -> ! {
-        self.abort(what)
+        eprintln!("unidist: rank {} {what}; ending the job", self.rank);
+        std::thread::sleep(process_guard::ABORT_GRACE);
+        self.world.abort(process_guard::FAULT_EXIT_CODE)
     }
 
-    fn close(self) {
-        self.leave()
+    /// Leaves the job: completes this rank's sends while discarding whatever still arrives,
+    /// then waits in a non-blocking barrier (still discarding) until every rank has done the
+    /// same, so no rank finalizes MPI while a peer's send to it is incomplete.
+    fn close(mut self) {
+        let mut discard = |_: Rank, _: Vec<Message>| {};
+        while !self.sends.is_empty() {
+            self.poll(&mut discard);
+            self.progress();
+            std::thread::yield_now();
+        }
+        let mut barrier = self.world.immediate_barrier();
+        loop {
+            match barrier.test() {
+                Ok(_) => break,
+                Err(pending) => barrier = pending,
+            }
+            self.poll(&mut discard);
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        self.finalize();
     }
 
     fn probe(&mut self) -> Option<&mut dyn Probe> {
@@ -497,7 +477,7 @@ impl Probe for MpiTransport {
     /// library gives between these two ranks, measured in the same run as the runtime.
     fn raw_ping_pong(&mut self, peer: Rank, test: RawPingPong, initiator: bool) -> Duration {
         if test.bytes > MAX_CHUNK || test.echo_bytes > MAX_CHUNK || (!initiator && peer != 0) {
-            self.abort(format!("received a RawPingPong of {} bytes from rank {peer}", test.bytes));
+            self.fatal(format!("received a RawPingPong of {} bytes from rank {peer}", test.bytes));
         }
         let (send_len, receive_len) =
             if initiator { (test.bytes, test.echo_bytes) } else { (test.echo_bytes, test.bytes) };
@@ -528,7 +508,7 @@ impl Drop for MpiTransport {
     /// the whole job instead. The panic's message is already on stderr.
     fn drop(&mut self) {
         if std::thread::panicking() && !mpi::environment::is_finalized() {
-            self.abort("stopped: its progress thread panicked (the message is above)".to_string());
+            self.fatal("stopped: its progress thread panicked (the message is above)".to_string());
         }
     }
 }
