@@ -13,8 +13,11 @@
 //!
 //! Options: `--json` (also print one JSON line), `--quick` (small sizes, for the test suite:
 //! checks the program runs, measures nothing worth reporting), `--only a,b` (run these items:
-//! raw, roundtrip, throughput, chain, fanin, large, scaling, nested; and `hosts`, run only when
-//! named: it needs workers on two hosts), `--reps N` (at least 5).
+//! raw, roundtrip, throughput, chain, fanin, large, scaling, nested, idle; and `hosts`, run only
+//! when named: it needs workers on two hosts), `--reps N` (at least 5).
+//!
+//! Every task is a plain `#[remote]` function, as users write them; `roundtrip` and `chain` also
+//! report the same work done by functions marked `#[remote(inline)]`.
 //!
 //! `hosts`: 8 MiB inputs (`--input-bytes N` sets another size) made on the first worker host,
 //! each read by 4 tasks placed by the scheduler in use (`UNIDIST_SCHEDULER`,
@@ -26,14 +29,43 @@ use std::time::{Duration, Instant};
 
 use unidist::{remote, ObjectRef};
 
-#[remote(inline)]
+/// A no-op task, as users write one: a plain `#[remote]` function.
+#[remote]
 fn noop(i: u64) -> u64 {
     i
 }
 
-#[remote(inline)]
+#[remote]
 fn inc(x: u64) -> u64 {
     x + 1
+}
+
+/// The same two, opted in to running on the worker's loop thread (`#[remote(inline)]`).
+#[remote(inline)]
+fn noop_inline(i: u64) -> u64 {
+    i
+}
+
+#[remote(inline)]
+fn inc_inline(x: u64) -> u64 {
+    x + 1
+}
+
+/// This process's id and the CPU time it has used so far, in microseconds (user + system).
+fn cpu_time() -> (u32, f64) {
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let micros = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    (std::process::id(), micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
+#[remote]
+fn process_cpu_time() -> (u32, f64) {
+    cpu_time()
 }
 
 #[remote]
@@ -194,16 +226,35 @@ impl Bench {
     }
 
     fn roundtrip(&mut self) {
-        let n = self.size(5_000, 200);
+        self.roundtrip_of("roundtrip get(noop::remote(i))", noop::remote);
+        self.roundtrip_of("roundtrip, inline function", noop_inline::remote);
+        // A `get` of a ref whose task has finished: the value is still on its worker.
+        let n = self.size(2_000, 200);
         let figure = self.measure(|| {
+            let refs: Vec<ObjectRef<u64>> = (0..n as u64).map(noop::remote).collect();
+            let (ready, _) = unidist::wait(&refs, n);
+            assert_eq!(ready.len(), n);
             let started = Instant::now();
-            for i in 0..n as u64 {
-                assert_eq!(unidist::get(&noop::remote(i)).unwrap(), i);
+            for (i, r) in refs.iter().enumerate() {
+                assert_eq!(unidist::get(r).unwrap(), i as u64);
             }
             started.elapsed().as_secs_f64() * 1e6 / n as f64
         });
         let ratio = self.rtt_ratio(figure.median);
-        self.row("roundtrip get(noop::remote(i))", "us/call", figure, ratio);
+        self.row("get of one finished ref", "us/call", figure, ratio);
+    }
+
+    fn roundtrip_of(&mut self, name: &str, task: fn(u64) -> ObjectRef<u64>) {
+        let n = self.size(5_000, 200);
+        let figure = self.measure(|| {
+            let started = Instant::now();
+            for i in 0..n as u64 {
+                assert_eq!(unidist::get(&task(i)).unwrap(), i);
+            }
+            started.elapsed().as_secs_f64() * 1e6 / n as f64
+        });
+        let ratio = self.rtt_ratio(figure.median);
+        self.row(name, "us/call", figure, ratio);
     }
 
     fn throughput(&mut self) {
@@ -223,17 +274,51 @@ impl Bench {
 
     fn chain(&mut self) {
         let n = self.size(10_000, 500);
+        self.chain_of(&format!("chain {n} dependent tasks"), n, |r| inc::remote(r));
+        let name = format!("chain {n} dependent tasks, inline function");
+        self.chain_of(&name, n, |r| inc_inline::remote(r));
+    }
+
+    fn chain_of(&mut self, name: &str, n: usize, task: fn(&ObjectRef<u64>) -> ObjectRef<u64>) {
         let figure = self.measure(|| {
             let started = Instant::now();
-            let mut r = inc::remote(0);
-            for _ in 1..n {
-                r = inc::remote(&r);
+            let mut r = unidist::put(0_u64);
+            for _ in 0..n {
+                r = task(&r);
             }
             assert_eq!(unidist::get(&r).unwrap(), n as u64);
             started.elapsed().as_secs_f64() * 1e6 / n as f64
         });
         let ratio = self.rtt_ratio(figure.median);
-        self.row(&format!("chain {n} dependent tasks"), "us/task", figure, ratio);
+        self.row(name, "us/task", figure, ratio);
+    }
+
+    /// CPU that ranks with no work use: each process's CPU time over a second in which the root
+    /// only sleeps, as a fraction of a core per rank (the local backend's ranks share one
+    /// process: its time is divided among them).
+    fn idle(&mut self) {
+        let workers = unidist::num_workers();
+        let window = Duration::from_millis(if self.quick { 100 } else { 1_000 });
+        let sample = || -> Vec<(u32, f64)> {
+            let mut times = vec![cpu_time()];
+            for w in 1..=workers {
+                while unidist::schedule_rank() % workers + 1 != w {}
+                times.push(unidist::get(&process_cpu_time::remote()).unwrap());
+            }
+            times.sort_by_key(|(pid, _)| *pid);
+            times.dedup_by_key(|(pid, _)| *pid);
+            times
+        };
+        let figure = self.measure(|| {
+            let before = sample();
+            let started = Instant::now();
+            std::thread::sleep(window);
+            let after = sample();
+            let seconds = started.elapsed().as_secs_f64();
+            let used: f64 = after.iter().zip(&before).map(|(a, b)| a.1 - b.1).sum();
+            used / 1e6 / seconds / (workers + 1) as f64
+        });
+        self.row("idle CPU per rank", "cores", figure, None);
     }
 
     fn fanin(&mut self) {
@@ -468,8 +553,8 @@ fn num(x: f64) -> String {
 /// An item of the benchmark and the method that measures it.
 type Item = (&'static str, fn(&mut Bench));
 
-const ITEMS: [&str; 8] =
-    ["raw", "roundtrip", "throughput", "chain", "fanin", "large", "scaling", "nested"];
+const ITEMS: [&str; 9] =
+    ["raw", "roundtrip", "throughput", "chain", "fanin", "large", "scaling", "nested", "idle"];
 
 fn main() {
     unidist::init();
@@ -513,7 +598,7 @@ fn main() {
     let mut bench =
         Bench { reps, quick, input_bytes, rows: Vec::new(), raw_half_rtt_us: None, raw_gbps: None };
     // In this order: the raw limits first (when asked for at all), since the ratios use them.
-    let items: [Item; 9] = [
+    let items: [Item; 10] = [
         ("raw", Bench::raw),
         ("roundtrip", Bench::roundtrip),
         ("throughput", Bench::throughput),
@@ -522,6 +607,7 @@ fn main() {
         ("large", Bench::large),
         ("scaling", Bench::scaling),
         ("nested", Bench::nested),
+        ("idle", Bench::idle),
         ("hosts", Bench::hosts),
     ];
     for (item, run) in items {

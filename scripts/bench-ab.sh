@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A/B of two builds of the benchmark program on this machine: runs A and B alternately, ROUNDS
-# times each (default 4), under `mpiexec -n 3` (root + 2 workers) and on the local backend
+# times each (default 4), under `mpiexec -n 2` (root + 1 worker: a core per rank here),
+# `mpiexec -n 3` (root + 2 workers: more ranks than cores here) and on the local backend
 # (UNIDIST_CPUS=2), and prints per item the median and the range of the runs' medians for A and
 # B and the ratio B/A of the medians. Build A from the commit to compare against, for example:
 #
@@ -28,6 +29,7 @@ for round in $(seq 1 "$rounds"); do
     bin=$a
     [ "$build" = B ] && bin=$b
     echo "round $round/$rounds: $build" >&2
+    run "$build" mpi2 mpiexec -n 2 "$bin"
     run "$build" mpi3 mpiexec -n 3 "$bin"
     run "$build" local2 env UNIDIST_BACKEND=local UNIDIST_CPUS=2 "$bin"
   done

@@ -11,7 +11,9 @@ fn check(job: &support::Job, backend: &str, raw: bool) {
     let json = job.stdout.lines().find(|l| l.starts_with('{')).expect("a JSON line");
     assert!(json.contains(&format!("\"backend\":\"{backend}\"")), "{json}");
     let mut items = vec![
-        "roundtrip",
+        "roundtrip get(noop",
+        "roundtrip, inline function",
+        "get of one finished ref",
         "throughput",
         "chain",
         "fanin",
@@ -19,6 +21,7 @@ fn check(job: &support::Job, backend: &str, raw: bool) {
         "large Vec<f64>",
         "scaling efficiency",
         "nested fib",
+        "idle CPU per rank",
     ];
     if raw {
         items.extend(["raw MPI ping-pong", "raw MPI bandwidth"]);
