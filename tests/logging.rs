@@ -1,5 +1,6 @@
 //! Logging: off by default; `UNIDIST_LOG=debug` logs every rank's events to stderr, each line
-//! with its rank; a bad level stops `init` clearly. (The `faults` program's `no-shutdown` mode
+//! with its rank (and under MPI, which peers' doorbells each rank rings); a bad level stops
+//! `init` clearly. (The `faults` program's `no-shutdown` mode
 //! runs one task.)
 
 mod support;
@@ -42,5 +43,15 @@ fn a_bad_level_stops_init_clearly() {
 #[cfg(feature = "mpi")]
 #[test]
 fn an_mpi_job_logs_with_ranks_when_asked() {
-    logs_every_rank(&support::mpiexec(3, FAULTS, &["no-shutdown"], &[("UNIDIST_LOG", "debug")]));
+    let job = support::mpiexec(3, FAULTS, &["no-shutdown"], &[("UNIDIST_LOG", "debug")]);
+    logs_every_rank(&job);
+    // Three ranks on one host: each can ring the other two when it sends them a batch.
+    for rank in 0..3 {
+        let linked = job.stderr.lines().any(|l| {
+            l.contains(&format!("rank={rank} "))
+                && l.contains("linked=2 on_host=2")
+                && l.contains("doorbells of the ranks on this host linked")
+        });
+        assert!(linked, "rank {rank} did not link its peers' doorbells:\n{}", job.stderr);
+    }
 }

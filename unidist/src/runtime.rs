@@ -404,7 +404,7 @@ fn start_mpi(
             Some(comm) => MpiTransport::start_in(comm, chunk),
             None => MpiTransport::start(chunk),
         };
-        let transport = match started {
+        let mut transport = match started {
             Ok(t) => t,
             Err(e) => {
                 let _ = started_tx.send(Err((e, None)));
@@ -413,7 +413,7 @@ fn start_mpi(
         };
         let (rank, size) = (transport.rank(), transport.size());
         crate::log::set_process_rank(rank);
-        let hosts = match check_job(&transport, &host, threads, in_program) {
+        let hosts = match check_job(&mut transport, &host, threads, in_program) {
             Ok(hosts) => hosts,
             Err(e) => {
                 // Every rank fails here alike. Each says so before any ends: a launcher may end
@@ -510,7 +510,7 @@ fn not_wired(var: &str, n: usize) -> String {
 /// Returns the job's hosts, which every rank learns here.
 #[cfg(feature = "mpi")]
 fn check_job(
-    transport: &crate::transport::mpi::MpiTransport,
+    transport: &mut crate::transport::mpi::MpiTransport,
     host: &str,
     threads: Option<usize>,
     in_program: bool,
@@ -522,6 +522,8 @@ fn check_job(
         .chunks(cluster::RECORD_BYTES)
         .map(RankHost::from_record)
         .collect();
+    let hosts: Vec<String> = ranks.iter().map(|r| r.host.clone()).collect();
+    transport.link_doorbells(&hosts);
     if transport.size() < 2 {
         return Err(match launched_ranks().filter(|(_, n)| *n > 1) {
             // A communicator of one that the program handed over says nothing of the launcher.

@@ -1,68 +1,217 @@
-//! A doorbell: how another thread wakes a loop thread that waits for work (timely's `Buzzer`).
+//! A doorbell: how another thread, or another process on the same host, wakes a loop thread
+//! that waits for work (timely's `Buzzer`, over a futex so that it works across processes).
 //!
-//! Ringing is one atomic swap, plus an unpark when the bell was silent; a waiter that finds it
-//! rung returns at once. A ring that comes while the loop is busy is kept until its next wait,
-//! so none is lost; the worst a ring can cause is one early wake-up.
+//! The bell is one 32-bit word: quiet, rung, or its owner asleep on it. Ringing is one atomic
+//! swap, plus a futex wake when the owner sleeps; a waiter that finds it rung returns at once. A
+//! ring that comes while the loop is busy is kept until its next wait, so none is lost; the worst
+//! a ring can cause is one early wake-up.
+//!
+//! The word lives in this process's memory ([`Doorbell::new`]), or in a page of shared memory
+//! ([`Doorbell::create`], [`Doorbell::open`]) that the MPI ranks of one host map, so that a rank
+//! that sends another a batch rings it: MPI itself cannot wake a thread that sleeps.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::Thread;
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Default)]
+const QUIET: u32 = 0;
+const RUNG: u32 = 1;
+/// The owner sleeps on the word: a ring must wake it.
+const SLEEPING: u32 = 2;
+
+/// The size of a shared bell's file: one page.
+const PAGE: usize = 4096;
+
 pub(crate) struct Doorbell {
-    rung: AtomicBool,
-    /// The one thread that waits on this bell, once it has started waiting.
-    owner: OnceLock<Thread>,
+    word: NonNull<AtomicU32>,
+    storage: Storage,
 }
 
+enum Storage {
+    /// In this process: the word is boxed (its address is stable).
+    Heap(#[allow(dead_code)] Box<AtomicU32>),
+    /// A shared page, unmapped when the bell is dropped.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    Mapped,
+}
+
+// SAFETY: the word is an atomic, in memory that lives as long as the bell (the box it owns, or a
+// mapping it unmaps only on drop); every access goes through atomic operations.
+unsafe impl Send for Doorbell {}
+unsafe impl Sync for Doorbell {}
+
 impl Doorbell {
+    /// A bell in this process's memory.
     pub(crate) fn new() -> Arc<Doorbell> {
-        Arc::new(Doorbell::default())
+        let boxed = Box::new(AtomicU32::new(QUIET));
+        let word = NonNull::from(&*boxed);
+        Arc::new(Doorbell { word, storage: Storage::Heap(boxed) })
+    }
+
+    /// A bell in a new file of shared memory at `path` (under `/dev/shm`), which other processes
+    /// of the host [`open`](Doorbell::open) to ring it. The creator removes the file once they
+    /// have: the mappings outlive it.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn create(path: &Path) -> std::io::Result<Arc<Doorbell>> {
+        let file =
+            OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(path)?;
+        file.set_len(PAGE as u64)?;
+        Doorbell::map(&file)
+    }
+
+    /// The bell another process [`create`](Doorbell::create)d at `path`.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn open(path: &Path) -> std::io::Result<Arc<Doorbell>> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        if file.metadata()?.len() < PAGE as u64 {
+            return Err(std::io::Error::other("not a doorbell: shorter than a page"));
+        }
+        Doorbell::map(&file)
+    }
+
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    fn map(file: &std::fs::File) -> std::io::Result<Arc<Doorbell>> {
+        // SAFETY: a shared, read-write mapping of one page of a file opened read-write; the
+        // mapping stays valid after the file is closed (and removed) until `Drop` unmaps it.
+        let at = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if at == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let word = NonNull::new(at.cast::<AtomicU32>()).expect("mmap never maps address 0");
+        Ok(Arc::new(Doorbell { word, storage: Storage::Mapped }))
+    }
+
+    fn word(&self) -> &AtomicU32 {
+        // SAFETY: see `unsafe impl Sync`: the word lives as long as `self`.
+        unsafe { self.word.as_ref() }
+    }
+
+    fn shared(&self) -> bool {
+        matches!(self.storage, Storage::Mapped)
     }
 
     /// Wakes the bell's owner if it waits, or makes its next wait return at once.
     pub(crate) fn ring(&self) {
-        if !self.rung.swap(true, Ordering::AcqRel) {
-            if let Some(owner) = self.owner.get() {
-                owner.unpark();
-            }
+        if self.word().swap(RUNG, Ordering::AcqRel) == SLEEPING {
+            futex::wake(self.word(), self.shared());
         }
     }
 
     /// True if the bell rang since the last wait took the ring.
     #[cfg(test)]
     pub(crate) fn rung(&self) -> bool {
-        self.rung.load(Ordering::Acquire)
+        self.word().load(Ordering::Acquire) == RUNG
     }
 
-    /// Takes the ring without waiting: true if the bell had rung.
+    /// Takes the ring without waiting: true if the bell had rung. Only the owner takes.
     pub(crate) fn take(&self) -> bool {
-        self.rung.swap(false, Ordering::AcqRel)
+        self.word().swap(QUIET, Ordering::AcqRel) == RUNG
     }
 
     /// Waits on the calling thread, which must be the bell's only waiter, until the bell rings
-    /// or `timeout` passes (`None`: until it rings); takes the ring.
-    pub(crate) fn wait(&self, timeout: Option<Duration>) {
-        let me = self.owner.get_or_init(std::thread::current);
-        debug_assert_eq!(me.id(), std::thread::current().id(), "one thread waits on a bell");
+    /// or `timeout` passes (`None`: until it rings); takes the ring. True if it rang.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> bool {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             if self.take() {
-                return;
+                return true;
             }
-            match deadline {
-                None => std::thread::park(),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return;
-                    }
-                    std::thread::park_timeout(deadline - now);
-                }
+            let remaining = match deadline {
+                None => None,
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return false,
+                },
+            };
+            // Asleep from now on, unless a ring came in between (then take it above).
+            let word = self.word();
+            if word.compare_exchange(QUIET, SLEEPING, Ordering::AcqRel, Ordering::Acquire).is_err()
+            {
+                continue;
             }
+            futex::wait(word, SLEEPING, remaining, self.shared());
+            // Rung (the word is RUNG: taken above), timed out or woken for nothing (still
+            // SLEEPING: quiet again, and wait on while time is left).
+            let _ = word.compare_exchange(SLEEPING, QUIET, Ordering::AcqRel, Ordering::Acquire);
         }
     }
+}
+
+impl Drop for Doorbell {
+    fn drop(&mut self) {
+        if self.shared() {
+            // SAFETY: the page `map` mapped; nothing uses it after the bell is gone.
+            unsafe { libc::munmap(self.word.as_ptr().cast(), PAGE) };
+        }
+    }
+}
+
+/// The futex calls: sleeping on a word until another thread or process changes it and wakes it.
+#[cfg(target_os = "linux")]
+mod futex {
+    use std::sync::atomic::AtomicU32;
+    use std::time::Duration;
+
+    /// Sleeps while `word` holds `expected`, up to `timeout`. `shared`: the word is in memory
+    /// other processes map (a private futex is cheaper, but only wakes within this process).
+    pub(super) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>, shared: bool) {
+        let op =
+            if shared { libc::FUTEX_WAIT } else { libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG };
+        let spec = timeout.map(|t| libc::timespec {
+            tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: t.subsec_nanos() as libc::c_long,
+        });
+        let spec_ptr = spec.as_ref().map_or(std::ptr::null(), |s| s as *const libc::timespec);
+        // SAFETY: a futex wait on a live, aligned 32-bit word; the timeout outlives the call. A
+        // wake, a timeout, a signal or a changed word all just return.
+        unsafe {
+            libc::syscall(libc::SYS_futex, word.as_ptr(), op, expected, spec_ptr, 0usize, 0u32);
+        }
+    }
+
+    /// Wakes the one thread that sleeps on `word`, if any.
+    pub(super) fn wake(word: &AtomicU32, shared: bool) {
+        let op =
+            if shared { libc::FUTEX_WAKE } else { libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG };
+        // SAFETY: a futex wake on a live, aligned 32-bit word.
+        unsafe {
+            libc::syscall(libc::SYS_futex, word.as_ptr(), op, 1, 0usize, 0usize, 0u32);
+        }
+    }
+}
+
+/// Elsewhere: short sleeps in place of a futex (unidist's MPI support targets Linux).
+#[cfg(not(target_os = "linux"))]
+mod futex {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+
+    pub(super) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>, _: bool) {
+        let step = Duration::from_micros(50);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        while word.load(Ordering::Acquire) == expected {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+            std::thread::sleep(step);
+        }
+    }
+
+    pub(super) fn wake(_: &AtomicU32, _: bool) {}
 }
 
 #[cfg(test)]
@@ -148,5 +297,39 @@ mod tests {
         ringer.join().unwrap();
         assert!(bell.take());
         assert!(!bell.take(), "one ring, taken once");
+    }
+
+    #[test]
+    fn a_shared_bell_rung_through_another_mapping_wakes_its_owner() {
+        let path = std::env::temp_dir().join(format!("unidist-bell-test-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let own = Doorbell::create(&path).expect("a bell in a file");
+        let other = Doorbell::open(&path).expect("the same bell, mapped again");
+        std::fs::remove_file(&path).expect("the creator removes the file");
+        assert!(Doorbell::create(&path).is_ok_and(|_| std::fs::remove_file(&path).is_ok()));
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let waiter = {
+            let own = Arc::clone(&own);
+            std::thread::spawn(move || {
+                ready_tx.send(()).unwrap();
+                own.wait(None);
+                own.rung()
+            })
+        };
+        ready.recv().unwrap();
+        other.ring();
+        assert!(!waiter.join().unwrap(), "woken through the other mapping, and the ring taken");
+        other.ring();
+        assert!(own.take(), "a ring through one mapping is seen through the other");
+    }
+
+    #[test]
+    fn a_file_that_is_no_bell_is_refused() {
+        let path = std::env::temp_dir().join(format!("unidist-not-a-bell-{}", std::process::id()));
+        std::fs::write(&path, b"short").unwrap();
+        let refused = Doorbell::open(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert!(refused.is_err());
+        assert!(Doorbell::open(&path).is_err(), "and a missing one too");
     }
 }

@@ -81,7 +81,7 @@ impl Transport for LocalTransport {
     /// next idle round waits again.
     fn wait(&mut self, _idle_rounds: u32, _urgent: bool) {
         if !crate::spin::spin_until(|| self.bell.take()) {
-            self.bell.wait(None);
+            let _ = self.bell.wait(None);
         }
     }
 

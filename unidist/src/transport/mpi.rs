@@ -45,6 +45,9 @@ const SPIN_ROUNDS: u32 = 64;
 const MIN_SLEEP: Duration = Duration::from_micros(10);
 /// The longest sleep of an idle loop: the most a message waits to be noticed.
 const MAX_SLEEP: Duration = Duration::from_millis(1);
+/// The longest sleep of an idle loop that every other rank rings when it sends it a batch (all
+/// on this host): only a message sent without a ring (a test's corrupt bytes) waits this long.
+const LINKED_SLEEP: Duration = Duration::from_millis(100);
 
 /// Objects of at least this many bytes travel as messages of their own, sent from and received
 /// into the object's own buffer: no copy into or out of a batch.
@@ -66,8 +69,44 @@ pub(crate) struct MpiTransport {
     chunk: usize,
     /// Finalizes MPI when dropped, after the loop has stopped.
     universe: Option<Universe>,
-    /// Rung by other threads of this process when the loop has local work.
+    /// Rung by other threads of this process when the loop has local work, and by the ranks of
+    /// this host when they send it a batch: in shared memory when `/dev/shm` allows.
     bell: Arc<Doorbell>,
+    /// The file of `bell` until the ranks of this host have mapped it, and the number that
+    /// names it (with this process's id); 0 when the bell is not shared.
+    bell_file: Option<std::path::PathBuf>,
+    bell_nonce: u64,
+    /// The bells of the other ranks of this host, by rank, rung after each batch sent to them.
+    peer_bells: Vec<Option<Arc<Doorbell>>>,
+    /// Peers sent a batch since the last `progress`, whose bells it rings.
+    to_ring: Vec<Rank>,
+    /// Rounds left to poll without sleeping after a ring woke this rank.
+    after_ring: u32,
+    /// Every other rank can ring this one.
+    all_linked: bool,
+}
+
+/// Where a rank's shared doorbell lives: `/dev/shm/unidist-bell-<pid>-<nonce>`.
+fn bell_path(pid: u64, nonce: u64) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/dev/shm/unidist-bell-{pid}-{nonce:016x}"))
+}
+
+/// This rank's doorbell, in a new file of shared memory if it can be made, its file, and the
+/// nonce that names it (0: not shared).
+fn own_bell() -> (Arc<Doorbell>, Option<std::path::PathBuf>, u64) {
+    use std::hash::{BuildHasher, Hasher};
+    // A number no other process of the host picks: random keys, the time and this address.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap_or_default().as_nanos());
+    let nonce = hasher.finish() | 1;
+    let path = bell_path(std::process::id() as u64, nonce);
+    match Doorbell::create(&path) {
+        Ok(bell) => (bell, Some(path), nonce),
+        Err(e) => {
+            crate::log::event!(debug, error = %e, "no doorbell in shared memory: peers cannot wake this rank");
+            (Doorbell::new(), None, 0)
+        }
+    }
 }
 
 /// Asks Linux for a 1 µs timer slack on this (the progress) thread instead of the default
@@ -145,8 +184,22 @@ impl MpiTransport {
         let rank = world.rank() as Rank;
         let size = world.size() as usize;
         super::mpi_errors::install(&world, rank)?;
-        let bell = Doorbell::new();
-        Ok(MpiTransport { world, rank, size, sends: Vec::new(), chunk, universe, bell })
+        let (bell, bell_file, bell_nonce) = own_bell();
+        Ok(MpiTransport {
+            world,
+            rank,
+            size,
+            sends: Vec::new(),
+            chunk,
+            universe,
+            bell,
+            bell_file,
+            bell_nonce,
+            peer_bells: vec![None; size],
+            to_ring: Vec::new(),
+            after_ring: 0,
+            all_linked: false,
+        })
     }
 
     /// Initializes MPI on the calling thread, which must be the only one to call MPI afterwards
@@ -169,6 +222,34 @@ impl MpiTransport {
         let mut all = vec![0_u64; 2 * self.size];
         self.world.all_gather_into(&values[..], &mut all[..]);
         all.chunks(2).map(|c| [c[0], c[1]]).collect()
+    }
+
+    /// Maps the doorbells of the other ranks on this rank's host (`hosts`: every rank's host, by
+    /// rank), so that a batch sent to one of them wakes it at once, then removes this rank's
+    /// file (the mappings outlive it). A collective: every rank must call it. A peer whose bell
+    /// cannot be mapped is only polled, as ranks on other hosts are.
+    pub(crate) fn link_doorbells(&mut self, hosts: &[String]) {
+        let names = self.all_gather([std::process::id() as u64, self.bell_nonce]);
+        for (peer, [pid, nonce]) in names.into_iter().enumerate() {
+            if peer == self.rank || nonce == 0 || hosts[peer] != hosts[self.rank] {
+                continue;
+            }
+            match Doorbell::open(&bell_path(pid, nonce)) {
+                Ok(bell) => self.peer_bells[peer] = Some(bell),
+                Err(e) => {
+                    crate::log::event!(debug, peer, error = %e, "cannot ring a peer's doorbell")
+                }
+            }
+        }
+        self.all_linked =
+            self.peer_bells.iter().enumerate().all(|(r, b)| r == self.rank || b.is_some());
+        let linked = self.peer_bells.iter().flatten().count();
+        let on_host = hosts.iter().filter(|h| **h == hosts[self.rank]).count() - 1;
+        crate::log::event!(debug, linked, on_host, "doorbells of the ranks on this host linked");
+        self.world.barrier();
+        if let Some(path) = self.bell_file.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     /// Waits until every rank calls it (a collective).
@@ -321,6 +402,7 @@ impl Transport for MpiTransport {
     /// object (a `Data` message's, or a by-value argument's) as messages of their own on
     /// [`PAYLOAD_TAG`], straight from the object's buffer, in chunks below MPI's 2 GiB limit.
     /// Each tag keeps its own order at the receiver, so the chunks meet their batch in order.
+    /// A peer on this host has its doorbell rung by the next [`progress`](Transport::progress).
     fn send(&mut self, to: Rank, mut batch: Vec<Message>) {
         let mut payloads = Vec::new();
         for message in &mut batch {
@@ -350,6 +432,9 @@ impl Transport for MpiTransport {
                 let end = payload.len().min(start + self.chunk);
                 self.start_send(to, Arc::clone(&payload), start..end, PAYLOAD_TAG);
             }
+        }
+        if self.peer_bells[to].is_some() && !self.to_ring.contains(&to) {
+            self.to_ring.push(to);
         }
     }
 
@@ -397,6 +482,13 @@ impl Transport for MpiTransport {
                 }
             }
         }
+        // Rung only now, after MPI has moved the sends on: a peer woken at once by a ring at
+        // `send` found nothing yet and slept again (measured: 2 ms round trips).
+        for to in self.to_ring.drain(..) {
+            if let Some(bell) = &self.peer_bells[to] {
+                bell.ring();
+            }
+        }
     }
 
     /// True while sends are in flight: they move only while this thread calls MPI.
@@ -408,23 +500,41 @@ impl Transport for MpiTransport {
     /// spins on a core that an oversubscribed job needs for tasks; every timed wake-up costs
     /// CPU too. So a loop whose rank waits on the network (`urgent`: see `Node::urgent`)
     /// polls, then yields, then sleeps in growing steps up to [`MAX_SLEEP`]; any other loop
-    /// sleeps [`MAX_SLEEP`] at once. Either wakes at once when the doorbell rings.
+    /// sleeps at once, [`MAX_SLEEP`], or [`LINKED_SLEEP`] when every peer rings it. Either wakes
+    /// at once when the doorbell rings (threads of this process, ranks of this host after they
+    /// send it a batch), and then polls a few rounds before it sleeps again.
     fn wait(&mut self, idle_rounds: u32, urgent: bool) {
         if !self.sends.is_empty() {
             self.progress();
         }
+        // Woken by a ring: the batch may take a few polls to show, so poll before sleeping.
+        if self.after_ring > 0 {
+            self.after_ring -= 1;
+            if self.after_ring > SPIN_ROUNDS {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+            return;
+        }
         // A rank with sends in flight stays urgent: a large transfer moves only while both
         // ends call MPI.
-        if !urgent && self.sends.is_empty() {
-            return self.bell.wait(Some(MAX_SLEEP));
-        }
-        if idle_rounds < SPIN_ROUNDS {
+        let rung = if !urgent && self.sends.is_empty() {
+            // Every peer rings this rank when it sends it a batch: sleep until one does.
+            let sleep = if self.all_linked { LINKED_SLEEP } else { MAX_SLEEP };
+            self.bell.wait(Some(sleep))
+        } else if idle_rounds < SPIN_ROUNDS {
             std::hint::spin_loop();
+            false
         } else if idle_rounds < 2 * SPIN_ROUNDS {
             std::thread::yield_now();
+            false
         } else {
             let step = MIN_SLEEP * (idle_rounds - 2 * SPIN_ROUNDS);
-            self.bell.wait(Some((MIN_SLEEP + step).min(MAX_SLEEP)));
+            self.bell.wait(Some((MIN_SLEEP + step).min(MAX_SLEEP)))
+        };
+        if rung {
+            self.after_ring = 2 * SPIN_ROUNDS;
         }
     }
 
