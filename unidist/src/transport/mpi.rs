@@ -499,8 +499,8 @@ impl Transport for MpiTransport {
     /// Backs off while idle. MPI cannot wake a sleeping thread, and a blocking MPICH receive
     /// spins on a core that an oversubscribed job needs for tasks; every timed wake-up costs
     /// CPU too. So a loop whose rank waits on the network (`urgent`: see `Node::urgent`)
-    /// polls, then yields, then sleeps in growing steps up to [`MAX_SLEEP`]; any other loop
-    /// sleeps at once, [`MAX_SLEEP`], or [`LINKED_SLEEP`] when every peer rings it. Either wakes
+    /// polls, then yields, then sleeps in growing steps up to [`MAX_SLEEP`] ([`LINKED_SLEEP`]
+    /// when every peer rings it); any other loop sleeps at once, as long. Either wakes
     /// at once when the doorbell rings (threads of this process, ranks of this host after they
     /// send it a batch), and then polls a few rounds before it sleeps again.
     fn wait(&mut self, idle_rounds: u32, urgent: bool) {
@@ -530,8 +530,11 @@ impl Transport for MpiTransport {
             std::thread::yield_now();
             false
         } else {
+            // Growing up to the longest sleep of a rank its peers can wake (an idle worker waits
+            // on the network too: at 1 ms it woke a thousand times a second).
+            let longest = if self.all_linked { LINKED_SLEEP } else { MAX_SLEEP };
             let step = MIN_SLEEP * (idle_rounds - 2 * SPIN_ROUNDS);
-            self.bell.wait(Some((MIN_SLEEP + step).min(MAX_SLEEP)))
+            self.bell.wait(Some((MIN_SLEEP + step).min(longest)))
         };
         if rung {
             self.after_ring = 2 * SPIN_ROUNDS;
