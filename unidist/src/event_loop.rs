@@ -87,8 +87,8 @@ pub(crate) trait Node {
     /// True once the rank has stopped.
     fn finished(&self) -> bool;
     /// True while the rank waits on the network and should notice a message at once; false while
-    /// a message can wait a little (up to a millisecond) without slowing the job, so that an
-    /// idle loop leaves the CPU to tasks.
+    /// a message can wait a little without slowing the job (until a peer on this host rings, or
+    /// up to a millisecond for one that cannot), so that an idle loop leaves the CPU to tasks.
     fn urgent(&self) -> bool {
         true
     }
@@ -156,8 +156,9 @@ struct Core<N: Node, T: Transport> {
     transport: T,
     out: Outbox,
     inbox: Receiver<Input<N::Command>>,
-    /// What a mailbox rings after each command: taken before the inbox is read, so that only a
-    /// command the round did not see can cut the next wait short.
+    /// What a mailbox rings after each command: its local rings are taken before the inbox is
+    /// read, so that only a command the round did not see can cut the next wait short (a peer's
+    /// ring is left for the transport's wait: its message may not show in this round yet).
     bell: Arc<Doorbell>,
     idle_rounds: u32,
     /// Probes to run after this round's batches.
@@ -181,7 +182,7 @@ impl<N: Node, T: Transport> Core<N, T> {
     /// something to do.
     fn round(&mut self) -> bool {
         let mut busy = false;
-        self.bell.take();
+        self.bell.take_local();
         // Bounded, so that a flood of local commands cannot starve the network.
         for _ in 0..4096 {
             match self.inbox.try_recv() {

@@ -1,10 +1,12 @@
 //! A doorbell: how another thread, or another process on the same host, wakes a loop thread
 //! that waits for work (timely's `Buzzer`, over a futex so that it works across processes).
 //!
-//! The bell is one 32-bit word: quiet, rung, or its owner asleep on it. Ringing is one atomic
-//! swap, plus a futex wake when the owner sleeps; a waiter that finds it rung returns at once. A
-//! ring that comes while the loop is busy is kept until its next wait, so none is lost; the worst
-//! a ring can cause is one early wake-up.
+//! The bell is one 32-bit word of flags: rung by a thread of this process, rung by a peer
+//! process, and its owner asleep on it. Ringing is one atomic `or`, plus a futex wake when the
+//! owner sleeps; a waiter that finds it rung returns at once. A ring that comes while the loop is
+//! busy is kept until its next wait, so none is lost; the worst a ring can cause is one early
+//! wake-up. The loop takes the local rings at the start of a round ([`Doorbell::take_local`])
+//! and leaves a peer's ring for its transport's wait, which then knows a message is on its way.
 //!
 //! The word lives in this process's memory ([`Doorbell::new`]), or in a page of shared memory
 //! ([`Doorbell::create`], [`Doorbell::open`]) that the MPI ranks of one host map, so that a rank
@@ -20,9 +22,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const QUIET: u32 = 0;
-const RUNG: u32 = 1;
+/// Rung by a thread of this process.
+const LOCAL: u32 = 1;
 /// The owner sleeps on the word: a ring must wake it.
 const SLEEPING: u32 = 2;
+/// Rung by another process (an MPI rank of this host that sent this one a batch).
+const PEER: u32 = 4;
+const RUNG: u32 = LOCAL | PEER;
 
 /// The size of a shared bell's file: one page.
 const PAGE: usize = 4096;
@@ -33,8 +39,8 @@ pub(crate) struct Doorbell {
 }
 
 enum Storage {
-    /// In this process: the word is boxed (its address is stable).
-    Heap(#[allow(dead_code)] Box<AtomicU32>),
+    /// In this process: a boxed word (`Box::into_raw`), freed when the bell is dropped.
+    Heap,
     /// A shared page, unmapped when the bell is dropped.
     #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     Mapped,
@@ -48,9 +54,8 @@ unsafe impl Sync for Doorbell {}
 impl Doorbell {
     /// A bell in this process's memory.
     pub(crate) fn new() -> Arc<Doorbell> {
-        let boxed = Box::new(AtomicU32::new(QUIET));
-        let word = NonNull::from(&*boxed);
-        Arc::new(Doorbell { word, storage: Storage::Heap(boxed) })
+        let word = NonNull::from(Box::leak(Box::new(AtomicU32::new(QUIET))));
+        Arc::new(Doorbell { word, storage: Storage::Heap })
     }
 
     /// A bell in a new file of shared memory at `path` (under `/dev/shm`), which other processes
@@ -60,7 +65,13 @@ impl Doorbell {
     pub(crate) fn create(path: &Path) -> std::io::Result<Arc<Doorbell>> {
         let file =
             OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(path)?;
-        file.set_len(PAGE as u64)?;
+        // Allocated now, not at the first ring: a full /dev/shm is an error here, not a SIGBUS.
+        // SAFETY: fallocate on a file this function just opened for writing.
+        let failed = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, PAGE as libc::off_t) };
+        if failed != 0 {
+            let _ = std::fs::remove_file(path);
+            return Err(std::io::Error::from_raw_os_error(failed));
+        }
         Doorbell::map(&file)
     }
 
@@ -106,20 +117,39 @@ impl Doorbell {
 
     /// Wakes the bell's owner if it waits, or makes its next wait return at once.
     pub(crate) fn ring(&self) {
-        if self.word().swap(RUNG, Ordering::AcqRel) == SLEEPING {
-            futex::wake(self.word(), self.shared());
+        self.ring_with(LOCAL);
+    }
+
+    /// [`ring`](Doorbell::ring) from another process, after sending the owner a message.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn ring_peer(&self) {
+        self.ring_with(PEER);
+    }
+
+    fn ring_with(&self, flag: u32) {
+        let word = self.word();
+        // Of several ringers, the one that clears the sleeping flag wakes the owner.
+        if word.fetch_or(flag, Ordering::AcqRel) & SLEEPING != 0
+            && word.fetch_and(!SLEEPING, Ordering::AcqRel) & SLEEPING != 0
+        {
+            futex::wake(word, self.shared());
         }
     }
 
     /// True if the bell rang since the last wait took the ring.
     #[cfg(test)]
     pub(crate) fn rung(&self) -> bool {
-        self.word().load(Ordering::Acquire) == RUNG
+        self.word().load(Ordering::Acquire) & RUNG != 0
     }
 
     /// Takes the ring without waiting: true if the bell had rung. Only the owner takes.
     pub(crate) fn take(&self) -> bool {
-        self.word().swap(QUIET, Ordering::AcqRel) == RUNG
+        self.word().swap(QUIET, Ordering::AcqRel) & RUNG != 0
+    }
+
+    /// Takes the rings of this process's threads only, leaving a peer's for the next wait.
+    pub(crate) fn take_local(&self) -> bool {
+        self.word().fetch_and(!LOCAL, Ordering::AcqRel) & LOCAL != 0
     }
 
     /// Waits on the calling thread, which must be the bell's only waiter, until the bell rings
@@ -144,18 +174,21 @@ impl Doorbell {
                 continue;
             }
             futex::wait(word, SLEEPING, remaining, self.shared());
-            // Rung (the word is RUNG: taken above), timed out or woken for nothing (still
-            // SLEEPING: quiet again, and wait on while time is left).
-            let _ = word.compare_exchange(SLEEPING, QUIET, Ordering::AcqRel, Ordering::Acquire);
+            // Rung (taken above), timed out or woken for nothing: not asleep any more.
+            word.fetch_and(!SLEEPING, Ordering::AcqRel);
         }
     }
 }
 
 impl Drop for Doorbell {
     fn drop(&mut self) {
-        if self.shared() {
+        match self.storage {
             // SAFETY: the page `map` mapped; nothing uses it after the bell is gone.
-            unsafe { libc::munmap(self.word.as_ptr().cast(), PAGE) };
+            Storage::Mapped => unsafe {
+                libc::munmap(self.word.as_ptr().cast(), PAGE);
+            },
+            // SAFETY: the box `new` leaked; nothing uses it after the bell is gone.
+            Storage::Heap => unsafe { drop(Box::from_raw(self.word.as_ptr())) },
         }
     }
 }
@@ -321,6 +354,20 @@ mod tests {
         assert!(!waiter.join().unwrap(), "woken through the other mapping, and the ring taken");
         other.ring();
         assert!(own.take(), "a ring through one mapping is seen through the other");
+    }
+
+    #[test]
+    fn the_loop_takes_local_rings_and_leaves_a_peers_for_the_wait() {
+        let bell = Doorbell::new();
+        bell.ring();
+        bell.ring_peer();
+        assert!(bell.take_local(), "the local ring");
+        assert!(bell.rung(), "the peer's ring is kept");
+        assert!(bell.wait(None), "the wait takes it and says so");
+        assert!(!bell.rung());
+        bell.ring_peer();
+        assert!(!bell.take_local(), "no local ring to take");
+        assert!(bell.take());
     }
 
     #[test]

@@ -43,10 +43,12 @@ const RAW_TAG: i32 = 12;
 const SPIN_ROUNDS: u32 = 64;
 /// The first sleep of an urgent idle loop, and the step each next one grows by.
 const MIN_SLEEP: Duration = Duration::from_micros(10);
-/// The longest sleep of an idle loop: the most a message waits to be noticed.
+/// The longest sleep of an idle loop that some peer cannot ring (on another host): the most a
+/// message from that peer waits to be noticed.
 const MAX_SLEEP: Duration = Duration::from_millis(1);
 /// The longest sleep of an idle loop that every other rank rings when it sends it a batch (all
-/// on this host): only a message sent without a ring (a test's corrupt bytes) waits this long.
+/// on this host, every bell mapped): a ring ends it at once, so only a message sent without one
+/// (a test's corrupt bytes) waits this long.
 const LINKED_SLEEP: Duration = Duration::from_millis(100);
 
 /// Objects of at least this many bytes travel as messages of their own, sent from and received
@@ -95,7 +97,7 @@ fn bell_path(pid: u64, nonce: u64) -> std::path::PathBuf {
 /// nonce that names it (0: not shared).
 fn own_bell() -> (Arc<Doorbell>, Option<std::path::PathBuf>, u64) {
     use std::hash::{BuildHasher, Hasher};
-    // A number no other process of the host picks: random keys, the time and this address.
+    // A number no other process of the host picks: the process's random hash keys and the time.
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap_or_default().as_nanos());
     let nonce = hasher.finish() | 1;
@@ -184,7 +186,8 @@ impl MpiTransport {
         let rank = world.rank() as Rank;
         let size = world.size() as usize;
         super::mpi_errors::install(&world, rank)?;
-        let (bell, bell_file, bell_nonce) = own_bell();
+        // In this process's memory until `link_doorbells` moves it to shared memory.
+        let (bell, bell_file, bell_nonce) = (Doorbell::new(), None, 0);
         Ok(MpiTransport {
             world,
             rank,
@@ -224,11 +227,13 @@ impl MpiTransport {
         all.chunks(2).map(|c| [c[0], c[1]]).collect()
     }
 
-    /// Maps the doorbells of the other ranks on this rank's host (`hosts`: every rank's host, by
-    /// rank), so that a batch sent to one of them wakes it at once, then removes this rank's
-    /// file (the mappings outlive it). A collective: every rank must call it. A peer whose bell
+    /// Moves this rank's doorbell to shared memory and maps the doorbells of the other ranks on
+    /// its host (`hosts`: every rank's host, by rank), so that a batch sent to one of them wakes
+    /// it at once, then removes this rank's file (the mappings outlive it). A collective: every
+    /// rank must call it, before [`Transport::doorbell`] hands the bell out. A peer whose bell
     /// cannot be mapped is only polled, as ranks on other hosts are.
     pub(crate) fn link_doorbells(&mut self, hosts: &[String]) {
+        (self.bell, self.bell_file, self.bell_nonce) = own_bell();
         let names = self.all_gather([std::process::id() as u64, self.bell_nonce]);
         for (peer, [pid, nonce]) in names.into_iter().enumerate() {
             if peer == self.rank || nonce == 0 || hosts[peer] != hosts[self.rank] {
@@ -241,13 +246,19 @@ impl MpiTransport {
                 }
             }
         }
-        self.all_linked =
-            self.peer_bells.iter().enumerate().all(|(r, b)| r == self.rank || b.is_some());
         let linked = self.peer_bells.iter().flatten().count();
         let on_host = hosts.iter().filter(|h| **h == hosts[self.rank]).count() - 1;
         crate::log::event!(debug, linked, on_host, "doorbells of the ranks on this host linked");
-        self.world.barrier();
-        if let Some(path) = self.bell_file.take() {
+        // Whether every rank can ring every other: only then may an idle rank sleep long. Every
+        // rank has mapped what it will map once this collective returns, so the file can go.
+        let rings_everyone = (self.bell_nonce != 0 && linked + 1 == self.size) as u64;
+        self.all_linked = self.all_gather([rings_everyone, 0]).iter().all(|[ok, _]| *ok == 1);
+        self.remove_bell_file();
+    }
+
+    /// Removes this rank's doorbell file if it is still there (peers that mapped it keep it).
+    fn remove_bell_file(&self) {
+        if let Some(path) = &self.bell_file {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -486,7 +497,7 @@ impl Transport for MpiTransport {
         // `send` found nothing yet and slept again (measured: 2 ms round trips).
         for to in self.to_ring.drain(..) {
             if let Some(bell) = &self.peer_bells[to] {
-                bell.ring();
+                bell.ring_peer();
             }
         }
     }
@@ -532,7 +543,10 @@ impl Transport for MpiTransport {
         } else {
             // Growing up to the longest sleep of a rank its peers can wake (an idle worker waits
             // on the network too: at 1 ms it woke a thousand times a second).
-            let longest = if self.all_linked { LINKED_SLEEP } else { MAX_SLEEP };
+            // A rank with sends in flight keeps the short sleeps: nobody rings it when its peer
+            // needs it to call MPI for a large transfer to move.
+            let longest =
+                if self.all_linked && self.sends.is_empty() { LINKED_SLEEP } else { MAX_SLEEP };
             let step = MIN_SLEEP * (idle_rounds - 2 * SPIN_ROUNDS);
             self.bell.wait(Some((MIN_SLEEP + step).min(longest)))
         };
@@ -547,6 +561,7 @@ impl Transport for MpiTransport {
 
     /// Ends the whole job: a rank that lost a message cannot go on without hanging a peer.
     fn fatal(&self, what: String) -> ! {
+        self.remove_bell_file();
         eprintln!("unidist: rank {} {what}; ending the job", self.rank);
         std::thread::sleep(process_guard::ABORT_GRACE);
         self.world.abort(process_guard::FAULT_EXIT_CODE)
