@@ -543,7 +543,9 @@ mod tests {
     use super::*;
     use crate::arg::Arg;
     use crate::error::Error;
-    use crate::test_support::{read, show, task, value, ADD};
+    use crate::test_support::{
+        answered_flags as flags, answered_objects, read, show, task, value, ADD,
+    };
 
     fn id(origin: Rank, sequence: u64) -> ObjectId {
         ObjectId::new(origin, sequence)
@@ -603,19 +605,7 @@ mod tests {
 
     /// The objects of an answer that has come, as `i64`s.
     fn objects(answer: &Receiver<Answer>) -> Vec<Result<i64, Error>> {
-        match answer.try_recv() {
-            Ok(Answer::Objects(objects)) => objects.iter().map(read::<i64>).collect(),
-            Ok(Answer::Flags(_)) => panic!("a get is answered with objects"),
-            Err(e) => panic!("no answer yet: {e:?}"),
-        }
-    }
-
-    fn flags(answer: &Receiver<Answer>) -> Vec<bool> {
-        match answer.try_recv() {
-            Ok(Answer::Flags(flags)) => flags,
-            Ok(Answer::Objects(_)) => panic!("a wait is answered with flags"),
-            Err(e) => panic!("no answer yet: {e:?}"),
-        }
+        answered_objects(answer).iter().map(read::<i64>).collect()
     }
 
     fn unanswered(answer: &Receiver<Answer>) -> bool {

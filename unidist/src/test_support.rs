@@ -3,6 +3,7 @@
 //! hand, and a short form of messages to compare outboxes with. It names modules of the values
 //! layer only, so every layer's tests may use it.
 
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use crate::arg::{Arg, Outputs, TaskArgs};
@@ -12,6 +13,7 @@ use crate::id::{ObjectId, Rank};
 use crate::object::{Object, RemoteValue};
 use crate::protocol::{Message, Task};
 use crate::registry::{function_id, RemoteFunction};
+use crate::reply::Answer;
 
 fn no_types() -> Vec<&'static str> {
     Vec::new()
@@ -119,5 +121,23 @@ pub(crate) fn show(to: Rank, message: &Message) -> String {
         }
         Message::WaitDone { request, flags } => format!("{to}: WaitDone {request} {flags:?}"),
         other => format!("{to}: {}", other.kind()),
+    }
+}
+
+/// The objects a blocking `get` was answered with; panics if it has no answer yet.
+pub(crate) fn answered_objects(answer: &Receiver<Answer>) -> Vec<Object> {
+    match answer.try_recv() {
+        Ok(Answer::Objects(objects)) => objects,
+        Ok(Answer::Flags(_)) => panic!("a get is answered with objects"),
+        Err(e) => panic!("no answer yet: {e:?}"),
+    }
+}
+
+/// The flags a blocking `wait` was answered with; panics if it has no answer yet.
+pub(crate) fn answered_flags(answer: &Receiver<Answer>) -> Vec<bool> {
+    match answer.try_recv() {
+        Ok(Answer::Flags(flags)) => flags,
+        Ok(Answer::Objects(_)) => panic!("a wait is answered with flags"),
+        Err(e) => panic!("no answer yet: {e:?}"),
     }
 }

@@ -343,7 +343,9 @@ mod tests {
     use super::*;
     use crate::error::Error;
     use crate::event_loop::Input;
-    use crate::test_support::{read, show, task, value, ADD, LIST, PANICS};
+    use crate::test_support::{
+        answered_flags as flags, answered_objects, read, show, task, value, ADD, LIST, PANICS,
+    };
     use crate::transport::Doorbell;
 
     /// Worker 1 of 3 ranks, its outbox, and the queue its executor threads report to.
@@ -417,19 +419,7 @@ mod tests {
     }
 
     fn objects(answer: &Receiver<Answer>) -> Vec<i64> {
-        match answer.try_recv() {
-            Ok(Answer::Objects(objects)) => objects.iter().map(|o| read(o).unwrap()).collect(),
-            Ok(Answer::Flags(_)) => panic!("a get is answered with objects"),
-            Err(e) => panic!("no answer yet: {e:?}"),
-        }
-    }
-
-    fn flags(answer: &Receiver<Answer>) -> Vec<bool> {
-        match answer.try_recv() {
-            Ok(Answer::Flags(flags)) => flags,
-            Ok(Answer::Objects(_)) => panic!("a wait is answered with flags"),
-            Err(e) => panic!("no answer yet: {e:?}"),
-        }
+        answered_objects(answer).iter().map(|o| read(o).unwrap()).collect()
     }
 
     #[test]
