@@ -148,9 +148,22 @@ pub fn cluster_resources() -> Vec<HostResources> {
 /// next task goes to the rank after the one returned (`r % num_workers() + 1`), unless
 /// host-aware placement moves it: a task with an input of 64 KiB or more (by default; see
 /// `UNIDIST_HOST_AWARE_BYTES`) that lives on another host than that worker's goes to a worker of
-/// the input's host (see `UNIDIST_SCHEDULER`). Only the root's program may call it.
+/// the input's host (see `UNIDIST_SCHEDULER`).
+///
+/// The task this thread submits right after calling `schedule_rank` stays on that worker: the
+/// caller chose it. Any other task may be taken over, until it starts, by a worker with nothing
+/// to run (see the README's "Placement, and tasks stuck behind a straggler"). Only the root's
+/// program may call it.
 pub fn schedule_rank() -> usize {
-    runtime("schedule_rank").schedule()
+    let rank = runtime("schedule_rank").schedule();
+    AIMED.set(true);
+    rank
+}
+
+thread_local! {
+    /// This thread called `schedule_rank` and has submitted no task since: its next task is
+    /// where the caller chose.
+    static AIMED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Stores `value` and returns a ref to it: in the root's object store, or, inside a remote
@@ -402,11 +415,14 @@ pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> 
             a.arg
         })
         .collect();
-    let task = Task { function, first_output, num_returns: num_returns as u32, args };
+    let mut task = Task { function, first_output, num_returns: num_returns as u32, args, pinned: false };
     match caller {
         // The worker is picked here, in the caller's order: so `schedule_rank` called by this
         // thread names the worker of its next task, whatever the root's loop is doing.
-        Caller::Root(runtime) => runtime.send(Command::Submit { task, rank: runtime.schedule() }),
+        Caller::Root(runtime) => {
+            task.pinned = AIMED.replace(false);
+            runtime.send(Command::Submit { task, rank: runtime.schedule() })
+        }
         Caller::Task { host, .. } => host.submit(task),
     }
     // The inputs' refs may go now: the runtime saw the task before any release they cause.

@@ -225,6 +225,27 @@ impl Pool {
         }
     }
 
+    /// Takes up to `max` queued jobs out of the pool, newest first, for another worker to run:
+    /// never a pinned one (its caller chose this worker), one submitted by a task here (such a
+    /// task may soon wait for it and run it on its own thread) or one a blocked task here waits
+    /// for.
+    pub(crate) fn take_back(&self, max: usize) -> Vec<Job> {
+        let mut state = self.lock();
+        let mut taken = Vec::new();
+        let mut i = state.ready.len();
+        while i > 0 && taken.len() < max {
+            i -= 1;
+            let job = &state.ready[i];
+            let awaited = state.sleepers.iter().any(|s| s.awaited.iter().any(|id| job.makes(*id)));
+            if job.task.pinned || job.task.first_output.origin() == self.rank || awaited {
+                continue;
+            }
+            taken.extend(state.ready.remove(i));
+        }
+        self.queued.store(state.ready.len(), Ordering::Release);
+        taken
+    }
+
     /// Notes that a task here submitted a task with these results: a task that waits for them
     /// waits for the root to place that task before the worker adds a thread for other jobs.
     fn expect(&self, first_output: ObjectId, num_returns: usize) {
@@ -299,7 +320,7 @@ impl Pool {
                 return;
             }
             if let Some(job) = state.ready.pop_front() {
-                self.queued.store(state.ready.len(), Ordering::Release);
+                self.dequeued(&state);
                 drop(state);
                 self.run(job, 1);
                 state = self.lock();
@@ -334,6 +355,14 @@ impl Pool {
         !self.computing() && self.queued.load(Ordering::Acquire) == 0
     }
 
+    /// True if a slot is free and no job waits for one: the worker could take more work.
+    pub(crate) fn short_of_work(&self) -> bool {
+        // The queue first: a job taken from it counts as computing before it leaves it.
+        self.queued.load(Ordering::Acquire) == 0
+            && self.computing.load(Ordering::Relaxed) < self.slots
+            && !self.inline_running()
+    }
+
     /// Tasks that may compute at once.
     pub(crate) fn slots(&self) -> usize {
         self.slots
@@ -357,14 +386,23 @@ impl Pool {
     /// `wait`, it drives the loop until its answer comes (see [`Pool::block_on`]).
     pub(crate) fn run_inline(self: &Arc<Self>, job: Job) {
         self.inline_running.store(true, Ordering::Relaxed);
+        self.computing.fetch_add(1, Ordering::Relaxed);
         self.run(job, 1);
         self.inline_running.store(false, Ordering::Relaxed);
     }
 
+    /// A job was just taken out of `state.ready` to run: it computes from now on. Counted
+    /// before the queue's length is published, so that [`Pool::short_of_work`] never sees a
+    /// job in neither.
+    fn dequeued(&self, state: &State) {
+        self.computing.fetch_add(1, Ordering::Relaxed);
+        self.queued.store(state.ready.len(), Ordering::Release);
+    }
+
+    /// Runs `job`, already counted as computing, `depth` tasks deep on this thread.
     fn run(self: &Arc<Self>, job: Job, depth: usize) {
         let first_output = job.task.first_output;
         let context = context::enter_task(Arc::clone(self) as Arc<dyn TaskHost>, depth);
-        self.computing.fetch_add(1, Ordering::Relaxed);
         let outputs = invoke::run(self.rank, job); // catches the task's panics
         self.computing.fetch_sub(1, Ordering::Relaxed);
         drop(context);
@@ -436,7 +474,7 @@ impl Pool {
                         }
                     });
                 if let Some(job) = index.and_then(|i| state.ready.remove(i)) {
-                    self.queued.store(state.ready.len(), Ordering::Release);
+                    self.dequeued(&state);
                     drop(state);
                     self.run(job, depth + 1);
                     state = self.lock();
@@ -525,7 +563,9 @@ mod tests {
     use crate::arg::{Arg, Resolved};
     use crate::error::Error;
     use crate::event_loop::Input;
-    use crate::test_support::{read, task, value, ADD, NESTED, PANICS, WHEREAMI};
+    use crate::test_support::{
+        open_gate, read, task, value, ADD, GATE, NESTED, PANICS, WHEREAMI,
+    };
     use crate::transport::Doorbell;
 
     /// The pool of worker 3 of 4 workers, with `slots` task slots, and its worker's queue.
@@ -546,6 +586,33 @@ mod tests {
 
     fn add(first_output: ObjectId, a: i64, b: i64) -> Job {
         job(ADD, first_output, vec![value(&a), value(&b)])
+    }
+
+    #[test]
+    fn take_back_gives_the_newest_queued_jobs_but_no_pinned_one_nor_one_a_task_here_submitted() {
+        let (pool, inbox) = pool(1);
+        let key = 1802_u64;
+        pool.push(job(GATE, id(0), vec![value(&key)]));
+        while !pool.computing() {
+            std::thread::yield_now();
+        }
+        assert!(!pool.short_of_work(), "its only slot computes");
+        pool.push(add(id(1), 1, 2));
+        pool.push(add(ObjectId::new(3, 0), 3, 4)); // submitted by a task of this worker
+        let mut aimed = add(id(3), 7, 8);
+        aimed.task.pinned = true; // its caller chose this worker
+        pool.push(aimed);
+        pool.push(add(id(2), 5, 6));
+        let taken: Vec<ObjectId> = pool.take_back(5).iter().map(|j| j.task.first_output).collect();
+        assert_eq!(taken, [id(2), id(1)]);
+        assert!(pool.take_back(5).is_empty());
+        open_gate(key);
+        assert_eq!(finished(&inbox).0, id(0));
+        let (first, result) = finished(&inbox);
+        assert_eq!((first, read::<i64>(&result)), (ObjectId::new(3, 0), Ok(7)));
+        assert_eq!(finished(&inbox).0, id(3));
+        assert!(pool.short_of_work());
+        pool.stop();
     }
 
     /// The next command the pool sent its worker.

@@ -12,6 +12,14 @@
 //!   (`Spawn`, `Fetch`, `WaitFor`, `Release`), since one task's calls reach its worker's loop in
 //!   order and go on to the root in that order.
 //!
+//! - Work stealing (`Idle`, `Reclaim`, `Returned`, `Forget`): a worker is the only judge of
+//!   whether a task of its queue has started, so only it gives tasks back, and the root places
+//!   them again. A `Transfer` of a given-back task's result that reaches the worker before the
+//!   root has read `Returned` is stale: the worker ignores such transfers until `Forget` (sent
+//!   after every one of them), and the root sends them again to the task's new worker, after its
+//!   `Submit`. An `Idle` carries the count of `Submit`s the worker had read, so the root ignores
+//!   one that a `Submit` overtook.
+//!
 //! A task's inputs that come from another worker arrive in any order relative to its `Submit`:
 //! the worker holds the task until every input is there.
 
@@ -32,6 +40,9 @@ pub(crate) struct Task {
     pub(crate) first_output: ObjectId,
     pub(crate) num_returns: u32,
     pub(crate) args: Vec<Arg>,
+    /// The caller chose its worker (`schedule_rank` right before `remote`): it never moves to
+    /// another (see `Message::Reclaim`).
+    pub(crate) pinned: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +64,22 @@ pub(crate) enum Message {
     Spawn(Task),
     /// root → worker: the task the worker spawned went to another worker.
     Placed { first_output: ObjectId, num_returns: u32 },
+    /// worker → root: a slot here is free and no task is ready to run, after the first
+    /// `submits` `Submit`s the root sent here (sent once, again only after the next `Submit`).
+    /// The root may have a busy worker give back queued tasks; it ignores an `Idle` that a
+    /// later `Submit` has overtaken.
+    Idle { submits: u64 },
+    /// root → worker: a worker is short of work; give back up to `max` of the tasks queued
+    /// here that have not started (see `Returned`).
+    Reclaim { max: u32 },
+    /// worker → root, answering `Reclaim`: tasks given back (maybe none), newest first; none of
+    /// them has started or will start here. `wanted` are results of theirs that tasks still
+    /// here wait for. The worker ignores any `Transfer` of their results until `Forget`.
+    Returned { tasks: Vec<Task>, wanted: Vec<ObjectId> },
+    /// root → worker, after `Returned`: the root placed those tasks again and every `Transfer`
+    /// of their results it sent the worker before came before this message; the worker stops
+    /// ignoring them.
+    Forget(Vec<ObjectId>),
     /// worker → root: a task of the worker `put` this object, of `bytes` bytes, which the
     /// worker holds.
     Created { id: ObjectId, bytes: u64 },
@@ -101,6 +128,10 @@ impl Message {
             Message::Cleanup(_) => "Cleanup",
             Message::Spawn(_) => "Spawn",
             Message::Placed { .. } => "Placed",
+            Message::Idle { .. } => "Idle",
+            Message::Reclaim { .. } => "Reclaim",
+            Message::Returned { .. } => "Returned",
+            Message::Forget(_) => "Forget",
             Message::Created { .. } => "Created",
             Message::Fetch(_) => "Fetch",
             Message::WaitFor { .. } => "WaitFor",
@@ -303,14 +334,14 @@ mod fuzz {
     }
 
     fn task() -> impl Strategy<Value = Task> {
-        (any::<u64>(), id(), 1_u32..4, proptest::collection::vec(arg(), 0..4)).prop_map(
-            |(function, first_output, num_returns, args)| Task {
+        (any::<u64>(), id(), 1_u32..4, proptest::collection::vec(arg(), 0..4), any::<bool>())
+            .prop_map(|(function, first_output, num_returns, args, pinned)| Task {
                 function,
                 first_output,
                 num_returns,
                 args,
-            },
-        )
+                pinned,
+            })
     }
 
     fn message() -> impl Strategy<Value = Message> {

@@ -90,6 +90,31 @@ enum WaitFor {
     Worker { rank: Rank, request: u64 },
 }
 
+/// Whether the root may ask a worker to give back queued tasks (`Message::Reclaim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reclaim {
+    Open,
+    /// Asked for up to this many tasks; its answer has not come.
+    Asked(usize),
+    /// It gave none back at that time (its surplus waits for inputs, or runs): it is not
+    /// asked again until its load changes or [`ASK_AGAIN`] has passed (its tasks may have
+    /// become ready meanwhile).
+    Dry(Instant),
+}
+
+/// How long the root leaves a worker that gave nothing back before it asks again, while
+/// another worker is hungry.
+const ASK_AGAIN: Duration = Duration::from_millis(10);
+
+/// A task a worker gave back, not placed again yet.
+struct Spare {
+    task: Task,
+    /// The worker that gave it back.
+    from: Rank,
+    /// Its results that tasks on that worker wait for.
+    wanted: Vec<ObjectId>,
+}
+
 struct StatsCall {
     first_round: bool,
     collected: Vec<RankStats>,
@@ -120,6 +145,21 @@ pub(crate) struct Root {
     heartbeat: Option<Heartbeat>,
     /// Moves tasks with large inputs to their inputs' host (`UNIDIST_SCHEDULER=host-aware`).
     placement: Option<HostAware>,
+    /// Task slots of each worker, by rank (none on the root).
+    slots: Vec<usize>,
+    /// Tasks placed on each worker and not done yet, by rank.
+    assigned: Vec<usize>,
+    /// Whether each worker may be asked for queued tasks, by rank.
+    reclaim: Vec<Reclaim>,
+    /// Workers that said they have a free slot and nothing to run (`Message::Idle`) and have
+    /// been sent no task since, by rank.
+    hungry: Vec<bool>,
+    /// `Submit`s sent to each worker, by rank: an `Idle` sent before the last is stale.
+    submits: Vec<u64>,
+    /// Tasks given back and not placed again yet, for the next hungry workers.
+    spare: VecDeque<Spare>,
+    /// A worker's load changed since the root last looked for one short of work.
+    rebalance: bool,
 }
 
 /// Tasks that finish further apart than this are slow enough for the root to leave them the CPU.
@@ -147,7 +187,21 @@ impl Root {
             done_gap: Duration::ZERO,
             heartbeat: None,
             placement: None,
+            slots: (0..size).map(|rank| usize::from(rank > 0)).collect(),
+            assigned: vec![0; size],
+            reclaim: vec![Reclaim::Open; size],
+            hungry: vec![false; size],
+            submits: vec![0; size],
+            spare: VecDeque::new(),
+            rebalance: false,
         }
+    }
+
+    /// Each worker runs `slots[rank]` tasks at once (one each by default).
+    pub(crate) fn with_slots(mut self, slots: Vec<usize>) -> Root {
+        assert_eq!(slots.len(), self.size, "one count of slots per rank");
+        self.slots = slots;
+        self
     }
 
     /// Places tasks with large inputs on their inputs' host (see `scheduler::HostAware`).
@@ -178,6 +232,10 @@ impl Root {
             rank = placement.place(rank, largest_input(&self.objects, &task, rank));
             placement.started(rank);
         }
+        self.assigned[rank] += 1;
+        self.hungry[rank] = false;
+        self.submits[rank] += 1;
+        self.load_changed(rank);
         let mut inputs = Vec::new();
         for arg in &task.args {
             for &id in arg.ids() {
@@ -314,6 +372,8 @@ impl Root {
         if let Some(placement) = &mut self.placement {
             placement.finished(task.rank);
         }
+        self.assigned[task.rank] -= 1;
+        self.load_changed(task.rank);
         crate::log::event!(debug, task = %first_output, "task done");
         let now = Instant::now();
         self.done_gap = (self.done_gap * 7 + (now - self.last_done)) / 8;
@@ -332,6 +392,161 @@ impl Root {
             }
             self.try_free(id);
         }
+    }
+
+    /// Worker `rank` was given a task or finished one.
+    fn load_changed(&mut self, rank: Rank) {
+        self.rebalance = true;
+        if matches!(self.reclaim[rank], Reclaim::Dry(_)) {
+            self.reclaim[rank] = Reclaim::Open;
+        }
+    }
+
+    /// The next hungry worker after `after` in rank order (so that several share what comes)
+    /// that may run `task`: with host-aware placement, one on the host of its large input.
+    fn next_hungry(&self, after: Rank, task: &Task) -> Option<Rank> {
+        let workers = self.size - 1;
+        (0..workers).map(|k| 1 + (after + k) % workers).find(|&rank| {
+            self.hungry[rank]
+                && self.placement.as_ref().map_or(true, |placement| {
+                    placement.allows(rank, largest_input(&self.objects, task, rank))
+                })
+        })
+    }
+
+    /// Work stealing, through the root. Each hungry worker (`Message::Idle`) first gets a task
+    /// given back earlier and not placed yet; for the hungry workers left, the root asks the
+    /// workers holding more tasks than slots to give back one task each, the fullest first.
+    /// Only tasks that have not started move (see `Message::Reclaim`). The root's count of a
+    /// worker's tasks includes those waiting for inputs or blocked in `get`, so a worker may
+    /// have fewer to give, or none.
+    fn balance(&mut self, out: &mut Outbox) {
+        self.rebalance = false;
+        let mut after = 0;
+        for _ in 0..self.spare.len() {
+            if !self.hungry.contains(&true) {
+                break;
+            }
+            let spare = self.spare.pop_front().expect("counted");
+            match self.next_hungry(after, &spare.task) {
+                Some(rank) => {
+                    self.place_moved(spare, rank, out);
+                    after = rank;
+                }
+                None => self.spare.push_back(spare),
+            }
+        }
+        let asked: usize = self
+            .reclaim
+            .iter()
+            .map(|r| match r {
+                Reclaim::Asked(max) => *max,
+                _ => 0,
+            })
+            .sum();
+        let mut wanted = self.hungry.iter().filter(|h| **h).count().saturating_sub(asked);
+        if wanted == 0 {
+            return;
+        }
+        let mut victims: Vec<(usize, Rank)> = (1..self.size)
+            .filter(|&rank| !self.hungry[rank])
+            .filter(|&rank| match self.reclaim[rank] {
+                Reclaim::Open => true,
+                Reclaim::Asked(_) => false,
+                Reclaim::Dry(since) => since.elapsed() >= ASK_AGAIN,
+            })
+            .map(|rank| (self.assigned[rank].saturating_sub(self.slots[rank]), rank))
+            .filter(|(surplus, _)| *surplus > 0)
+            .collect();
+        victims.sort_unstable_by(|a, b| b.cmp(a));
+        for (surplus, rank) in victims {
+            let max = wanted.min(surplus.div_ceil(2));
+            self.reclaim[rank] = Reclaim::Asked(max);
+            crate::log::event!(debug, worker = rank, max, "tasks asked back");
+            out.send(rank, Message::Reclaim { max: max as u32 });
+            wanted -= max;
+            if wanted == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Worker `from` gave back `tasks`: each goes to a hungry worker that may run it, or waits
+    /// on the root for the next one.
+    fn returned(&mut self, from: Rank, tasks: Vec<Task>, wanted: &[ObjectId], out: &mut Outbox) {
+        if self.finished {
+            return; // shut down: nothing runs any more
+        }
+        // A worker that gave nothing is not asked again for a while: no loop of asks.
+        self.reclaim[from] =
+            if tasks.is_empty() { Reclaim::Dry(Instant::now()) } else { Reclaim::Open };
+        self.rebalance = true;
+        let mut after = from;
+        for task in tasks {
+            let Some(running) = self.running.get(&task.first_output) else { continue };
+            let was = running.rank;
+            self.assigned[was] -= 1;
+            if let Some(placement) = &mut self.placement {
+                placement.finished(was);
+            }
+            let outputs = task.first_output;
+            let wanted = (0..task.num_returns as usize)
+                .map(|k| outputs.offset(k))
+                .filter(|id| wanted.contains(id))
+                .collect();
+            let spare = Spare { task, from, wanted };
+            match self.next_hungry(after, &spare.task) {
+                Some(rank) => {
+                    self.place_moved(spare, rank, out);
+                    after = rank;
+                }
+                None => self.spare.push_back(spare),
+            }
+        }
+    }
+
+    /// Places a task given back by its worker on worker `to`: its inputs go there, and the ranks promised its results (by the `Transfer`s the giver
+    /// dropped, and the giver itself for those it still wants) get them from there.
+    fn place_moved(&mut self, spare: Spare, to: Rank, out: &mut Outbox) {
+        let Spare { task, from, wanted } = spare;
+        if let Some(placement) = &mut self.placement {
+            placement.started(to);
+        }
+        let Some(running) = self.running.get_mut(&task.first_output) else { return };
+        running.rank = to;
+        self.assigned[to] += 1;
+        self.hungry[to] = false;
+        self.submits[to] += 1;
+        self.load_changed(to);
+        for arg in &task.args {
+            for &id in arg.ids() {
+                self.send_to(id, to, out);
+            }
+        }
+        let (first_output, num_returns) = (task.first_output, task.num_returns as usize);
+        crate::log::event!(debug, task = %first_output, from, to, "task moved");
+        // Before the transfers of its results: a worker that gave the task back ignores them
+        // until the task is placed on it again.
+        out.send(to, Message::Submit(task));
+        let outputs: Vec<ObjectId> = (0..num_returns).map(|k| first_output.offset(k)).collect();
+        for &id in &outputs {
+            let entry = self.entry(id);
+            let mut holders = vec![to];
+            holders.extend(entry.holders.iter().skip(1).filter(|&&r| r != to && r != from));
+            if to != from && wanted.contains(&id) {
+                holders.push(from);
+            }
+            entry.holders = holders;
+            let fetching = entry.fetching;
+            for &rank in &self.entry(id).holders[1..] {
+                out.send(to, Message::Transfer { id, to: rank });
+            }
+            if fetching {
+                out.send(to, Message::Transfer { id, to: 0 });
+            }
+        }
+        // After every `Transfer` of them the root sent the giver while they were its.
+        out.send(from, Message::Forget(outputs));
     }
 
     fn release(&mut self, id: ObjectId) {
@@ -405,6 +620,13 @@ impl Node for Root {
         match message {
             Message::Data { id, object } => self.arrived(id, object),
             Message::TaskDone { first_output, sizes } => self.task_done(first_output, &sizes),
+            Message::Returned { tasks, wanted } => self.returned(from, tasks, &wanted, out),
+            Message::Idle { submits } => {
+                if submits == self.submits[from] {
+                    self.hungry[from] = true;
+                    self.rebalance = true;
+                }
+            }
             Message::Spawn(task) => {
                 let (first_output, num_returns) = (task.first_output, task.num_returns);
                 if self.submit(task, None, out) != from {
@@ -485,6 +707,10 @@ impl Node for Root {
             if let Some(line) = heartbeat.silent() {
                 out.fatal = Some(line);
             }
+        }
+        // Also while a worker stays hungry: a worker that gave nothing may have more now.
+        if (self.rebalance || self.hungry.contains(&true)) && !self.finished {
+            self.balance(out);
         }
         // Cleanups first: a statistics request among the answers must come after them.
         if idle {
@@ -631,6 +857,89 @@ mod tests {
                 "3: Submit 2:2",
             ],
             "workers 1, 2, 3, 1; no Placed for the task that stayed on its spawner"
+        );
+    }
+
+    #[test]
+    fn a_hungry_worker_gets_a_queued_task_of_a_busy_one_with_what_was_promised_of_it() {
+        let (mut root, mut out) = root(3);
+        let (slow, queued, reader) = (id(0, 0), id(0, 1), id(0, 2));
+        run_on(&mut root, &mut out, 1, slow, &[]);
+        run_on(&mut root, &mut out, 1, queued, &[]);
+        run_on(&mut root, &mut out, 2, reader, &[queued]);
+        let answer = get(&mut root, &mut out, vec![queued]);
+        assert_eq!(
+            sent(&mut out),
+            [
+                "1: Submit 0:0",
+                "1: Submit 0:1",
+                "1: Transfer 0:1 to 2",
+                "1: Transfer 0:1 to 0",
+                "2: Submit 0:2"
+            ]
+        );
+        // Worker 2's task waits for its input. An `Idle` it sent before that task came is stale.
+        root.on_message(2, Message::Idle { submits: 0 }, &mut out);
+        root.flush(&mut out, false);
+        assert!(sent(&mut out).is_empty());
+        root.on_message(2, Message::Idle { submits: 1 }, &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Reclaim 1"]);
+        root.on_message(1, Message::Returned { tasks: vec![takes(queued, &[])], wanted: vec![] }, &mut out);
+        // Worker 2 makes it now, and sends the root what it asked for; worker 1 may forget it.
+        assert_eq!(
+            sent(&mut out),
+            ["2: Submit 0:1", "2: Transfer 0:1 to 0", "1: Forget [0:1]"]
+        );
+        root.flush(&mut out, false);
+        assert!(sent(&mut out).is_empty(), "no worker is hungry any more");
+        root.on_message(2, Message::Data { id: queued, object: value(&7_i64) }, &mut out);
+        done(&mut root, &mut out, 2, queued, 8);
+        assert_eq!(objects(&answer), [Ok(7)]);
+    }
+
+    #[test]
+    fn a_worker_that_gave_nothing_back_is_asked_again_once_its_load_changes() {
+        let (mut root, mut out) = root(3);
+        run_on(&mut root, &mut out, 1, id(0, 0), &[]);
+        run_on(&mut root, &mut out, 1, id(0, 1), &[]);
+        sent(&mut out);
+        root.on_message(2, Message::Idle { submits: 0 }, &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Reclaim 1"]);
+        root.flush(&mut out, false);
+        assert!(sent(&mut out).is_empty(), "one ask at a time");
+        // Its surplus waits for inputs, say: nothing to give.
+        root.on_message(1, Message::Returned { tasks: vec![], wanted: vec![] }, &mut out);
+        root.flush(&mut out, false);
+        assert!(sent(&mut out).is_empty(), "not asked again at once");
+        run_on(&mut root, &mut out, 1, id(0, 2), &[]);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Submit 0:2", "1: Reclaim 1"]);
+    }
+
+    #[test]
+    fn a_task_given_back_while_no_worker_is_hungry_waits_on_the_root_for_one() {
+        let (mut root, mut out) = root(3);
+        let (a, b, c, input) = (id(0, 0), id(0, 1), id(0, 2), id(0, 9));
+        put(&mut root, &mut out, input, value(&1_i64));
+        run_on(&mut root, &mut out, 1, a, &[]);
+        run_on(&mut root, &mut out, 1, b, &[input]);
+        sent(&mut out);
+        root.on_message(2, Message::Idle { submits: 0 }, &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Reclaim 1"]);
+        run_on(&mut root, &mut out, 2, c, &[]);
+        let given = takes(b, &[input]);
+        root.on_message(1, Message::Returned { tasks: vec![given], wanted: vec![b] }, &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["2: Submit 0:2"], "worker 2 has work again");
+        root.on_message(2, Message::Idle { submits: 1 }, &mut out);
+        root.flush(&mut out, false);
+        // Its input goes with it; worker 1, where a task waits for its result, gets a copy.
+        assert_eq!(
+            sent(&mut out),
+            ["2: Data 0:9", "2: Submit 0:1", "2: Transfer 0:1 to 1", "1: Forget [0:1]"]
         );
     }
 
@@ -799,7 +1108,8 @@ mod tests {
     fn every_output_of_a_task_is_done_when_it_finishes() {
         let (mut root, mut out) = root(2);
         let first = id(0, 0);
-        let task = Task { function: ADD, first_output: first, num_returns: 2, args: Vec::new() };
+        let task =
+            Task { function: ADD, first_output: first, num_returns: 2, args: Vec::new(), pinned: false };
         root.on_command(Command::Submit { task, rank: 1 }, &mut out);
         let answer = wait(&mut root, &mut out, vec![first, first.offset(1)], 2);
         root.on_message(1, Message::TaskDone { first_output: first, sizes: vec![8, 8] }, &mut out);

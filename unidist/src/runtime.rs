@@ -336,7 +336,8 @@ fn start_local(workers: usize, settings: &Settings) -> Runtime {
         let rank = transport.rank();
         if rank == 0 {
             let (mailbox, inbox) = Mailbox::new(transport.doorbell());
-            let node = Root::new(size, Arc::clone(&scheduler), gc);
+            let slots = (0..size).map(|r| if r == 0 { 0 } else { slots }).collect();
+            let node = Root::new(size, Arc::clone(&scheduler), gc).with_slots(slots);
             let handle = spawn("unidist-root".into(), move || {
                 crate::log::set_thread_rank(0);
                 event_loop::run(node, transport, inbox)
@@ -441,8 +442,13 @@ fn start_mpi(
                 crate::scheduler::Policy::RoundRobin => None,
             };
             let watch = heartbeat.map(|t| Heartbeat::new(t, (1..size).collect(), names));
-            let root =
-                Root::new(size, scheduler, gc).with_heartbeat(watch).with_placement(placement);
+            let slots = (0..size)
+                .map(|r| if r == 0 { 0 } else { cluster::slots_of(&hosts_here, r, threads) })
+                .collect();
+            let root = Root::new(size, scheduler, gc)
+                .with_heartbeat(watch)
+                .with_placement(placement)
+                .with_slots(slots);
             event_loop::run(root, transport, inbox);
         } else {
             let _ = started_tx.send(Ok((size, Arc::clone(&scheduler), hosts, None)));

@@ -103,6 +103,14 @@ impl HostAware {
         }
     }
 
+    /// True unless the task's largest input (`bytes` held by `holder`) is large and on another
+    /// host than `rank`: where a task that waited may still go when it moves.
+    pub(crate) fn allows(&self, rank: Rank, largest: Option<(Rank, u64)>) -> bool {
+        largest.map_or(true, |(holder, bytes)| {
+            bytes < self.threshold || self.host_of[holder] == self.host_of[rank]
+        })
+    }
+
     /// A task was placed on `rank`.
     pub(crate) fn started(&mut self, rank: Rank) {
         self.running[rank] += 1;
@@ -134,6 +142,15 @@ mod tests {
         assert_eq!(place.place(1, Some((3, LARGE_INPUT))), 1, "the holder is far busier");
         place.finished(3);
         assert_eq!(place.place(1, Some((3, LARGE_INPUT))), 3);
+    }
+
+    #[test]
+    fn a_task_with_a_large_input_moves_only_within_its_input_s_host() {
+        let place = hosts();
+        assert!(place.allows(4, Some((3, LARGE_INPUT))), "same host");
+        assert!(!place.allows(1, Some((3, LARGE_INPUT))));
+        assert!(place.allows(1, Some((3, LARGE_INPUT - 1))), "a small input does not count");
+        assert!(place.allows(1, None));
     }
 
     #[test]

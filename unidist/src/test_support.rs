@@ -4,7 +4,7 @@
 //! layer only, so every layer's tests may use it.
 
 use std::sync::mpsc::Receiver;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::arg::{Arg, Outputs, TaskArgs};
 use crate::context;
@@ -83,6 +83,33 @@ fn nested(args: &mut TaskArgs) -> Result<Outputs, Error> {
 
 inventory::submit! { RemoteFunction::new("unidist::test_support::nested", 1, nested, no_types) }
 
+/// `gate(key: u64) -> u64`: holds its task slot until the test calls [`open_gate`]`(key)`,
+/// then returns `key`. Each test uses keys of its own.
+pub(crate) const GATE: u64 = function_id("unidist::test_support::gate");
+
+static OPEN_GATES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+static GATE_OPENED: Condvar = Condvar::new();
+
+fn gate(args: &mut TaskArgs) -> Result<Outputs, Error> {
+    let key: u64 = args.take()?;
+    let mut open = OPEN_GATES.lock().unwrap_or_else(|e| e.into_inner());
+    while !open.contains(&key) {
+        open = GATE_OPENED.wait(open).unwrap_or_else(|e| e.into_inner());
+    }
+    drop(open);
+    let mut out = args.outputs();
+    out.push(&key)?;
+    Ok(out)
+}
+
+inventory::submit! { RemoteFunction::new("unidist::test_support::gate", 1, gate, no_types) }
+
+/// Lets the tasks of `gate(key)` return.
+pub(crate) fn open_gate(key: u64) {
+    OPEN_GATES.lock().unwrap_or_else(|e| e.into_inner()).push(key);
+    GATE_OPENED.notify_all();
+}
+
 /// The object of a value.
 pub(crate) fn value<T: RemoteValue>(value: &T) -> Object {
     Object::encode(value).expect("test values encode")
@@ -95,7 +122,7 @@ pub(crate) fn read<T: RemoteValue>(object: &Object) -> Result<T, Error> {
 
 /// A task of `function` with one result, `first_output`.
 pub(crate) fn task(function: u64, first_output: ObjectId, args: Vec<Arg>) -> Task {
-    Task { function, first_output, num_returns: 1, args }
+    Task { function, first_output, num_returns: 1, args, pinned: false }
 }
 
 /// A message sent to `to`, in a short form that names what a test checks.
@@ -115,6 +142,13 @@ pub(crate) fn show(to: Rank, message: &Message) -> String {
         Message::Placed { first_output, num_returns } => {
             format!("{to}: Placed {first_output} x{num_returns}")
         }
+        Message::Idle { submits } => format!("{to}: Idle after {submits}"),
+        Message::Reclaim { max } => format!("{to}: Reclaim {max}"),
+        Message::Returned { tasks, wanted } => {
+            let tasks: Vec<ObjectId> = tasks.iter().map(|t| t.first_output).collect();
+            format!("{to}: Returned [{}] wanted [{}]", ids(&tasks), ids(wanted))
+        }
+        Message::Forget(list) => format!("{to}: Forget [{}]", ids(list)),
         Message::Created { id, bytes } => format!("{to}: Created {id} {bytes}"),
         Message::WaitFor { request, ids: list, num_returns } => {
             format!("{to}: WaitFor {request} [{}] {num_returns}", ids(list))

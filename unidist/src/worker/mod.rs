@@ -10,7 +10,7 @@
 
 pub(crate) mod command;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use command::Command;
@@ -49,6 +49,9 @@ pub(crate) struct Worker {
     waiting_for: HashMap<ObjectId, Vec<ObjectId>>,
     /// Transfers asked for objects that are not made yet.
     transfers: HashMap<ObjectId, Vec<Rank>>,
+    /// Results of tasks given back to the root (`Reclaim`) until it says `Forget`: a
+    /// `Transfer` of one of them is stale (the root sends it again to their new worker).
+    given_back: HashSet<ObjectId>,
     /// `get`s of tasks, and the objects each waits for.
     gets: HashMap<u64, Get>,
     get_waiters: HashMap<ObjectId, Vec<u64>>,
@@ -62,6 +65,11 @@ pub(crate) struct Worker {
     inline: VecDeque<Job>,
     /// Watches the root under MPI (see `heartbeat`).
     heartbeat: Option<Heartbeat>,
+    /// `Submit`s received so far.
+    submits: u64,
+    /// The root was told this worker is short of work (`Message::Idle`) and has sent no task
+    /// since.
+    said_idle: bool,
     pool: Arc<Pool>,
     finished: bool,
 }
@@ -81,6 +89,7 @@ impl Worker {
             blocked: HashMap::new(),
             waiting_for: HashMap::new(),
             transfers: HashMap::new(),
+            given_back: HashSet::new(),
             gets: HashMap::new(),
             get_waiters: HashMap::new(),
             next_get: 0,
@@ -89,6 +98,8 @@ impl Worker {
             releases: Vec::new(),
             inline: VecDeque::new(),
             heartbeat: None,
+            submits: 0,
+            said_idle: false,
             pool: Pool::new(rank, size - 1, backend, mailbox, slots),
             finished: false,
         }
@@ -102,6 +113,12 @@ impl Worker {
     }
 
     fn submit(&mut self, task: Task) {
+        if !self.given_back.is_empty() {
+            // Given back, and placed here again: its results are made here after all.
+            for k in 0..task.num_returns as usize {
+                self.given_back.remove(&task.first_output.offset(k));
+            }
+        }
         let mut missing = 0;
         for arg in &task.args {
             for &id in arg.ids() {
@@ -190,6 +207,29 @@ impl Worker {
         reply.complete(Answer::Objects(objects));
     }
 
+    /// Gives the root back up to `max` queued tasks that have not started, for a worker short of
+    /// work (see `Pool::take_back`), with the results of theirs that tasks here wait for.
+    fn give_back(&mut self, max: usize, out: &mut Outbox) {
+        let jobs = self.pool.take_back(max);
+        let mut wanted = Vec::new();
+        let tasks = jobs
+            .into_iter()
+            .map(|job| {
+                for k in 0..job.task.num_returns as usize {
+                    let id = job.task.first_output.offset(k);
+                    // The root has them sent again, to their new worker.
+                    self.transfers.remove(&id);
+                    self.given_back.insert(id);
+                    if self.waiting_for.contains_key(&id) || self.get_waiters.contains_key(&id) {
+                        wanted.push(id);
+                    }
+                }
+                job.task
+            })
+            .collect();
+        out.send(0, Message::Returned { tasks, wanted });
+    }
+
     /// A task's `get`: answered from the store, or once the root has had the missing objects
     /// sent here.
     fn get(&mut self, ids: Vec<ObjectId>, reply: Reply, out: &mut Outbox) {
@@ -225,12 +265,24 @@ impl Node for Worker {
 
     fn on_message(&mut self, _from: Rank, message: Message, out: &mut Outbox) {
         match message {
-            Message::Submit(task) => self.submit(task),
+            Message::Submit(task) => {
+                self.submits += 1;
+                self.said_idle = false;
+                self.submit(task)
+            }
             Message::Data { id, object } => self.store_object(id, object, out),
+            // Stale: the root asks the task's new worker, even if a copy has come here since.
+            Message::Transfer { id, .. } if self.given_back.contains(&id) => {}
             Message::Transfer { id, to } => match self.store.get(id) {
                 Some(object) => out.send(to, Message::Data { id, object: object.clone() }),
                 None => self.transfers.entry(id).or_default().push(to),
             },
+            Message::Reclaim { max } => self.give_back(max as usize, out),
+            Message::Forget(ids) => {
+                for id in ids {
+                    self.given_back.remove(&id);
+                }
+            }
             Message::Cleanup(ids) => {
                 for id in ids {
                     self.store.remove(id);
@@ -295,6 +347,11 @@ impl Node for Worker {
         if !self.releases.is_empty() {
             out.send(0, Message::Release(std::mem::take(&mut self.releases)));
         }
+        if !self.said_idle && self.inline.is_empty() && self.pool.short_of_work() && !self.finished
+        {
+            self.said_idle = true;
+            out.send(0, Message::Idle { submits: self.submits });
+        }
         if let Some(heartbeat) = &mut self.heartbeat {
             // Its own, not an answer to the root's: a root that died is then found by this
             // send failing, as a worker that died is by the root's.
@@ -344,7 +401,8 @@ mod tests {
     use crate::error::Error;
     use crate::event_loop::Input;
     use crate::test_support::{
-        answered_flags as flags, answered_objects, read, show, task, value, ADD, LIST, PANICS,
+        answered_flags as flags, answered_objects, open_gate, read, show, task, value, ADD, GATE,
+        LIST, PANICS,
     };
     use crate::transport::Doorbell;
 
@@ -604,6 +662,35 @@ mod tests {
     }
 
     #[test]
+    fn a_reclaim_gives_back_queued_tasks_and_stale_transfers_of_their_results_are_ignored() {
+        let mut w = worker();
+        let key = 1801_u64;
+        w.message(0, Message::Submit(task(GATE, id(0, 0), vec![Arg::Value(value(&key))])));
+        // The gate holds the only slot: what comes next waits in the queue.
+        while !w.worker.pool.computing() {
+            std::thread::yield_now();
+        }
+        w.message(0, add(id(0, 1), int(1), int(2)));
+        w.message(0, add(id(0, 2), int(3), int(4)));
+        w.message(0, Message::Transfer { id: id(0, 1), to: 2 });
+        w.message(0, add(id(0, 3), Arg::Ref(id(0, 1)), int(10)));
+        w.message(0, Message::Reclaim { max: 2 });
+        // Newest first; 0:3 waits for an input, so it stays, and wants 0:1 back.
+        assert_eq!(w.sent(), ["0: Returned [0:2,0:1] wanted [0:1]"]);
+        w.message(0, Message::Transfer { id: id(0, 1), to: 2 });
+        w.message(2, Message::Data { id: id(0, 1), object: value(&3_i64) });
+        w.message(0, Message::Transfer { id: id(0, 1), to: 2 });
+        assert!(w.sent().is_empty(), "stale transfers: the root asks the task's new worker");
+        w.message(0, Message::Forget(vec![id(0, 1), id(0, 2)]));
+        w.message(0, Message::Transfer { id: id(0, 1), to: 2 });
+        assert_eq!(w.sent(), ["2: Data 0:1"], "a copy held here serves a later transfer");
+        open_gate(key);
+        assert_eq!(w.finish().0, id(0, 0));
+        let (first, results) = w.finish();
+        assert_eq!((first, read::<i64>(&results[0])), (id(0, 3), Ok(13)));
+    }
+
+    #[test]
     fn a_task_s_submissions_go_to_the_root_and_its_releases_go_once_per_round() {
         let mut w = worker();
         w.command(Command::Submit(task(ADD, id(1, 0), vec![int(1), int(2)])));
@@ -611,9 +698,9 @@ mod tests {
         w.command(Command::Release(id(1, 4)));
         assert_eq!(w.sent(), ["0: Spawn 1:0"]);
         w.worker.flush(&mut w.out, false);
-        assert_eq!(w.sent(), ["0: Release [0:3,1:4]"]);
+        assert_eq!(w.sent(), ["0: Release [0:3,1:4]", "0: Idle after 0"]);
         w.worker.flush(&mut w.out, true);
-        assert!(w.sent().is_empty(), "each release goes once");
+        assert!(w.sent().is_empty(), "each release goes once, and so does the news of no work");
     }
 
     #[test]
@@ -642,7 +729,7 @@ mod tests {
         let batches: Vec<(Rank, Vec<Message>)> = out.drain().collect();
         let shown: Vec<String> =
             batches.iter().flat_map(|(to, b)| b.iter().map(|m| show(*to, m))).collect();
-        assert_eq!(shown, ["0: Release [1:0]", "0: Heartbeat"]);
+        assert_eq!(shown, ["0: Release [1:0]", "0: Idle after 0", "0: Heartbeat"]);
         assert!(out.fatal.is_none());
     }
 }
