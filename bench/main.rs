@@ -13,7 +13,7 @@
 //!
 //! Options: `--json` (also print one JSON line), `--quick` (small sizes, for the test suite:
 //! checks the program runs, measures nothing worth reporting), `--only a,b` (run these items:
-//! raw, roundtrip, throughput, chain, fanin, large, scaling, nested, idle; and `hosts`, run only
+//! raw, roundtrip, throughput, chain, fanin, large, scaling, nested, taskbench, idle; and `hosts`, run only
 //! when named: it needs workers on two hosts), `--reps N` (at least 5).
 //!
 //! Every task is a plain `#[remote]` function, as users write them; `roundtrip` and `chain` also
@@ -23,6 +23,8 @@
 //! each read by 4 tasks placed by the scheduler in use (`UNIDIST_SCHEDULER`,
 //! `UNIDIST_HOST_AWARE_BYTES`): the time of those tasks and the input bytes that crossed to the
 //! other host. Run it once per scheduler.
+
+mod taskbench;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -416,18 +418,7 @@ impl Bench {
     }
 
     fn scaling(&mut self) {
-        // Calibrate 1 ms of work on this machine.
-        let mut rounds = 100_000_u64;
-        loop {
-            let started = Instant::now();
-            spin(rounds);
-            let t = started.elapsed();
-            if t > Duration::from_millis(20) {
-                rounds = (rounds as f64 * 1e-3 / t.as_secs_f64()) as u64;
-                break;
-            }
-            rounds *= 2;
-        }
+        let rounds = (spin_rounds_per_us() * 1e3) as u64; // 1 ms of work
         let workers = unidist::num_workers();
         let per_worker = self.size(200, 20);
         // All tasks on worker 1: advance the round-robin cycle past the other workers.
@@ -496,6 +487,51 @@ impl Bench {
         self.row(&format!("nested fib({n}) task rate, {workers} workers"), "tasks/s", rate, None);
     }
 
+    /// Task graphs after Task Bench: METG at 50% efficiency per dependence pattern (see
+    /// `taskbench.rs`), over `reps` sweeps (3 at most).
+    fn taskbench(&mut self) {
+        let rounds_per_us = spin_rounds_per_us();
+        let slots: usize = unidist::cluster_resources().iter().map(|h| h.slots).sum();
+        let (sweeps, max_steps, budget) = if self.quick {
+            (1, 16, Duration::from_millis(5))
+        } else {
+            (self.reps.min(3), 1_000, Duration::from_millis(100))
+        };
+        for pattern in taskbench::Pattern::ALL {
+            let runs: Vec<Vec<taskbench::Point>> = (0..sweeps)
+                .map(|_| taskbench::sweep(pattern, rounds_per_us, slots, max_steps, budget))
+                .collect();
+            if !self.quick {
+                // The sweeps themselves, for BENCHMARKS.md: kernel, efficiency, granularity.
+                for run in &runs {
+                    let steps: Vec<String> = run
+                        .iter()
+                        .map(|p| {
+                            format!("{}:{:.2}:{}", p.kernel_us, p.efficiency, num(p.granularity_us))
+                        })
+                        .collect();
+                    eprintln!(
+                        "taskbench {} sweep (kernel us:efficiency:granularity us) {}",
+                        pattern.name(),
+                        steps.join(" ")
+                    );
+                }
+            }
+            let metgs: Option<Vec<f64>> = runs.iter().map(|r| taskbench::metg(r)).collect();
+            match metgs {
+                Some(metgs) => {
+                    let name = format!("taskbench {} METG at 50% efficiency", pattern.name());
+                    self.row(&name, "us", Figure::of(metgs), None);
+                }
+                None => {
+                    let first = runs.iter().map(|r| r[0].efficiency).collect();
+                    let name = format!("taskbench {}: efficiency with 2 ms tasks", pattern.name());
+                    self.row(&name, "ratio", Figure::of(first), None);
+                }
+            }
+        }
+    }
+
     fn print(&self, json: bool) {
         let backend = unidist::backend();
         let workers = unidist::num_workers();
@@ -553,8 +589,32 @@ fn num(x: f64) -> String {
 /// An item of the benchmark and the method that measures it.
 type Item = (&'static str, fn(&mut Bench));
 
-const ITEMS: [&str; 9] =
-    ["raw", "roundtrip", "throughput", "chain", "fanin", "large", "scaling", "nested", "idle"];
+const ITEMS: [&str; 10] = [
+    "raw",
+    "roundtrip",
+    "throughput",
+    "chain",
+    "fanin",
+    "large",
+    "scaling",
+    "nested",
+    "taskbench",
+    "idle",
+];
+
+/// Steps of `spin` per microsecond on this machine (calibrated over at least 20 ms).
+fn spin_rounds_per_us() -> f64 {
+    let mut rounds = 100_000_u64;
+    loop {
+        let started = Instant::now();
+        spin(rounds);
+        let t = started.elapsed();
+        if t > Duration::from_millis(20) {
+            return rounds as f64 / (t.as_secs_f64() * 1e6);
+        }
+        rounds *= 2;
+    }
+}
 
 fn main() {
     unidist::init();
@@ -598,7 +658,7 @@ fn main() {
     let mut bench =
         Bench { reps, quick, input_bytes, rows: Vec::new(), raw_half_rtt_us: None, raw_gbps: None };
     // In this order: the raw limits first (when asked for at all), since the ratios use them.
-    let items: [Item; 10] = [
+    let items: [Item; 11] = [
         ("raw", Bench::raw),
         ("roundtrip", Bench::roundtrip),
         ("throughput", Bench::throughput),
@@ -607,6 +667,7 @@ fn main() {
         ("large", Bench::large),
         ("scaling", Bench::scaling),
         ("nested", Bench::nested),
+        ("taskbench", Bench::taskbench),
         ("idle", Bench::idle),
         ("hosts", Bench::hosts),
     ];

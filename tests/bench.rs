@@ -21,6 +21,12 @@ fn check(job: &support::Job, backend: &str, raw: bool) {
         "large Vec<f64>",
         "scaling efficiency",
         "nested fib",
+        "taskbench no_comm",
+        "taskbench stencil_1d",
+        "taskbench nearest",
+        "taskbench fft",
+        "taskbench tree",
+        "taskbench all_to_all",
         "idle CPU per rank",
     ];
     if raw {

@@ -61,7 +61,8 @@ struct FlagDir(PathBuf);
 
 impl FlagDir {
     fn new(case: &str) -> FlagDir {
-        let dir = std::env::temp_dir().join(format!("unidist-stragglers-{}-{case}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("unidist-stragglers-{}-{case}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         FlagDir(dir)
@@ -134,8 +135,7 @@ fn main() {
     cases.run("sweep", || {
         let dir = FlagDir::new("sweep");
         let blocked = straggler::remote(dir.0.clone(), 199);
-        let flags: Vec<ObjectRef<u64>> =
-            (0..199).map(|i| flag::remote(dir.0.clone(), i)).collect();
+        let flags: Vec<ObjectRef<u64>> = (0..199).map(|i| flag::remote(dir.0.clone(), i)).collect();
         assert_eq!(unidist::get(&flags).unwrap(), (0..199).collect::<Vec<u64>>());
         assert_eq!(unidist::get(&blocked).unwrap(), 199, "tasks stayed behind");
     });
@@ -144,15 +144,21 @@ fn main() {
     // behind a straggler while another worker has nothing to do.
     cases.run("aimed_tasks_stay", || {
         let dir = FlagDir::new("aimed");
+        let n = 4 * unidist::num_workers() as u64;
         aim_at(1);
-        let blocked = straggler::remote(dir.0.clone(), 1);
-        aim_at(1);
-        let aimed = where_am_i::remote(0);
-        // Not aimed: the next worker of the cycle, 2, or any worker that takes it over.
-        let released = flag::remote(dir.0.clone(), 0);
-        assert_eq!(unidist::get(&released).unwrap(), 0);
-        assert_eq!(unidist::get(&blocked).unwrap(), 1);
-        assert_eq!(unidist::get(&aimed).unwrap(), 1, "an aimed task moved");
+        let blocked = straggler::remote(dir.0.clone(), n as usize);
+        // Round-robin: some queued behind the straggler, which only moving them releases.
+        let flags: Vec<ObjectRef<u64>> = (0..n).map(|i| flag::remote(dir.0.clone(), i)).collect();
+        // Queued last, so the first a worker would give back were they not aimed.
+        let aimed: Vec<ObjectRef<usize>> = (0..3)
+            .map(|i| {
+                aim_at(1);
+                where_am_i::remote(i)
+            })
+            .collect();
+        assert_eq!(unidist::get(&flags).unwrap(), (0..n).collect::<Vec<u64>>());
+        assert_eq!(unidist::get(&blocked).unwrap(), n as usize, "tasks stayed behind");
+        assert_eq!(unidist::get(&aimed).unwrap(), [1, 1, 1], "an aimed task moved");
     });
 
     cases.finish();

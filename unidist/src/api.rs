@@ -415,7 +415,8 @@ pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> 
             a.arg
         })
         .collect();
-    let mut task = Task { function, first_output, num_returns: num_returns as u32, args, pinned: false };
+    let mut task =
+        Task { function, first_output, num_returns: num_returns as u32, args, pinned: false };
     match caller {
         // The worker is picked here, in the caller's order: so `schedule_rank` called by this
         // thread names the worker of its next task, whatever the root's loop is doing.

@@ -563,9 +563,7 @@ mod tests {
     use crate::arg::{Arg, Resolved};
     use crate::error::Error;
     use crate::event_loop::Input;
-    use crate::test_support::{
-        open_gate, read, task, value, ADD, GATE, NESTED, PANICS, WHEREAMI,
-    };
+    use crate::test_support::{open_gate, read, task, value, ADD, GATE, NESTED, PANICS, WHEREAMI};
     use crate::transport::Doorbell;
 
     /// The pool of worker 3 of 4 workers, with `slots` task slots, and its worker's queue.

@@ -64,22 +64,6 @@ pub(crate) enum Message {
     Spawn(Task),
     /// root → worker: the task the worker spawned went to another worker.
     Placed { first_output: ObjectId, num_returns: u32 },
-    /// worker → root: a slot here is free and no task is ready to run, after the first
-    /// `submits` `Submit`s the root sent here (sent once, again only after the next `Submit`).
-    /// The root may have a busy worker give back queued tasks; it ignores an `Idle` that a
-    /// later `Submit` has overtaken.
-    Idle { submits: u64 },
-    /// root → worker: a worker is short of work; give back up to `max` of the tasks queued
-    /// here that have not started (see `Returned`).
-    Reclaim { max: u32 },
-    /// worker → root, answering `Reclaim`: tasks given back (maybe none), newest first; none of
-    /// them has started or will start here. `wanted` are results of theirs that tasks still
-    /// here wait for. The worker ignores any `Transfer` of their results until `Forget`.
-    Returned { tasks: Vec<Task>, wanted: Vec<ObjectId> },
-    /// root → worker, after `Returned`: the root placed those tasks again and every `Transfer`
-    /// of their results it sent the worker before came before this message; the worker stops
-    /// ignoring them.
-    Forget(Vec<ObjectId>),
     /// worker → root: a task of the worker `put` this object, of `bytes` bytes, which the
     /// worker holds.
     Created { id: ObjectId, bytes: u64 },
@@ -105,6 +89,24 @@ pub(crate) enum Message {
     /// root → worker and worker → root, each side every second: a sign of life (see
     /// `heartbeat`).
     Heartbeat,
+    // Work stealing; last, so the tags of the others stay as they were.
+    /// worker → root: a slot here is free and no task is ready to run, after the first
+    /// `submits` `Submit`s the root sent here (sent once, again only after the next `Submit`).
+    /// The root may have a busy worker give back queued tasks; it ignores an `Idle` that a
+    /// later `Submit` has overtaken.
+    Idle { submits: u64 },
+    /// root → worker: a worker is short of work; give back up to `max` of the tasks queued
+    /// here that have not started (see `Returned`).
+    Reclaim { max: u32 },
+    /// worker → root, answering `Reclaim`: tasks given back (maybe none), newest first; none of
+    /// them has started or will start here. The worker ignores any `Transfer` of their results
+    /// until `Forget`; the root has their results sent wherever they were promised, to this
+    /// worker too if a task here reads them.
+    Returned(Vec<Task>),
+    /// root → worker, after `Returned`: the root placed those tasks again and every `Transfer`
+    /// of their results it sent the worker before came before this message; the worker stops
+    /// ignoring them.
+    Forget(Vec<ObjectId>),
 }
 
 /// A raw MPI ping-pong between the root and worker 1 on a tag of its own, outside the protocol:
@@ -130,7 +132,7 @@ impl Message {
             Message::Placed { .. } => "Placed",
             Message::Idle { .. } => "Idle",
             Message::Reclaim { .. } => "Reclaim",
-            Message::Returned { .. } => "Returned",
+            Message::Returned(_) => "Returned",
             Message::Forget(_) => "Forget",
             Message::Created { .. } => "Created",
             Message::Fetch(_) => "Fetch",

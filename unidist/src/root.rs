@@ -51,6 +51,9 @@ struct Entry {
     /// Submitted tasks, not yet done, that take the object as an input.
     consumers: u32,
     released: bool,
+    /// A task on the rank that makes it (`holders[0]`), or a `get` there, reads it: were the
+    /// task that makes it to move, that rank needs a copy.
+    maker_reads: bool,
     /// The object's encoded bytes, once the root learns them (0 until then).
     bytes: u64,
     get_waiters: Vec<u64>,
@@ -65,6 +68,7 @@ impl Entry {
             fetching: false,
             consumers: 0,
             released: false,
+            maker_reads: false,
             bytes,
             get_waiters: Vec::new(),
             wait_waiters: Vec::new(),
@@ -111,8 +115,6 @@ struct Spare {
     task: Task,
     /// The worker that gave it back.
     from: Rank,
-    /// Its results that tasks on that worker wait for.
-    wanted: Vec<ObjectId>,
 }
 
 struct StatsCall {
@@ -260,6 +262,7 @@ impl Root {
     fn send_to(&mut self, id: ObjectId, rank: Rank, out: &mut Outbox) {
         let entry = self.entry(id);
         if entry.holders.contains(&rank) {
+            entry.maker_reads |= entry.holders[0] == rank && !entry.done;
             return;
         }
         entry.holders.push(rank);
@@ -473,7 +476,7 @@ impl Root {
 
     /// Worker `from` gave back `tasks`: each goes to a hungry worker that may run it, or waits
     /// on the root for the next one.
-    fn returned(&mut self, from: Rank, tasks: Vec<Task>, wanted: &[ObjectId], out: &mut Outbox) {
+    fn returned(&mut self, from: Rank, tasks: Vec<Task>, out: &mut Outbox) {
         if self.finished {
             return; // shut down: nothing runs any more
         }
@@ -489,12 +492,7 @@ impl Root {
             if let Some(placement) = &mut self.placement {
                 placement.finished(was);
             }
-            let outputs = task.first_output;
-            let wanted = (0..task.num_returns as usize)
-                .map(|k| outputs.offset(k))
-                .filter(|id| wanted.contains(id))
-                .collect();
-            let spare = Spare { task, from, wanted };
+            let spare = Spare { task, from };
             match self.next_hungry(after, &spare.task) {
                 Some(rank) => {
                     self.place_moved(spare, rank, out);
@@ -505,10 +503,11 @@ impl Root {
         }
     }
 
-    /// Places a task given back by its worker on worker `to`: its inputs go there, and the ranks promised its results (by the `Transfer`s the giver
-    /// dropped, and the giver itself for those it still wants) get them from there.
+    /// Places a task given back by its worker on worker `to`: its inputs go there, and the ranks
+    /// promised its results (by the `Transfer`s the giver dropped, and the giver itself when a
+    /// task there reads them) get them from there.
     fn place_moved(&mut self, spare: Spare, to: Rank, out: &mut Outbox) {
-        let Spare { task, from, wanted } = spare;
+        let Spare { task, from } = spare;
         if let Some(placement) = &mut self.placement {
             placement.started(to);
         }
@@ -533,8 +532,12 @@ impl Root {
             let entry = self.entry(id);
             let mut holders = vec![to];
             holders.extend(entry.holders.iter().skip(1).filter(|&&r| r != to && r != from));
-            if to != from && wanted.contains(&id) {
-                holders.push(from);
+            if to != from {
+                if entry.maker_reads {
+                    holders.push(from);
+                }
+                // A rank promised a copy because a task there reads it makes it now.
+                entry.maker_reads = entry.holders[1..].contains(&to);
             }
             entry.holders = holders;
             let fetching = entry.fetching;
@@ -620,7 +623,7 @@ impl Node for Root {
         match message {
             Message::Data { id, object } => self.arrived(id, object),
             Message::TaskDone { first_output, sizes } => self.task_done(first_output, &sizes),
-            Message::Returned { tasks, wanted } => self.returned(from, tasks, &wanted, out),
+            Message::Returned(tasks) => self.returned(from, tasks, out),
             Message::Idle { submits } => {
                 if submits == self.submits[from] {
                     self.hungry[from] = true;
@@ -885,12 +888,9 @@ mod tests {
         root.on_message(2, Message::Idle { submits: 1 }, &mut out);
         root.flush(&mut out, false);
         assert_eq!(sent(&mut out), ["1: Reclaim 1"]);
-        root.on_message(1, Message::Returned { tasks: vec![takes(queued, &[])], wanted: vec![] }, &mut out);
+        root.on_message(1, Message::Returned(vec![takes(queued, &[])]), &mut out);
         // Worker 2 makes it now, and sends the root what it asked for; worker 1 may forget it.
-        assert_eq!(
-            sent(&mut out),
-            ["2: Submit 0:1", "2: Transfer 0:1 to 0", "1: Forget [0:1]"]
-        );
+        assert_eq!(sent(&mut out), ["2: Submit 0:1", "2: Transfer 0:1 to 0", "1: Forget [0:1]"]);
         root.flush(&mut out, false);
         assert!(sent(&mut out).is_empty(), "no worker is hungry any more");
         root.on_message(2, Message::Data { id: queued, object: value(&7_i64) }, &mut out);
@@ -910,7 +910,7 @@ mod tests {
         root.flush(&mut out, false);
         assert!(sent(&mut out).is_empty(), "one ask at a time");
         // Its surplus waits for inputs, say: nothing to give.
-        root.on_message(1, Message::Returned { tasks: vec![], wanted: vec![] }, &mut out);
+        root.on_message(1, Message::Returned(Vec::new()), &mut out);
         root.flush(&mut out, false);
         assert!(sent(&mut out).is_empty(), "not asked again at once");
         run_on(&mut root, &mut out, 1, id(0, 2), &[]);
@@ -930,17 +930,44 @@ mod tests {
         root.flush(&mut out, false);
         assert_eq!(sent(&mut out), ["1: Reclaim 1"]);
         run_on(&mut root, &mut out, 2, c, &[]);
-        let given = takes(b, &[input]);
-        root.on_message(1, Message::Returned { tasks: vec![given], wanted: vec![b] }, &mut out);
+        // Before worker 1's answer: a task there reads b, which worker 1 was to make.
+        run_on(&mut root, &mut out, 1, id(0, 3), &[b]);
+        root.on_message(1, Message::Returned(vec![takes(b, &[input])]), &mut out);
         root.flush(&mut out, false);
-        assert_eq!(sent(&mut out), ["2: Submit 0:2"], "worker 2 has work again");
+        assert_eq!(sent(&mut out), ["2: Submit 0:2", "1: Submit 0:3"], "worker 2 has work again");
         root.on_message(2, Message::Idle { submits: 1 }, &mut out);
         root.flush(&mut out, false);
-        // Its input goes with it; worker 1, where a task waits for its result, gets a copy.
+        // Its input goes with it; worker 1, where a task reads its result, gets a copy.
         assert_eq!(
             sent(&mut out),
             ["2: Data 0:9", "2: Submit 0:1", "2: Transfer 0:1 to 1", "1: Forget [0:1]"]
         );
+    }
+
+    #[test]
+    fn a_task_moved_back_and_forth_still_serves_every_reader() {
+        let (mut root, mut out) = root(3);
+        let (a, b, reader) = (id(0, 0), id(0, 1), id(0, 2));
+        run_on(&mut root, &mut out, 1, a, &[]);
+        run_on(&mut root, &mut out, 1, b, &[]);
+        run_on(&mut root, &mut out, 2, reader, &[b]);
+        assert_eq!(
+            sent(&mut out),
+            ["1: Submit 0:0", "1: Submit 0:1", "1: Transfer 0:1 to 2", "2: Submit 0:2"]
+        );
+        root.on_message(2, Message::Idle { submits: 1 }, &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Reclaim 1"]);
+        root.on_message(1, Message::Returned(vec![takes(b, &[])]), &mut out);
+        // Worker 2 makes b for its own reader now: no transfer.
+        assert_eq!(sent(&mut out), ["2: Submit 0:1", "1: Forget [0:1]"]);
+        // Worker 1 is the hungry one now, and b goes back to it: worker 2's reader needs a copy.
+        done(&mut root, &mut out, 1, a, 8);
+        root.on_message(1, Message::Idle { submits: 2 }, &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["2: Reclaim 1"]);
+        root.on_message(2, Message::Returned(vec![takes(b, &[])]), &mut out);
+        assert_eq!(sent(&mut out), ["1: Submit 0:1", "1: Transfer 0:1 to 2", "2: Forget [0:1]"]);
     }
 
     #[test]
@@ -1108,8 +1135,13 @@ mod tests {
     fn every_output_of_a_task_is_done_when_it_finishes() {
         let (mut root, mut out) = root(2);
         let first = id(0, 0);
-        let task =
-            Task { function: ADD, first_output: first, num_returns: 2, args: Vec::new(), pinned: false };
+        let task = Task {
+            function: ADD,
+            first_output: first,
+            num_returns: 2,
+            args: Vec::new(),
+            pinned: false,
+        };
         root.on_command(Command::Submit { task, rank: 1 }, &mut out);
         let answer = wait(&mut root, &mut out, vec![first, first.offset(1)], 2);
         root.on_message(1, Message::TaskDone { first_output: first, sizes: vec![8, 8] }, &mut out);

@@ -144,9 +144,9 @@ pub(crate) fn show(to: Rank, message: &Message) -> String {
         }
         Message::Idle { submits } => format!("{to}: Idle after {submits}"),
         Message::Reclaim { max } => format!("{to}: Reclaim {max}"),
-        Message::Returned { tasks, wanted } => {
+        Message::Returned(tasks) => {
             let tasks: Vec<ObjectId> = tasks.iter().map(|t| t.first_output).collect();
-            format!("{to}: Returned [{}] wanted [{}]", ids(&tasks), ids(wanted))
+            format!("{to}: Returned [{}]", ids(&tasks))
         }
         Message::Forget(list) => format!("{to}: Forget [{}]", ids(list)),
         Message::Created { id, bytes } => format!("{to}: Created {id} {bytes}"),

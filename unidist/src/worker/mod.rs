@@ -208,26 +208,22 @@ impl Worker {
     }
 
     /// Gives the root back up to `max` queued tasks that have not started, for a worker short of
-    /// work (see `Pool::take_back`), with the results of theirs that tasks here wait for.
+    /// work (see `Pool::take_back`). The root has their results sent wherever they were
+    /// promised, here included.
     fn give_back(&mut self, max: usize, out: &mut Outbox) {
         let jobs = self.pool.take_back(max);
-        let mut wanted = Vec::new();
         let tasks = jobs
             .into_iter()
             .map(|job| {
                 for k in 0..job.task.num_returns as usize {
                     let id = job.task.first_output.offset(k);
-                    // The root has them sent again, to their new worker.
                     self.transfers.remove(&id);
                     self.given_back.insert(id);
-                    if self.waiting_for.contains_key(&id) || self.get_waiters.contains_key(&id) {
-                        wanted.push(id);
-                    }
                 }
                 job.task
             })
             .collect();
-        out.send(0, Message::Returned { tasks, wanted });
+        out.send(0, Message::Returned(tasks));
     }
 
     /// A task's `get`: answered from the store, or once the root has had the missing objects
@@ -675,8 +671,8 @@ mod tests {
         w.message(0, Message::Transfer { id: id(0, 1), to: 2 });
         w.message(0, add(id(0, 3), Arg::Ref(id(0, 1)), int(10)));
         w.message(0, Message::Reclaim { max: 2 });
-        // Newest first; 0:3 waits for an input, so it stays, and wants 0:1 back.
-        assert_eq!(w.sent(), ["0: Returned [0:2,0:1] wanted [0:1]"]);
+        // Newest first; 0:3 waits for an input, so it stays.
+        assert_eq!(w.sent(), ["0: Returned [0:2,0:1]"]);
         w.message(0, Message::Transfer { id: id(0, 1), to: 2 });
         w.message(2, Message::Data { id: id(0, 1), object: value(&3_i64) });
         w.message(0, Message::Transfer { id: id(0, 1), to: 2 });
