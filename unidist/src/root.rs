@@ -98,8 +98,8 @@ enum WaitFor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reclaim {
     Open,
-    /// Asked for up to this many tasks; its answer has not come.
-    Asked(usize),
+    /// Asked; its answer has not come.
+    Asked,
     /// It gave none back at that time (its surplus waits for inputs, or runs): it is not
     /// asked again until its load changes or [`ASK_AGAIN`] has passed (its tasks may have
     /// become ready meanwhile).
@@ -405,12 +405,12 @@ impl Root {
         }
     }
 
-    /// The next hungry worker after `after` in rank order (so that several share what comes)
+    /// The next of `takers` after `after` in rank order (so that several share what comes)
     /// that may run `task`: with host-aware placement, one on the host of its large input.
-    fn next_hungry(&self, after: Rank, task: &Task) -> Option<Rank> {
+    fn next_taker(&self, takers: &[bool], after: Rank, task: &Task) -> Option<Rank> {
         let workers = self.size - 1;
         (0..workers).map(|k| 1 + (after + k) % workers).find(|&rank| {
-            self.hungry[rank]
+            takers[rank]
                 && self.placement.as_ref().map_or(true, |placement| {
                     placement.allows(rank, largest_input(&self.objects, task, rank))
                 })
@@ -418,8 +418,8 @@ impl Root {
     }
 
     /// Work stealing, through the root. Each hungry worker (`Message::Idle`) first gets a task
-    /// given back earlier and not placed yet; for the hungry workers left, the root asks the
-    /// workers holding more tasks than slots to give back one task each, the fullest first.
+    /// given back earlier and not placed yet; for each hungry worker left, the root asks a worker
+    /// holding more tasks than slots, the fullest first, to give back half its surplus.
     /// Only tasks that have not started move (see `Message::Reclaim`). The root's count of a
     /// worker's tasks includes those waiting for inputs or blocked in `get`, so a worker may
     /// have fewer to give, or none.
@@ -431,7 +431,7 @@ impl Root {
                 break;
             }
             let spare = self.spare.pop_front().expect("counted");
-            match self.next_hungry(after, &spare.task) {
+            match self.next_taker(&self.hungry, after, &spare.task) {
                 Some(rank) => {
                     self.place_moved(spare, rank, out);
                     after = rank;
@@ -439,14 +439,7 @@ impl Root {
                 None => self.spare.push_back(spare),
             }
         }
-        let asked: usize = self
-            .reclaim
-            .iter()
-            .map(|r| match r {
-                Reclaim::Asked(max) => *max,
-                _ => 0,
-            })
-            .sum();
+        let asked = self.reclaim.iter().filter(|r| **r == Reclaim::Asked).count();
         let mut wanted = self.hungry.iter().filter(|h| **h).count().saturating_sub(asked);
         if wanted == 0 {
             return;
@@ -455,7 +448,7 @@ impl Root {
             .filter(|&rank| !self.hungry[rank])
             .filter(|&rank| match self.reclaim[rank] {
                 Reclaim::Open => true,
-                Reclaim::Asked(_) => false,
+                Reclaim::Asked => false,
                 Reclaim::Dry(since) => since.elapsed() >= ASK_AGAIN,
             })
             .map(|rank| (self.assigned[rank].saturating_sub(self.slots[rank]), rank))
@@ -463,19 +456,19 @@ impl Root {
             .collect();
         victims.sort_unstable_by(|a, b| b.cmp(a));
         for (surplus, rank) in victims {
-            let max = wanted.min(surplus.div_ceil(2));
-            self.reclaim[rank] = Reclaim::Asked(max);
+            let max = surplus.div_ceil(2);
+            self.reclaim[rank] = Reclaim::Asked;
             crate::log::event!(debug, worker = rank, max, "tasks asked back");
-            out.send(rank, Message::Reclaim { max: max as u32 });
-            wanted -= max;
+            out.send(rank, Message::Reclaim { max: max.min(u32::MAX as usize) as u32 });
+            wanted -= 1;
             if wanted == 0 {
                 break;
             }
         }
     }
 
-    /// Worker `from` gave back `tasks`: each goes to a hungry worker that may run it, or waits
-    /// on the root for the next one.
+    /// Worker `from` gave back `tasks`: they are shared among the workers hungry now (each to one
+    /// that may run it), or wait on the root for the next hungry worker.
     fn returned(&mut self, from: Rank, tasks: Vec<Task>, out: &mut Outbox) {
         if self.finished {
             return; // shut down: nothing runs any more
@@ -484,6 +477,7 @@ impl Root {
         self.reclaim[from] =
             if tasks.is_empty() { Reclaim::Dry(Instant::now()) } else { Reclaim::Open };
         self.rebalance = true;
+        let takers = self.hungry.clone();
         let mut after = from;
         for task in tasks {
             let Some(running) = self.running.get(&task.first_output) else { continue };
@@ -493,7 +487,7 @@ impl Root {
                 placement.finished(was);
             }
             let spare = Spare { task, from };
-            match self.next_hungry(after, &spare.task) {
+            match self.next_taker(&takers, after, &spare.task) {
                 Some(rank) => {
                     self.place_moved(spare, rank, out);
                     after = rank;

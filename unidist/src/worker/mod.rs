@@ -343,7 +343,13 @@ impl Node for Worker {
         if !self.releases.is_empty() {
             out.send(0, Message::Release(std::mem::take(&mut self.releases)));
         }
-        if !self.said_idle && self.inline.is_empty() && self.pool.short_of_work() && !self.finished
+        // With one worker, no task can move: nothing to say.
+        let others = TaskHost::workers(&*self.pool) > 1;
+        if others
+            && !self.said_idle
+            && self.inline.is_empty()
+            && self.pool.short_of_work()
+            && !self.finished
         {
             self.said_idle = true;
             out.send(0, Message::Idle { submits: self.submits });
