@@ -14,6 +14,7 @@ case_tests! {
     cases: [
         queued_behind_a_blocked_task,
         results_follow_moved_tasks,
+        large_arguments_move_too,
         sweep,
         aimed_tasks_stay,
     ],

@@ -39,6 +39,14 @@ fn flag(dir: PathBuf, i: u64) -> u64 {
     i
 }
 
+/// Sets flag `i` in `dir` and returns the sum of `data` (a large value, so that under MPI the
+/// task travels with its argument as a payload of its own, also when it is given back).
+#[remote]
+fn flag_with(dir: PathBuf, i: u64, data: Vec<u8>) -> u64 {
+    std::fs::write(dir.join(format!("flag-{i}")), b"").expect("the flag directory is writable");
+    data.iter().map(|b| u64::from(*b)).sum()
+}
+
 #[remote]
 fn plus(x: u64, y: u64) -> u64 {
     x + y
@@ -83,8 +91,13 @@ fn aim_at(rank: usize) {
     while unidist::schedule_rank() != before {}
 }
 
-const CASES: &[&str] =
-    &["queued_behind_a_blocked_task", "results_follow_moved_tasks", "sweep", "aimed_tasks_stay"];
+const CASES: &[&str] = &[
+    "queued_behind_a_blocked_task",
+    "results_follow_moved_tasks",
+    "large_arguments_move_too",
+    "sweep",
+    "aimed_tasks_stay",
+];
 
 fn main() {
     let cases = cases::Cases::from_args("stragglers", CASES);
@@ -129,6 +142,19 @@ fn main() {
         drop((made, beside, across, blocked));
         let held: u64 = unidist::memory_stats().iter().map(|m| m.objects).sum();
         assert_eq!(held, 0, "objects left after tasks moved");
+    });
+
+    // Tasks given back with values of 200 KiB as arguments (payloads of their own under MPI).
+    cases.run("large_arguments_move_too", || {
+        let dir = FlagDir::new("large");
+        let n = 4 * unidist::num_workers() as u64;
+        aim_at(1);
+        let blocked = straggler::remote(dir.0.clone(), n as usize);
+        let sums: Vec<ObjectRef<u64>> =
+            (0..n).map(|i| flag_with::remote(dir.0.clone(), i, vec![i as u8; 200 << 10])).collect();
+        let expected: Vec<u64> = (0..n).map(|i| (i % 256) * (200 << 10)).collect();
+        assert_eq!(unidist::get(&sums).unwrap(), expected);
+        assert_eq!(unidist::get(&blocked).unwrap(), n as usize, "tasks stayed behind");
     });
 
     // The sweep: 200 tasks round-robin, one of which waits for all the others.

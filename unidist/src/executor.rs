@@ -191,6 +191,17 @@ impl Pool {
         // The awaited IDs: to run the task that makes them if it is here.
         let awaited = ids.clone();
         let reply = Reply::new(TaskReply { pool: Arc::clone(&self), request });
+        /// Counts the task as computing again when its wait ends, even by a panic.
+        struct Resume<'a>(&'a AtomicUsize);
+        impl Drop for Resume<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // No longer computing before the loop reads the call: the loop, seeing the slot free,
+        // may then tell the root this worker could take more work.
+        self.computing.fetch_sub(1, Ordering::Relaxed);
+        let _resume = Resume(&self.computing);
         self.mailbox.send(make(ids, reply));
         self.block_on(request, depth, &awaited)
     }
@@ -227,8 +238,9 @@ impl Pool {
 
     /// Takes up to `max` queued jobs out of the pool, newest first, for another worker to run:
     /// never a pinned one (its caller chose this worker), one submitted by a task here (such a
-    /// task may soon wait for it and run it on its own thread) or one a blocked task here waits
-    /// for.
+    /// task may soon wait for it and run it on its own thread) or one a blocked task here is
+    /// registered as waiting for (best effort: a task about to block, or just woken, is not
+    /// registered; it then gets the result through the root, one round trip later).
     pub(crate) fn take_back(&self, max: usize) -> Vec<Job> {
         let mut state = self.lock();
         let mut taken = Vec::new();
@@ -363,6 +375,11 @@ impl Pool {
             && !self.inline_running()
     }
 
+    /// Jobs waiting for a slot.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
     /// Tasks that may compute at once.
     pub(crate) fn slots(&self) -> usize {
         self.slots
@@ -409,18 +426,10 @@ impl Pool {
         self.mailbox.send(Command::Finished { first_output, outputs });
     }
 
-    /// Blocks the calling task, `depth` tasks deep on its thread, until request `request` is
-    /// answered; runs the task that makes one of `awaited` meanwhile if it is ready here.
+    /// Blocks the calling task (no longer counted as computing), `depth` tasks deep on its
+    /// thread, until request `request` is answered; runs the task that makes one of `awaited`
+    /// meanwhile if it is ready here.
     fn block_on(self: &Arc<Self>, request: u64, depth: usize, awaited: &[ObjectId]) -> Answer {
-        /// Counts the task as computing again when its wait ends, even by a panic.
-        struct Resume<'a>(&'a AtomicUsize);
-        impl Drop for Resume<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.computing.fetch_sub(1, Ordering::Relaxed);
-        let _resume = Resume(&self.computing);
         if context::on_loop_thread() {
             return self.pump_until(request);
         }

@@ -93,14 +93,17 @@ pub(crate) enum Message {
     /// worker → root: a slot here is free and no task is ready to run, after the first
     /// `submits` `Submit`s the root sent here (sent once, again only after the next `Submit`).
     /// The root may have a busy worker give back queued tasks; it ignores an `Idle` that a
-    /// later `Submit` has overtaken.
+    /// later `Submit` has overtaken. The worker may become busy again without a word (tasks
+    /// that waited for inputs got them), so the root may still ask it for tasks.
     Idle { submits: u64 },
     /// root → worker: a worker is short of work; give back up to `max` of the tasks queued
     /// here that have not started (see `Returned`).
     Reclaim { max: u32 },
     /// worker → root, answering `Reclaim`: tasks given back (maybe none), newest first; none of
-    /// them has started or will start here. The worker ignores any `Transfer` of their results
-    /// until `Forget`; the root has their results sent wherever they were promised, to this
+    /// them has started here. A worker that gave fewer than asked sends more later, unasked,
+    /// as tasks become ready (until it is short of work itself or is asked again). The worker
+    /// ignores any `Transfer` of their results until `Forget` (or until the root places one of
+    /// them on it again); the root has their results sent wherever they were promised, to this
     /// worker too if a task here reads them.
     Returned(Vec<Task>),
     /// root → worker, after `Returned`: the root placed those tasks again and every `Transfer`

@@ -81,6 +81,8 @@ struct RunningTask {
     num_returns: u32,
     /// The worker it runs on.
     rank: Rank,
+    /// Its caller chose that worker: it never moves.
+    pinned: bool,
 }
 
 enum Waiter {
@@ -101,8 +103,8 @@ enum Reclaim {
     /// Asked; its answer has not come.
     Asked,
     /// It gave none back at that time (its surplus waits for inputs, or runs): it is not
-    /// asked again until its load changes or [`ASK_AGAIN`] has passed (its tasks may have
-    /// become ready meanwhile).
+    /// asked again until its load changes or, at the root's next round, [`ASK_AGAIN`] has
+    /// passed. (It gives what it owes as tasks become ready, unasked.)
     Dry(Instant),
 }
 
@@ -151,6 +153,8 @@ pub(crate) struct Root {
     slots: Vec<usize>,
     /// Tasks placed on each worker and not done yet, by rank.
     assigned: Vec<usize>,
+    /// Of those, the pinned ones (they never move), by rank.
+    pinned: Vec<usize>,
     /// Whether each worker may be asked for queued tasks, by rank.
     reclaim: Vec<Reclaim>,
     /// Workers that said they have a free slot and nothing to run (`Message::Idle`) and have
@@ -191,6 +195,7 @@ impl Root {
             placement: None,
             slots: (0..size).map(|rank| usize::from(rank > 0)).collect(),
             assigned: vec![0; size],
+            pinned: vec![0; size],
             reclaim: vec![Reclaim::Open; size],
             hungry: vec![false; size],
             submits: vec![0; size],
@@ -235,6 +240,7 @@ impl Root {
             placement.started(rank);
         }
         self.assigned[rank] += 1;
+        self.pinned[rank] += usize::from(task.pinned);
         self.hungry[rank] = false;
         self.submits[rank] += 1;
         self.load_changed(rank);
@@ -249,8 +255,10 @@ impl Root {
         for k in 0..task.num_returns as usize {
             self.objects.insert(task.first_output.offset(k), Entry::new(rank, false, 0));
         }
-        self.running
-            .insert(task.first_output, RunningTask { inputs, num_returns: task.num_returns, rank });
+        self.running.insert(
+            task.first_output,
+            RunningTask { inputs, num_returns: task.num_returns, rank, pinned: task.pinned },
+        );
         crate::log::event!(debug, task = %task.first_output, function = task.function, worker = rank, "task submitted");
         out.send(rank, Message::Submit(task));
         rank
@@ -376,6 +384,7 @@ impl Root {
             placement.finished(task.rank);
         }
         self.assigned[task.rank] -= 1;
+        self.pinned[task.rank] -= usize::from(task.pinned);
         self.load_changed(task.rank);
         crate::log::event!(debug, task = %first_output, "task done");
         let now = Instant::now();
@@ -440,18 +449,25 @@ impl Root {
             }
         }
         let asked = self.reclaim.iter().filter(|r| **r == Reclaim::Asked).count();
-        let mut wanted = self.hungry.iter().filter(|h| **h).count().saturating_sub(asked);
+        let hungry = self.hungry.iter().filter(|h| **h).count();
+        let mut wanted = hungry.saturating_sub(asked);
         if wanted == 0 {
             return;
         }
+        // A hungry worker may be asked too: it may have become busy since it said so (tasks
+        // that waited for inputs got them), and only a `Submit` tells the root.
         let mut victims: Vec<(usize, Rank)> = (1..self.size)
-            .filter(|&rank| !self.hungry[rank])
+            .filter(|&rank| hungry > usize::from(self.hungry[rank]))
             .filter(|&rank| match self.reclaim[rank] {
                 Reclaim::Open => true,
                 Reclaim::Asked => false,
                 Reclaim::Dry(since) => since.elapsed() >= ASK_AGAIN,
             })
-            .map(|rank| (self.assigned[rank].saturating_sub(self.slots[rank]), rank))
+            .map(|rank| {
+                // Beyond its slots, and not pinned there.
+                let queued = self.assigned[rank].saturating_sub(self.slots[rank]);
+                (queued.min(self.assigned[rank] - self.pinned[rank]), rank)
+            })
             .filter(|(surplus, _)| *surplus > 0)
             .collect();
         victims.sort_unstable_by(|a, b| b.cmp(a));
@@ -477,7 +493,8 @@ impl Root {
         self.reclaim[from] =
             if tasks.is_empty() { Reclaim::Dry(Instant::now()) } else { Reclaim::Open };
         self.rebalance = true;
-        let takers = self.hungry.clone();
+        let mut takers = self.hungry.clone();
+        takers[from] = false;
         let mut after = from;
         for task in tasks {
             let Some(running) = self.running.get(&task.first_output) else { continue };
@@ -962,6 +979,43 @@ mod tests {
         assert_eq!(sent(&mut out), ["2: Reclaim 1"]);
         root.on_message(2, Message::Returned(vec![takes(b, &[])]), &mut out);
         assert_eq!(sent(&mut out), ["1: Submit 0:1", "1: Transfer 0:1 to 2", "2: Forget [0:1]"]);
+    }
+
+    #[test]
+    fn a_worker_that_said_it_was_hungry_may_still_be_asked_but_not_for_pinned_tasks() {
+        let (mut root, mut out) = root(3);
+        // Worker 1 said it had nothing to run (its tasks waited for inputs), then got them.
+        run_on(&mut root, &mut out, 1, id(0, 0), &[]);
+        run_on(&mut root, &mut out, 1, id(0, 1), &[]);
+        root.on_message(1, Message::Idle { submits: 2 }, &mut out);
+        root.on_message(2, Message::Idle { submits: 0 }, &mut out);
+        sent(&mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Reclaim 1"]);
+        // Worker 2's surplus is pinned: nothing to ask of it.
+        let mut pinned = takes(id(0, 2), &[]);
+        pinned.pinned = true;
+        root.on_command(Command::Submit { task: pinned.clone(), rank: 2 }, &mut out);
+        pinned.first_output = id(0, 3);
+        root.on_command(Command::Submit { task: pinned, rank: 2 }, &mut out);
+        root.on_message(1, Message::Returned(Vec::new()), &mut out);
+        root.on_message(2, Message::Idle { submits: 2 }, &mut out);
+        sent(&mut out);
+        root.flush(&mut out, false);
+        assert!(sent(&mut out).is_empty());
+    }
+
+    #[test]
+    fn tasks_queued_behind_a_pinned_task_may_still_move() {
+        let (mut root, mut out) = root(3);
+        let mut straggler = takes(id(0, 0), &[]);
+        straggler.pinned = true;
+        root.on_command(Command::Submit { task: straggler, rank: 1 }, &mut out);
+        run_on(&mut root, &mut out, 1, id(0, 1), &[]);
+        root.on_message(2, Message::Idle { submits: 0 }, &mut out);
+        sent(&mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Reclaim 1"]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::codec;
 use crate::id::Rank;
 use crate::object::Object;
 use crate::process_guard;
-use crate::protocol::{self, Message, RawPingPong};
+use crate::protocol::{self, Message, RawPingPong, Task};
 
 /// The one tag of every message: one stream per pair of ranks keeps them in order.
 const TAG: i32 = 11;
@@ -329,20 +329,29 @@ impl MpiTransport {
                     let bytes = self.receive_payload(from, *len, &format!("object {id}"))?;
                     *message = Message::Data { id, object: Object { type_fp, bytes } };
                 }
-                Message::Submit(task) | Message::Spawn(task) => {
-                    let first_output = task.first_output;
-                    for (index, arg) in task.args.iter_mut().enumerate() {
-                        if let Arg::Payload { type_fp, len } = *arg {
-                            let what = format!("argument {index} of task {first_output}");
-                            let bytes = self.receive_payload(from, len, &what)?;
-                            *arg = Arg::Value(Object { type_fp, bytes });
-                        }
+                Message::Submit(task) | Message::Spawn(task) => self.receive_args(from, task)?,
+                Message::Returned(tasks) => {
+                    for task in tasks {
+                        self.receive_args(from, task)?;
                     }
                 }
                 _ => {}
             }
         }
         Ok(batch)
+    }
+
+    /// Puts back in place the arguments of `task` that travelled as payloads.
+    fn receive_args(&mut self, from: Rank, task: &mut Task) -> Result<(), String> {
+        let first_output = task.first_output;
+        for (index, arg) in task.args.iter_mut().enumerate() {
+            if let Arg::Payload { type_fp, len } = *arg {
+                let what = format!("argument {index} of task {first_output}");
+                let bytes = self.receive_payload(from, len, &what)?;
+                *arg = Arg::Value(Object { type_fp, bytes });
+            }
+        }
+        Ok(())
     }
 
     /// Receives one payload of `len` bytes from `from`, chunk by chunk, into a buffer sized by
@@ -423,15 +432,11 @@ impl Transport for MpiTransport {
                     payloads.push(Arc::clone(&object.bytes));
                     *message = Message::Payload { id, type_fp, len };
                 }
-                Message::Submit(task) | Message::Spawn(task) => {
-                    for arg in &mut task.args {
-                        if let Arg::Value(object) = arg {
-                            if object.len() >= LARGE_OBJECT {
-                                let (type_fp, len) = (object.type_fp, object.len() as u64);
-                                payloads.push(Arc::clone(&object.bytes));
-                                *arg = Arg::Payload { type_fp, len };
-                            }
-                        }
+                Message::Submit(task) | Message::Spawn(task) => split_args(task, &mut payloads),
+                // Tasks a worker gives back carry their values too.
+                Message::Returned(tasks) => {
+                    for task in tasks {
+                        split_args(task, &mut payloads);
                     }
                 }
                 _ => {}
@@ -637,6 +642,20 @@ impl Drop for MpiTransport {
     fn drop(&mut self) {
         if std::thread::panicking() && !mpi::environment::is_finalized() {
             self.fatal("stopped: its progress thread panicked (the message is above)".to_string());
+        }
+    }
+}
+
+/// Takes the large values out of `task`'s arguments, to travel as payloads of their own after
+/// the batch (`receive_args` puts them back).
+fn split_args(task: &mut Task, payloads: &mut Vec<Arc<Vec<u8>>>) {
+    for arg in task.args.iter_mut() {
+        if let Arg::Value(object) = arg {
+            if object.len() >= LARGE_OBJECT {
+                let (type_fp, len) = (object.type_fp, object.len() as u64);
+                payloads.push(Arc::clone(&object.bytes));
+                *arg = Arg::Payload { type_fp, len };
+            }
         }
     }
 }

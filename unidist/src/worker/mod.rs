@@ -67,6 +67,10 @@ pub(crate) struct Worker {
     heartbeat: Option<Heartbeat>,
     /// `Submit`s received so far.
     submits: u64,
+    /// Tasks the root asked back (`Reclaim`) and this worker could not give then, and the
+    /// length of its queue when it last tried: it gives them as they become ready.
+    owed: usize,
+    owed_tried_at: usize,
     /// The root was told this worker is short of work (`Message::Idle`) and has sent no task
     /// since.
     said_idle: bool,
@@ -99,6 +103,8 @@ impl Worker {
             inline: VecDeque::new(),
             heartbeat: None,
             submits: 0,
+            owed: 0,
+            owed_tried_at: 0,
             said_idle: false,
             pool: Pool::new(rank, size - 1, backend, mailbox, slots),
             finished: false,
@@ -207,13 +213,21 @@ impl Worker {
         reply.complete(Answer::Objects(objects));
     }
 
-    /// Gives the root back up to `max` queued tasks that have not started, for a worker short of
-    /// work (see `Pool::take_back`). The root has their results sent wherever they were
-    /// promised, here included.
+    /// Answers a `Reclaim`: gives the root back up to `max` queued tasks that have not started,
+    /// for a worker short of work, and owes it the rest (given as they become ready here).
     fn give_back(&mut self, max: usize, out: &mut Outbox) {
+        let tasks = self.take_back(max);
+        self.owed = max - tasks.len();
+        self.owed_tried_at = self.pool.queued();
+        out.send(0, Message::Returned(tasks));
+    }
+
+    /// Takes up to `max` queued tasks that have not started out of the pool (see
+    /// `Pool::take_back`). The root has their results sent wherever they were promised, here
+    /// included; transfers of them that reach this worker meanwhile are stale.
+    fn take_back(&mut self, max: usize) -> Vec<Task> {
         let jobs = self.pool.take_back(max);
-        let tasks = jobs
-            .into_iter()
+        jobs.into_iter()
             .map(|job| {
                 for k in 0..job.task.num_returns as usize {
                     let id = job.task.first_output.offset(k);
@@ -222,8 +236,7 @@ impl Worker {
                 }
                 job.task
             })
-            .collect();
-        out.send(0, Message::Returned(tasks));
+            .collect()
     }
 
     /// A task's `get`: answered from the store, or once the root has had the missing objects
@@ -343,6 +356,17 @@ impl Node for Worker {
         if !self.releases.is_empty() {
             out.send(0, Message::Release(std::mem::take(&mut self.releases)));
         }
+        // Tasks owed to the root since a `Reclaim`, as they become ready here.
+        let queued = self.pool.queued();
+        self.owed_tried_at = self.owed_tried_at.min(queued);
+        if self.owed > 0 && queued > self.owed_tried_at && !self.finished {
+            let tasks = self.take_back(self.owed);
+            self.owed -= tasks.len();
+            self.owed_tried_at = self.pool.queued();
+            if !tasks.is_empty() {
+                out.send(0, Message::Returned(tasks));
+            }
+        }
         // With one worker, no task can move: nothing to say.
         let others = TaskHost::workers(&*self.pool) > 1;
         if others
@@ -352,6 +376,7 @@ impl Node for Worker {
             && !self.finished
         {
             self.said_idle = true;
+            self.owed = 0; // nothing waits here for a slot
             out.send(0, Message::Idle { submits: self.submits });
         }
         if let Some(heartbeat) = &mut self.heartbeat {
@@ -690,6 +715,29 @@ mod tests {
         assert_eq!(w.finish().0, id(0, 0));
         let (first, results) = w.finish();
         assert_eq!((first, read::<i64>(&results[0])), (id(0, 3), Ok(13)));
+    }
+
+    #[test]
+    fn tasks_a_worker_could_not_give_back_when_asked_go_as_they_become_ready() {
+        let mut w = worker();
+        let key = 1803_u64;
+        w.message(0, Message::Submit(task(GATE, id(0, 0), vec![Arg::Value(value(&key))])));
+        while !w.worker.pool.computing() {
+            std::thread::yield_now();
+        }
+        w.message(0, add(id(0, 1), int(1), int(2)));
+        w.message(0, add(id(0, 2), Arg::Ref(id(2, 0)), int(10))); // waits for an input
+        w.message(0, Message::Reclaim { max: 2 });
+        assert_eq!(w.sent(), ["0: Returned [0:1]"]);
+        w.worker.flush(&mut w.out, false);
+        assert!(w.sent().is_empty(), "nothing more to give yet");
+        w.message(2, Message::Data { id: id(2, 0), object: value(&5_i64) });
+        w.worker.flush(&mut w.out, false);
+        assert_eq!(w.sent(), ["0: Returned [0:2]"], "given once ready, unasked");
+        w.worker.flush(&mut w.out, false);
+        assert!(w.sent().is_empty(), "owed only what was asked");
+        open_gate(key);
+        assert_eq!(w.finish().0, id(0, 0));
     }
 
     #[test]
