@@ -243,6 +243,9 @@ impl Pool {
     /// registered; it then gets the result through the root, one round trip later).
     pub(crate) fn take_back(&self, max: usize) -> Vec<Job> {
         let mut state = self.lock();
+        // Only jobs waiting for a slot: as many as a free slot would start soon stay.
+        let free = self.slots.saturating_sub(self.computing.load(Ordering::Relaxed));
+        let max = max.min(state.ready.len().saturating_sub(free));
         let mut taken = Vec::new();
         let mut i = state.ready.len();
         while i > 0 && taken.len() < max {

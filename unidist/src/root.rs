@@ -409,7 +409,9 @@ impl Root {
     /// Worker `rank` was given a task or finished one.
     fn load_changed(&mut self, rank: Rank) {
         self.rebalance = true;
-        if matches!(self.reclaim[rank], Reclaim::Dry(_)) {
+        // A hungry worker that gave nothing is asked again only after [`ASK_AGAIN`]: its tasks
+        // wait for inputs, and asking at every change would double the messages of a chain.
+        if matches!(self.reclaim[rank], Reclaim::Dry(_)) && !self.hungry[rank] {
             self.reclaim[rank] = Reclaim::Open;
         }
     }
