@@ -7,6 +7,9 @@
 //! (see `take_inline`). The API calls of tasks (nested tasks) come to this loop as
 //! commands: submissions, `put` values and releases go on to the root, which keeps the directory
 //! of every object; `get` and `wait` are answered here, with the root's help for what is missing.
+//!
+//! Work stealing: a worker with a free slot and nothing ready says so (`Idle`), and gives back
+//! queued tasks that wait for a slot when the root asks (`Reclaim`), see `root`.
 
 pub(crate) mod command;
 
