@@ -6,6 +6,9 @@
 //! is freed, on every holder, once its last ref is gone, it is done and no submitted task needs
 //! it: never earlier. Objects in the root's own store go at once; the [`GarbageCollector`] tells
 //! the workers, in batches.
+//!
+//! It also moves queued tasks from busy workers to hungry ones (work stealing: `balance`,
+//! `returned`, `place_moved`); a task is not tied to its worker until it starts there.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::Sender;
