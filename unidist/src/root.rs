@@ -167,8 +167,6 @@ pub(crate) struct Root {
     submits: Vec<u64>,
     /// Tasks given back and not placed again yet, for the next hungry workers.
     spare: VecDeque<Spare>,
-    /// A worker's load changed since the root last looked for one short of work.
-    rebalance: bool,
 }
 
 /// Tasks that finish further apart than this are slow enough for the root to leave them the CPU.
@@ -203,7 +201,6 @@ impl Root {
             hungry: vec![false; size],
             submits: vec![0; size],
             spare: VecDeque::new(),
-            rebalance: false,
         }
     }
 
@@ -411,7 +408,6 @@ impl Root {
 
     /// Worker `rank` was given a task or finished one.
     fn load_changed(&mut self, rank: Rank) {
-        self.rebalance = true;
         // A hungry worker that gave nothing is asked again only after [`ASK_AGAIN`]: its tasks
         // wait for inputs, and asking at every change would double the messages of a chain.
         if matches!(self.reclaim[rank], Reclaim::Dry(_)) && !self.hungry[rank] {
@@ -438,7 +434,6 @@ impl Root {
     /// worker's tasks includes those waiting for inputs or blocked in `get`, so a worker may
     /// have fewer to give, or none.
     fn balance(&mut self, out: &mut Outbox) {
-        self.rebalance = false;
         let mut after = 0;
         for _ in 0..self.spare.len() {
             if !self.hungry.contains(&true) {
@@ -497,7 +492,6 @@ impl Root {
         // A worker that gave nothing is not asked again for a while: no loop of asks.
         self.reclaim[from] =
             if tasks.is_empty() { Reclaim::Dry(Instant::now()) } else { Reclaim::Open };
-        self.rebalance = true;
         let mut takers = self.hungry.clone();
         takers[from] = false;
         let mut after = from;
@@ -643,7 +637,6 @@ impl Node for Root {
             Message::Idle { submits } => {
                 if submits == self.submits[from] {
                     self.hungry[from] = true;
-                    self.rebalance = true;
                 }
             }
             Message::Spawn(task) => {
@@ -727,8 +720,8 @@ impl Node for Root {
                 out.fatal = Some(line);
             }
         }
-        // Also while a worker stays hungry: a worker that gave nothing may have more now.
-        if (self.rebalance || self.hungry.contains(&true)) && !self.finished {
+        // Stealing is for hungry workers only (a worker that gave nothing may have more now).
+        if self.hungry.contains(&true) && !self.finished {
             self.balance(out);
         }
         // Cleanups first: a statistics request among the answers must come after them.

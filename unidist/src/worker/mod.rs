@@ -475,6 +475,18 @@ mod tests {
             }
         }
 
+        /// Runs task `first_output` of `gate(key)`, which holds the worker's only slot until
+        /// `open_gate(key)`: tasks that come next wait in the queue.
+        fn hold_the_slot(&mut self, first_output: ObjectId, key: u64) {
+            self.message(
+                0,
+                Message::Submit(task(GATE, first_output, vec![Arg::Value(value(&key))])),
+            );
+            while !self.worker.pool.computing() {
+                std::thread::yield_now();
+            }
+        }
+
         fn objects_here(&mut self) -> u64 {
             self.message(0, Message::StatsRequest);
             let batches: Vec<(Rank, Vec<Message>)> = self.out.drain().collect();
@@ -695,11 +707,7 @@ mod tests {
     fn a_reclaim_gives_back_queued_tasks_and_stale_transfers_of_their_results_are_ignored() {
         let mut w = worker();
         let key = 1801_u64;
-        w.message(0, Message::Submit(task(GATE, id(0, 0), vec![Arg::Value(value(&key))])));
-        // The gate holds the only slot: what comes next waits in the queue.
-        while !w.worker.pool.computing() {
-            std::thread::yield_now();
-        }
+        w.hold_the_slot(id(0, 0), key);
         w.message(0, add(id(0, 1), int(1), int(2)));
         w.message(0, add(id(0, 2), int(3), int(4)));
         w.message(0, Message::Transfer { id: id(0, 1), to: 2 });
@@ -724,10 +732,7 @@ mod tests {
     fn tasks_a_worker_could_not_give_back_when_asked_go_as_they_become_ready() {
         let mut w = worker();
         let key = 1803_u64;
-        w.message(0, Message::Submit(task(GATE, id(0, 0), vec![Arg::Value(value(&key))])));
-        while !w.worker.pool.computing() {
-            std::thread::yield_now();
-        }
+        w.hold_the_slot(id(0, 0), key);
         w.message(0, add(id(0, 1), int(1), int(2)));
         w.message(0, add(id(0, 2), Arg::Ref(id(2, 0)), int(10))); // waits for an input
         w.message(0, Message::Reclaim { max: 2 });
