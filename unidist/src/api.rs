@@ -164,6 +164,22 @@ thread_local! {
     /// This thread called `schedule_rank` and has submitted no task since: its next task is
     /// where the caller chose.
     static AIMED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// This thread has submitted a task since its last `get` or `wait`: its next task is
+    /// queued for the root's loop, not sent by this thread (see [`submit_from_root`]).
+    static SUBMITTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Submits a task from the root's program. The first task after a `get` or `wait` is sent by
+/// this thread at once (if no other thread runs the root's loop), since waking the loop's thread
+/// for it would cost more than the send: the pattern of a program that waits for each result
+/// before it submits the next. The tasks after it are queued for the loop's thread, which sends
+/// them in batches: a flood of tasks costs the program only the queueing.
+fn submit_from_root(runtime: &crate::runtime::Runtime, command: Command) {
+    if SUBMITTED.replace(true) {
+        runtime.send(command);
+    } else {
+        runtime.call(command, &mut || true);
+    }
 }
 
 /// Stores `value` and returns a ref to it: in the root's object store, or, inside a remote
@@ -214,9 +230,17 @@ fn call_root(
     ids: Vec<ObjectId>,
     make: impl FnOnce(Vec<ObjectId>, Reply) -> Command,
 ) -> Answer {
+    SUBMITTED.set(false);
     let (reply, answer) = Reply::channel();
-    runtime.send(make(ids, reply));
-    crate::reply::receive(&answer)
+    let mut got = None;
+    runtime.call(make(ids, reply), &mut || {
+        if got.is_none() {
+            got = answer.try_recv().ok();
+        }
+        got.is_some()
+    });
+    got.map(Ok)
+        .unwrap_or_else(|| crate::reply::receive(&answer))
         .unwrap_or_else(|_| panic!("unidist::{api}: the runtime was shut down while {api} waited"))
 }
 
@@ -422,7 +446,7 @@ pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> 
         // thread names the worker of its next task, whatever the root's loop is doing.
         Caller::Root(runtime) => {
             task.pinned = AIMED.replace(false);
-            runtime.send(Command::Submit { task, rank: runtime.schedule() })
+            submit_from_root(runtime, Command::Submit { task, rank: runtime.schedule() })
         }
         Caller::Task { host, .. } => host.submit(task),
     }

@@ -83,6 +83,13 @@ pub(crate) fn slots_of(hosts: &[HostResources], rank: usize, threads: Option<usi
     hosts.iter().find(|h| h.ranks.contains(&rank)).map_or(1, |h| slots_per_worker(h, threads))
 }
 
+/// True if the host of `rank` has a CPU for each of its ranks: its threads may then poll while
+/// they wait (see `event_loop::Drive`) without taking a core another rank needs.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub(crate) fn core_per_rank(hosts: &[HostResources], rank: usize) -> bool {
+    hosts.iter().find(|h| h.ranks.contains(&rank)).is_some_and(|h| h.ranks.len() <= h.cpus)
+}
+
 /// The host name of every rank, by rank.
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 pub(crate) fn host_by_rank(hosts: &[HostResources], size: usize) -> Vec<String> {

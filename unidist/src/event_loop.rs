@@ -1,7 +1,13 @@
-//! The progress loop of a rank: one thread that owns the rank's state (a [`Node`]: the root or a
-//! worker) and every call into its [`Transport`]. Other threads (API threads, task executors)
-//! reach the node through its [`Mailbox`], whose commands the loop hands to the node in order,
-//! so no node state is shared under locks.
+//! The progress loop of a rank: the rank's state (a [`Node`]: the root or a worker) and its
+//! [`Transport`], run by one thread at a time. Other threads (API threads, task executors) reach
+//! the node through its [`Mailbox`], whose commands the loop hands to the node in order, so no
+//! node state is touched by two threads at once.
+//!
+//! The loop's own thread runs it, except where each rank has a core of its own: there a thread
+//! that would wait for the loop (the root's program in `get` or `wait`, an executor thread that
+//! has finished a task or looks for the next) runs the rounds itself while the loop's thread
+//! sleeps ([`Drive`]), since waking a sleeping thread costs tens of microseconds on a busy
+//! machine, more than the round trips it waits for.
 //!
 //! Between two rounds a worker's loop may run a quick task itself ([`Node::take_inline`]): one
 //! that is expected to take microseconds, so handing it to an executor thread and its result
@@ -13,15 +19,16 @@
 //! in the transport ([`Probe`](crate::transport::Probe)); the nodes never see one, and a task's
 //! request for one only passes through its executor (`TaskHost::send_bytes`) on its way here.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError, Weak};
 use std::time::Duration;
 
 use crate::context::{self, Pump};
 use crate::id::Rank;
 use crate::protocol::{Message, RawPingPong};
 use crate::stats::TransferStats;
-use crate::transport::{Doorbell, Transport};
+use crate::transport::{Doorbell, Pause, Transport};
 
 /// What another thread puts in a loop's queue.
 pub(crate) enum Input<C> {
@@ -40,15 +47,21 @@ pub(crate) enum ProbeCall {
     SendBytes { to: Rank, bytes: Vec<u8> },
 }
 
-/// How other threads reach a loop: its queue and its transport's doorbell. Cheap to clone.
+/// How other threads reach a loop: its queue, its transport's doorbell, and the loop itself
+/// once it runs (for threads that drive it while they wait: [`Mailbox::call`]). Cheap to clone.
 pub(crate) struct Mailbox<C> {
     queue: Sender<Input<C>>,
     bell: Arc<Doorbell>,
+    driver: Arc<OnceLock<Weak<dyn Drive<C>>>>,
 }
 
 impl<C> Clone for Mailbox<C> {
     fn clone(&self) -> Self {
-        Mailbox { queue: self.queue.clone(), bell: Arc::clone(&self.bell) }
+        Mailbox {
+            queue: self.queue.clone(),
+            bell: Arc::clone(&self.bell),
+            driver: Arc::clone(&self.driver),
+        }
     }
 }
 
@@ -56,7 +69,21 @@ impl<C> Mailbox<C> {
     /// A mailbox and the queue its loop reads, woken by `bell`.
     pub(crate) fn new(bell: Arc<Doorbell>) -> (Mailbox<C>, Receiver<Input<C>>) {
         let (queue, receiver) = mpsc::channel();
-        (Mailbox { queue, bell }, receiver)
+        (Mailbox { queue, bell, driver: Arc::new(OnceLock::new()) }, receiver)
+    }
+
+    /// Sends `command` (if any) and runs the loop on the calling thread until `done` holds or
+    /// the wait gets long, if no other thread runs it (see [`Drive::call`]); before the loop
+    /// runs, only sends.
+    pub(crate) fn call(&self, command: Option<C>, done: &mut dyn FnMut() -> bool) {
+        match self.driver.get().and_then(Weak::upgrade) {
+            Some(driver) => driver.call(command, done),
+            None => {
+                if let Some(command) = command {
+                    self.send(command);
+                }
+            }
+        }
     }
 
     /// Sends a command to the node; dropped if its loop has stopped.
@@ -234,15 +261,28 @@ impl<N: Node, T: Transport> Core<N, T> {
         }
     }
 
-    /// After a round: waits a little for work if the round found none (see `Transport::wait`).
+    /// After a round: how to wait a little for work if the round found none (see
+    /// `Transport::pause`).
+    fn pause(&mut self, busy: bool) -> Pause {
+        if busy {
+            self.idle_rounds = 0;
+            return Pause::Spin;
+        }
+        self.idle_rounds = self.idle_rounds.saturating_add(1);
+        let urgent = self.node.urgent();
+        self.transport.pause(self.idle_rounds, urgent)
+    }
+
+    /// After a round: waits a little for work if the round found none.
     fn settle(&mut self, busy: bool) {
         if busy {
             self.idle_rounds = 0;
             return;
         }
-        self.idle_rounds = self.idle_rounds.saturating_add(1);
-        let urgent = self.node.urgent();
-        self.transport.wait(self.idle_rounds, urgent);
+        let pause = self.pause(busy);
+        if pause.sit(&self.bell) {
+            self.transport.rang();
+        }
     }
 }
 
@@ -291,44 +331,209 @@ impl<N: Node, T: Transport> Pump for Core<N, T> {
     }
 }
 
-/// Runs the rank until its node has finished, then closes the transport. `inbox` is the queue
-/// of the node's [`Mailbox`], which must ring this transport's doorbell.
-pub(crate) fn run<N: Node + 'static, T: Transport + 'static>(
-    node: N,
-    transport: T,
-    inbox: Receiver<Input<N::Command>>,
-) {
-    let out = Outbox::new(transport.rank(), transport.size());
-    let mut core = Core {
-        node,
-        bell: transport.doorbell(),
-        transport,
-        out,
-        inbox,
-        idle_rounds: 0,
-        raw: None,
-        raw_bytes: Vec::new(),
-    };
-    loop {
-        let busy = core.round();
-        if core.node.finished() {
-            break;
+/// A loop that a thread of its rank may drive while that thread waits: the root's program in
+/// `get` and `wait` (and for the first task it submits after one), an executor thread sending
+/// its task's result or waiting for its next task. The loop's own thread and that thread would
+/// otherwise hand commands, answers and tasks to each other, and a sleeping thread takes tens of
+/// microseconds to wake on a busy machine: the caller runs the rounds itself instead.
+pub(crate) trait Drive<C>: Send + Sync {
+    /// Hands `command` (if any) to the node, behind the commands already queued, and runs
+    /// rounds on the calling thread until `done` holds, the rank stops or the loop would sleep
+    /// (a long wait: the loop's own thread takes over). If another thread runs the loop, only
+    /// queues the command. The caller then waits for its answer as usual.
+    fn call(&self, command: Option<C>, done: &mut dyn FnMut() -> bool);
+}
+
+/// How long the loop's own thread sleeps while another thread drives the loop, before it looks
+/// again: the driver rings it when it leaves work behind, so this is only a safety net.
+const DRIVEN_SLEEP: Duration = Duration::from_millis(1);
+
+/// How many times a caller finds another thread running the loop, yielding in between, before it
+/// leaves the loop to that thread.
+const DRIVE_TRIES: u32 = 64;
+
+/// A rank's loop: its state, which one thread at a time runs (its own, or a driving caller), and
+/// its doorbell.
+pub(crate) struct Loop<N: Node, T: Transport> {
+    core: Mutex<Option<Core<N, T>>>,
+    bell: Arc<Doorbell>,
+    /// Callers waiting to drive the loop: the loop's own thread then sleeps after its round.
+    wanted: AtomicUsize,
+    /// The queue of the node's mailbox, for a driving caller's command.
+    queue: Option<Sender<Input<N::Command>>>,
+}
+
+impl<N, T> Loop<N, T>
+where
+    N: Node + Send + 'static,
+    N::Command: Send,
+    T: Transport + Send + 'static,
+{
+    /// A loop for `node` over `transport`, reading `inbox`; with `mailbox` (the one that fills
+    /// `inbox`), the threads that hold it may drive the loop ([`Mailbox::call`]).
+    pub(crate) fn new(
+        node: N,
+        transport: T,
+        inbox: Receiver<Input<N::Command>>,
+        mailbox: Option<&Mailbox<N::Command>>,
+    ) -> Arc<Loop<N, T>> {
+        let out = Outbox::new(transport.rank(), transport.size());
+        let bell = transport.doorbell();
+        let core = Core {
+            node,
+            bell: Arc::clone(&bell),
+            transport,
+            out,
+            inbox,
+            idle_rounds: 0,
+            raw: None,
+            raw_bytes: Vec::new(),
+        };
+        let this = Arc::new(Loop {
+            core: Mutex::new(Some(core)),
+            bell,
+            wanted: AtomicUsize::new(0),
+            queue: mailbox.map(|m| m.queue.clone()),
+        });
+        if let Some(mailbox) = mailbox {
+            let weak: Weak<dyn Drive<N::Command>> = Arc::downgrade(&this) as Weak<Self>;
+            let _ = mailbox.driver.set(weak);
         }
-        // A large send moves only while this thread calls MPI: no task here until it is done.
-        let allowed = !core.transport.sending();
-        if let Some(task) = core.node.take_inline(allowed) {
-            context::run_with_pump(&mut core, task);
-            core.idle_rounds = 0;
+        this
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Core<N, T>>> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs the rank on the calling thread until its node has finished, then closes the
+    /// transport. While a caller drives the loop, this thread sleeps on the doorbell.
+    pub(crate) fn run(&self) {
+        let mut rang = false;
+        loop {
+            // A caller waits to drive the loop: it polls, so this thread need not.
+            if self.wanted.load(Ordering::Acquire) > 0 {
+                self.bell.wait(Some(DRIVEN_SLEEP));
+                continue;
+            }
+            let mut guard = match self.core.try_lock() {
+                Ok(guard) => guard,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    self.bell.wait(Some(DRIVEN_SLEEP));
+                    continue;
+                }
+            };
+            let core = guard.as_mut().expect("only this thread takes the core out");
+            if std::mem::take(&mut rang) {
+                core.transport.rang();
+            }
+            let busy = core.round();
             if core.node.finished() {
                 break;
             }
-            continue;
+            // A large send moves only while this thread calls MPI: no task here until it is done.
+            let allowed = !core.transport.sending();
+            if let Some(task) = core.node.take_inline(allowed) {
+                context::run_with_pump(core, task);
+                core.idle_rounds = 0;
+                if core.node.finished() {
+                    break;
+                }
+                continue;
+            }
+            let pause = core.pause(busy);
+            drop(guard);
+            if self.wanted.load(Ordering::Acquire) > 0 {
+                continue;
+            }
+            rang = pause.sit(&self.bell);
         }
-        core.settle(busy);
+        let Core { node, transport, .. } = self.lock().take().expect("taken out once");
+        drop(node);
+        transport.close();
     }
-    let Core { node, transport, .. } = core;
-    drop(node);
-    transport.close();
+}
+
+impl<N, T> Drive<N::Command> for Loop<N, T>
+where
+    N: Node + Send + 'static,
+    N::Command: Send,
+    T: Transport + Send + 'static,
+{
+    fn call(&self, command: Option<N::Command>, done: &mut dyn FnMut() -> bool) {
+        let queue = self.queue.as_ref().expect("a loop callers drive has their mailbox");
+        let mut command = command;
+        // The loop's own thread leaves the loop to a caller that wants it after its round; so
+        // does another caller, once it stops.
+        self.wanted.fetch_add(1, Ordering::AcqRel);
+        let mut tries = 0;
+        let taken = loop {
+            match self.core.try_lock() {
+                Ok(guard) => break Some(guard),
+                Err(TryLockError::Poisoned(e)) => break Some(e.into_inner()),
+                Err(TryLockError::WouldBlock) => {}
+            }
+            // Queued for the thread that runs the loop now, in case this one never does.
+            if let Some(command) = command.take() {
+                if queue.send(Input::Command(command)).is_ok() {
+                    self.bell.ring();
+                }
+            }
+            tries += 1;
+            if tries > DRIVE_TRIES || done() {
+                break None;
+            }
+            std::thread::yield_now();
+        };
+        self.wanted.fetch_sub(1, Ordering::AcqRel);
+        let Some(mut guard) = taken else { return };
+        // Stopped: the command's answer is dropped with it, which tells the caller.
+        let Some(core) = guard.as_mut() else { return };
+        // No ring: this thread reads the queue next.
+        if let Some(command) = command {
+            let _ = queue.send(Input::Command(command));
+        }
+        self.bell.drive();
+        let driven = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
+            // Rings before this round are for batches it polls.
+            self.bell.take();
+            let busy = core.round();
+            // Tasks kept for the loop's own thread, which sleeps meanwhile: to the executors.
+            let none = core.node.take_inline(false);
+            debug_assert!(none.is_none());
+            if core.node.finished() || done() {
+                return true;
+            }
+            match core.pause(busy) {
+                Pause::Spin => std::hint::spin_loop(),
+                Pause::Yield => std::thread::yield_now(),
+                Pause::Sleep { .. } => return false,
+            }
+        }));
+        self.bell.undrive();
+        let Ok(done) = driven else {
+            core.transport
+                .fatal("stopped: its progress loop panicked (the message is above)".into())
+        };
+        // Work left (an answer still to come, sends in flight, a stop to finish): the loop's
+        // thread takes over.
+        if !done || core.node.urgent() || core.transport.sending() || core.node.finished() {
+            self.bell.ring();
+        }
+    }
+}
+
+/// Runs the rank until its node has finished, then closes the transport. `inbox` is the queue
+/// of the node's [`Mailbox`], which must ring this transport's doorbell.
+#[cfg(test)]
+pub(crate) fn run<N, T>(node: N, transport: T, inbox: Receiver<Input<N::Command>>)
+where
+    N: Node + Send + 'static,
+    N::Command: Send,
+    T: Transport + Send + 'static,
+{
+    Loop::new(node, transport, inbox, None).run();
 }
 
 #[cfg(test)]
@@ -377,10 +582,11 @@ mod tests {
                 None => false,
             }
         }
-        fn wait(&mut self, idle_rounds: u32, urgent: bool) {
+        fn pause(&mut self, idle_rounds: u32, urgent: bool) -> Pause {
             let mut log = self.log.lock().unwrap();
             assert!(!log.incoming.is_empty(), "the loop waits with nothing left to come");
             log.waits.push((idle_rounds, urgent));
+            Pause::Spin
         }
         fn doorbell(&self) -> Arc<Doorbell> {
             Arc::clone(&self.bell)

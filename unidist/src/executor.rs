@@ -64,6 +64,9 @@ struct State {
     expected: HashSet<ObjectId>,
     /// Threads waiting, each woken on its own (no thundering herd).
     sleepers: Vec<Sleeper>,
+    /// Idle threads that run the worker's loop while they wait for a job (see `Pool::serve`):
+    /// each takes a job pushed meanwhile without being woken.
+    polling: usize,
     threads: usize,
     stopped: bool,
 }
@@ -78,14 +81,18 @@ impl State {
         sleeper.depth == 0 || (self.at_bound() && sleeper.depth < MAX_NESTED_DEPTH)
     }
 
-    /// Wakes the one sleeper that should take `job`: a task waiting for its result, else a
-    /// thread that takes any job. False if none would take it.
+    /// Wakes the one sleeper that should take `job` (not yet queued): a task waiting for its
+    /// result, else, unless a polling thread will take it, a thread that takes any job. False
+    /// if none would take it.
     fn wake_for(&mut self, job: &Job) -> bool {
         let sleepers = &self.sleepers;
-        let chosen = sleepers
+        let awaiting = sleepers
             .iter()
-            .position(|s| s.depth < MAX_CALL_DEPTH && s.awaited.iter().any(|id| job.makes(*id)))
-            .or_else(|| sleepers.iter().rposition(|s| self.takes_any(s)));
+            .position(|s| s.depth < MAX_CALL_DEPTH && s.awaited.iter().any(|id| job.makes(*id)));
+        if awaiting.is_none() && self.polling > self.ready.len() {
+            return true;
+        }
+        let chosen = awaiting.or_else(|| sleepers.iter().rposition(|s| self.takes_any(s)));
         match chosen {
             Some(i) => {
                 self.sleepers.swap_remove(i).thread.unpark();
@@ -152,6 +159,7 @@ impl Pool {
                 answers: HashMap::new(),
                 expected: HashSet::new(),
                 sleepers: Vec::new(),
+                polling: 0,
                 threads: 0,
                 stopped: false,
             }),
@@ -341,6 +349,26 @@ impl Pool {
                 state = self.lock();
                 continue;
             }
+            // Run the worker's loop a moment before sleeping (if no other thread runs it): a job
+            // that comes meanwhile is taken by this thread, with no thread woken for it.
+            state.polling += 1;
+            drop(state);
+            let mut taken = None;
+            self.mailbox.call(None, &mut || {
+                taken = self.take_ready();
+                taken.is_some() || self.lock().stopped
+            });
+            state = self.lock();
+            state.polling -= 1;
+            if let Some(job) = taken {
+                drop(state);
+                self.run(job, 1);
+                state = self.lock();
+                continue;
+            }
+            if state.stopped || !state.ready.is_empty() {
+                continue;
+            }
             // Poll for the next job a moment before sleeping: cheaper than being woken.
             drop(state);
             let polled = crate::spin::spin_until(|| self.queued.load(Ordering::Acquire) > 0);
@@ -357,6 +385,17 @@ impl Pool {
             };
             state = self.sleep(state, sleeper);
         }
+    }
+
+    /// The oldest ready job, counted as computing, if any.
+    fn take_ready(&self) -> Option<Job> {
+        if self.queued.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut state = self.lock();
+        let job = state.ready.pop_front()?;
+        self.dequeued(&state);
+        Some(job)
     }
 
     /// True while a task of this worker is computing (running, not blocked in `get`/`wait`).
@@ -426,7 +465,14 @@ impl Pool {
         let outputs = invoke::run(self.rank, job); // catches the task's panics
         self.computing.fetch_sub(1, Ordering::Relaxed);
         drop(context);
-        self.mailbox.send(Command::Finished { first_output, outputs });
+        let finished = Command::Finished { first_output, outputs };
+        if self.queued.load(Ordering::Acquire) > 0 {
+            // More to run: the loop's thread sends the results of a flood in batches.
+            self.mailbox.send(finished);
+        } else {
+            // Sent by this thread if no other runs the loop: no thread is woken for it.
+            self.mailbox.call(Some(finished), &mut || true);
+        }
     }
 
     /// Blocks the calling task (no longer counted as computing), `depth` tasks deep on its

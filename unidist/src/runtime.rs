@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 
 use crate::cluster::{self, HostResources, RankHost};
 use crate::context::{self, TaskHost};
-use crate::event_loop::{self, Mailbox, ProbeCall};
+use crate::event_loop::{Loop, Mailbox, ProbeCall};
 use crate::id::{ObjectId, Rank};
 use crate::root::{Command, Root};
 use crate::scheduler::RoundRobin;
@@ -45,6 +45,12 @@ impl Runtime {
     pub(crate) fn send(&self, command: Command) {
         // The loop outlives every call made while the runtime runs.
         self.commands.send(command);
+    }
+
+    /// Sends a blocking call to the root and runs the root's loop on this thread until `done`
+    /// (its answer came) or the wait gets long (see [`Drive`]).
+    pub(crate) fn call(&self, command: Command, done: &mut dyn FnMut() -> bool) {
+        self.commands.call(Some(command), done);
     }
 
     /// Sends a probe (benchmark, tests) to the root's loop.
@@ -338,17 +344,20 @@ fn start_local(workers: usize, settings: &Settings) -> Runtime {
             let (mailbox, inbox) = Mailbox::new(transport.doorbell());
             let slots = (0..size).map(|r| if r == 0 { 0 } else { slots }).collect();
             let node = Root::new(size, Arc::clone(&scheduler), gc).with_slots(slots);
+            // Threads of one process on shared cores: none polls in another's place.
+            let root_loop = Loop::new(node, transport, inbox, None);
             let handle = spawn("unidist-root".into(), move || {
                 crate::log::set_thread_rank(0);
-                event_loop::run(node, transport, inbox)
+                root_loop.run()
             });
             root = Some((mailbox, handle));
         } else {
             let (mailbox, inbox) = Mailbox::new(transport.doorbell());
             let worker = Worker::new(rank, size, "local", mailbox, slots);
+            let worker_loop = Loop::new(worker, transport, inbox, None);
             spawn(format!("unidist-worker-{rank}"), move || {
                 crate::log::set_thread_rank(rank);
-                event_loop::run(worker, transport, inbox)
+                worker_loop.run()
             });
         }
     }
@@ -431,9 +440,11 @@ fn start_mpi(
         let names = cluster::host_by_rank(&hosts, size);
         crate::transport::mpi_errors::set_hosts(names.clone());
         let hosts_here = hosts.clone();
+        // A thread that waits may run the loop in its place where each rank has a core.
+        let drive = cluster::core_per_rank(&hosts_here, rank);
+        transport.prefer_drivers(drive);
         if rank == 0 {
             let (mailbox, inbox) = Mailbox::new(transport.doorbell());
-            let _ = started_tx.send(Ok((size, Arc::clone(&scheduler), hosts, Some(mailbox))));
             let placement = match policy {
                 crate::scheduler::Policy::HostAware { threshold } => {
                     Some(crate::scheduler::HostAware::new(&names, threshold))
@@ -445,11 +456,13 @@ fn start_mpi(
             let slots = (0..size)
                 .map(|r| if r == 0 { 0 } else { cluster::slots_of(&hosts_here, r, threads) })
                 .collect();
-            let root = Root::new(size, scheduler, gc)
+            let root = Root::new(size, Arc::clone(&scheduler), gc)
                 .with_heartbeat(watch)
                 .with_placement(placement)
                 .with_slots(slots);
-            event_loop::run(root, transport, inbox);
+            let root_loop = Loop::new(root, transport, inbox, drive.then_some(&mailbox));
+            let _ = started_tx.send(Ok((size, scheduler, hosts, Some(mailbox))));
+            root_loop.run();
         } else {
             let _ = started_tx.send(Ok((size, Arc::clone(&scheduler), hosts, None)));
             // Before the first task can run.
@@ -457,8 +470,9 @@ fn start_mpi(
             let watch = heartbeat.map(|t| Heartbeat::new(t, vec![0], names));
             let slots = cluster::slots_of(&hosts_here, rank, threads);
             let (mailbox, inbox) = Mailbox::new(transport.doorbell());
-            let worker = Worker::new(rank, size, "mpi", mailbox, slots).with_heartbeat(watch);
-            event_loop::run(worker, transport, inbox);
+            let worker =
+                Worker::new(rank, size, "mpi", mailbox.clone(), slots).with_heartbeat(watch);
+            Loop::new(worker, transport, inbox, drive.then_some(&mailbox)).run();
         }
     });
     let (size, scheduler, hosts, commands) = match started.recv() {

@@ -29,6 +29,9 @@ const SLEEPING: u32 = 2;
 /// Rung by another process (an MPI rank of this host that sent this one a batch).
 const PEER: u32 = 4;
 const RUNG: u32 = LOCAL | PEER;
+/// Another thread of the owner's process runs its loop (see [`Doorbell::drive`]): a ring only
+/// sets its flag, and the driver wakes the owner when it stops if one came meanwhile.
+const DRIVEN: u32 = 8;
 
 /// The size of a shared bell's file: one page.
 const PAGE: usize = 4096;
@@ -128,11 +131,32 @@ impl Doorbell {
 
     fn ring_with(&self, flag: u32) {
         let word = self.word();
-        // Of several ringers, the one that clears the sleeping flag wakes the owner.
-        if word.fetch_or(flag, Ordering::AcqRel) & SLEEPING != 0
-            && word.fetch_and(!SLEEPING, Ordering::AcqRel) & SLEEPING != 0
-        {
+        let before = word.fetch_or(flag, Ordering::AcqRel);
+        if before & SLEEPING != 0 && before & DRIVEN == 0 {
+            self.wake_sleeper();
+        }
+    }
+
+    /// Wakes the owner if it sleeps: of several wakers, the one that clears the sleeping flag.
+    fn wake_sleeper(&self) {
+        let word = self.word();
+        if word.fetch_and(!SLEEPING, Ordering::AcqRel) & SLEEPING != 0 {
             futex::wake(word, self.shared());
+        }
+    }
+
+    /// From a thread that runs the owner's loop in its place (a caller waiting for an answer):
+    /// until [`undrive`](Doorbell::undrive), rings do not wake the sleeping owner, since the
+    /// driver polls anyway. Only one thread drives at a time.
+    pub(crate) fn drive(&self) {
+        self.word().fetch_or(DRIVEN, Ordering::AcqRel);
+    }
+
+    /// The driver stops, having taken (with [`take`](Doorbell::take)) the rings before its last
+    /// round: wakes the owner if one came since, since the driver may have missed its batch.
+    pub(crate) fn undrive(&self) {
+        if self.word().fetch_and(!DRIVEN, Ordering::AcqRel) & RUNG != 0 {
+            self.wake_sleeper();
         }
     }
 
@@ -142,9 +166,10 @@ impl Doorbell {
         self.word().load(Ordering::Acquire) & RUNG != 0
     }
 
-    /// Takes the ring without waiting: true if the bell had rung. Only the owner takes.
+    /// Takes the ring without waiting: true if the bell had rung. Only the owner (or the thread
+    /// that drives its loop) takes.
     pub(crate) fn take(&self) -> bool {
-        self.word().swap(QUIET, Ordering::AcqRel) & RUNG != 0
+        self.word().fetch_and(!RUNG, Ordering::AcqRel) & RUNG != 0
     }
 
     /// Takes the rings of this process's threads only, leaving a peer's for the next wait.
@@ -169,11 +194,12 @@ impl Doorbell {
             };
             // Asleep from now on, unless a ring came in between (then take it above).
             let word = self.word();
-            if word.compare_exchange(QUIET, SLEEPING, Ordering::AcqRel, Ordering::Acquire).is_err()
-            {
+            let quiet = word.load(Ordering::Acquire) & !(RUNG | SLEEPING);
+            let asleep = quiet | SLEEPING;
+            if word.compare_exchange(quiet, asleep, Ordering::AcqRel, Ordering::Acquire).is_err() {
                 continue;
             }
-            futex::wait(word, SLEEPING, remaining, self.shared());
+            futex::wait(word, asleep, remaining, self.shared());
             // Rung (taken above), timed out or woken for nothing: not asleep any more.
             word.fetch_and(!SLEEPING, Ordering::AcqRel);
         }
@@ -368,6 +394,51 @@ mod tests {
         bell.ring_peer();
         assert!(!bell.take_local(), "no local ring to take");
         assert!(bell.take());
+    }
+
+    #[test]
+    fn rings_do_not_wake_the_owner_of_a_driven_bell_until_the_driver_stops() {
+        let bell = Doorbell::new();
+        let word = bell.word();
+        // The owner asleep, as `wait` marks it.
+        word.fetch_or(SLEEPING, Ordering::AcqRel);
+        bell.drive();
+        bell.ring_peer();
+        bell.ring();
+        assert_ne!(word.load(Ordering::Acquire) & SLEEPING, 0, "nobody woke the owner");
+        bell.undrive();
+        assert_eq!(word.load(Ordering::Acquire) & SLEEPING, 0, "the driver's stop woke it");
+        assert!(bell.take(), "and the rings are kept for it");
+        word.fetch_or(SLEEPING, Ordering::AcqRel);
+        bell.ring();
+        assert_eq!(word.load(Ordering::Acquire) & SLEEPING, 0, "undriven, a ring wakes it");
+    }
+
+    #[test]
+    fn the_owner_of_a_driven_bell_sleeps_until_the_driver_stops_after_a_ring() {
+        let bell = Doorbell::new();
+        bell.drive();
+        let owner = {
+            let bell = Arc::clone(&bell);
+            // An hour: only a ring or the driver's stop ends this wait within the test.
+            std::thread::spawn(move || bell.wait(Some(Duration::from_secs(3600))))
+        };
+        bell.ring_peer();
+        bell.undrive();
+        assert!(owner.join().unwrap(), "the owner woke and took the ring");
+    }
+
+    #[test]
+    fn a_driver_that_took_every_ring_leaves_the_owner_asleep() {
+        let bell = Doorbell::new();
+        bell.drive();
+        bell.ring_peer();
+        assert!(bell.take(), "the driver takes the ring before its round");
+        bell.undrive();
+        assert!(!bell.rung());
+        assert!(!bell.wait(Some(Duration::from_millis(1))), "nothing rang since");
+        bell.ring();
+        assert!(bell.wait(None), "an undriven bell wakes as before");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 
-use super::{Doorbell, Transport};
+use super::{Doorbell, Pause, Transport};
 use crate::id::Rank;
 use crate::protocol::Message;
 
@@ -79,10 +79,8 @@ impl Transport for LocalTransport {
     /// Polls the doorbell a moment (see `spin::spin_until`), then sleeps until it rings: every
     /// batch and every command for this rank rings it. Either way the ring is taken, so the
     /// next idle round waits again.
-    fn wait(&mut self, _idle_rounds: u32, _urgent: bool) {
-        if !crate::spin::spin_until(|| self.bell.take()) {
-            let _ = self.bell.wait(None);
-        }
+    fn pause(&mut self, _idle_rounds: u32, _urgent: bool) -> Pause {
+        Pause::Sleep { timeout: None, spin_first: true }
     }
 
     fn doorbell(&self) -> Arc<Doorbell> {

@@ -48,11 +48,23 @@ pub(crate) trait Transport {
         false
     }
 
-    /// Waits a little for work when the last `idle_rounds` rounds of the loop found none:
-    /// returns when a batch may have come, when the [`Doorbell`] rang, or after a while.
-    /// `urgent` when the rank waits on the network and should notice a message at once (see
-    /// `Node::urgent`).
-    fn wait(&mut self, idle_rounds: u32, urgent: bool);
+    /// How to wait a little for work when the last `idle_rounds` rounds of the loop found none
+    /// (the loop waits without holding the transport: a thread that waits on an answer may run
+    /// rounds meanwhile). `urgent` when the rank waits on the network and should notice a
+    /// message at once (see `Node::urgent`).
+    fn pause(&mut self, idle_rounds: u32, urgent: bool) -> Pause;
+
+    /// The [`Doorbell`] rang during the last [`Pause::Sleep`]: a batch may be on its way.
+    fn rang(&mut self) {}
+
+    /// Waits as [`pause`](Transport::pause) says: returns when a batch may have come, when the
+    /// [`Doorbell`] rang, or after a while.
+    #[cfg(test)]
+    fn wait(&mut self, idle_rounds: u32, urgent: bool) {
+        if self.pause(idle_rounds, urgent).sit(&self.doorbell()) {
+            self.rang();
+        }
+    }
 
     /// What other threads ring to wake this transport's [`Transport::wait`].
     fn doorbell(&self) -> Arc<Doorbell>;
@@ -66,6 +78,38 @@ pub(crate) trait Transport {
     /// The benchmark's and tests' probes, where this transport has them (MPI).
     fn probe(&mut self) -> Option<&mut dyn Probe> {
         None
+    }
+}
+
+/// How a loop with nothing to do waits before its next round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pause {
+    /// Poll again at once.
+    Spin,
+    /// Give the core away once, then poll.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    Yield,
+    /// Sleep on the doorbell until it rings or `timeout` passes (`None`: until it rings), after
+    /// polling it a moment (see `spin::spin_until`) if `spin_first`.
+    Sleep { timeout: Option<Duration>, spin_first: bool },
+}
+
+impl Pause {
+    /// Waits as this pause says on `bell`; true if it rang (the ring is taken).
+    pub(crate) fn sit(self, bell: &Doorbell) -> bool {
+        match self {
+            Pause::Spin => {
+                std::hint::spin_loop();
+                false
+            }
+            Pause::Yield => {
+                std::thread::yield_now();
+                false
+            }
+            Pause::Sleep { timeout, spin_first } => {
+                (spin_first && crate::spin::spin_until(|| bell.take())) || bell.wait(timeout)
+            }
+        }
     }
 }
 

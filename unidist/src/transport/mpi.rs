@@ -1,7 +1,8 @@
-//! The MPI backend's transport (rsmpi). The progress thread that owns it is the only thread
-//! that calls MPI: it initializes MPI, sends, receives and finalizes, so `Threading::Funneled`
-//! is enough and every other thread talks to the loop through its queue and this transport's
-//! doorbell.
+//! The MPI backend's transport (rsmpi). The progress thread initializes and finalizes MPI; the
+//! transport is used by one thread at a time, the one that runs the rank's loop: the progress
+//! thread, or, where each rank has a core, a thread that waits and drives the loop in its place
+//! (`event_loop::Drive`). So MPI runs at `Threading::Multiple`, and other threads talk to the
+//! loop through its queue and this transport's doorbell.
 //!
 //! Sends are non-blocking (a blocking send of a large batch to a rank that is itself blocked
 //! sending to us would deadlock); each send's buffer lives until MPI reports it complete. The
@@ -19,7 +20,7 @@ use mpi::traits::{CommunicatorCollectives, Equivalence};
 use mpi::Threading;
 
 use super::mpi_errors::with_peer;
-use super::{Doorbell, Probe, Transport, MAX_CHUNK};
+use super::{Doorbell, Pause, Probe, Transport, MAX_CHUNK};
 use crate::arg::Arg;
 use crate::codec;
 use crate::id::Rank;
@@ -41,6 +42,11 @@ const RAW_TAG: i32 = 12;
 
 /// An urgent idle loop polls this many rounds, then yields as many, before it sleeps.
 const SPIN_ROUNDS: u32 = 64;
+/// Where threads that wait drive the loop (see `event_loop::Drive`), a loop woken by a ring polls
+/// only this many rounds before it sleeps again: often a driver has already taken the batch
+/// (the sender rings after the MPI progress that follows its send, by when the batch shows), and
+/// the woken loop would only take the core from the driver.
+const AFTER_RING_DRIVEN: u32 = 16;
 /// The first sleep of an urgent idle loop, and the step each next one grows by.
 const MIN_SLEEP: Duration = Duration::from_micros(10);
 /// The longest sleep of an idle loop that some peer cannot ring (on another host): the most a
@@ -84,6 +90,9 @@ pub(crate) struct MpiTransport {
     to_ring: Vec<Rank>,
     /// Rounds left to poll without sleeping after a ring woke this rank.
     after_ring: u32,
+    /// How many rounds a ring makes the loop poll: `2 * SPIN_ROUNDS` (half spinning, half
+    /// yielding), or [`AFTER_RING_DRIVEN`] where threads drive the loop.
+    after_ring_rounds: u32,
     /// Every other rank can ring this one.
     all_linked: bool,
 }
@@ -201,6 +210,7 @@ impl MpiTransport {
             peer_bells: vec![None; size],
             to_ring: Vec::new(),
             after_ring: 0,
+            after_ring_rounds: 2 * SPIN_ROUNDS,
             all_linked: false,
         })
     }
@@ -257,6 +267,11 @@ impl MpiTransport {
     }
 
     /// Removes this rank's doorbell file if it is still there (peers that mapped it keep it).
+    /// Where waiting threads drive the loop: a ring makes the loop poll only a few rounds.
+    pub(crate) fn prefer_drivers(&mut self, drivers: bool) {
+        self.after_ring_rounds = if drivers { AFTER_RING_DRIVEN } else { 2 * SPIN_ROUNDS };
+    }
+
     fn remove_bell_file(&self) {
         if let Some(path) = &self.bell_file {
             let _ = std::fs::remove_file(path);
@@ -519,32 +534,26 @@ impl Transport for MpiTransport {
     /// when every peer rings it); any other loop sleeps at once, as long. Either wakes
     /// at once when the doorbell rings (threads of this process, ranks of this host after they
     /// send it a batch), and then polls a few rounds before it sleeps again.
-    fn wait(&mut self, idle_rounds: u32, urgent: bool) {
+    fn pause(&mut self, idle_rounds: u32, urgent: bool) -> Pause {
         if !self.sends.is_empty() {
             self.progress();
         }
         // Woken by a ring: the batch may take a few polls to show, so poll before sleeping.
         if self.after_ring > 0 {
             self.after_ring -= 1;
-            if self.after_ring > SPIN_ROUNDS {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-            return;
+            let spin = self.after_ring > SPIN_ROUNDS || self.after_ring_rounds <= SPIN_ROUNDS;
+            return if spin { Pause::Spin } else { Pause::Yield };
         }
         // A rank with sends in flight stays urgent: a large transfer moves only while both
         // ends call MPI.
-        let rung = if !urgent && self.sends.is_empty() {
+        if !urgent && self.sends.is_empty() {
             // Every peer rings this rank when it sends it a batch: sleep until one does.
             let sleep = if self.all_linked { LINKED_SLEEP } else { MAX_SLEEP };
-            self.bell.wait(Some(sleep))
+            Pause::Sleep { timeout: Some(sleep), spin_first: false }
         } else if idle_rounds < SPIN_ROUNDS {
-            std::hint::spin_loop();
-            false
+            Pause::Spin
         } else if idle_rounds < 2 * SPIN_ROUNDS {
-            std::thread::yield_now();
-            false
+            Pause::Yield
         } else {
             // Growing up to the longest sleep of a rank its peers can wake (an idle worker waits
             // on the network too: at 1 ms it woke a thousand times a second).
@@ -553,11 +562,12 @@ impl Transport for MpiTransport {
             let longest =
                 if self.all_linked && self.sends.is_empty() { LINKED_SLEEP } else { MAX_SLEEP };
             let step = MIN_SLEEP * (idle_rounds - 2 * SPIN_ROUNDS);
-            self.bell.wait(Some((MIN_SLEEP + step).min(longest)))
-        };
-        if rung {
-            self.after_ring = 2 * SPIN_ROUNDS;
+            Pause::Sleep { timeout: Some((MIN_SLEEP + step).min(longest)), spin_first: false }
         }
+    }
+
+    fn rang(&mut self) {
+        self.after_ring = self.after_ring_rounds;
     }
 
     fn doorbell(&self) -> Arc<Doorbell> {
