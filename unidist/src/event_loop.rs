@@ -359,6 +359,8 @@ pub(crate) struct Loop<N: Node, T: Transport> {
     bell: Arc<Doorbell>,
     /// Callers waiting to drive the loop: the loop's own thread then sleeps after its round.
     wanted: AtomicUsize,
+    /// Times a caller has driven the loop.
+    drives: AtomicUsize,
     /// The queue of the node's mailbox, for a driving caller's command.
     queue: Option<Sender<Input<N::Command>>>,
 }
@@ -393,6 +395,7 @@ where
             core: Mutex::new(Some(core)),
             bell,
             wanted: AtomicUsize::new(0),
+            drives: AtomicUsize::new(0),
             queue: mailbox.map(|m| m.queue.clone()),
         });
         if let Some(mailbox) = mailbox {
@@ -447,7 +450,9 @@ where
             if self.wanted.load(Ordering::Acquire) > 0 {
                 continue;
             }
-            rang = pause.sit(&self.bell);
+            let drives = self.drives.load(Ordering::Acquire);
+            // A ring after a caller drove the loop meanwhile is likely for a batch it took.
+            rang = pause.sit(&self.bell) && self.drives.load(Ordering::Acquire) == drives;
         }
         let Core { node, transport, .. } = self.lock().take().expect("taken out once");
         drop(node);
@@ -495,6 +500,8 @@ where
             let _ = queue.send(Input::Command(command));
         }
         self.bell.drive();
+        // This thread's wait starts now, whatever the loop's thread had waited.
+        core.idle_rounds = 0;
         let driven = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
             // Rings before this round are for batches it polls.
             self.bell.take();
@@ -511,6 +518,7 @@ where
                 Pause::Sleep { .. } => return false,
             }
         }));
+        self.drives.fetch_add(1, Ordering::AcqRel);
         self.bell.undrive();
         let Ok(done) = driven else {
             core.transport

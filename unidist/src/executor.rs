@@ -466,8 +466,9 @@ impl Pool {
         self.computing.fetch_sub(1, Ordering::Relaxed);
         drop(context);
         let finished = Command::Finished { first_output, outputs };
-        if self.queued.load(Ordering::Acquire) > 0 {
-            // More to run: the loop's thread sends the results of a flood in batches.
+        // The loop's own thread (an inline task) sends it with its next round; with more to run,
+        // the loop's thread sends the results of a flood in batches.
+        if context::on_loop_thread() || self.queued.load(Ordering::Acquire) > 0 {
             self.mailbox.send(finished);
         } else {
             // Sent by this thread if no other runs the loop: no thread is woken for it.

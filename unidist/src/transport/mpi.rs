@@ -95,6 +95,8 @@ pub(crate) struct MpiTransport {
     after_ring_rounds: u32,
     /// Every other rank can ring this one.
     all_linked: bool,
+    /// Ring a peer as soon as its batch is sent (see [`MpiTransport::prefer_drivers`]).
+    ring_early: bool,
 }
 
 /// Where a rank's shared doorbell lives: `/dev/shm/unidist-bell-<pid>-<nonce>`.
@@ -211,6 +213,7 @@ impl MpiTransport {
             to_ring: Vec::new(),
             after_ring: 0,
             after_ring_rounds: 2 * SPIN_ROUNDS,
+            ring_early: false,
             all_linked: false,
         })
     }
@@ -267,9 +270,30 @@ impl MpiTransport {
     }
 
     /// Removes this rank's doorbell file if it is still there (peers that mapped it keep it).
-    /// Where waiting threads drive the loop: a ring makes the loop poll only a few rounds.
+    /// Where waiting threads drive the loop: a ring makes the loop poll only a few rounds, and
+    /// a peer is rung as soon as MPI has taken the batch, while the peer's driver still polls.
     pub(crate) fn prefer_drivers(&mut self, drivers: bool) {
         self.after_ring_rounds = if drivers { AFTER_RING_DRIVEN } else { 2 * SPIN_ROUNDS };
+        self.ring_early = drivers;
+    }
+
+    /// Completes the sends MPI is done with, releasing their buffers.
+    fn test_sends(&mut self) {
+        let mut i = 0;
+        while i < self.sends.len() {
+            let send = self.sends.swap_remove(i);
+            let to = send.to;
+            match with_peer(to, || send.request.test()) {
+                // MPI no longer reads the buffer: dropping `send` releases it.
+                Ok(_) => {}
+                Err(request) => {
+                    self.sends.push(Send { to, request, _buffer: send._buffer });
+                    let last = self.sends.len() - 1;
+                    self.sends.swap(i, last);
+                    i += 1;
+                }
+            }
+        }
     }
 
     fn remove_bell_file(&self) {
@@ -464,7 +488,18 @@ impl Transport for MpiTransport {
                 self.start_send(to, Arc::clone(&payload), start..end, PAYLOAD_TAG);
             }
         }
-        if self.peer_bells[to].is_some() && !self.to_ring.contains(&to) {
+        let Some(bell) = self.peer_bells[to].clone() else { return };
+        if self.ring_early {
+            // A small batch is in the peer's queue once its send completes: ring now, while
+            // the peer's driver may still be polling (a ring after it stopped wakes the loop's
+            // thread for a batch already taken). A send still in flight rings at `progress`.
+            self.test_sends();
+            if !self.sends.iter().any(|s| s.to == to) {
+                bell.ring_peer();
+                return;
+            }
+        }
+        if !self.to_ring.contains(&to) {
             self.to_ring.push(to);
         }
     }
@@ -498,21 +533,7 @@ impl Transport for MpiTransport {
     }
 
     fn progress(&mut self) {
-        let mut i = 0;
-        while i < self.sends.len() {
-            let send = self.sends.swap_remove(i);
-            let to = send.to;
-            match with_peer(to, || send.request.test()) {
-                // MPI no longer reads the buffer: dropping `send` releases it.
-                Ok(_) => {}
-                Err(request) => {
-                    self.sends.push(Send { to, request, _buffer: send._buffer });
-                    let last = self.sends.len() - 1;
-                    self.sends.swap(i, last);
-                    i += 1;
-                }
-            }
-        }
+        self.test_sends();
         // Rung only now, after MPI has moved the sends on: a peer woken at once by a ring at
         // `send` found nothing yet and slept again (measured: 2 ms round trips).
         for to in self.to_ring.drain(..) {
