@@ -441,7 +441,7 @@ fn start_mpi(
         crate::transport::mpi_errors::set_hosts(names.clone());
         let hosts_here = hosts.clone();
         // A thread that waits may run the loop in its place where each rank has a core.
-        let drive = cluster::core_per_rank(&hosts_here, rank);
+        let drive = transport.shared_by_threads() && cluster::core_per_rank(&hosts_here, rank);
         transport.prefer_drivers(drive);
         if rank == 0 {
             let (mailbox, inbox) = Mailbox::new(transport.doorbell());

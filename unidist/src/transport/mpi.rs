@@ -1,8 +1,9 @@
 //! The MPI backend's transport (rsmpi). The progress thread initializes and finalizes MPI; the
 //! transport is used by one thread at a time, the one that runs the rank's loop: the progress
 //! thread, or, where each rank has a core, a thread that waits and drives the loop in its place
-//! (`event_loop::Drive`). So MPI runs at `Threading::Multiple`, and other threads talk to the
-//! loop through its queue and this transport's doorbell.
+//! (`event_loop::Drive`). So unidist starts MPI at `Threading::Serialized` (a program's own MPI
+//! runs at `Multiple`), and other threads talk to the loop through its queue and this
+//! transport's doorbell.
 //!
 //! Sends are non-blocking (a blocking send of a large batch to a rank that is itself blocked
 //! sending to us would deadlock); each send's buffer lives until MPI reports it complete. The
@@ -97,7 +98,15 @@ pub(crate) struct MpiTransport {
     all_linked: bool,
     /// Ring a peer as soon as its batch is sent (see [`MpiTransport::prefer_drivers`]).
     ring_early: bool,
+    /// MPI lets any thread call it, one at a time (`Threading::Serialized` or more).
+    serialized: bool,
 }
+
+// SAFETY: the transport holds MPI handles (a communicator, requests), which some MPI libraries
+// (Open MPI) define as raw pointers. Only the thread that started it uses it unless MPI granted
+// `Threading::Serialized` or more (`shared_by_threads`; a program's own MPI must be at
+// `Multiple`), and then the loop keeps it behind a lock, so one thread at a time calls MPI.
+unsafe impl std::marker::Send for MpiTransport {}
 
 /// Where a rank's shared doorbell lives: `/dev/shm/unidist-bell-<pid>-<nonce>`.
 fn bell_path(pid: u64, nonce: u64) -> std::path::PathBuf {
@@ -214,14 +223,18 @@ impl MpiTransport {
             after_ring: 0,
             after_ring_rounds: 2 * SPIN_ROUNDS,
             ring_early: false,
+            // A program's MPI runs at `Threading::Multiple` (checked before this).
+            serialized: true,
             all_linked: false,
         })
     }
 
-    /// Initializes MPI on the calling thread, which must be the only one to call MPI afterwards
-    /// (`chunk` as for [`MpiTransport::start_in`]).
+    /// Initializes MPI on the calling thread (`chunk` as for [`MpiTransport::start_in`]). Other
+    /// threads may drive the loop only if MPI grants `Threading::Serialized` or more (see
+    /// [`MpiTransport::shared_by_threads`]); with `Funneled`, only this thread calls MPI.
     pub(crate) fn start(chunk: usize) -> Result<MpiTransport, String> {
-        let (universe, granted) = mpi::initialize_with_threading(Threading::Funneled).ok_or(
+        // Serialized, not Multiple: one thread at a time calls MPI, which needs no locks in it.
+        let (universe, granted) = mpi::initialize_with_threading(Threading::Serialized).ok_or(
             "MPI was already initialized in this process, by the program: call \
             unidist::init_in(&communicator) to run unidist inside the program's MPI",
         )?;
@@ -230,7 +243,14 @@ impl MpiTransport {
                 "the MPI library granted the threading level {granted:?}; unidist needs at least Funneled"
             ));
         }
-        MpiTransport::on(universe.world(), Some(universe), chunk)
+        let mut transport = MpiTransport::on(universe.world(), Some(universe), chunk)?;
+        transport.serialized = granted >= Threading::Serialized;
+        Ok(transport)
+    }
+
+    /// True if threads other than the one that started MPI may call it, one at a time.
+    pub(crate) fn shared_by_threads(&self) -> bool {
+        self.serialized
     }
 
     /// Every rank's `values`, by rank (a collective: every rank must call it).
