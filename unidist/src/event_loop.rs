@@ -72,6 +72,11 @@ impl<C> Mailbox<C> {
         (Mailbox { queue, bell, driver: Arc::new(OnceLock::new()) }, receiver)
     }
 
+    /// True if threads that wait may drive the loop (see [`Drive`]).
+    pub(crate) fn drivable(&self) -> bool {
+        self.driver.get().is_some()
+    }
+
     /// Sends `command` (if any) and runs the loop on the calling thread until `done` holds or
     /// the wait gets long, if no other thread runs it (see [`Drive::call`]); before the loop
     /// runs, only sends.

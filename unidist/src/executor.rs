@@ -210,7 +210,14 @@ impl Pool {
         // may then tell the root this worker could take more work.
         self.computing.fetch_sub(1, Ordering::Relaxed);
         let _resume = Resume(&self.computing);
-        self.mailbox.send(make(ids, reply));
+        let command = make(ids, reply);
+        if context::on_loop_thread() {
+            // Its thread holds the loop: the task pumps it until the answer comes.
+            self.mailbox.send(command);
+        } else {
+            // Sent by this thread if no other runs the loop: no thread is woken for it.
+            self.mailbox.call(Some(command), &mut || true);
+        }
         self.block_on(request, depth, &awaited)
     }
 
@@ -510,6 +517,8 @@ impl Pool {
 
     fn wait_for(self: &Arc<Self>, request: u64, depth: usize, awaited: &[ObjectId]) -> Answer {
         let mut state = self.lock();
+        // Drove the loop since this thread last slept.
+        let mut drove = false;
         loop {
             if let Some(answer) = state.answers.remove(&request) {
                 return answer;
@@ -540,6 +549,19 @@ impl Pool {
                     continue;
                 }
             }
+            if !drove && self.mailbox.drivable() {
+                // Run the worker's loop a while, if no other thread runs it: the answer, or a
+                // job made ready here, then comes with no thread woken for it. Then everything
+                // is checked again, under the lock, before this thread sleeps.
+                drove = true;
+                drop(state);
+                self.mailbox.call(None, &mut || {
+                    let state = self.lock();
+                    state.answers.contains_key(&request) || state.stopped || !state.ready.is_empty()
+                });
+                state = self.lock();
+                continue;
+            }
             let placement = awaited.iter().any(|id| state.expected.contains(id));
             let sleeper = Sleeper {
                 thread: std::thread::current(),
@@ -549,6 +571,7 @@ impl Pool {
                 placement,
             };
             state = self.sleep(state, sleeper);
+            drove = false;
         }
     }
 }
