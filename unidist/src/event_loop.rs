@@ -5,7 +5,7 @@
 //!
 //! The loop's own thread runs it, except where each rank has a core of its own: there a thread
 //! that would wait for the loop (the root's program in `get` or `wait`, an executor thread that
-//! has finished a task or looks for the next) runs the rounds itself while the loop's thread
+//! has finished a task, looks for the next or blocks in a nested call) runs the rounds itself while the loop's thread
 //! sleeps ([`Drive`]), since waking a sleeping thread costs tens of microseconds on a busy
 //! machine, more than the round trips it waits for.
 //!
@@ -338,7 +338,7 @@ impl<N: Node, T: Transport> Pump for Core<N, T> {
 
 /// A loop that a thread of its rank may drive while that thread waits: the root's program in
 /// `get` and `wait` (and for the first task it submits after one), an executor thread sending
-/// its task's result or waiting for its next task. The loop's own thread and that thread would
+/// its task's result, waiting for its next task or blocked in a nested `get` or `wait`. The loop's own thread and that thread would
 /// otherwise hand commands, answers and tasks to each other, and a sleeping thread takes tens of
 /// microseconds to wake on a busy machine: the caller runs the rounds itself instead.
 pub(crate) trait Drive<C>: Send + Sync {
@@ -433,6 +433,10 @@ where
                 }
             };
             let core = guard.as_mut().expect("only this thread takes the core out");
+            // A driver's round may have stopped the rank.
+            if core.node.finished() {
+                break;
+            }
             if std::mem::take(&mut rang) {
                 core.transport.rang();
             }
