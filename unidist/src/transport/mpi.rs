@@ -91,13 +91,12 @@ pub(crate) struct MpiTransport {
     to_ring: Vec<Rank>,
     /// Rounds left to poll without sleeping after a ring woke this rank.
     after_ring: u32,
-    /// How many rounds a ring makes the loop poll: `2 * SPIN_ROUNDS` (half spinning, half
-    /// yielding), or [`AFTER_RING_DRIVEN`] where threads drive the loop.
-    after_ring_rounds: u32,
     /// Every other rank can ring this one.
     all_linked: bool,
-    /// Ring a peer as soon as its batch is sent (see [`MpiTransport::prefer_drivers`]).
-    ring_early: bool,
+    /// Threads that wait drive the loop (see [`MpiTransport::prefer_drivers`]): a peer is rung
+    /// as soon as its batch is sent, and a ring makes the loop poll [`AFTER_RING_DRIVEN`]
+    /// rounds, not `2 * SPIN_ROUNDS` (half spinning, half yielding).
+    drivers: bool,
     /// MPI lets any thread call it, one at a time (`Threading::Serialized` or more).
     serialized: bool,
 }
@@ -221,8 +220,7 @@ impl MpiTransport {
             peer_bells: vec![None; size],
             to_ring: Vec::new(),
             after_ring: 0,
-            after_ring_rounds: 2 * SPIN_ROUNDS,
-            ring_early: false,
+            drivers: false,
             // A program's MPI runs at `Threading::Multiple` (checked before this).
             serialized: true,
             all_linked: false,
@@ -289,12 +287,10 @@ impl MpiTransport {
         self.remove_bell_file();
     }
 
-    /// Removes this rank's doorbell file if it is still there (peers that mapped it keep it).
     /// Where waiting threads drive the loop: a ring makes the loop poll only a few rounds, and
     /// a peer is rung as soon as MPI has taken the batch, while the peer's driver still polls.
     pub(crate) fn prefer_drivers(&mut self, drivers: bool) {
-        self.after_ring_rounds = if drivers { AFTER_RING_DRIVEN } else { 2 * SPIN_ROUNDS };
-        self.ring_early = drivers;
+        self.drivers = drivers;
     }
 
     /// Completes the sends MPI is done with, releasing their buffers.
@@ -316,6 +312,7 @@ impl MpiTransport {
         }
     }
 
+    /// Removes this rank's doorbell file if it is still there (peers that mapped it keep it).
     fn remove_bell_file(&self) {
         if let Some(path) = &self.bell_file {
             let _ = std::fs::remove_file(path);
@@ -509,7 +506,7 @@ impl Transport for MpiTransport {
             }
         }
         let Some(bell) = self.peer_bells[to].clone() else { return };
-        if self.ring_early {
+        if self.drivers {
             // A small batch is in the peer's queue once its send completes: ring now, while
             // the peer's driver may still be polling (a ring after it stopped wakes the loop's
             // thread for a batch already taken). A send still in flight rings at `progress`.
@@ -582,7 +579,7 @@ impl Transport for MpiTransport {
         // Woken by a ring: the batch may take a few polls to show, so poll before sleeping.
         if self.after_ring > 0 {
             self.after_ring -= 1;
-            let spin = self.after_ring > SPIN_ROUNDS || self.after_ring_rounds <= SPIN_ROUNDS;
+            let spin = self.drivers || self.after_ring > SPIN_ROUNDS;
             return if spin { Pause::Spin } else { Pause::Yield };
         }
         // A rank with sends in flight stays urgent: a large transfer moves only while both
@@ -608,7 +605,7 @@ impl Transport for MpiTransport {
     }
 
     fn rang(&mut self) {
-        self.after_ring = self.after_ring_rounds;
+        self.after_ring = if self.drivers { AFTER_RING_DRIVEN } else { 2 * SPIN_ROUNDS };
     }
 
     fn doorbell(&self) -> Arc<Doorbell> {
