@@ -23,7 +23,9 @@ use proc_macro::TokenStream;
 /// anything but the runtime (`get`, `wait`): once its runs on a worker have been quick, that
 /// worker's progress thread runs its tasks itself, saving two thread hand-overs per task. A
 /// marked task that waits on anything else (a lock, a file, another task's progress) stalls its
-/// worker's messages meanwhile. Both arguments combine: `#[remote(inline, num_returns = 2)]`.
+/// worker's messages meanwhile. It pays on the local backend; under MPI, where the executor
+/// thread that waits for work runs the worker's progress loop itself, there is no hand-over to
+/// save and it changes nothing. Both arguments combine: `#[remote(inline, num_returns = 2)]`.
 ///
 /// See the `unidist` crate for examples.
 #[proc_macro_attribute]

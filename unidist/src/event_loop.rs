@@ -3,11 +3,13 @@
 //! the node through its [`Mailbox`], whose commands the loop hands to the node in order, so no
 //! node state is touched by two threads at once.
 //!
-//! The loop's own thread runs it, except where each rank has a core of its own: there a thread
-//! that would wait for the loop (the root's program in `get` or `wait`, an executor thread that
-//! has finished a task, looks for the next or blocks in a nested call) runs the rounds itself while the loop's thread
-//! sleeps ([`Drive`]), since waking a sleeping thread costs tens of microseconds on a busy
-//! machine, more than the round trips it waits for.
+//! The loop's own thread runs it, except under MPI: there a thread that would wait for the loop
+//! (the root's program in `get` or `wait`, an executor thread that has finished a task, looks
+//! for the next or blocks in a nested call) runs the rounds itself, and sleeps on the rank's
+//! doorbell in the loop's thread's place when there is nothing to do, while the loop's thread
+//! sleeps ([`Drive`]): waking a sleeping thread costs tens of microseconds on a busy machine,
+//! more than the round trips it waits for, and a peer's ring then wakes the thread that wants
+//! the message instead of one that would hand it over.
 //!
 //! Between two rounds a worker's loop may run a quick task itself ([`Node::take_inline`]): one
 //! that is expected to take microseconds, so handing it to an executor thread and its result
@@ -77,9 +79,8 @@ impl<C> Mailbox<C> {
         self.driver.get().is_some()
     }
 
-    /// Sends `command` (if any) and runs the loop on the calling thread until `done` holds or
-    /// the wait gets long, if no other thread runs it (see [`Drive::call`]); before the loop
-    /// runs, only sends.
+    /// Sends `command` (if any) and runs the loop on the calling thread until `done` holds, if
+    /// no other thread runs it (see [`Drive::call`]); before the loop runs, only sends.
     pub(crate) fn call(&self, command: Option<C>, done: &mut dyn FnMut() -> bool) {
         match self.driver.get().and_then(Weak::upgrade) {
             Some(driver) => driver.call(command, done),
@@ -338,20 +339,23 @@ impl<N: Node, T: Transport> Pump for Core<N, T> {
 
 /// A loop that a thread of its rank may drive while that thread waits: the root's program in
 /// `get` and `wait` (and for the first task it submits after one), an executor thread sending
-/// its task's result, waiting for its next task or blocked in a nested `get` or `wait`. The loop's own thread and that thread would
-/// otherwise hand commands, answers and tasks to each other, and a sleeping thread takes tens of
-/// microseconds to wake on a busy machine: the caller runs the rounds itself instead.
+/// its task's result, waiting for its next task or blocked in a nested `get` or `wait`. The
+/// loop's own thread and that thread would otherwise hand commands, answers and tasks to each
+/// other, and a sleeping thread takes tens of microseconds to wake on a busy machine: the caller
+/// runs the rounds itself instead.
 pub(crate) trait Drive<C>: Send + Sync {
     /// Hands `command` (if any) to the node, behind the commands already queued, and runs
-    /// rounds on the calling thread until `done` holds, the rank stops or the loop would sleep
-    /// (a long wait: the loop's own thread takes over). If another thread runs the loop, only
-    /// queues the command. The caller then waits for its answer as usual.
+    /// rounds on the calling thread until `done` holds or the rank stops. Where the loop would
+    /// sleep, the caller sleeps on the doorbell instead ([`Doorbell::wait_driving`]): a ring
+    /// wakes it, not the loop's own thread. It leaves the loop early to another caller that
+    /// wants it once it would sleep. If another thread runs the loop, only queues the command
+    /// (and rings); the caller then waits for its answer as usual.
     fn call(&self, command: Option<C>, done: &mut dyn FnMut() -> bool);
 }
 
 /// How long the loop's own thread sleeps while another thread drives the loop, before it looks
-/// again: the driver rings it when it leaves work behind, so this is only a safety net.
-const DRIVEN_SLEEP: Duration = Duration::from_millis(1);
+/// again: the driver wakes it when it stops and leaves work behind, so this is only a safety net.
+const DRIVEN_SLEEP: Duration = Duration::from_millis(100);
 
 /// How many times a caller finds another thread running the loop, yielding in between, before it
 /// leaves the loop to that thread.
@@ -419,16 +423,17 @@ where
     pub(crate) fn run(&self) {
         let mut rang = false;
         loop {
-            // A caller waits to drive the loop: it polls, so this thread need not.
+            // A caller drives the loop, or is about to: it polls and sleeps on the bell, so this
+            // thread need not.
             if self.wanted.load(Ordering::Acquire) > 0 {
-                self.bell.wait(Some(DRIVEN_SLEEP));
+                self.step_aside();
                 continue;
             }
             let mut guard = match self.core.try_lock() {
                 Ok(guard) => guard,
                 Err(TryLockError::Poisoned(e)) => e.into_inner(),
                 Err(TryLockError::WouldBlock) => {
-                    self.bell.wait(Some(DRIVEN_SLEEP));
+                    self.step_aside();
                     continue;
                 }
             };
@@ -467,6 +472,16 @@ where
         drop(node);
         transport.close();
     }
+
+    /// The loop's own thread, while a caller drives the loop or is about to: sleeps until the
+    /// driver stops and leaves it work, or gives the core away if the caller has not started.
+    fn step_aside(&self) {
+        if self.bell.driven() {
+            self.bell.wait_while_driven(DRIVEN_SLEEP);
+        } else {
+            std::thread::yield_now();
+        }
+    }
 }
 
 impl<N, T> Drive<N::Command> for Loop<N, T>
@@ -495,7 +510,9 @@ where
                 }
             }
             tries += 1;
-            if tries > DRIVE_TRIES || done() {
+            // A driver may hold the loop for long (it sleeps on the bell while it waits): the
+            // ring above wakes it for the command. The loop's own thread soon steps aside.
+            if tries > DRIVE_TRIES || self.bell.driven() || done() {
                 break None;
             }
             std::thread::yield_now();
@@ -524,7 +541,17 @@ where
             match core.pause(busy) {
                 Pause::Spin => std::hint::spin_loop(),
                 Pause::Yield => std::thread::yield_now(),
-                Pause::Sleep { .. } => return false,
+                // Another caller waits to drive: it takes over.
+                Pause::Sleep { .. } if self.wanted.load(Ordering::Acquire) > 0 => return false,
+                // Sleeps on the bell in the loop's thread's place: a peer's ring then wakes the
+                // thread that waits for the answer, not a thread that would hand it over.
+                Pause::Sleep { timeout, spin_first } => {
+                    let rang = (spin_first && crate::spin::spin_until(|| self.bell.take()))
+                        || self.bell.wait_driving(timeout);
+                    if rang {
+                        core.transport.rang();
+                    }
+                }
             }
         }));
         self.drives.fetch_add(1, Ordering::AcqRel);
@@ -533,9 +560,10 @@ where
             core.transport
                 .fatal("stopped: its progress loop panicked (the message is above)".into())
         };
-        // Work left (an answer still to come, sends in flight, a stop to finish): the loop's
-        // thread takes over.
-        if !done || core.node.urgent() || core.transport.sending() || core.node.finished() {
+        // Work left (an answer still to come, sends in flight, a stop to finish, or messages
+        // expected soon that no peer will ring for): the loop's thread takes over.
+        let expecting = core.node.urgent() && !core.transport.linked();
+        if !done || expecting || core.transport.sending() || core.node.finished() {
             self.bell.ring();
         }
     }
@@ -570,6 +598,9 @@ mod tests {
         sent: Vec<(Rank, Vec<&'static str>)>,
         waits: Vec<(u32, bool)>,
         closed: bool,
+        /// Idle rounds sleep on the bell until it rings (else they spin, and the script must
+        /// not have run out).
+        sleep: bool,
     }
 
     /// A transport that delivers a script, one batch per poll, and records the rest.
@@ -601,8 +632,11 @@ mod tests {
         }
         fn pause(&mut self, idle_rounds: u32, urgent: bool) -> Pause {
             let mut log = self.log.lock().unwrap();
-            assert!(!log.incoming.is_empty(), "the loop waits with nothing left to come");
             log.waits.push((idle_rounds, urgent));
+            if log.sleep {
+                return Pause::Sleep { timeout: None, spin_first: false };
+            }
+            assert!(!log.incoming.is_empty(), "the loop waits with nothing left to come");
             Pause::Spin
         }
         fn doorbell(&self) -> Arc<Doorbell> {
@@ -648,6 +682,9 @@ mod tests {
 
         fn on_command(&mut self, command: u32, out: &mut Outbox) {
             self.note(format!("command {command}"));
+            if let Some(thread @ ("driver" | "loop")) = std::thread::current().name() {
+                self.note(format!("command {command} on {thread}"));
+            }
             out.send(2, Message::StatsRequest);
         }
 
@@ -669,7 +706,9 @@ mod tests {
         }
 
         fn take_inline(&mut self, allowed: bool) -> Option<InlineTask> {
-            assert!(allowed, "the test transport never has sends in flight");
+            // Drivers never take one (`allowed` false); the test transport never has sends in
+            // flight.
+            assert!(allowed || self.inline.is_none(), "a task is held for the loop's thread");
             self.inline.take()
         }
     }
@@ -791,6 +830,73 @@ mod tests {
         run(Recorder::default(), transport, inbox);
         assert_eq!(answer.recv().unwrap(), None);
         assert_eq!(log.lock().unwrap().sent, [(1, vec!["RawPingPong"])]);
+    }
+
+    /// Waits (yielding, with no timing) until `holds`.
+    fn until(holds: impl Fn() -> bool) {
+        while !holds() {
+            std::thread::yield_now();
+        }
+    }
+
+    fn noted(events: &Mutex<Vec<String>>, event: &str) -> bool {
+        events.lock().unwrap().iter().any(|e| e == event)
+    }
+
+    #[test]
+    fn a_driver_with_nothing_to_do_sleeps_on_the_bell_and_a_ring_wakes_it_not_the_loop_s_thread() {
+        let (transport, log) = script(vec![]);
+        log.lock().unwrap().sleep = true;
+        let bell = transport.doorbell();
+        let (mailbox, inbox) = Mailbox::new(Arc::clone(&bell));
+        let node = Recorder::default();
+        let events = Arc::clone(&node.events);
+        let rank = Loop::new(node, transport, inbox, Some(&mailbox));
+        let loop_thread = {
+            let rank = Arc::clone(&rank);
+            std::thread::Builder::new().name("loop".into()).spawn(move || rank.run()).unwrap()
+        };
+        let driver = {
+            let (mailbox, events) = (mailbox.clone(), Arc::clone(&events));
+            std::thread::Builder::new()
+                .name("driver".into())
+                .spawn(move || mailbox.call(None, &mut || noted(&events, "command 7 on driver")))
+                .unwrap()
+        };
+        // The driver runs an idle round, then sleeps on the bell instead of leaving.
+        until(|| bell.driver_sleeping() || driver.is_finished());
+        mailbox.send(7);
+        driver.join().unwrap();
+        assert!(noted(&events, "command 7 on driver"), "the driver's round took the command");
+        assert!(!bell.driven(), "and it stopped driving once it was done");
+        log.lock().unwrap().incoming.push_back(Some((1, vec![Message::Shutdown])));
+        bell.ring_peer();
+        loop_thread.join().unwrap();
+        assert!(log.lock().unwrap().closed, "the loop's thread ran again once rung");
+        assert!(!events.lock().unwrap().iter().any(|e| e.starts_with("command 7 on loop")));
+    }
+
+    #[test]
+    fn a_caller_that_finds_a_driver_queues_its_command_for_it_and_returns() {
+        let (transport, log) = script(vec![]);
+        log.lock().unwrap().sleep = true;
+        let bell = transport.doorbell();
+        let (mailbox, inbox) = Mailbox::new(Arc::clone(&bell));
+        let node = Recorder::default();
+        let events = Arc::clone(&node.events);
+        let _rank = Loop::new(node, transport, inbox, Some(&mailbox));
+        let driver = {
+            let (mailbox, events) = (mailbox.clone(), Arc::clone(&events));
+            std::thread::Builder::new()
+                .name("driver".into())
+                .spawn(move || mailbox.call(None, &mut || noted(&events, "command 8 on driver")))
+                .unwrap()
+        };
+        until(|| bell.driver_sleeping() || driver.is_finished());
+        // Returns without the loop (the driver holds it), having queued and rung.
+        mailbox.call(Some(8), &mut || false);
+        driver.join().unwrap();
+        assert!(noted(&events, "command 8 on driver"));
     }
 
     #[test]

@@ -345,23 +345,33 @@ impl Pool {
         let _context = context::enter_task(Arc::clone(&self) as Arc<dyn TaskHost>, 0);
         crate::log::set_thread_rank(self.rank);
         let mut state = self.lock();
+        // The report of the task this thread ran last, not yet handed to the loop.
+        let mut finished = None;
         loop {
             if state.stopped {
+                drop(state);
+                if let Some(finished) = finished {
+                    self.report(finished);
+                }
                 return;
             }
             if let Some(job) = state.ready.pop_front() {
                 self.dequeued(&state);
                 drop(state);
-                self.run(job, 1);
+                if let Some(finished) = finished.take() {
+                    self.report(finished);
+                }
+                finished = Some(self.compute(job, 1));
                 state = self.lock();
                 continue;
             }
-            // Run the worker's loop a moment before sleeping (if no other thread runs it): a job
-            // that comes meanwhile is taken by this thread, with no thread woken for it.
+            // Run the worker's loop a moment before sleeping (if no other thread runs it),
+            // starting with the last task's report: a job that comes meanwhile is taken by this
+            // thread, with no thread woken for it.
             state.polling += 1;
             drop(state);
             let mut taken = None;
-            self.mailbox.call(None, &mut || {
+            self.mailbox.call(finished.take(), &mut || {
                 taken = self.take_ready();
                 taken.is_some() || self.lock().stopped
             });
@@ -369,7 +379,7 @@ impl Pool {
             state.polling -= 1;
             if let Some(job) = taken {
                 drop(state);
-                self.run(job, 1);
+                finished = Some(self.compute(job, 1));
                 state = self.lock();
                 continue;
             }
@@ -465,14 +475,26 @@ impl Pool {
         self.queued.store(state.ready.len(), Ordering::Release);
     }
 
-    /// Runs `job`, already counted as computing, `depth` tasks deep on this thread.
+    /// Runs `job`, already counted as computing, `depth` tasks deep on this thread, and reports
+    /// it finished.
     fn run(self: &Arc<Self>, job: Job, depth: usize) {
+        let finished = self.compute(job, depth);
+        self.report(finished);
+    }
+
+    /// Runs `job`, already counted as computing, `depth` tasks deep on this thread: the command
+    /// that reports it finished.
+    fn compute(self: &Arc<Self>, job: Job, depth: usize) -> Command {
         let first_output = job.task.first_output;
         let context = context::enter_task(Arc::clone(self) as Arc<dyn TaskHost>, depth);
         let outputs = invoke::run(self.rank, job); // catches the task's panics
         self.computing.fetch_sub(1, Ordering::Relaxed);
         drop(context);
-        let finished = Command::Finished { first_output, outputs };
+        Command::Finished { first_output, outputs }
+    }
+
+    /// Hands a task's `finished` command to the worker's loop.
+    fn report(&self, finished: Command) {
         // The loop's own thread (an inline task) sends it with its next round; with more to run,
         // the loop's thread sends the results of a flood in batches.
         if context::on_loop_thread() || self.queued.load(Ordering::Acquire) > 0 {

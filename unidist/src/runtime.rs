@@ -48,7 +48,7 @@ impl Runtime {
     }
 
     /// Sends a blocking call to the root and runs the root's loop on this thread until `done`
-    /// (its answer came) or the wait gets long (see [`Drive`]).
+    /// (its answer came), if no other thread runs it (see [`Drive`]).
     pub(crate) fn call(&self, command: Command, done: &mut dyn FnMut() -> bool) {
         self.commands.call(Some(command), done);
     }
@@ -440,9 +440,10 @@ fn start_mpi(
         let names = cluster::host_by_rank(&hosts, size);
         crate::transport::mpi_errors::set_hosts(names.clone());
         let hosts_here = hosts.clone();
-        // A thread that waits may run the loop in its place where each rank has a core.
-        let drive = transport.shared_by_threads() && cluster::core_per_rank(&hosts_here, rank);
-        transport.prefer_drivers(drive);
+        // A thread that waits runs the loop in its place where MPI allows it; where each rank
+        // has a core, the transport also polls for it (see `prefer_drivers`).
+        let drive = transport.shared_by_threads();
+        transport.prefer_drivers(drive && cluster::core_per_rank(&hosts_here, rank));
         if rank == 0 {
             let (mailbox, inbox) = Mailbox::new(transport.doorbell());
             let placement = match policy {

@@ -29,9 +29,17 @@ const SLEEPING: u32 = 2;
 /// Rung by another process (an MPI rank of this host that sent this one a batch).
 const PEER: u32 = 4;
 const RUNG: u32 = LOCAL | PEER;
-/// Another thread of the owner's process runs its loop (see [`Doorbell::drive`]): a ring only
-/// sets its flag, and the driver wakes the owner when it stops if one came meanwhile.
+/// Another thread of the owner's process runs its loop (see [`Doorbell::drive`]): a ring wakes
+/// that driver if it sleeps, never the owner, and the driver wakes the owner when it stops if one
+/// came meanwhile.
 const DRIVEN: u32 = 8;
+/// The driver sleeps on the word ([`Doorbell::wait_driving`]): a ring must wake it.
+const DRIVER_SLEEPING: u32 = 16;
+
+/// Futex bitsets: the owner and the driver sleep on the same word, and a ring wakes only the
+/// one whose turn it is.
+const OWNER: u32 = 1;
+const DRIVER: u32 = 2;
 
 /// The size of a shared bell's file: one page.
 const PAGE: usize = 4096;
@@ -132,24 +140,39 @@ impl Doorbell {
     fn ring_with(&self, flag: u32) {
         let word = self.word();
         let before = word.fetch_or(flag, Ordering::AcqRel);
-        if before & SLEEPING != 0 && before & DRIVEN == 0 {
+        if before & DRIVEN != 0 {
+            if before & DRIVER_SLEEPING != 0 {
+                self.wake(DRIVER_SLEEPING, DRIVER);
+            }
+        } else if before & SLEEPING != 0 {
             self.wake_sleeper();
         }
     }
 
     /// Wakes the owner if it sleeps: of several wakers, the one that clears the sleeping flag.
     fn wake_sleeper(&self) {
+        self.wake(SLEEPING, OWNER);
+    }
+
+    /// Wakes the sleeper marked by `flag` (`SLEEPING` for the owner, `DRIVER_SLEEPING` for the
+    /// driver), waiting with futex bitset `role`, if the flag is still set.
+    fn wake(&self, flag: u32, role: u32) {
         let word = self.word();
-        if word.fetch_and(!SLEEPING, Ordering::AcqRel) & SLEEPING != 0 {
-            futex::wake(word, self.shared());
+        if word.fetch_and(!flag, Ordering::AcqRel) & flag != 0 {
+            futex::wake(word, role, self.shared());
         }
     }
 
     /// From a thread that runs the owner's loop in its place (a caller waiting for an answer):
-    /// until [`undrive`](Doorbell::undrive), rings do not wake the sleeping owner, since the
-    /// driver polls anyway. Only one thread drives at a time.
+    /// until [`undrive`](Doorbell::undrive), rings wake that thread if it sleeps on the bell
+    /// ([`wait_driving`](Doorbell::wait_driving)), not the owner. Only one thread drives at a time.
     pub(crate) fn drive(&self) {
         self.word().fetch_or(DRIVEN, Ordering::AcqRel);
+    }
+
+    /// True while a thread drives the owner's loop.
+    pub(crate) fn driven(&self) -> bool {
+        self.word().load(Ordering::Acquire) & DRIVEN != 0
     }
 
     /// The driver stops, having taken (with [`take`](Doorbell::take)) the rings before its last
@@ -158,6 +181,12 @@ impl Doorbell {
         if self.word().fetch_and(!DRIVEN, Ordering::AcqRel) & RUNG != 0 {
             self.wake_sleeper();
         }
+    }
+
+    /// True while the driver sleeps on the bell.
+    #[cfg(test)]
+    pub(crate) fn driver_sleeping(&self) -> bool {
+        self.word().load(Ordering::Acquire) & DRIVER_SLEEPING != 0
     }
 
     /// True if the bell rang since the last wait took the ring.
@@ -172,17 +201,57 @@ impl Doorbell {
         self.word().fetch_and(!RUNG, Ordering::AcqRel) & RUNG != 0
     }
 
+    /// [`take`](Doorbell::take) by the owner: while a thread drives its loop, the rings are that
+    /// thread's (it may sleep on the bell until one comes), so the owner takes none.
+    pub(crate) fn take_as_owner(&self) -> bool {
+        let taken = self.word().fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+            (word & DRIVEN == 0 && word & RUNG != 0).then_some(word & !RUNG)
+        });
+        taken.is_ok()
+    }
+
     /// Takes the rings of this process's threads only, leaving a peer's for the next wait.
     pub(crate) fn take_local(&self) -> bool {
         self.word().fetch_and(!LOCAL, Ordering::AcqRel) & LOCAL != 0
     }
 
-    /// Waits on the calling thread, which must be the bell's only waiter, until the bell rings
-    /// or `timeout` passes (`None`: until it rings); takes the ring. True if it rang.
+    /// Waits on the calling thread, the bell's owner, until the bell rings or `timeout` passes
+    /// (`None`: until it rings); takes the ring. True if it rang.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> bool {
+        self.sleep(timeout, SLEEPING, OWNER)
+    }
+
+    /// [`wait`](Doorbell::wait), from the thread that drives the owner's loop (between
+    /// [`drive`](Doorbell::drive) and [`undrive`](Doorbell::undrive)): it sleeps on the bell in
+    /// the owner's place, and rings wake it, not the owner.
+    pub(crate) fn wait_driving(&self, timeout: Option<Duration>) -> bool {
+        self.sleep(timeout, DRIVER_SLEEPING, DRIVER)
+    }
+
+    /// Sleeps, as the owner, while another thread drives its loop, until the driver stops after
+    /// a ring or leaves it work, or `timeout` passes. Takes no ring: they are the driver's until
+    /// it stops. Returns at once if no thread drives.
+    pub(crate) fn wait_while_driven(&self, timeout: Duration) {
+        let word = self.word();
+        let now = word.load(Ordering::Acquire);
+        if now & DRIVEN == 0 {
+            return;
+        }
+        let asleep = now | SLEEPING;
+        if word.compare_exchange(now, asleep, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            futex::wait(word, asleep, Some(timeout), OWNER, self.shared());
+            word.fetch_and(!SLEEPING, Ordering::AcqRel);
+        }
+    }
+
+    /// Waits until the bell rings or `timeout` passes, marked asleep by `flag` and sleeping with
+    /// futex bitset `role`; takes the ring. True if it rang. The owner takes no ring while a
+    /// thread drives its loop: it sleeps on, with the rings left for the driver.
+    fn sleep(&self, timeout: Option<Duration>, flag: u32, role: u32) -> bool {
+        let owner = role == OWNER;
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            if self.take() {
+            if if owner { self.take_as_owner() } else { self.take() } {
                 return true;
             }
             let remaining = match deadline {
@@ -194,14 +263,16 @@ impl Doorbell {
             };
             // Asleep from now on, unless a ring came in between (then take it above).
             let word = self.word();
-            let quiet = word.load(Ordering::Acquire) & !(RUNG | SLEEPING);
-            let asleep = quiet | SLEEPING;
+            let now = word.load(Ordering::Acquire);
+            let driven = owner && now & DRIVEN != 0;
+            let quiet = if driven { now & !flag } else { now & !(RUNG | flag) };
+            let asleep = quiet | flag;
             if word.compare_exchange(quiet, asleep, Ordering::AcqRel, Ordering::Acquire).is_err() {
                 continue;
             }
-            futex::wait(word, asleep, remaining, self.shared());
+            futex::wait(word, asleep, remaining, role, self.shared());
             // Rung (taken above), timed out or woken for nothing: not asleep any more.
-            word.fetch_and(!SLEEPING, Ordering::AcqRel);
+            word.fetch_and(!flag, Ordering::AcqRel);
         }
     }
 }
@@ -225,30 +296,65 @@ mod futex {
     use std::sync::atomic::AtomicU32;
     use std::time::Duration;
 
-    /// Sleeps while `word` holds `expected`, up to `timeout`. `shared`: the word is in memory
-    /// other processes map (a private futex is cheaper, but only wakes within this process).
-    pub(super) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>, shared: bool) {
-        let op =
-            if shared { libc::FUTEX_WAIT } else { libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG };
-        let spec = timeout.map(|t| libc::timespec {
-            tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
-            tv_nsec: t.subsec_nanos() as libc::c_long,
-        });
-        let spec_ptr = spec.as_ref().map_or(std::ptr::null(), |s| s as *const libc::timespec);
-        // SAFETY: a futex wait on a live, aligned 32-bit word; the timeout outlives the call. A
-        // wake, a timeout, a signal or a changed word all just return.
-        unsafe {
-            libc::syscall(libc::SYS_futex, word.as_ptr(), op, expected, spec_ptr, 0usize, 0u32);
+    fn op(base: libc::c_int, shared: bool) -> libc::c_int {
+        if shared {
+            base
+        } else {
+            base | libc::FUTEX_PRIVATE_FLAG
         }
     }
 
-    /// Wakes the one thread that sleeps on `word`, if any.
-    pub(super) fn wake(word: &AtomicU32, shared: bool) {
-        let op =
-            if shared { libc::FUTEX_WAKE } else { libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG };
+    /// Sleeps while `word` holds `expected`, up to `timeout`, until a wake for a bitset that
+    /// shares a bit with `role`. `shared`: the word is in memory other processes map (a private
+    /// futex is cheaper, but only wakes within this process).
+    pub(super) fn wait(
+        word: &AtomicU32,
+        expected: u32,
+        timeout: Option<Duration>,
+        role: u32,
+        shared: bool,
+    ) {
+        // A bitset wait's timeout is a deadline on the monotonic clock.
+        let deadline = timeout.map(|t| {
+            let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: clock_gettime fills the timespec it is given.
+            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+            let nanos = now.tv_nsec as u64 + u64::from(t.subsec_nanos());
+            let secs = t.as_secs().min(i32::MAX as u64) as libc::time_t;
+            libc::timespec {
+                tv_sec: now.tv_sec.saturating_add(secs) + (nanos / 1_000_000_000) as libc::time_t,
+                tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+            }
+        });
+        let at = deadline.as_ref().map_or(std::ptr::null(), |s| s as *const libc::timespec);
+        // SAFETY: a futex wait on a live, aligned 32-bit word; the deadline outlives the call. A
+        // wake, a timeout, a signal or a changed word all just return.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                op(libc::FUTEX_WAIT_BITSET, shared),
+                expected,
+                at,
+                0usize,
+                role,
+            );
+        }
+    }
+
+    /// Wakes the one thread that sleeps on `word` with a bitset that shares a bit with `role`.
+    pub(super) fn wake(word: &AtomicU32, role: u32, shared: bool) {
         // SAFETY: a futex wake on a live, aligned 32-bit word.
         unsafe {
-            libc::syscall(libc::SYS_futex, word.as_ptr(), op, 1, 0usize, 0usize, 0u32);
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                op(libc::FUTEX_WAKE_BITSET, shared),
+                1,
+                0usize,
+                0usize,
+                role,
+            );
         }
     }
 }
@@ -259,7 +365,13 @@ mod futex {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::{Duration, Instant};
 
-    pub(super) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>, _: bool) {
+    pub(super) fn wait(
+        word: &AtomicU32,
+        expected: u32,
+        timeout: Option<Duration>,
+        _: u32,
+        _: bool,
+    ) {
         let step = Duration::from_micros(50);
         let deadline = timeout.map(|t| Instant::now() + t);
         while word.load(Ordering::Acquire) == expected {
@@ -270,7 +382,7 @@ mod futex {
         }
     }
 
-    pub(super) fn wake(_: &AtomicU32, _: bool) {}
+    pub(super) fn wake(_: &AtomicU32, _: u32, _: bool) {}
 }
 
 #[cfg(test)]
@@ -439,6 +551,59 @@ mod tests {
         assert!(!bell.wait(Some(Duration::from_millis(1))), "nothing rang since");
         bell.ring();
         assert!(bell.wait(None), "an undriven bell wakes as before");
+    }
+
+    #[test]
+    fn a_ring_wakes_the_driver_that_sleeps_on_a_driven_bell_and_leaves_the_owner_asleep() {
+        let bell = Doorbell::new();
+        let word = bell.word();
+        // The owner asleep, as `wait_while_driven` marks it.
+        word.fetch_or(SLEEPING, Ordering::AcqRel);
+        bell.drive();
+        let driver = {
+            let bell = Arc::clone(&bell);
+            // An hour: only the ring ends this wait within the test.
+            std::thread::spawn(move || bell.wait_driving(Some(Duration::from_secs(3600))))
+        };
+        while !bell.driver_sleeping() {
+            std::thread::yield_now();
+        }
+        bell.ring_peer();
+        assert!(driver.join().unwrap(), "the driver woke and took the ring");
+        assert_ne!(word.load(Ordering::Acquire) & SLEEPING, 0, "the owner was left asleep");
+        bell.undrive();
+        assert_ne!(word.load(Ordering::Acquire) & SLEEPING, 0, "no ring left for the owner");
+    }
+
+    #[test]
+    fn the_owner_waits_while_driven_without_taking_the_driver_s_rings() {
+        let bell = Doorbell::new();
+        bell.wait_while_driven(Duration::from_secs(3600)); // not driven: returns at once
+        bell.drive();
+        let owner = {
+            let bell = Arc::clone(&bell);
+            // An hour: only the driver's stop after a ring ends this wait within the test.
+            std::thread::spawn(move || bell.wait_while_driven(Duration::from_secs(3600)))
+        };
+        bell.ring_peer();
+        assert!(bell.take(), "the ring is the driver's");
+        bell.ring_peer();
+        bell.undrive();
+        owner.join().unwrap();
+        assert!(bell.rung(), "the owner woke without taking the ring: its round's wait takes it");
+    }
+
+    #[test]
+    fn the_owner_takes_no_ring_while_a_thread_drives_its_loop() {
+        let bell = Doorbell::new();
+        bell.drive();
+        bell.ring_peer();
+        assert!(!bell.take_as_owner(), "the ring is the driver's");
+        assert!(!bell.wait(Some(Duration::from_millis(1))), "the owner's wait leaves it too");
+        assert!(bell.take(), "the driver takes it");
+        bell.ring();
+        bell.undrive();
+        assert!(bell.take_as_owner(), "once the driver stops, rings are the owner's again");
     }
 
     #[test]

@@ -48,6 +48,12 @@ pub(crate) trait Transport {
         false
     }
 
+    /// True if every peer rings this rank's [`Doorbell`] when it sends it a batch, so a rank
+    /// may sleep on the bell however soon it waits for a message.
+    fn linked(&self) -> bool {
+        false
+    }
+
     /// How to wait a little for work when the last `idle_rounds` rounds of the loop found none
     /// (the loop waits without holding the transport: a thread that waits on an answer may run
     /// rounds meanwhile). `urgent` when the rank waits on the network and should notice a
@@ -95,7 +101,7 @@ pub(crate) enum Pause {
 }
 
 impl Pause {
-    /// Waits as this pause says on `bell`; true if it rang (the ring is taken).
+    /// Waits as this pause says on `bell`, as its owner; true if it rang (the ring is taken).
     pub(crate) fn sit(self, bell: &Doorbell) -> bool {
         match self {
             Pause::Spin => {
@@ -107,7 +113,8 @@ impl Pause {
                 false
             }
             Pause::Sleep { timeout, spin_first } => {
-                (spin_first && crate::spin::spin_until(|| bell.take())) || bell.wait(timeout)
+                (spin_first && crate::spin::spin_until(|| bell.take_as_owner()))
+                    || bell.wait(timeout)
             }
         }
     }

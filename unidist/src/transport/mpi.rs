@@ -1,7 +1,6 @@
 //! The MPI backend's transport (rsmpi). The progress thread initializes and finalizes MPI; the
 //! transport is used by one thread at a time, the one that runs the rank's loop: the progress
-//! thread, or, where each rank has a core, a thread that waits and drives the loop in its place
-//! (`event_loop::Drive`). So unidist starts MPI at `Threading::Serialized` (a program's own MPI
+//! thread, or a thread that waits and drives the loop in its place (`event_loop::Drive`). So unidist starts MPI at `Threading::Serialized` (a program's own MPI
 //! runs at `Multiple`), and other threads talk to the loop through its queue and this
 //! transport's doorbell.
 //!
@@ -602,6 +601,10 @@ impl Transport for MpiTransport {
             let step = MIN_SLEEP * (idle_rounds - 2 * SPIN_ROUNDS);
             Pause::Sleep { timeout: Some((MIN_SLEEP + step).min(longest)), spin_first: false }
         }
+    }
+
+    fn linked(&self) -> bool {
+        self.all_linked
     }
 
     fn rang(&mut self) {
