@@ -493,8 +493,9 @@ where
     fn call(&self, command: Option<N::Command>, done: &mut dyn FnMut() -> bool) {
         let queue = self.queue.as_ref().expect("a loop callers drive has their mailbox");
         let mut command = command;
-        // The loop's own thread leaves the loop to a caller that wants it after its round; so
-        // does another caller, once it stops.
+        // The loop's own thread leaves the loop to a caller that wants it after its round (a
+        // driver leaves it only once it would sleep: a caller that finds one leaves its command
+        // to it instead, below).
         self.wanted.fetch_add(1, Ordering::AcqRel);
         let mut tries = 0;
         let taken = loop {
@@ -528,10 +529,15 @@ where
         self.bell.drive();
         // This thread's wait starts now, whatever the loop's thread had waited.
         core.idle_rounds = 0;
+        // A peer rang for a batch that its last round did not find yet.
+        let mut unseen = false;
         let driven = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
-            // Rings before this round are for batches it polls.
-            self.bell.take();
+            // Rings before this round are for batches it polls; a peer's batch may take a few
+            // polls to show (see `Transport::rang`).
+            self.bell.take_local();
+            let peer_rang = self.bell.take();
             let busy = core.round();
+            unseen = peer_rang && !busy;
             // Tasks kept for the loop's own thread, which sleeps meanwhile: to the executors.
             let none = core.node.take_inline(false);
             debug_assert!(none.is_none());
@@ -543,6 +549,8 @@ where
                 Pause::Yield => std::thread::yield_now(),
                 // Another caller waits to drive: it takes over.
                 Pause::Sleep { .. } if self.wanted.load(Ordering::Acquire) > 0 => return false,
+                // Not before the batch a peer rang for shows: poll for it a few rounds more.
+                Pause::Sleep { .. } if unseen => core.transport.rang(),
                 // Sleeps on the bell in the loop's thread's place: a peer's ring then wakes the
                 // thread that waits for the answer, not a thread that would hand it over.
                 Pause::Sleep { timeout, spin_first } => {
@@ -560,10 +568,11 @@ where
             core.transport
                 .fatal("stopped: its progress loop panicked (the message is above)".into())
         };
-        // Work left (an answer still to come, sends in flight, a stop to finish, or messages
-        // expected soon that no peer will ring for): the loop's thread takes over.
-        let expecting = core.node.urgent() && !core.transport.linked();
-        if !done || expecting || core.transport.sending() || core.node.finished() {
+        // Work left (an answer still to come, sends in flight, a stop to finish, a batch a peer
+        // rang for that has not shown yet, or peers on other hosts, which cannot ring): the
+        // loop's thread takes over.
+        let left = !done || unseen || core.transport.sending() || core.node.finished();
+        if left || !core.transport.linked() {
             self.bell.ring();
         }
     }

@@ -441,9 +441,9 @@ fn start_mpi(
         crate::transport::mpi_errors::set_hosts(names.clone());
         let hosts_here = hosts.clone();
         // A thread that waits runs the loop in its place where MPI allows it; where each rank
-        // has a core, the transport also polls for it (see `prefer_drivers`).
+        // has a core, the transport also polls for it (see `set_core_per_rank`).
         let drive = transport.shared_by_threads();
-        transport.prefer_drivers(drive && cluster::core_per_rank(&hosts_here, rank));
+        transport.set_core_per_rank(drive && cluster::core_per_rank(&hosts_here, rank));
         if rank == 0 {
             let (mailbox, inbox) = Mailbox::new(transport.doorbell());
             let placement = match policy {

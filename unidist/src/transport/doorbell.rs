@@ -2,11 +2,13 @@
 //! that waits for work (timely's `Buzzer`, over a futex so that it works across processes).
 //!
 //! The bell is one 32-bit word of flags: rung by a thread of this process, rung by a peer
-//! process, and its owner asleep on it. Ringing is one atomic `or`, plus a futex wake when the
-//! owner sleeps; a waiter that finds it rung returns at once. A ring that comes while the loop is
-//! busy is kept until its next wait, so none is lost; the worst a ring can cause is one early
-//! wake-up. The loop takes the local rings at the start of a round ([`Doorbell::take_local`])
-//! and leaves a peer's ring for its transport's wait, which then knows a message is on its way.
+//! process, its owner (the loop's thread) asleep on it, another thread driving the loop in the
+//! owner's place ([`Doorbell::drive`]), and that driver asleep on it. Ringing is one atomic `or`,
+//! plus a futex wake of whichever of the two sleeps in the loop's place (futex bitsets tell them
+//! apart); a waiter that finds it rung returns at once. A ring that comes while the loop is busy
+//! is kept until its next wait, so none is lost; the worst a ring can cause is one early wake-up.
+//! The loop takes the local rings at the start of a round ([`Doorbell::take_local`]) and leaves a
+//! peer's ring for its transport's wait, which then knows a message is on its way.
 //!
 //! The word lives in this process's memory ([`Doorbell::new`]), or in a page of shared memory
 //! ([`Doorbell::create`], [`Doorbell::open`]) that the MPI ranks of one host map, so that a rank
@@ -126,7 +128,8 @@ impl Doorbell {
         matches!(self.storage, Storage::Mapped)
     }
 
-    /// Wakes the bell's owner if it waits, or makes its next wait return at once.
+    /// Wakes the bell's owner if it waits (the thread that drives its loop, while one does), or
+    /// makes its next wait return at once.
     pub(crate) fn ring(&self) {
         self.ring_with(LOCAL);
     }
@@ -195,8 +198,8 @@ impl Doorbell {
         self.word().load(Ordering::Acquire) & RUNG != 0
     }
 
-    /// Takes the ring without waiting: true if the bell had rung. Only the owner (or the thread
-    /// that drives its loop) takes.
+    /// Takes the ring without waiting: true if the bell had rung. Only the thread that drives
+    /// the loop takes so (and tests); the owner takes with [`take_as_owner`](Doorbell::take_as_owner).
     pub(crate) fn take(&self) -> bool {
         self.word().fetch_and(!RUNG, Ordering::AcqRel) & RUNG != 0
     }

@@ -1,8 +1,8 @@
 //! The MPI backend's transport (rsmpi). The progress thread initializes and finalizes MPI; the
 //! transport is used by one thread at a time, the one that runs the rank's loop: the progress
-//! thread, or a thread that waits and drives the loop in its place (`event_loop::Drive`). So unidist starts MPI at `Threading::Serialized` (a program's own MPI
-//! runs at `Multiple`), and other threads talk to the loop through its queue and this
-//! transport's doorbell.
+//! thread, or a thread that waits and drives the loop in its place (`event_loop::Drive`). So
+//! unidist starts MPI at `Threading::Serialized` (a program's own MPI runs at `Multiple`), and
+//! other threads talk to the loop through its queue and this transport's doorbell.
 //!
 //! Sends are non-blocking (a blocking send of a large batch to a rank that is itself blocked
 //! sending to us would deadlock); each send's buffer lives until MPI reports it complete. The
@@ -42,11 +42,12 @@ const RAW_TAG: i32 = 12;
 
 /// An urgent idle loop polls this many rounds, then yields as many, before it sleeps.
 const SPIN_ROUNDS: u32 = 64;
-/// Where threads that wait drive the loop (see `event_loop::Drive`), a loop woken by a ring polls
-/// only this many rounds before it sleeps again: often a driver has already taken the batch
-/// (the sender rings after the MPI progress that follows its send, by when the batch shows), and
-/// the woken loop would only take the core from the driver.
-const AFTER_RING_DRIVEN: u32 = 16;
+/// Where each rank of the host has a core (see [`MpiTransport::set_core_per_rank`]), a loop woken
+/// by a ring polls only this many rounds before it sleeps again: a thread that drives the loop
+/// (see `event_loop::Drive`) has often taken the batch already (the sender rings after the MPI
+/// progress that follows its send, by when the batch shows), and the woken loop would only take
+/// the core from it.
+const AFTER_RING_OWN_CORE: u32 = 16;
 /// The first sleep of an urgent idle loop, and the step each next one grows by.
 const MIN_SLEEP: Duration = Duration::from_micros(10);
 /// The longest sleep of an idle loop that some peer cannot ring (on another host): the most a
@@ -92,10 +93,10 @@ pub(crate) struct MpiTransport {
     after_ring: u32,
     /// Every other rank can ring this one.
     all_linked: bool,
-    /// Threads that wait drive the loop (see [`MpiTransport::prefer_drivers`]): a peer is rung
-    /// as soon as its batch is sent, and a ring makes the loop poll [`AFTER_RING_DRIVEN`]
+    /// Each rank of this host has a core (see [`MpiTransport::set_core_per_rank`]): a peer is
+    /// rung as soon as its batch is sent, and a ring makes the loop poll [`AFTER_RING_OWN_CORE`]
     /// rounds, not `2 * SPIN_ROUNDS` (half spinning, half yielding).
-    drivers: bool,
+    core_per_rank: bool,
     /// MPI lets any thread call it, one at a time (`Threading::Serialized` or more).
     serialized: bool,
 }
@@ -219,7 +220,7 @@ impl MpiTransport {
             peer_bells: vec![None; size],
             to_ring: Vec::new(),
             after_ring: 0,
-            drivers: false,
+            core_per_rank: false,
             // A program's MPI runs at `Threading::Multiple` (checked before this).
             serialized: true,
             all_linked: false,
@@ -286,10 +287,11 @@ impl MpiTransport {
         self.remove_bell_file();
     }
 
-    /// Where waiting threads drive the loop: a ring makes the loop poll only a few rounds, and
-    /// a peer is rung as soon as MPI has taken the batch, while the peer's driver still polls.
-    pub(crate) fn prefer_drivers(&mut self, drivers: bool) {
-        self.drivers = drivers;
+    /// Where each rank of the host has a core, so that threads that drive the loop may poll
+    /// without taking one from another rank: a ring makes the loop poll only a few rounds, and a
+    /// peer is rung as soon as MPI has taken the batch, while the peer's driver still polls.
+    pub(crate) fn set_core_per_rank(&mut self, core_per_rank: bool) {
+        self.core_per_rank = core_per_rank;
     }
 
     /// Completes the sends MPI is done with, releasing their buffers.
@@ -505,7 +507,7 @@ impl Transport for MpiTransport {
             }
         }
         let Some(bell) = self.peer_bells[to].clone() else { return };
-        if self.drivers {
+        if self.core_per_rank {
             // A small batch is in the peer's queue once its send completes: ring now, while
             // the peer's driver may still be polling (a ring after it stopped wakes the loop's
             // thread for a batch already taken). A send still in flight rings at `progress`.
@@ -578,7 +580,7 @@ impl Transport for MpiTransport {
         // Woken by a ring: the batch may take a few polls to show, so poll before sleeping.
         if self.after_ring > 0 {
             self.after_ring -= 1;
-            let spin = self.drivers || self.after_ring > SPIN_ROUNDS;
+            let spin = self.core_per_rank || self.after_ring > SPIN_ROUNDS;
             return if spin { Pause::Spin } else { Pause::Yield };
         }
         // A rank with sends in flight stays urgent: a large transfer moves only while both
@@ -608,7 +610,7 @@ impl Transport for MpiTransport {
     }
 
     fn rang(&mut self) {
-        self.after_ring = if self.drivers { AFTER_RING_DRIVEN } else { 2 * SPIN_ROUNDS };
+        self.after_ring = if self.core_per_rank { AFTER_RING_OWN_CORE } else { 2 * SPIN_ROUNDS };
     }
 
     fn doorbell(&self) -> Arc<Doorbell> {
