@@ -42,12 +42,12 @@ const RAW_TAG: i32 = 12;
 
 /// An urgent idle loop polls this many rounds, then yields as many, before it sleeps.
 const SPIN_ROUNDS: u32 = 64;
-/// Where each rank of the host has a core (see [`MpiTransport::set_core_per_rank`]), a loop woken
-/// by a ring polls only this many rounds before it sleeps again: a thread that drives the loop
-/// (see `event_loop::Drive`) has often taken the batch already (the sender rings after the MPI
-/// progress that follows its send, by when the batch shows), and the woken loop would only take
-/// the core from it.
-const AFTER_RING_OWN_CORE: u32 = 16;
+/// A loop woken by a ring polls this many rounds before it sleeps again: the sender rings after
+/// the MPI progress that follows its send, by when the batch shows, and a thread that drives the
+/// loop (see `event_loop::Drive`) has often taken it already; a woken loop that polled longer
+/// would only take the core from it. (Measured under `mpiexec -n 3` on 2 cores: 128 rounds of
+/// yields cost the Task Bench graphs twice the METG of 16, for no gain in the round trip.)
+const AFTER_RING: u32 = 16;
 /// The first sleep of an urgent idle loop, and the step each next one grows by.
 const MIN_SLEEP: Duration = Duration::from_micros(10);
 /// The longest sleep of an idle loop that some peer cannot ring (on another host): the most a
@@ -94,8 +94,7 @@ pub(crate) struct MpiTransport {
     /// Every other rank can ring this one.
     all_linked: bool,
     /// Each rank of this host has a core (see [`MpiTransport::set_core_per_rank`]): a peer is
-    /// rung as soon as its batch is sent, and a ring makes the loop poll [`AFTER_RING_OWN_CORE`]
-    /// rounds, not `2 * SPIN_ROUNDS` (half spinning, half yielding).
+    /// rung as soon as its batch is sent, and a polling loop spins rather than yields.
     core_per_rank: bool,
     /// MPI lets any thread call it, one at a time (`Threading::Serialized` or more).
     serialized: bool,
@@ -288,10 +287,22 @@ impl MpiTransport {
     }
 
     /// Where each rank of the host has a core, so that threads that drive the loop may poll
-    /// without taking one from another rank: a ring makes the loop poll only a few rounds, and a
-    /// peer is rung as soon as MPI has taken the batch, while the peer's driver still polls.
+    /// without taking one from another rank: a polling loop spins, and a peer is rung as soon as
+    /// MPI has taken the batch, while the peer's driver still polls. Elsewhere a polling loop
+    /// yields the core between rounds: a spinning thread keeps a woken peer from the core until
+    /// the scheduler preempts it (measured under `mpiexec -n 3` on 2 cores: round trips of 38 µs
+    /// spinning, 25 yielding; chains of 19 µs a task, 8).
     pub(crate) fn set_core_per_rank(&mut self, core_per_rank: bool) {
         self.core_per_rank = core_per_rank;
+    }
+
+    /// How a loop that polls waits between rounds (see [`MpiTransport::set_core_per_rank`]).
+    fn poll_pause(&self) -> Pause {
+        if self.core_per_rank {
+            Pause::Spin
+        } else {
+            Pause::Yield
+        }
     }
 
     /// Completes the sends MPI is done with, releasing their buffers.
@@ -580,8 +591,7 @@ impl Transport for MpiTransport {
         // Woken by a ring: the batch may take a few polls to show, so poll before sleeping.
         if self.after_ring > 0 {
             self.after_ring -= 1;
-            let spin = self.core_per_rank || self.after_ring > SPIN_ROUNDS;
-            return if spin { Pause::Spin } else { Pause::Yield };
+            return self.poll_pause();
         }
         // A rank with sends in flight stays urgent: a large transfer moves only while both
         // ends call MPI.
@@ -590,7 +600,7 @@ impl Transport for MpiTransport {
             let sleep = if self.all_linked { LINKED_SLEEP } else { MAX_SLEEP };
             Pause::Sleep { timeout: Some(sleep), spin_first: false }
         } else if idle_rounds < SPIN_ROUNDS {
-            Pause::Spin
+            self.poll_pause()
         } else if idle_rounds < 2 * SPIN_ROUNDS {
             Pause::Yield
         } else {
@@ -610,7 +620,7 @@ impl Transport for MpiTransport {
     }
 
     fn rang(&mut self) {
-        self.after_ring = if self.core_per_rank { AFTER_RING_OWN_CORE } else { 2 * SPIN_ROUNDS };
+        self.after_ring = AFTER_RING;
     }
 
     fn doorbell(&self) -> Arc<Doorbell> {
