@@ -48,7 +48,8 @@ const SPIN_ROUNDS: u32 = 64;
 /// would only take the core from it. (Measured under `mpiexec -n 3` on 2 cores: 128 rounds of
 /// yields cost the Task Bench graphs twice the METG of 16, for no gain in the round trip.)
 const AFTER_RING: u32 = 16;
-/// The first sleep of an urgent idle loop, and the step each next one grows by.
+/// The first sleep of an urgent idle loop, and the step each next one grows by where some peer
+/// cannot ring this rank (see [`idle_sleep`]).
 const MIN_SLEEP: Duration = Duration::from_micros(10);
 /// The longest sleep of an idle loop that some peer cannot ring (on another host): the most a
 /// message from that peer waits to be noticed.
@@ -57,6 +58,21 @@ const MAX_SLEEP: Duration = Duration::from_millis(1);
 /// on this host, every bell mapped): a ring ends it at once, so only a message sent without one
 /// (a test's corrupt bytes) waits this long.
 const LINKED_SLEEP: Duration = Duration::from_millis(100);
+
+/// How long an urgent idle loop sleeps the `sleeps`-th time in a row (from 0), `rung_by_all`
+/// when every peer rings this rank as it sends it a batch and no send of its own is in flight.
+/// Then the sleeps only bound how long a message sent without a ring waits, so they double up to
+/// [`LINKED_SLEEP`] (grown a step at a time, an idle worker woke about 450 times in its first
+/// second: 1% of a core). Otherwise a message from a peer that cannot ring (on another host),
+/// or a transfer that moves only while this rank calls MPI, waits for the next wake-up: the
+/// sleeps grow a step at a time up to [`MAX_SLEEP`].
+fn idle_sleep(sleeps: u32, rung_by_all: bool) -> Duration {
+    if rung_by_all {
+        (MIN_SLEEP * (1 << sleeps.min(16))).min(LINKED_SLEEP)
+    } else {
+        (MIN_SLEEP * sleeps.saturating_add(1)).min(MAX_SLEEP)
+    }
+}
 
 /// Objects of at least this many bytes travel as messages of their own, sent from and received
 /// into the object's own buffer: no copy into or out of a batch.
@@ -608,10 +624,9 @@ impl Transport for MpiTransport {
             // on the network too: at 1 ms it woke a thousand times a second).
             // A rank with sends in flight keeps the short sleeps: nobody rings it when its peer
             // needs it to call MPI for a large transfer to move.
-            let longest =
-                if self.all_linked && self.sends.is_empty() { LINKED_SLEEP } else { MAX_SLEEP };
-            let step = MIN_SLEEP * (idle_rounds - 2 * SPIN_ROUNDS);
-            Pause::Sleep { timeout: Some((MIN_SLEEP + step).min(longest)), spin_first: false }
+            let rung_by_all = self.all_linked && self.sends.is_empty();
+            let sleep = idle_sleep(idle_rounds - 2 * SPIN_ROUNDS, rung_by_all);
+            Pause::Sleep { timeout: Some(sleep), spin_first: false }
         }
     }
 
@@ -720,5 +735,30 @@ fn split_args(task: &mut Task, payloads: &mut Vec<Arc<Vec<u8>>>) {
                 *arg = Arg::Payload { type_fp, len };
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_rank_every_peer_rings_doubles_its_sleeps_up_to_the_linked_sleep() {
+        let sleeps: Vec<Duration> = (0..20).map(|n| idle_sleep(n, true)).collect();
+        assert_eq!(&sleeps[..3], [MIN_SLEEP, MIN_SLEEP * 2, MIN_SLEEP * 4]);
+        // 10 µs doubled reaches 100 ms within 14 sleeps: a few wake-ups, not hundreds.
+        assert_eq!(sleeps[14], LINKED_SLEEP);
+        assert!(sleeps.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(idle_sleep(u32::MAX, true), LINKED_SLEEP);
+    }
+
+    #[test]
+    fn an_idle_rank_some_peer_cannot_ring_grows_its_sleeps_a_step_at_a_time() {
+        assert_eq!(idle_sleep(0, false), MIN_SLEEP);
+        assert_eq!(idle_sleep(1, false), MIN_SLEEP * 2);
+        assert_eq!(idle_sleep(9, false), MIN_SLEEP * 10);
+        // Never longer than a message from another host may wait to be noticed.
+        assert_eq!(idle_sleep(1_000, false), MAX_SLEEP);
+        assert_eq!(idle_sleep(u32::MAX, false), MAX_SLEEP);
     }
 }
