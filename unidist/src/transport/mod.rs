@@ -7,6 +7,8 @@
 //! [`Doorbell`] that any other thread rings to end that wait early: so the loop never asks how
 //! its transport sleeps, and a new transport (shared memory, a test double) fits beside these.
 
+#[cfg(feature = "mpi")]
+mod backoff;
 mod doorbell;
 pub(crate) mod local;
 #[cfg(feature = "mpi")]

@@ -19,6 +19,7 @@ use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::{CommunicatorCollectives, Equivalence};
 use mpi::Threading;
 
+use super::backoff::Backoff;
 use super::mpi_errors::with_peer;
 use super::{Doorbell, Pause, Probe, Transport, MAX_CHUNK};
 use crate::arg::Arg;
@@ -39,40 +40,6 @@ const PAYLOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The tag of the raw ping-pong that measures the MPI library itself (see [`RawPingPong`]).
 const RAW_TAG: i32 = 12;
-
-/// An urgent idle loop polls this many rounds, then yields as many, before it sleeps.
-const SPIN_ROUNDS: u32 = 64;
-/// A loop woken by a ring polls this many rounds before it sleeps again: the sender rings after
-/// the MPI progress that follows its send, by when the batch shows, and a thread that drives the
-/// loop (see `event_loop::Drive`) has often taken it already; a woken loop that polled longer
-/// would only take the core from it. (Measured under `mpiexec -n 3` on 2 cores: 128 rounds of
-/// yields cost the Task Bench graphs twice the METG of 16, for no gain in the round trip.)
-const AFTER_RING: u32 = 16;
-/// The first sleep of an urgent idle loop, and the step each next one grows by where some peer
-/// cannot ring this rank (see [`idle_sleep`]).
-const MIN_SLEEP: Duration = Duration::from_micros(10);
-/// The longest sleep of an idle loop that some peer cannot ring (on another host): the most a
-/// message from that peer waits to be noticed.
-const MAX_SLEEP: Duration = Duration::from_millis(1);
-/// The longest sleep of an idle loop that every other rank rings when it sends it a batch (all
-/// on this host, every bell mapped): a ring ends it at once, so only a message sent without one
-/// (a test's corrupt bytes) waits this long.
-const LINKED_SLEEP: Duration = Duration::from_millis(100);
-
-/// How long an urgent idle loop sleeps the `sleeps`-th time in a row (from 0), `rung_by_all`
-/// when every peer rings this rank as it sends it a batch and no send of its own is in flight.
-/// Then the sleeps only bound how long a message sent without a ring waits, so they double up to
-/// [`LINKED_SLEEP`] (grown a step at a time, an idle worker woke about 450 times in its first
-/// second: 1% of a core). Otherwise a message from a peer that cannot ring (on another host),
-/// or a transfer that moves only while this rank calls MPI, waits for the next wake-up: the
-/// sleeps grow a step at a time up to [`MAX_SLEEP`].
-fn idle_sleep(sleeps: u32, rung_by_all: bool) -> Duration {
-    if rung_by_all {
-        (MIN_SLEEP * (1 << sleeps.min(16))).min(LINKED_SLEEP)
-    } else {
-        (MIN_SLEEP * sleeps.saturating_add(1)).min(MAX_SLEEP)
-    }
-}
 
 /// Objects of at least this many bytes travel as messages of their own, sent from and received
 /// into the object's own buffer: no copy into or out of a batch.
@@ -105,13 +72,10 @@ pub(crate) struct MpiTransport {
     peer_bells: Vec<Option<Arc<Doorbell>>>,
     /// Peers sent a batch since the last `progress`, whose bells it rings.
     to_ring: Vec<Rank>,
-    /// Rounds left to poll without sleeping after a ring woke this rank.
-    after_ring: u32,
+    /// How the loop waits when a round found nothing.
+    backoff: Backoff,
     /// Every other rank can ring this one.
     all_linked: bool,
-    /// Each rank of this host has a core (see [`MpiTransport::set_core_per_rank`]): a peer is
-    /// rung as soon as its batch is sent, and a polling loop spins rather than yields.
-    core_per_rank: bool,
     /// MPI lets any thread call it, one at a time (`Threading::Serialized` or more).
     serialized: bool,
 }
@@ -234,8 +198,7 @@ impl MpiTransport {
             bell_nonce,
             peer_bells: vec![None; size],
             to_ring: Vec::new(),
-            after_ring: 0,
-            core_per_rank: false,
+            backoff: Backoff::default(),
             // A program's MPI runs at `Threading::Multiple` (checked before this).
             serialized: true,
             all_linked: false,
@@ -299,26 +262,15 @@ impl MpiTransport {
         // rank has mapped what it will map once this collective returns, so the file can go.
         let rings_everyone = (self.bell_nonce != 0 && linked + 1 == self.size) as u64;
         self.all_linked = self.all_gather([rings_everyone, 0]).iter().all(|[ok, _]| *ok == 1);
+        self.backoff.set_rung_by_all(self.all_linked);
         self.remove_bell_file();
     }
 
     /// Where each rank of the host has a core, so that threads that drive the loop may poll
-    /// without taking one from another rank: a polling loop spins, and a peer is rung as soon as
-    /// MPI has taken the batch, while the peer's driver still polls. Elsewhere a polling loop
-    /// yields the core between rounds: a spinning thread keeps a woken peer from the core until
-    /// the scheduler preempts it (measured under `mpiexec -n 3` on 2 cores: round trips of 38 µs
-    /// spinning, 25 yielding; chains of 19 µs a task, 8).
+    /// without taking one from another rank: a polling loop spins (see [`Backoff`]), and a peer
+    /// is rung as soon as MPI has taken the batch, while the peer's driver still polls.
     pub(crate) fn set_core_per_rank(&mut self, core_per_rank: bool) {
-        self.core_per_rank = core_per_rank;
-    }
-
-    /// How a loop that polls waits between rounds (see [`MpiTransport::set_core_per_rank`]).
-    fn poll_pause(&self) -> Pause {
-        if self.core_per_rank {
-            Pause::Spin
-        } else {
-            Pause::Yield
-        }
+        self.backoff.set_core_per_rank(core_per_rank);
     }
 
     /// Completes the sends MPI is done with, releasing their buffers.
@@ -534,7 +486,7 @@ impl Transport for MpiTransport {
             }
         }
         let Some(bell) = self.peer_bells[to].clone() else { return };
-        if self.core_per_rank {
+        if self.backoff.core_per_rank() {
             // A small batch is in the peer's queue once its send completes: ring now, while
             // the peer's driver may still be polling (a ring after it stopped wakes the loop's
             // thread for a batch already taken). A send still in flight rings at `progress`.
@@ -593,41 +545,13 @@ impl Transport for MpiTransport {
         !self.sends.is_empty()
     }
 
-    /// Backs off while idle. MPI cannot wake a sleeping thread, and a blocking MPICH receive
-    /// spins on a core that an oversubscribed job needs for tasks; every timed wake-up costs
-    /// CPU too. So a loop whose rank waits on the network (`urgent`: see `Node::urgent`)
-    /// polls, then yields, then sleeps in growing steps up to [`MAX_SLEEP`] ([`LINKED_SLEEP`]
-    /// when every peer rings it); any other loop sleeps at once, as long. Either wakes
-    /// at once when the doorbell rings (threads of this process, ranks of this host after they
-    /// send it a batch), and then polls a few rounds before it sleeps again.
+    /// Waits as [`Backoff::pause`] says, after moving any sends on.
     fn pause(&mut self, idle_rounds: u32, urgent: bool) -> Pause {
         if !self.sends.is_empty() {
             self.progress();
         }
-        // Woken by a ring: the batch may take a few polls to show, so poll before sleeping.
-        if self.after_ring > 0 {
-            self.after_ring -= 1;
-            return self.poll_pause();
-        }
-        // A rank with sends in flight stays urgent: a large transfer moves only while both
-        // ends call MPI.
-        if !urgent && self.sends.is_empty() {
-            // Every peer rings this rank when it sends it a batch: sleep until one does.
-            let sleep = if self.all_linked { LINKED_SLEEP } else { MAX_SLEEP };
-            Pause::Sleep { timeout: Some(sleep), spin_first: false }
-        } else if idle_rounds < SPIN_ROUNDS {
-            self.poll_pause()
-        } else if idle_rounds < 2 * SPIN_ROUNDS {
-            Pause::Yield
-        } else {
-            // Growing up to the longest sleep of a rank its peers can wake (an idle worker waits
-            // on the network too: at 1 ms it woke a thousand times a second).
-            // A rank with sends in flight keeps the short sleeps: nobody rings it when its peer
-            // needs it to call MPI for a large transfer to move.
-            let rung_by_all = self.all_linked && self.sends.is_empty();
-            let sleep = idle_sleep(idle_rounds - 2 * SPIN_ROUNDS, rung_by_all);
-            Pause::Sleep { timeout: Some(sleep), spin_first: false }
-        }
+        let sending = !self.sends.is_empty();
+        self.backoff.pause(idle_rounds, urgent, sending)
     }
 
     fn linked(&self) -> bool {
@@ -635,7 +559,7 @@ impl Transport for MpiTransport {
     }
 
     fn rang(&mut self) {
-        self.after_ring = AFTER_RING;
+        self.backoff.rang();
     }
 
     fn doorbell(&self) -> Arc<Doorbell> {
@@ -735,30 +659,5 @@ fn split_args(task: &mut Task, payloads: &mut Vec<Arc<Vec<u8>>>) {
                 *arg = Arg::Payload { type_fp, len };
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_idle_rank_every_peer_rings_doubles_its_sleeps_up_to_the_linked_sleep() {
-        let sleeps: Vec<Duration> = (0..20).map(|n| idle_sleep(n, true)).collect();
-        assert_eq!(&sleeps[..3], [MIN_SLEEP, MIN_SLEEP * 2, MIN_SLEEP * 4]);
-        // 10 µs doubled reaches 100 ms within 14 sleeps: a few wake-ups, not hundreds.
-        assert_eq!(sleeps[14], LINKED_SLEEP);
-        assert!(sleeps.windows(2).all(|w| w[0] <= w[1]));
-        assert_eq!(idle_sleep(u32::MAX, true), LINKED_SLEEP);
-    }
-
-    #[test]
-    fn an_idle_rank_some_peer_cannot_ring_grows_its_sleeps_a_step_at_a_time() {
-        assert_eq!(idle_sleep(0, false), MIN_SLEEP);
-        assert_eq!(idle_sleep(1, false), MIN_SLEEP * 2);
-        assert_eq!(idle_sleep(9, false), MIN_SLEEP * 10);
-        // Never longer than a message from another host may wait to be noticed.
-        assert_eq!(idle_sleep(1_000, false), MAX_SLEEP);
-        assert_eq!(idle_sleep(u32::MAX, false), MAX_SLEEP);
     }
 }
