@@ -35,6 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "transport",
         &[
             "transport",
+            "transport::backoff",
             "transport::doorbell",
             "transport::local",
             "transport::mpi",

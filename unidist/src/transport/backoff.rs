@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::Pause;
 
-/// An urgent idle loop polls this many rounds, then yields as many, before it sleeps.
+/// An urgent idle loop polls until its idle round `SPIN_ROUNDS`, then yields as many rounds more,
+/// before it sleeps.
 const SPIN_ROUNDS: u32 = 64;
 /// A loop woken by a ring polls this many rounds before it sleeps again: the sender rings after
 /// the MPI progress that follows its send, by when the batch shows, and a thread that drives the
@@ -16,6 +17,8 @@ const SPIN_ROUNDS: u32 = 64;
 /// would only take the core from it. (Measured under `mpiexec -n 3` on 2 cores: 128 rounds of
 /// yields cost the Task Bench graphs twice the METG of 16, for no gain in the round trip.)
 const AFTER_RING: u32 = 16;
+/// After a ring, once a batch has come in, the loop polls at most this many rounds more.
+const AFTER_BATCH: u32 = 2;
 /// The first sleep of an urgent idle loop, and the step each next one grows by where some peer
 /// cannot ring this rank (see [`idle_sleep`]).
 const MIN_SLEEP: Duration = Duration::from_micros(10);
@@ -45,7 +48,8 @@ fn idle_sleep(sleeps: u32, rung_by_all: bool) -> Duration {
 /// The waiting state of one rank's loop.
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {
-    /// Each rank of this host has a core: a polling loop spins rather than yields.
+    /// Each rank of this host has a core and threads that wait drive the loop (see
+    /// `MpiTransport::set_core_per_rank`): a polling loop spins rather than yields.
     core_per_rank: bool,
     /// Every other rank rings this one when it sends it a batch.
     rung_by_all: bool,
@@ -56,14 +60,18 @@ pub(crate) struct Backoff {
 impl Backoff {
     /// Where each rank of the host has a core, a polling loop spins. Elsewhere it yields the core
     /// between rounds: a spinning thread keeps a woken peer from the core until the scheduler
-    /// preempts it (measured under `mpiexec -n 3` on 2 cores: round trips of 38 µs spinning, 25
-    /// yielding; chains of 19 µs a task, 8).
+    /// preempts it (BENCHMARKS.md, under `mpiexec -n 3` on 2 cores: round trip 51 → 29 µs,
+    /// chain 22 → 9.7 µs a task).
     pub(crate) fn set_core_per_rank(&mut self, core_per_rank: bool) {
         self.core_per_rank = core_per_rank;
     }
 
     pub(crate) fn core_per_rank(&self) -> bool {
         self.core_per_rank
+    }
+
+    pub(crate) fn rung_by_all(&self) -> bool {
+        self.rung_by_all
     }
 
     /// Every other rank rings this one when it sends it a batch: idle sleeps may be long.
@@ -103,6 +111,13 @@ impl Backoff {
     /// A ring woke the loop: poll a few rounds for the batch before sleeping again.
     pub(crate) fn rang(&mut self) {
         self.after_ring = AFTER_RING;
+    }
+
+    /// A batch came in: the one a ring announced has likely shown, so the loop polls only
+    /// [`AFTER_BATCH`] rounds more for another (two peers' rings wake the loop once). A worker
+    /// whose task computes gave the core to its progress thread for 16 rounds after each ring.
+    pub(crate) fn received(&mut self) {
+        self.after_ring = self.after_ring.min(AFTER_BATCH);
     }
 
     /// How a loop that polls waits between rounds.
@@ -159,8 +174,9 @@ mod tests {
     fn an_urgent_rank_with_a_core_spins_then_yields_then_sleeps() {
         let n = SPIN_ROUNDS as usize;
         let pauses = pauses(&mut backoff(true), 2 * SPIN_ROUNDS + 3, true);
-        // Rounds are counted from 1: rounds 1 to SPIN_ROUNDS - 1 spin.
+        // Rounds are counted from 1: rounds 1 to SPIN_ROUNDS - 1 spin, round SPIN_ROUNDS yields.
         assert!(pauses[..n - 1].iter().all(|p| matches!(p, Pause::Spin)), "{pauses:?}");
+        assert!(matches!(pauses[n - 1], Pause::Yield));
         assert!(pauses[n..2 * n - 1].iter().all(|p| matches!(p, Pause::Yield)), "{pauses:?}");
         // Round 2 * SPIN_ROUNDS is the first sleep; each next one twice as long.
         assert!(sleeps_for(&pauses[2 * n - 1], MIN_SLEEP));
@@ -174,7 +190,9 @@ mod tests {
         assert!(pauses.iter().all(|p| matches!(p, Pause::Yield)), "{pauses:?}");
         let mut after_ring = backoff(false);
         after_ring.rang();
-        assert!(pauses_after_ring(&mut after_ring).iter().all(|p| matches!(p, Pause::Yield)));
+        let pauses = pauses_after_ring(&mut after_ring);
+        assert_eq!(pauses.len() as u32, AFTER_RING);
+        assert!(pauses.iter().all(|p| matches!(p, Pause::Yield)));
     }
 
     /// The pauses of a loop rung after it had slept a while, until it sleeps again.
@@ -195,9 +213,23 @@ mod tests {
         assert!(pauses.iter().all(|p| matches!(p, Pause::Spin)));
         // A loop that waits on nothing polls after a ring too, then sleeps long.
         backoff.rang();
-        let rounds: Vec<Pause> = (0..=AFTER_RING).map(|_| backoff.pause(1, false, false)).collect();
+        let rounds: Vec<Pause> =
+            (10..=10 + AFTER_RING).map(|idle| backoff.pause(idle, false, false)).collect();
         assert!(rounds[..AFTER_RING as usize].iter().all(|p| matches!(p, Pause::Spin)));
         assert!(sleeps_for(&rounds[AFTER_RING as usize], LINKED_SLEEP));
+    }
+
+    #[test]
+    fn once_a_batch_comes_in_a_ring_buys_only_a_few_rounds_more() {
+        let mut backoff = backoff(false);
+        backoff.rang();
+        assert!(matches!(backoff.pause(6, false, false), Pause::Yield));
+        backoff.received();
+        let pauses = pauses_after_ring(&mut backoff);
+        assert_eq!(pauses.len() as u32, AFTER_BATCH);
+        // A batch with no ring before it changes nothing.
+        backoff.received();
+        assert!(pauses_after_ring(&mut backoff).is_empty());
     }
 
     #[test]

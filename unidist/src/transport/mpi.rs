@@ -74,8 +74,6 @@ pub(crate) struct MpiTransport {
     to_ring: Vec<Rank>,
     /// How the loop waits when a round found nothing.
     backoff: Backoff,
-    /// Every other rank can ring this one.
-    all_linked: bool,
     /// MPI lets any thread call it, one at a time (`Threading::Serialized` or more).
     serialized: bool,
 }
@@ -201,7 +199,6 @@ impl MpiTransport {
             backoff: Backoff::default(),
             // A program's MPI runs at `Threading::Multiple` (checked before this).
             serialized: true,
-            all_linked: false,
         })
     }
 
@@ -261,8 +258,8 @@ impl MpiTransport {
         // Whether every rank can ring every other: only then may an idle rank sleep long. Every
         // rank has mapped what it will map once this collective returns, so the file can go.
         let rings_everyone = (self.bell_nonce != 0 && linked + 1 == self.size) as u64;
-        self.all_linked = self.all_gather([rings_everyone, 0]).iter().all(|[ok, _]| *ok == 1);
-        self.backoff.set_rung_by_all(self.all_linked);
+        let all_linked = self.all_gather([rings_everyone, 0]).iter().all(|[ok, _]| *ok == 1);
+        self.backoff.set_rung_by_all(all_linked);
         self.remove_bell_file();
     }
 
@@ -526,6 +523,9 @@ impl Transport for MpiTransport {
                 Err(e) => self.fatal(format!("received a corrupt object from rank {from}: {e}")),
             }
         }
+        if any {
+            self.backoff.received();
+        }
         any
     }
 
@@ -550,12 +550,12 @@ impl Transport for MpiTransport {
         if !self.sends.is_empty() {
             self.progress();
         }
-        let sending = !self.sends.is_empty();
+        let sending = self.sending();
         self.backoff.pause(idle_rounds, urgent, sending)
     }
 
     fn linked(&self) -> bool {
-        self.all_linked
+        self.backoff.rung_by_all()
     }
 
     fn rang(&mut self) {
