@@ -10,18 +10,26 @@
 #   cargo build --release --features mpi --bin unidist-bench
 #   scripts/bench-ab.sh /tmp/base/target/release/unidist-bench target/release/unidist-bench 4
 #
+# ITEMS=roundtrip,chain,... runs only those items (`unidist-bench --only`; `raw` adds the raw MPI
+# rows), and CONFIGS="mpi3 local2" only those configurations (default: all three). For example:
+#
+#   ITEMS=raw,roundtrip,chain,taskbench CONFIGS="mpi2 mpi3" scripts/bench-ab.sh A_BINARY B_BINARY 3
+#
 # Raw JSON lines go to bench-ab.jsonl (each tagged with its build, configuration and round).
 set -euo pipefail
 a=${1:?usage: bench-ab.sh A_BINARY B_BINARY [ROUNDS]}
 b=${2:?usage: bench-ab.sh A_BINARY B_BINARY [ROUNDS]}
 rounds=${3:-4}
+configs=${CONFIGS:-mpi2 mpi3 local2}
+only=()
+if [ -n "${ITEMS:-}" ]; then only=(--only "$ITEMS"); fi
 out=bench-ab.jsonl
 : >"$out"
 
 run() { # build label, config label, command...
   local build=$1 config=$2
   shift 2
-  "$@" --json | grep '^{' | sed "s/^{/{\"build\":\"$build\",\"config\":\"$config\",\"round\":$round,/" >>"$out"
+  "$@" --json "${only[@]}" | grep '^{' | sed "s/^{/{\"build\":\"$build\",\"config\":\"$config\",\"round\":$round,/" >>"$out"
 }
 
 for round in $(seq 1 "$rounds"); do
@@ -29,9 +37,14 @@ for round in $(seq 1 "$rounds"); do
     bin=$a
     [ "$build" = B ] && bin=$b
     echo "round $round/$rounds: $build" >&2
-    run "$build" mpi2 mpiexec -n 2 "$bin"
-    run "$build" mpi3 mpiexec -n 3 "$bin"
-    run "$build" local2 env UNIDIST_BACKEND=local UNIDIST_CPUS=2 "$bin"
+    for config in $configs; do
+      case $config in
+      mpi2) run "$build" mpi2 mpiexec -n 2 "$bin" ;;
+      mpi3) run "$build" mpi3 mpiexec -n 3 "$bin" ;;
+      local2) run "$build" local2 env UNIDIST_BACKEND=local UNIDIST_CPUS=2 "$bin" ;;
+      *) echo "bench-ab.sh: unknown configuration '$config' (mpi2, mpi3, local2)" >&2 && exit 2 ;;
+      esac
+    done
   done
 done
 
