@@ -51,6 +51,16 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
     let doc = format!(
         "Remote stub of [`{name}`](fn@super::{name}): `{name}::remote(..)` runs it as a task on a worker."
     );
+    // `remote_on`'s first parameter, named so that it cannot clash with the function's.
+    let worker = if param_names.iter().any(|n| *n == "worker") {
+        format_ident!("__unidist_worker")
+    } else {
+        format_ident!("worker")
+    };
+    let remote_on_doc = format!(
+        "Submits `{name}` as a task that runs on worker `worker` (1 to `unidist::num_workers()`) \
+         and only there, and returns at once with a ref to its result."
+    );
     let remote_doc = format!(
         "Submits `{name}` as a task and returns at once with a ref to its result.\n\n\
          Each argument may be the value itself, an `ObjectRef` or a `&ObjectRef` of it, and for a \
@@ -89,7 +99,25 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
                 ::unidist::__private::vec![#( ::core::any::type_name::<#param_types>(), )* #( ::core::any::type_name::<#outputs>() ),*]
             }
 
+            #[doc = #remote_on_doc]
+            #[track_caller]
+            pub fn remote_on(
+                #worker: usize,
+                #( #param_names: impl ::unidist::__private::IntoArg<#param_types> ),*
+            ) -> #ref_type {
+                let __unidist_first = ::unidist::__private::submit_on(
+                    #worker,
+                    __UNIDIST_ID,
+                    #n,
+                    ::unidist::__private::vec![
+                        #( ::unidist::__private::IntoArg::<#param_types>::into_arg(#param_names) ),*
+                    ],
+                );
+                #make_refs
+            }
+
             #[doc = #remote_doc]
+            #[track_caller]
             pub fn remote(
                 #( #param_names: impl ::unidist::__private::IntoArg<#param_types> ),*
             ) -> #ref_type {

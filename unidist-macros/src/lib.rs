@@ -1,9 +1,10 @@
-//! The `#[remote]` attribute of [unidist](https://docs.rs/unidist).
+//! The `#[remote]` and `#[actor]` attributes of [unidist](https://docs.rs/unidist).
 //!
 //! This crate only parses, checks and emits glue: every piece of logic lives in the runtime crate,
 //! which the generated code reaches through `::unidist::__private` (never through the user's
 //! imports). Use it through `unidist::remote`, not directly.
 
+mod actor;
 mod expand;
 mod parse;
 
@@ -40,4 +41,19 @@ pub fn remote(attr: TokenStream, item: TokenStream) -> TokenStream {
             quote::quote!(#item2 #err).into()
         }
     }
+}
+
+/// Makes a type an actor: a value that lives on one worker and serves method calls.
+///
+/// Put it on the type's `impl` block. The block needs a constructor `fn new(..) -> Self`; each
+/// method taking `&self` or `&mut self` becomes a call on the actor. Beside the block appear
+/// `Type::remote(..)` and `Type::remote_on(worker, ..)`, which run `new` on a worker and return
+/// an `unidist::ActorRef<Type>`, and on that handle one method per method of the block, with the
+/// same parameters (each a value, an `ObjectRef` or a `&ObjectRef`), returning an `ObjectRef` of
+/// its result at once. Other associated functions stay as they are.
+///
+/// See `unidist::ActorRef` for the order of calls, errors and the actor's end.
+#[proc_macro_attribute]
+pub fn actor(attr: TokenStream, item: TokenStream) -> TokenStream {
+    actor::actor(attr.into(), item.into()).into()
 }

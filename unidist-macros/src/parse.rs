@@ -44,33 +44,17 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<RemoteFn> {
         errors.push(variadic, "#[remote] functions cannot be variadic");
     }
 
-    let mut params = Vec::new();
     for input in &sig.inputs {
-        match input {
-            FnArg::Receiver(receiver) => errors.push(receiver, "#[remote] works on free functions, not methods: `self` cannot be sent to a worker; take the value as an ordinary parameter"),
-            FnArg::Typed(typed) => {
-                check_owned(&typed.ty, "parameter", &mut errors);
-                if let Some(attr) = typed.attrs.first() {
-                    errors.push(attr, "attributes on parameters of a #[remote] function are not supported: every rank must see the same parameters; remove it");
-                }
-                match &*typed.pat {
-                    Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
-                        params.push(Param { name: pat.ident.clone(), ty: (*typed.ty).clone() })
-                    }
-                    Pat::Wild(wild) => params.push(Param {
-                        name: Ident::new(&format!("__unidist_unused{}", params.len()), wild.span()),
-                        ty: (*typed.ty).clone(),
-                    }),
-                    other => errors.push(other, "parameters of a #[remote] function must be plain names (`x` or `mut x`): take the whole value and destructure it in the body"),
-                }
-            }
+        if let FnArg::Receiver(receiver) = input {
+            errors.push(receiver, "#[remote] works on free functions, not methods: `self` cannot be sent to a worker; take the value as an ordinary parameter");
         }
     }
+    let params = typed_params(&sig.inputs, "#[remote] function", &mut errors);
 
     let ret = match &sig.output {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, ty) => {
-            check_owned(ty, "return type", &mut errors);
+            check_owned_in(ty, "return type", "#[remote] function", &mut errors);
             (**ty).clone()
         }
     };
@@ -103,6 +87,35 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<RemoteFn> {
     Ok(RemoteFn { item, params, ret, outputs, inline })
 }
 
+/// The parameters of a function or method, each checked to be an owned type with a plain name;
+/// `what` names the item in messages (`#[remote] function`, `#[actor] method`). A receiver is
+/// left to the caller.
+pub fn typed_params<'a>(
+    inputs: impl IntoIterator<Item = &'a FnArg>,
+    what: &str,
+    errors: &mut Errors,
+) -> Vec<Param> {
+    let mut params = Vec::new();
+    for input in inputs {
+        let FnArg::Typed(typed) = input else { continue };
+        check_owned_in(&typed.ty, "parameter", what, errors);
+        if let Some(attr) = typed.attrs.first() {
+            errors.push(attr, format!("attributes on parameters of a {what} are not supported: every rank must see the same parameters; remove it"));
+        }
+        match &*typed.pat {
+            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                params.push(Param { name: pat.ident.clone(), ty: (*typed.ty).clone() })
+            }
+            Pat::Wild(wild) => params.push(Param {
+                name: Ident::new(&format!("__unidist_unused{}", params.len()), wild.span()),
+                ty: (*typed.ty).clone(),
+            }),
+            other => errors.push(other, format!("parameters of a {what} must be plain names (`x` or `mut x`): take the whole value and destructure it in the body")),
+        }
+    }
+    params
+}
+
 /// Parses the attribute's arguments: `num_returns = N` and `inline`, in any order.
 type Attr = (Option<(usize, LitInt)>, bool);
 
@@ -133,28 +146,32 @@ fn parse_attr(attr: TokenStream) -> syn::Result<Attr> {
 
 /// Rejects references, `impl Trait` and non-`'static` lifetimes anywhere inside a type: values
 /// cross process boundaries, so they must own their data.
-fn check_owned(ty: &Type, what: &str, errors: &mut Errors) {
+pub fn check_owned_in(ty: &Type, what: &str, item: &str, errors: &mut Errors) {
     struct Check<'a> {
         what: &'a str,
+        item: &'a str,
         errors: &'a mut Errors,
     }
     impl<'ast> Visit<'ast> for Check<'_> {
         fn visit_type_reference(&mut self, node: &'ast syn::TypeReference) {
-            let msg = format!("a {} of a #[remote] function must be an owned type: use `{}` instead of a reference, since the value is sent to another process", self.what, owned_text(&node.elem));
+            let msg = format!("a {} of a {} must be an owned type: use `{}` instead of a reference, since the value is sent to another process", self.what, self.item, owned_text(&node.elem));
             self.errors.push(node, msg);
         }
         fn visit_type_impl_trait(&mut self, node: &'ast syn::TypeImplTrait) {
-            let msg = format!("`impl Trait` cannot be the {} of a #[remote] function: name a concrete type that implements Serialize and Deserialize", self.what);
+            let msg = format!("`impl Trait` cannot be the {} of a {}: name a concrete type that implements Serialize and Deserialize", self.what, self.item);
             self.errors.push(node, msg);
         }
         fn visit_lifetime(&mut self, node: &'ast syn::Lifetime) {
             if node.ident != "static" {
-                let msg = format!("a {} of a #[remote] function cannot borrow: use owned data (`'static`) instead of `{node}`", self.what);
+                let msg = format!(
+                    "a {} of a {} cannot borrow: use owned data (`'static`) instead of `{node}`",
+                    self.what, self.item
+                );
                 self.errors.push(node, msg);
             }
         }
     }
-    Check { what, errors }.visit_type(ty);
+    Check { what, item, errors }.visit_type(ty);
 }
 
 /// The owned counterpart of a borrowed type, as text: `String` for `str`, `Vec<T>` for `[T]`.
@@ -173,13 +190,13 @@ fn type_text(ty: &Type) -> String {
 
 /// Collects every error instead of stopping at the first.
 #[derive(Default)]
-struct Errors(Option<Error>);
+pub struct Errors(Option<Error>);
 
 impl Errors {
-    fn push(&mut self, tokens: impl quote::ToTokens, msg: impl std::fmt::Display) {
+    pub fn push(&mut self, tokens: impl quote::ToTokens, msg: impl std::fmt::Display) {
         self.add(Error::new_spanned(tokens, msg));
     }
-    fn push_span(&mut self, span: Span, msg: impl std::fmt::Display) {
+    pub fn push_span(&mut self, span: Span, msg: impl std::fmt::Display) {
         self.add(Error::new(span, msg));
     }
     fn add(&mut self, err: Error) {
@@ -188,7 +205,7 @@ impl Errors {
             None => self.0 = Some(err),
         }
     }
-    fn finish(self) -> syn::Result<()> {
+    pub fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
     }
 }

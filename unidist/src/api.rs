@@ -6,11 +6,11 @@ use crate::cluster::HostResources;
 use crate::context;
 use crate::error::Error;
 use crate::event_loop::ProbeCall;
-use crate::id::ObjectId;
+use crate::id::{ObjectId, Rank};
 use crate::into_arg::{ArgValue, Keep};
 use crate::object::{Object, RemoteValue};
 use crate::object_ref::ObjectRef;
-use crate::protocol::Task;
+use crate::protocol::{ActorCall, Task};
 use crate::reply::{Answer, Reply};
 use crate::root::Command;
 use crate::runtime::{self, caller, runtime, Caller};
@@ -422,13 +422,47 @@ pub(crate) fn send_raw_bytes(to: usize, bytes: Vec<u8>) {
     }
 }
 
+/// Where a submitted task goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Placement {
+    /// The next worker of the cycle (or the one `schedule_rank` named); it may move until it
+    /// starts.
+    Next,
+    /// This worker (checked to be one), and only it.
+    On(Rank),
+    /// A new actor's constructor: on this worker, or the next of the cycle; its calls follow it.
+    NewActor(Option<Rank>),
+    /// A call on this actor: to the actor's worker (the root knows it), after the earlier calls.
+    Actor(ObjectId),
+}
+
 /// Submits a task (called by the `remote` stubs); returns the ID of its first output.
-pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> ObjectId {
+#[track_caller]
+pub(crate) fn submit(
+    function: u64,
+    num_returns: usize,
+    args: Vec<ArgValue>,
+    placement: Placement,
+) -> ObjectId {
     let caller = caller("remote");
     let first_output = match &caller {
         Caller::Root(runtime) => runtime.new_ids(num_returns),
         Caller::Task { host, .. } => host.new_ids(num_returns),
     };
+    let workers = match &caller {
+        Caller::Root(runtime) => runtime.workers(),
+        Caller::Task { host, .. } => host.workers(),
+    };
+    if let Placement::On(rank) | Placement::NewActor(Some(rank)) = placement {
+        assert!(
+            (1..=workers).contains(&rank),
+            "unidist: remote_on({rank}): there is no worker {rank}; the workers are 1 to {workers} (see unidist::num_workers)"
+        );
+        assert!(
+            matches!(caller, Caller::Root(_)),
+            "unidist: remote_on is for the root's program; inside a remote function use remote (the root places the task)"
+        );
+    }
     let mut keep = Vec::with_capacity(args.len());
     let args = args
         .into_iter()
@@ -439,14 +473,36 @@ pub(crate) fn submit(function: u64, num_returns: usize, args: Vec<ArgValue>) -> 
             a.arg
         })
         .collect();
-    let mut task =
-        Task { function, first_output, num_returns: num_returns as u32, args, pinned: false };
+    let actor = match placement {
+        Placement::Next | Placement::On(_) => None,
+        Placement::NewActor(_) => Some(ActorCall { actor: first_output, number: 0 }),
+        Placement::Actor(actor) => Some(ActorCall { actor, number: 0 }),
+    };
+    let mut task = Task {
+        function,
+        first_output,
+        num_returns: num_returns as u32,
+        args,
+        pinned: actor.is_some(),
+        actor,
+    };
     match caller {
         // The worker is picked here, in the caller's order: so `schedule_rank` called by this
         // thread names the worker of its next task, whatever the root's loop is doing.
         Caller::Root(runtime) => {
-            task.pinned = AIMED.replace(false);
-            submit_from_root(runtime, Command::Submit { task, rank: runtime.schedule() })
+            let rank = match placement {
+                Placement::Next | Placement::NewActor(None) => {
+                    task.pinned |= AIMED.replace(false);
+                    runtime.schedule()
+                }
+                Placement::On(rank) | Placement::NewActor(Some(rank)) => {
+                    task.pinned = true;
+                    rank
+                }
+                // The root sends it to the actor's worker.
+                Placement::Actor(_) => 1,
+            };
+            submit_from_root(runtime, Command::Submit { task, rank })
         }
         Caller::Task { host, .. } => host.submit(task),
     }

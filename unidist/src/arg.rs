@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::error::Error;
-use crate::id::ObjectId;
+use crate::id::{ObjectId, Rank};
 use crate::object::{fingerprint, type_name_of, Object, RemoteValue};
 
 /// One argument as it travels to the worker.
@@ -44,6 +44,9 @@ pub(crate) enum Resolved {
 /// The arguments of one task on the worker, taken in order by the generated entry point.
 pub struct TaskArgs {
     function: &'static str,
+    rank: Rank,
+    /// The actor the task is a call on (see `actor`).
+    actor: Option<ObjectId>,
     first_output: ObjectId,
     num_returns: usize,
     items: std::vec::IntoIter<Resolved>,
@@ -53,11 +56,41 @@ pub struct TaskArgs {
 impl TaskArgs {
     pub(crate) fn new(
         function: &'static str,
+        rank: Rank,
+        actor: Option<ObjectId>,
         first_output: ObjectId,
         num_returns: usize,
         items: Vec<Resolved>,
     ) -> TaskArgs {
-        TaskArgs { function, first_output, num_returns, items: items.into_iter(), index: 0 }
+        TaskArgs {
+            function,
+            rank,
+            actor,
+            first_output,
+            num_returns,
+            items: items.into_iter(),
+            index: 0,
+        }
+    }
+
+    /// The full path of the task's function.
+    pub(crate) fn function(&self) -> &'static str {
+        self.function
+    }
+
+    /// The rank the task runs on.
+    pub(crate) fn rank(&self) -> Rank {
+        self.rank
+    }
+
+    /// The actor the task is a call on; an error if it is not an actor's task (a binary whose
+    /// functions differ from the caller's).
+    pub(crate) fn actor(&self) -> Result<ObjectId, Error> {
+        self.actor.ok_or_else(|| Error::Argument {
+            function: self.function.to_string(),
+            index: 0,
+            reason: "an actor's function was called as a plain task: every rank must run the same binary".into(),
+        })
     }
 
     /// Decodes the next argument as a `T`.

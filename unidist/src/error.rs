@@ -63,6 +63,16 @@ pub enum Error {
         /// What the codec reported.
         reason: String,
     },
+    /// A call on an actor that cannot take calls: its constructor failed, or it was killed.
+    #[error("actor method `{method}` did not run on actor {actor}: {reason}")]
+    ActorUnavailable {
+        /// Full path of the method, such as `my_crate::Counter::add`.
+        method: String,
+        /// The actor (the ID of its constructor's result).
+        actor: ObjectId,
+        /// Why it cannot take calls.
+        reason: String,
+    },
     /// The worker has no function with this ID: its binary differs from the root's.
     #[error(
         "no remote function with ID {id:#018x} on rank {rank}: every rank must run the same binary"
@@ -73,4 +83,15 @@ pub enum Error {
         /// The rank that lacks it.
         rank: usize,
     },
+}
+
+/// The message of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<a panic payload that is not a string>".to_string()
+    }
 }

@@ -5,9 +5,10 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
+use crate::actor;
 use crate::arg::{Resolved, TaskArgs};
 use crate::context;
-use crate::error::Error;
+use crate::error::{panic_message, Error};
 use crate::id::{ObjectId, Rank};
 use crate::object::Object;
 use crate::protocol::Task;
@@ -58,14 +59,20 @@ pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
             }
         };
         if let Some((input, cause)) = failed_input {
-            return failed(Error::InputFailed {
+            let error = Error::InputFailed {
                 function: function.path().to_string(),
                 input,
                 cause: Box::new(cause),
-            });
+            };
+            // An actor whose constructor never ran: its calls name why.
+            if let Some(call) = job.task.actor.filter(|c| c.actor == job.task.first_output) {
+                actor::failed(call.actor, error.clone());
+            }
+            return failed(error);
         }
     }
-    let mut args = TaskArgs::new(function.path(), job.task.first_output, n, job.args);
+    let actor = job.task.actor.map(|call| call.actor);
+    let mut args = TaskArgs::new(function.path(), rank, actor, job.task.first_output, n, job.args);
     let invoke = function.invoke();
     crate::log::event!(debug, task = %job.task.first_output, function = function.path(), "running task");
     let running = context::enter_function(function);
@@ -84,15 +91,5 @@ pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
             rank,
             message: panic_message(payload.as_ref()),
         }),
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<a panic payload that is not a string>".to_string()
     }
 }

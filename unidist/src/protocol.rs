@@ -43,6 +43,23 @@ pub(crate) struct Task {
     /// The caller chose its worker (`schedule_rank` right before `remote`): it never moves to
     /// another (see `Message::Reclaim`).
     pub(crate) pinned: bool,
+    /// A call on an actor (its constructor, a method, or its end): it runs on the actor's worker,
+    /// after every call the root numbered before it.
+    pub(crate) actor: Option<ActorCall>,
+}
+
+/// Where a task stands among the calls on one actor.
+///
+/// The actor is named by its constructor's task (its first output). The root numbers each
+/// actor's calls in the order it receives them (the constructor is 0) and sends them all to the
+/// actor's worker, which starts call `n + 1` only once call `n` has finished: so the calls run
+/// one at a time, in each caller's order (a caller's calls reach the root in the order it made
+/// them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ActorCall {
+    pub(crate) actor: ObjectId,
+    /// Set by the root; 0 as the caller sends it, unless it is the constructor's own task.
+    pub(crate) number: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -339,13 +356,17 @@ mod fuzz {
     }
 
     fn task() -> impl Strategy<Value = Task> {
-        (any::<u64>(), id(), 1_u32..4, proptest::collection::vec(arg(), 0..4), any::<bool>())
-            .prop_map(|(function, first_output, num_returns, args, pinned)| Task {
+        let actor = proptest::option::of(
+            (id(), any::<u64>()).prop_map(|(actor, number)| ActorCall { actor, number }),
+        );
+        (any::<u64>(), id(), 1_u32..4, proptest::collection::vec(arg(), 0..4), any::<bool>(), actor)
+            .prop_map(|(function, first_output, num_returns, args, pinned, actor)| Task {
                 function,
                 first_output,
                 num_returns,
                 args,
                 pinned,
+                actor,
             })
     }
 

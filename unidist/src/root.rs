@@ -167,6 +167,18 @@ pub(crate) struct Root {
     submits: Vec<u64>,
     /// Tasks given back and not placed again yet, for the next hungry workers.
     spare: VecDeque<Spare>,
+    /// The actors of the job, by actor (see `protocol::ActorCall`).
+    actors: HashMap<ObjectId, ActorEntry>,
+}
+
+/// What the root knows of one actor.
+struct ActorEntry {
+    /// The worker it lives on: every call goes there.
+    rank: Rank,
+    /// The number of its next call.
+    next: u64,
+    /// Its end call was submitted: later calls fail at once.
+    ended: bool,
 }
 
 /// Tasks that finish further apart than this are slow enough for the root to leave them the CPU.
@@ -201,6 +213,7 @@ impl Root {
             hungry: vec![false; size],
             submits: vec![0; size],
             spare: VecDeque::new(),
+            actors: HashMap::new(),
         }
     }
 
@@ -233,9 +246,29 @@ impl Root {
     }
 
     /// Sends `task` to worker `rank`, or to the next worker of the cycle; returns that worker.
-    fn submit(&mut self, task: Task, rank: Option<Rank>, out: &mut Outbox) -> Rank {
+    fn submit(&mut self, mut task: Task, rank: Option<Rank>, out: &mut Outbox) -> Rank {
         let mut rank = rank.unwrap_or_else(|| self.scheduler.next());
-        if let Some(placement) = &mut self.placement {
+        if let Some(call) = &mut task.actor {
+            // An actor's calls never move: all go to its worker, numbered in arrival order.
+            task.pinned = true;
+            if call.actor == task.first_output {
+                call.number = 0;
+                self.actors.insert(call.actor, ActorEntry { rank, next: 1, ended: false });
+            } else {
+                match self.actors.get_mut(&call.actor) {
+                    Some(actor) if !actor.ended => {
+                        rank = actor.rank;
+                        call.number = actor.next;
+                        actor.next += 1;
+                        actor.ended = task.function == crate::actor::END;
+                    }
+                    _ => {
+                        self.fail_call(&task);
+                        return 0;
+                    }
+                }
+            }
+        } else if let Some(placement) = &mut self.placement {
             rank = placement.place(rank, largest_input(&self.objects, &task, rank));
             placement.started(rank);
         }
@@ -262,6 +295,28 @@ impl Root {
         crate::log::event!(debug, task = %task.first_output, function = task.function, worker = rank, "task submitted");
         out.send(rank, Message::Submit(task));
         rank
+    }
+
+    /// A call on an actor that has ended (or that the root never saw made): its results are
+    /// errors, held here.
+    fn fail_call(&mut self, task: &Task) {
+        let method = crate::registry::lookup(task.function)
+            .map_or_else(|| format!("{:#018x}", task.function), |f| f.path().to_string());
+        let actor = task.actor.expect("an actor's call").actor;
+        let error = crate::error::Error::ActorUnavailable {
+            method,
+            actor,
+            reason: "the actor was killed (its last handle was dropped, or it was killed \
+                     explicitly) before this call was made"
+                .into(),
+        };
+        let object = Object::from_error(&error);
+        for k in 0..task.num_returns as usize {
+            let id = task.first_output.offset(k);
+            self.objects.insert(id, Entry::new(0, true, object.len() as u64));
+            self.store.insert(id, object.clone());
+        }
+        crate::log::event!(debug, task = %task.first_output, "call on an ended actor failed");
     }
 
     /// Has object `id` sent to `rank` unless it holds it or it is on its way there: from the
@@ -1187,6 +1242,7 @@ mod tests {
             num_returns: 2,
             args: Vec::new(),
             pinned: false,
+            actor: None,
         };
         root.on_command(Command::Submit { task, rank: 1 }, &mut out);
         let answer = wait(&mut root, &mut out, vec![first, first.offset(1)], 2);
@@ -1411,5 +1467,77 @@ mod tests {
         root.flush(&mut out, false);
         assert!(sent(&mut out).is_empty());
         assert!(!root.urgent(), "nobody waits");
+    }
+
+    /// A call on `actor` (the constructor's own task when `first_output` is `actor`).
+    fn actor_call(function: u64, first_output: ObjectId, actor: ObjectId) -> Task {
+        let mut call = task(function, first_output, Vec::new());
+        call.actor = Some(crate::protocol::ActorCall { actor, number: 0 });
+        call
+    }
+
+    /// The tasks the root sent, as (worker, first output, number among its actor's calls).
+    fn submitted(out: &mut Outbox) -> Vec<(Rank, ObjectId, u64, bool)> {
+        out.drain()
+            .flat_map(|(to, batch)| {
+                batch
+                    .into_iter()
+                    .filter_map(move |m| match m {
+                        Message::Submit(t) => Some((
+                            to,
+                            t.first_output,
+                            t.actor.map_or(u64::MAX, |c| c.number),
+                            t.pinned,
+                        )),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_actor_s_calls_go_to_its_worker_numbered_in_arrival_order_and_none_after_its_end() {
+        let (mut root, mut out) = root(3);
+        let actor = id(0, 0);
+        root.on_command(Command::Submit { task: actor_call(ADD, actor, actor), rank: 2 }, &mut out);
+        // The callers' picks do not matter: every call goes where the actor lives.
+        root.on_command(
+            Command::Submit { task: actor_call(ADD, id(0, 1), actor), rank: 1 },
+            &mut out,
+        );
+        root.on_message(1, Message::Spawn(actor_call(ADD, id(1, 0), actor)), &mut out);
+        let end = actor_call(crate::actor::END, id(0, 2), actor);
+        root.on_command(Command::Submit { task: end, rank: 1 }, &mut out);
+        assert_eq!(
+            submitted(&mut out),
+            [
+                (2, actor, 0, true),
+                (2, id(0, 1), 1, true),
+                (2, id(1, 0), 2, true),
+                (2, id(0, 2), 3, true)
+            ]
+        );
+        root.flush(&mut out, false);
+        assert_eq!(
+            sent(&mut out),
+            ["1: Placed 1:0 x1"],
+            "the spawner learns its call went elsewhere"
+        );
+
+        // A call after the end fails on the root, at once.
+        root.on_command(
+            Command::Submit { task: actor_call(ADD, id(0, 3), actor), rank: 2 },
+            &mut out,
+        );
+        assert!(submitted(&mut out).is_empty());
+        let answer = get(&mut root, &mut out, vec![id(0, 3)]);
+        match &objects(&answer)[..] {
+            [Err(Error::ActorUnavailable { actor: a, reason, .. })] => {
+                assert_eq!(*a, actor);
+                assert!(reason.contains("killed"), "{reason}");
+            }
+            other => panic!("expected an unavailable actor, got {other:?}"),
+        }
     }
 }

@@ -12,6 +12,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "values",
         &[
+            "actor",
             "arg",
             "buffer",
             "cluster",
@@ -54,10 +55,11 @@ const LAYERS: &[(&str, &[&str])] = &[
             "root",
             "scheduler",
             "worker",
+            "worker::actor_queue",
             "worker::command",
         ],
     ),
-    ("api", &["api", "into_arg", "object_ref", "runtime", "settings"]),
+    ("api", &["actor_ref", "api", "into_arg", "object_ref", "runtime", "settings"]),
 ];
 
 /// Module name (`a::b`) to its source, for every file under `src`.

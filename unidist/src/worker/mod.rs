@@ -11,11 +11,13 @@
 //! Work stealing: a worker with a free slot and nothing ready says so (`Idle`), and gives back
 //! queued tasks that wait for a slot when the root asks (`Reclaim`), see `root`.
 
+mod actor_queue;
 pub(crate) mod command;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
+use actor_queue::ActorQueues;
 use command::Command;
 
 use crate::arg::{Arg, Resolved};
@@ -77,6 +79,8 @@ pub(crate) struct Worker {
     /// The root was told this worker is short of work (`Message::Idle`) and has sent no task
     /// since.
     said_idle: bool,
+    /// Calls on actors that live here, started one at a time per actor, in order.
+    actors: ActorQueues,
     pool: Arc<Pool>,
     finished: bool,
 }
@@ -109,6 +113,7 @@ impl Worker {
             owed: 0,
             owed_tried_at: 0,
             said_idle: false,
+            actors: ActorQueues::default(),
             pool: Pool::new(rank, size - 1, backend, mailbox, slots),
             finished: false,
         }
@@ -149,6 +154,24 @@ impl Worker {
     }
 
     fn start(&mut self, task: Task) {
+        if task.actor.is_some() {
+            let (first_output, num_returns) = (task.first_output, task.num_returns as usize);
+            match self.actors.ready(task) {
+                Some(task) => self.start_now(task),
+                // Not its turn yet: a task here that waits for it must not hold back others.
+                None if first_output.origin() == TaskHost::rank(&*self.pool) => {
+                    self.pool.placed(first_output, num_returns)
+                }
+                None => {}
+            }
+            return;
+        }
+        self.start_now(task)
+    }
+
+    /// Hands a task whose inputs are all here (and, for an actor's call, whose turn it is) to the
+    /// executor threads, or to the loop's own thread.
+    fn start_now(&mut self, task: Task) {
         let store = &self.store;
         let object = |id: &ObjectId| store.get(*id).expect("inputs are here").clone();
         let args = task
@@ -320,6 +343,10 @@ impl Node for Worker {
             // so that its thread ends.
             Message::Shutdown => {
                 self.pool.stop();
+                // Actors living here end now (their `Drop` runs); their queued calls never run.
+                for actor in self.actors.actors() {
+                    crate::actor::end(actor);
+                }
                 self.finished = true;
             }
             // A sign of life, counted as every batch is; this rank sends its own in `flush`.
@@ -336,6 +363,9 @@ impl Node for Worker {
                     self.store_object(first_output.offset(k), object, out);
                 }
                 out.send(0, Message::TaskDone { first_output, sizes });
+                if let Some(next) = self.actors.finished(first_output) {
+                    self.start_now(next);
+                }
             }
             Command::Submit(task) => out.send(0, Message::Spawn(task)),
             Command::Put { id, object } => {
@@ -789,5 +819,23 @@ mod tests {
             batches.iter().flat_map(|(to, b)| b.iter().map(|m| show(*to, m))).collect();
         assert_eq!(shown, ["0: Release [1:0]", "0: Idle after 0", "0: Heartbeat"]);
         assert!(out.fatal.is_none());
+    }
+
+    #[test]
+    fn an_actor_s_calls_run_one_at_a_time_in_their_order_whatever_order_they_come_in() {
+        let mut w = worker();
+        let actor = id(0, 0);
+        let call = |first_output: ObjectId, number: u64| {
+            let mut t = task(ADD, first_output, vec![int(number as i64), int(100)]);
+            t.actor = Some(crate::protocol::ActorCall { actor, number });
+            Message::Submit(t)
+        };
+        w.message(0, call(id(0, 2), 2));
+        w.message(0, call(id(0, 1), 1));
+        assert_eq!(w.worker.pool.threads(), 0, "call 0 has not come: nothing may start");
+        w.message(0, call(actor, 0));
+        let order: Vec<ObjectId> = (0..3).map(|_| w.finish().0).collect();
+        assert_eq!(order, [actor, id(0, 1), id(0, 2)]);
+        assert!(w.sent().iter().filter(|m| m.contains("TaskDone")).count() == 3);
     }
 }
