@@ -16,6 +16,8 @@ case_tests! {
         plain_tasks_on_a_chosen_worker,
         refs_flow_between_actors_and_tasks,
         a_method_submits_and_gets_tasks,
+        a_handle_passed_to_tasks,
+        an_actor_calls_another,
         a_panicking_method_fails_only_its_call,
         a_failed_constructor_fails_every_call,
         kill_runs_drop_and_later_calls_fail,

@@ -20,6 +20,8 @@ const CASES: &[&str] = &[
     "plain_tasks_on_a_chosen_worker",
     "refs_flow_between_actors_and_tasks",
     "a_method_submits_and_gets_tasks",
+    "a_handle_passed_to_tasks",
+    "an_actor_calls_another",
     "a_panicking_method_fails_only_its_call",
     "a_failed_constructor_fails_every_call",
     "kill_runs_drop_and_later_calls_fail",
@@ -89,6 +91,11 @@ impl Counter {
         my_rank()
     }
 
+    /// Adds `x` to `other` (another actor) and returns its new total plus this one's.
+    fn forward(&self, other: ActorRef<Counter>, x: i64) -> i64 {
+        unidist::get(&other.add(x)).expect("the other actor's call") + self.total
+    }
+
     /// Sums `square(i)` over `0..n` with one task per `i`, from inside a call.
     fn sum_of_squares(&self, n: u64) -> u64 {
         let refs: Vec<ObjectRef<u64>> = (0..n).map(square::remote).collect();
@@ -129,6 +136,13 @@ fn square(x: u64) -> u64 {
 #[remote]
 fn double(x: i64) -> i64 {
     2 * x
+}
+
+/// Adds `x` through a handle the task was given; the new total.
+#[remote]
+fn add_through(counter: ActorRef<Counter>, x: i64) -> i64 {
+    assert!(ActorRef::ready(&counter).is_none(), "a task's handle owns nothing");
+    unidist::get(&counter.add(x)).expect("the call from a task")
 }
 
 #[remote]
@@ -193,7 +207,8 @@ fn main() {
         let totals = unidist::get(&totals).unwrap();
         assert_eq!(totals[0], 11);
         assert_eq!(totals[99], 5060);
-        unidist::get(ActorRef::ready(&counter)).expect("the constructor ran");
+        let ready = ActorRef::ready(&counter).expect("an owning handle");
+        unidist::get(ready).expect("the constructor ran");
         // A clone is the same actor.
         let again = counter.clone();
         assert_eq!(unidist::get(&again.add(1)).unwrap(), 5061);
@@ -237,6 +252,29 @@ fn main() {
         assert_eq!(unidist::get(&sums).unwrap(), vec![expected; 4]);
     });
 
+    cases.run("a_handle_passed_to_tasks", || {
+        let dir = TempDir::new("tasks");
+        let tombstone = dir.0.join("tombstone");
+        let counter = Counter::remote(0, Some(tombstone.clone()));
+        let totals: Vec<ObjectRef<i64>> =
+            (0..200).map(|_| add_through::remote(counter.clone(), 1)).collect();
+        // The tasks hold leases: dropping the last owning handle ends the actor after them.
+        drop(counter);
+        let mut totals = unidist::get(&totals).unwrap();
+        totals.sort_unstable();
+        assert_eq!(totals, (1..=200).collect::<Vec<_>>(), "each call once, one at a time");
+        assert!(wait_for_file(&tombstone).ends_with("with total 200"));
+    });
+
+    cases.run("an_actor_calls_another", || {
+        let front = Counter::remote(1000, None);
+        let back = Counter::remote_on(workers, 0, None);
+        let sums: Vec<ObjectRef<i64>> = (1..=10).map(|i| front.forward(back.clone(), i)).collect();
+        let sums = unidist::get(&sums).unwrap();
+        assert_eq!(sums.last(), Some(&(1000 + 55)));
+        assert_eq!(unidist::get(&back.total()).unwrap(), 55);
+    });
+
     cases.run("a_panicking_method_fails_only_its_call", || {
         let counter = Counter::remote(0, None);
         let before = counter.add(1);
@@ -262,7 +300,7 @@ fn main() {
     cases.run("a_failed_constructor_fails_every_call", || {
         let counter = Counter::remote(-5, None);
         let calls: Vec<ObjectRef<i64>> = (0..3).map(|i| counter.add(i)).collect();
-        match unidist::get(ActorRef::ready(&counter)) {
+        match unidist::get(ActorRef::ready(&counter).expect("an owning handle")) {
             Err(Error::TaskPanicked { function, message, .. }) => {
                 assert!(function.ends_with("::Counter::new"), "{function}");
                 assert!(message.contains("cannot start below zero (got -5)"), "{message}");

@@ -11,7 +11,7 @@ use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, ReturnType, Type, Visibi
 
 use crate::parse::{check_owned_in, typed_params, Errors, Param};
 
-const METHOD: &str = "#[actor] method";
+const METHOD: &str = "an #[actor] method";
 
 /// A method of the block that becomes a call on the actor.
 struct Method {
@@ -89,7 +89,7 @@ fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<ActorImpl> {
                 }
                 ctor = Some((
                     f.vis.clone(),
-                    typed_params(&f.sig.inputs, "#[actor] constructor", &mut errors),
+                    typed_params(&f.sig.inputs, "an #[actor] constructor", &mut errors),
                 ));
             }
             // Other associated functions stay plain functions.
@@ -117,7 +117,7 @@ fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<ActorImpl> {
             }
         }
     }
-    if ctor.is_none() {
+    if ctor.is_none() && item.trait_.is_none() {
         errors.push(&item.self_ty, format!("an #[actor] impl needs a constructor, which runs on the actor's worker: add `fn new(..) -> Self` to this block of `{name}`"));
     }
     errors.finish()?;

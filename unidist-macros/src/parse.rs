@@ -49,12 +49,12 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<RemoteFn> {
             errors.push(receiver, "#[remote] works on free functions, not methods: `self` cannot be sent to a worker; take the value as an ordinary parameter");
         }
     }
-    let params = typed_params(&sig.inputs, "#[remote] function", &mut errors);
+    let params = typed_params(&sig.inputs, "a #[remote] function", &mut errors);
 
     let ret = match &sig.output {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, ty) => {
-            check_owned_in(ty, "return type", "#[remote] function", &mut errors);
+            check_owned_in(ty, "return type", "a #[remote] function", &mut errors);
             (**ty).clone()
         }
     };
@@ -88,7 +88,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<RemoteFn> {
 }
 
 /// The parameters of a function or method, each checked to be an owned type with a plain name;
-/// `what` names the item in messages (`#[remote] function`, `#[actor] method`). A receiver is
+/// `what` names the item in messages (`a #[remote] function`, `an #[actor] method`). A receiver is
 /// left to the caller.
 pub fn typed_params<'a>(
     inputs: impl IntoIterator<Item = &'a FnArg>,
@@ -100,7 +100,7 @@ pub fn typed_params<'a>(
         let FnArg::Typed(typed) = input else { continue };
         check_owned_in(&typed.ty, "parameter", what, errors);
         if let Some(attr) = typed.attrs.first() {
-            errors.push(attr, format!("attributes on parameters of a {what} are not supported: every rank must see the same parameters; remove it"));
+            errors.push(attr, format!("attributes on parameters of {what} are not supported: every rank must see the same parameters; remove it"));
         }
         match &*typed.pat {
             Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
@@ -110,7 +110,7 @@ pub fn typed_params<'a>(
                 name: Ident::new(&format!("__unidist_unused{}", params.len()), wild.span()),
                 ty: (*typed.ty).clone(),
             }),
-            other => errors.push(other, format!("parameters of a {what} must be plain names (`x` or `mut x`): take the whole value and destructure it in the body")),
+            other => errors.push(other, format!("parameters of {what} must be plain names (`x` or `mut x`): take the whole value and destructure it in the body")),
         }
     }
     params
@@ -154,17 +154,17 @@ pub fn check_owned_in(ty: &Type, what: &str, item: &str, errors: &mut Errors) {
     }
     impl<'ast> Visit<'ast> for Check<'_> {
         fn visit_type_reference(&mut self, node: &'ast syn::TypeReference) {
-            let msg = format!("a {} of a {} must be an owned type: use `{}` instead of a reference, since the value is sent to another process", self.what, self.item, owned_text(&node.elem));
+            let msg = format!("a {} of {} must be an owned type: use `{}` instead of a reference, since the value is sent to another process", self.what, self.item, owned_text(&node.elem));
             self.errors.push(node, msg);
         }
         fn visit_type_impl_trait(&mut self, node: &'ast syn::TypeImplTrait) {
-            let msg = format!("`impl Trait` cannot be the {} of a {}: name a concrete type that implements Serialize and Deserialize", self.what, self.item);
+            let msg = format!("`impl Trait` cannot be the {} of {}: name a concrete type that implements Serialize and Deserialize", self.what, self.item);
             self.errors.push(node, msg);
         }
         fn visit_lifetime(&mut self, node: &'ast syn::Lifetime) {
             if node.ident != "static" {
                 let msg = format!(
-                    "a {} of a {} cannot borrow: use owned data (`'static`) instead of `{node}`",
+                    "a {} of {} cannot borrow: use owned data (`'static`) instead of `{node}`",
                     self.what, self.item
                 );
                 self.errors.push(node, msg);

@@ -31,14 +31,51 @@ fn states() -> MutexGuard<'static, HashMap<ObjectId, Slot>> {
     STATES.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The full path of the built-in function whose task ends an actor.
+/// The full path of the built-in function whose task ends an actor at once (`ActorRef::kill`).
 pub(crate) const END_PATH: &str = "unidist::actor::end";
 
-/// The ID of the built-in end task's function.
+/// The ID of the built-in function that ends an actor at once.
 pub(crate) const END: u64 = function_id(END_PATH);
+
+/// The full path of the built-in function whose task ends an actor whose last owning handle was
+/// dropped: the root holds it back until no task that carries a handle of the actor runs.
+pub(crate) const RELEASE_PATH: &str = "unidist::actor::release";
+
+/// The ID of the built-in function that ends an actor once its handles are all gone.
+pub(crate) const RELEASE: u64 = function_id(RELEASE_PATH);
+
+/// True if a task of `function` is an actor's last call.
+pub(crate) fn ends(function: u64) -> bool {
+    function == END || function == RELEASE
+}
 
 inventory::submit! {
     RemoteFunction::new(END_PATH, 1, invoke_end, end_types)
+}
+
+inventory::submit! {
+    RemoteFunction::new(RELEASE_PATH, 1, invoke_end, end_types)
+}
+
+thread_local! {
+    /// Actors whose handles this thread encoded since it last submitted a task.
+    static ENCODED: std::cell::RefCell<Vec<ObjectId>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Notes that this thread encoded a handle of `actor` (into a task's arguments, most likely).
+pub(crate) fn note_encoded(actor: ObjectId) {
+    ENCODED.with(|e| e.borrow_mut().push(actor));
+}
+
+/// The actors whose handles this thread encoded since the last call, each once: the leases of
+/// the task it submits now.
+pub(crate) fn take_encoded() -> Vec<ObjectId> {
+    ENCODED.with(|e| {
+        let mut actors = std::mem::take(&mut *e.borrow_mut());
+        actors.sort_unstable();
+        actors.dedup();
+        actors
+    })
 }
 
 fn invoke_end(args: &mut TaskArgs) -> Result<Outputs, Error> {

@@ -5,6 +5,8 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 use crate::api::{self, Placement};
 use crate::id::ObjectId;
 use crate::into_arg::ArgValue;
@@ -42,9 +44,20 @@ impl ActorId {
 /// the handle (it dereferences to [`Actor::Methods`]) submits the call and returns an
 /// [`ObjectRef`] of its result at once.
 ///
-/// Cloning is cheap. When the last clone is dropped, the actor ends: after every call made
-/// before, its value is dropped on its worker (its `Drop` runs there). [`ActorRef::kill`] ends
-/// it at once. A call made after the end is an [`Error::ActorUnavailable`](crate::Error).
+/// Cloning is cheap. A handle can be an argument of `remote` (by value: pass a clone), of a
+/// remote function or of another actor's method (a parameter of type `ActorRef<T>`), so tasks
+/// and actors call it too.
+///
+/// # The actor's end
+///
+/// The handles that `T::remote` returned, and their clones, own the actor. When the last of them
+/// is dropped, the actor ends once every task that was given a handle as an argument is done:
+/// after every call made before, its value is dropped on its worker (its `Drop` runs there).
+/// [`ActorRef::kill`] ends it at once, after the calls made before. A handle that a task
+/// received owns nothing: it is valid while that task runs (or longer, while the owning handles
+/// live), and a handle kept past that (in an actor's state, say) may outlive the actor. A call
+/// on an actor that has ended is an [`Error::ActorUnavailable`](crate::Error), never a hang.
+/// After [`shutdown`](crate::shutdown) no actor runs; dropping a handle then does nothing.
 pub struct ActorRef<T: Actor> {
     handle: Arc<Handle>,
     methods: T::Methods,
@@ -53,17 +66,21 @@ pub struct ActorRef<T: Actor> {
 /// The shared part of every clone of one handle; its drop ends the actor.
 struct Handle {
     actor: ObjectId,
-    /// The constructor's result: done once the actor is built (an error if that failed).
-    built: ObjectRef<()>,
+    /// The constructor's result, done once the actor is built (an error if that failed): held
+    /// by the owning handles only (a handle a task received owns nothing).
+    built: Option<ObjectRef<()>>,
+    /// `kill` was called on this handle or a clone.
     ended: AtomicBool,
 }
 
 impl Handle {
-    fn end(&self) -> Option<ObjectRef<()>> {
+    /// Submits the actor's last call: `function` is `actor::END` (now) or `actor::RELEASE`
+    /// (once no task holds a lease).
+    fn end(&self, function: u64) -> Option<ObjectRef<()>> {
         if self.ended.swap(true, Ordering::AcqRel) {
             return None;
         }
-        let first = api::submit(crate::actor::END, 1, Vec::new(), Placement::Actor(self.actor));
+        let first = api::submit(function, 1, Vec::new(), Placement::Actor(self.actor));
         Some(ObjectRef::new(first))
     }
 }
@@ -71,8 +88,8 @@ impl Handle {
 impl Drop for Handle {
     fn drop(&mut self) {
         // After `shutdown` the actors are gone already, and dropping must stay harmless.
-        if crate::api::is_initialized() {
-            drop(self.end());
+        if self.built.is_some() && crate::api::is_initialized() {
+            drop(self.end(crate::actor::RELEASE));
         }
     }
 }
@@ -87,7 +104,7 @@ impl<T: Actor> ActorRef<T> {
         ActorRef {
             handle: Arc::new(Handle {
                 actor,
-                built: ObjectRef::new(actor),
+                built: Some(ObjectRef::new(actor)),
                 ended: AtomicBool::new(false),
             }),
             methods: T::methods(ActorId(actor)),
@@ -95,16 +112,17 @@ impl<T: Actor> ActorRef<T> {
     }
 
     /// A ref that is done once the actor's constructor has run: `get` of it is `Ok(())`, or the
-    /// constructor's error.
-    pub fn ready(this: &Self) -> &ObjectRef<()> {
-        &this.handle.built
+    /// constructor's error. `None` on a handle a task received as an argument.
+    pub fn ready(this: &Self) -> Option<&ObjectRef<()>> {
+        this.handle.built.as_ref()
     }
 
-    /// Ends the actor now, for every handle: after the calls made before, its value is dropped on
-    /// its worker. The ref is done once it has been; calls made after this one fail. A second
-    /// `kill` (or one after the end) returns `None`.
+    /// Ends the actor now, for every handle, even if tasks still hold handles of it: after the
+    /// calls made before, its value is dropped on its worker. The ref is done once it has been;
+    /// calls made after this one fail. A second `kill` through this handle or its clones returns
+    /// `None`.
     pub fn kill(this: &Self) -> Option<ObjectRef<()>> {
-        this.handle.end()
+        this.handle.end(crate::actor::END)
     }
 
     /// The ID that names the actor (its constructor's result).
@@ -133,5 +151,25 @@ impl<T: Actor> Clone for ActorRef<T> {
 impl<T: Actor> fmt::Debug for ActorRef<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ActorRef<{}>({})", std::any::type_name::<T>(), self.handle.actor)
+    }
+}
+
+/// A handle travels as the actor's ID; the task it goes to holds a lease on the actor until it is
+/// done (see "The actor's end" above).
+impl<T: Actor> Serialize for ActorRef<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        crate::actor::note_encoded(self.handle.actor);
+        self.handle.actor.serialize(serializer)
+    }
+}
+
+/// A handle received in a task owns nothing: dropping it does not end the actor.
+impl<'de, T: Actor> Deserialize<'de> for ActorRef<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let actor = ObjectId::deserialize(deserializer)?;
+        Ok(ActorRef {
+            handle: Arc::new(Handle { actor, built: None, ended: AtomicBool::new(false) }),
+            methods: T::methods(ActorId(actor)),
+        })
     }
 }

@@ -485,6 +485,7 @@ pub(crate) fn submit(
         args,
         pinned: actor.is_some(),
         actor,
+        leases: crate::actor::take_encoded(),
     };
     match caller {
         // The worker is picked here, in the caller's order: so `schedule_rank` called by this

@@ -46,6 +46,9 @@ pub(crate) struct Task {
     /// A call on an actor (its constructor, a method, or its end): it runs on the actor's worker,
     /// after every call the root numbered before it.
     pub(crate) actor: Option<ActorCall>,
+    /// Actors whose handles travel in the arguments: the last handle dropped elsewhere does not
+    /// end them before this task is done (see `ActorRef`).
+    pub(crate) leases: Vec<ObjectId>,
 }
 
 /// Where a task stands among the calls on one actor.
@@ -359,15 +362,22 @@ mod fuzz {
         let actor = proptest::option::of(
             (id(), any::<u64>()).prop_map(|(actor, number)| ActorCall { actor, number }),
         );
-        (any::<u64>(), id(), 1_u32..4, proptest::collection::vec(arg(), 0..4), any::<bool>(), actor)
-            .prop_map(|(function, first_output, num_returns, args, pinned, actor)| Task {
-                function,
-                first_output,
-                num_returns,
-                args,
-                pinned,
-                actor,
-            })
+        let leases = proptest::collection::vec(id(), 0..3);
+        (
+            (any::<u64>(), id(), 1_u32..4, proptest::collection::vec(arg(), 0..4)),
+            (any::<bool>(), actor, leases),
+        )
+            .prop_map(
+                |((function, first_output, num_returns, args), (pinned, actor, leases))| Task {
+                    function,
+                    first_output,
+                    num_returns,
+                    args,
+                    pinned,
+                    actor,
+                    leases,
+                },
+            )
     }
 
     fn message() -> impl Strategy<Value = Message> {

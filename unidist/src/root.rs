@@ -86,6 +86,8 @@ struct RunningTask {
     rank: Rank,
     /// Its caller chose that worker: it never moves.
     pinned: bool,
+    /// Actors it holds a lease on (see `Task::leases`).
+    leases: Vec<ObjectId>,
 }
 
 enum Waiter {
@@ -177,8 +179,13 @@ struct ActorEntry {
     rank: Rank,
     /// The number of its next call.
     next: u64,
-    /// Its end call was submitted: later calls fail at once.
+    /// Its last call was numbered and sent: later calls fail at once.
     ended: bool,
+    /// Tasks submitted and not done that carry a handle of it in their arguments.
+    leases: u32,
+    /// Its last owning handle was dropped while tasks held leases: this release call goes once
+    /// the last of them is done.
+    release: Option<Task>,
 }
 
 /// Tasks that finish further apart than this are slow enough for the root to leave them the CPU.
@@ -253,14 +260,31 @@ impl Root {
             task.pinned = true;
             if call.actor == task.first_output {
                 call.number = 0;
-                self.actors.insert(call.actor, ActorEntry { rank, next: 1, ended: false });
+                let actor = ActorEntry { rank, next: 1, ended: false, leases: 0, release: None };
+                self.actors.insert(call.actor, actor);
             } else {
                 match self.actors.get_mut(&call.actor) {
                     Some(actor) if !actor.ended => {
                         rank = actor.rank;
+                        if task.function == crate::actor::RELEASE && actor.leases > 0 {
+                            // Tasks still carry handles of it: it ends after them.
+                            for k in 0..task.num_returns as usize {
+                                let id = task.first_output.offset(k);
+                                self.objects.insert(id, Entry::new(rank, false, 0));
+                            }
+                            crate::log::event!(debug, actor = %call.actor, leases = actor.leases, "actor's release held back");
+                            actor.release = Some(task);
+                            return rank;
+                        }
                         call.number = actor.next;
                         actor.next += 1;
-                        actor.ended = task.function == crate::actor::END;
+                        actor.ended = crate::actor::ends(task.function);
+                        if actor.ended {
+                            if let Some(release) = actor.release.take() {
+                                // Killed while its release waited: that call fails instead.
+                                self.fail_call(&release);
+                            }
+                        }
                     }
                     _ => {
                         self.fail_call(&task);
@@ -286,11 +310,28 @@ impl Root {
             }
         }
         for k in 0..task.num_returns as usize {
-            self.objects.insert(task.first_output.offset(k), Entry::new(rank, false, 0));
+            let id = task.first_output.offset(k);
+            let mut entry = Entry::new(rank, false, 0);
+            // A release call the root held back has entries already, maybe released.
+            entry.released = self.objects.get(&id).is_some_and(|e| e.released);
+            self.objects.insert(id, entry);
+        }
+        let mut leases = Vec::new();
+        for &actor in &task.leases {
+            if let Some(entry) = self.actors.get_mut(&actor).filter(|a| !a.ended) {
+                entry.leases += 1;
+                leases.push(actor);
+            }
         }
         self.running.insert(
             task.first_output,
-            RunningTask { inputs, num_returns: task.num_returns, rank, pinned: task.pinned },
+            RunningTask {
+                inputs,
+                num_returns: task.num_returns,
+                rank,
+                pinned: task.pinned,
+                leases,
+            },
         );
         crate::log::event!(debug, task = %task.first_output, function = task.function, worker = rank, "task submitted");
         out.send(rank, Message::Submit(task));
@@ -313,8 +354,11 @@ impl Root {
         let object = Object::from_error(&error);
         for k in 0..task.num_returns as usize {
             let id = task.first_output.offset(k);
-            self.objects.insert(id, Entry::new(0, true, object.len() as u64));
+            let mut entry = Entry::new(0, true, object.len() as u64);
+            entry.released = self.objects.get(&id).is_some_and(|e| e.released);
+            self.objects.insert(id, entry);
             self.store.insert(id, object.clone());
+            self.try_free(id);
         }
         crate::log::event!(debug, task = %task.first_output, "call on an ended actor failed");
     }
@@ -433,7 +477,7 @@ impl Root {
     }
 
     /// A task has finished; `sizes` are the bytes of its results.
-    fn task_done(&mut self, first_output: ObjectId, sizes: &[u64]) {
+    fn task_done(&mut self, first_output: ObjectId, sizes: &[u64], out: &mut Outbox) {
         let Some(task) = self.running.remove(&first_output) else { return };
         if let Some(placement) = &mut self.placement {
             placement.finished(task.rank);
@@ -458,6 +502,16 @@ impl Root {
                 entry.consumers -= 1;
             }
             self.try_free(id);
+        }
+        for actor in task.leases {
+            let Some(entry) = self.actors.get_mut(&actor) else { continue };
+            entry.leases -= 1;
+            if entry.leases == 0 {
+                if let Some(release) = entry.release.take() {
+                    let rank = entry.rank;
+                    self.submit(release, Some(rank), out);
+                }
+            }
         }
     }
 
@@ -687,7 +741,7 @@ impl Node for Root {
         }
         match message {
             Message::Data { id, object } => self.arrived(id, object),
-            Message::TaskDone { first_output, sizes } => self.task_done(first_output, &sizes),
+            Message::TaskDone { first_output, sizes } => self.task_done(first_output, &sizes, out),
             Message::Returned(tasks) => self.returned(from, tasks, out),
             Message::Idle { submits } => {
                 if submits == self.submits[from] {
@@ -1243,6 +1297,7 @@ mod tests {
             args: Vec::new(),
             pinned: false,
             actor: None,
+            leases: Vec::new(),
         };
         root.on_command(Command::Submit { task, rank: 1 }, &mut out);
         let answer = wait(&mut root, &mut out, vec![first, first.offset(1)], 2);
@@ -1539,5 +1594,29 @@ mod tests {
             }
             other => panic!("expected an unavailable actor, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_released_actor_ends_only_after_the_tasks_that_carry_its_handles() {
+        let (mut root, mut out) = root(3);
+        let actor = id(0, 0);
+        root.on_command(Command::Submit { task: actor_call(ADD, actor, actor), rank: 1 }, &mut out);
+        let mut carrier = task(ADD, id(0, 1), Vec::new());
+        carrier.leases = vec![actor];
+        root.on_command(Command::Submit { task: carrier, rank: 2 }, &mut out);
+        submitted(&mut out);
+        // The last owning handle is dropped: the release waits for the carrier.
+        let release = actor_call(crate::actor::RELEASE, id(0, 2), actor);
+        root.on_command(Command::Submit { task: release, rank: 1 }, &mut out);
+        assert!(submitted(&mut out).is_empty(), "held back");
+        // The carrier calls the actor, twice: the calls are numbered and go.
+        root.on_message(2, Message::Spawn(actor_call(ADD, id(2, 0), actor)), &mut out);
+        root.on_message(2, Message::Spawn(actor_call(ADD, id(2, 1), actor)), &mut out);
+        assert_eq!(submitted(&mut out), [(1, id(2, 0), 1, true), (1, id(2, 1), 2, true)]);
+        root.on_message(2, Message::TaskDone { first_output: id(0, 1), sizes: vec![8] }, &mut out);
+        assert_eq!(submitted(&mut out), [(1, id(0, 2), 3, true)], "the release goes last");
+        root.release(id(0, 2));
+        root.on_message(1, Message::TaskDone { first_output: id(0, 2), sizes: vec![1] }, &mut out);
+        assert!(!root.objects.contains_key(&id(0, 2)), "its result was freed");
     }
 }

@@ -1,0 +1,4 @@
+#[unidist::actor]
+struct Counter(u64);
+
+fn main() {}
