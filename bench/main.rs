@@ -13,11 +13,13 @@
 //!
 //! Options: `--json` (also print one JSON line), `--quick` (small sizes, for the test suite:
 //! checks the program runs, measures nothing worth reporting), `--only a,b` (run these items:
-//! raw, roundtrip, throughput, chain, fanin, large, scaling, nested, taskbench, idle; and `hosts`, run only
+//! raw, roundtrip, throughput, chain, fanin, large, scaling, nested, taskbench, actors, idle; and `hosts`, run only
 //! when named: it needs workers on two hosts), `--reps N` (at least 5).
 //!
 //! Every task is a plain `#[remote]` function, as users write them; `roundtrip` and `chain` also
-//! report the same work done by functions marked `#[remote(inline)]`.
+//! report the same work done by functions marked `#[remote(inline)]`. `actors` calls plain
+//! `#[actor]` methods: the round trip of one call, calls in a row on one actor, and queries
+//! spread over one actor per worker that each hold a table built in its constructor.
 //!
 //! `hosts`: 8 MiB inputs (`--input-bytes N` sets another size) made on the first worker host,
 //! each read by 4 tasks placed by the scheduler in use (`UNIDIST_SCHEDULER`,
@@ -29,7 +31,7 @@ mod taskbench;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use unidist::{remote, ObjectRef};
+use unidist::{actor, remote, ActorRef, ObjectRef};
 
 /// A no-op task, as users write one: a plain `#[remote]` function.
 #[remote]
@@ -51,6 +53,39 @@ fn noop_inline(i: u64) -> u64 {
 #[remote(inline)]
 fn inc_inline(x: u64) -> u64 {
     x + 1
+}
+
+/// An actor as users write one: a counter.
+struct Counter {
+    total: u64,
+}
+
+#[actor]
+impl Counter {
+    fn new() -> Self {
+        Counter { total: 0 }
+    }
+
+    fn add(&mut self, x: u64) -> u64 {
+        self.total += x;
+        self.total
+    }
+}
+
+/// One shard of a lookup table, built on its worker by the constructor.
+struct Table {
+    entries: Vec<u64>,
+}
+
+#[actor]
+impl Table {
+    fn new(len: u64, salt: u64) -> Self {
+        Table { entries: (0..len).map(|i| i.wrapping_mul(2_654_435_761) ^ salt).collect() }
+    }
+
+    fn lookup(&self, key: u64) -> u64 {
+        self.entries[(key % self.entries.len() as u64) as usize]
+    }
 }
 
 /// This process's id and the CPU time it has used so far, in microseconds (user + system).
@@ -293,6 +328,54 @@ impl Bench {
         });
         let ratio = self.rtt_ratio(figure.median);
         self.row(name, "us/task", figure, ratio);
+    }
+
+    /// Actors: the round trip of one method call (beside the task round trip), calls in a row
+    /// on one actor, and queries over one table actor per worker.
+    fn actors(&mut self) {
+        let n = self.size(5_000, 200);
+        let counter = Counter::remote();
+        let figure = self.measure(|| {
+            let started = Instant::now();
+            let mut last = 0;
+            for _ in 0..n {
+                last = unidist::get(&counter.add(1)).unwrap();
+            }
+            black_box(last);
+            started.elapsed().as_secs_f64() * 1e6 / n as f64
+        });
+        let ratio = self.rtt_ratio(figure.median);
+        self.row("actor round trip get(counter.add(1))", "us/call", figure, ratio);
+
+        let calls = self.size(20_000, 1_000);
+        let figure = self.measure(|| {
+            let started = Instant::now();
+            let refs: Vec<ObjectRef<u64>> = (0..calls).map(|_| counter.add(1)).collect();
+            let totals = unidist::get(&refs).unwrap();
+            assert!(totals.windows(2).all(|w| w[1] == w[0] + 1), "calls ran in order");
+            calls as f64 / started.elapsed().as_secs_f64()
+        });
+        self.row(&format!("actor {calls} calls in a row, one actor"), "calls/s", figure, None);
+
+        let (len, queries) = if self.quick { (10_000, 1_000) } else { (1_000_000, 100_000) };
+        let workers = unidist::num_workers();
+        let tables: Vec<ActorRef<Table>> =
+            (1..=workers).map(|w| Table::remote_on(w, len, w as u64)).collect();
+        for table in &tables {
+            unidist::get(ActorRef::ready(table).expect("owning handle")).expect("the table");
+        }
+        let figure = self.measure(|| {
+            let started = Instant::now();
+            let refs: Vec<ObjectRef<u64>> =
+                (0..queries).map(|q| tables[q as usize % workers].lookup(q * 7919)).collect();
+            let values = unidist::get(&refs).unwrap();
+            let key = (queries - 1) * 7919 % len;
+            let salt = ((queries - 1) as usize % workers + 1) as u64;
+            assert_eq!(values[queries as usize - 1], key.wrapping_mul(2_654_435_761) ^ salt);
+            queries as f64 / started.elapsed().as_secs_f64()
+        });
+        let name = format!("actor queries, {workers} tables of {len} entries");
+        self.row(&name, "queries/s", figure, None);
     }
 
     /// CPU that ranks with no work use: each process's CPU time over a second in which the root
@@ -589,7 +672,7 @@ fn num(x: f64) -> String {
 /// An item of the benchmark and the method that measures it.
 type Item = (&'static str, fn(&mut Bench));
 
-const ITEMS: [&str; 10] = [
+const ITEMS: [&str; 11] = [
     "raw",
     "roundtrip",
     "throughput",
@@ -599,6 +682,7 @@ const ITEMS: [&str; 10] = [
     "scaling",
     "nested",
     "taskbench",
+    "actors",
     "idle",
 ];
 
@@ -658,7 +742,7 @@ fn main() {
     let mut bench =
         Bench { reps, quick, input_bytes, rows: Vec::new(), raw_half_rtt_us: None, raw_gbps: None };
     // In this order: the raw limits first (when asked for at all), since the ratios use them.
-    let items: [Item; 11] = [
+    let items: [Item; 12] = [
         ("raw", Bench::raw),
         ("roundtrip", Bench::roundtrip),
         ("throughput", Bench::throughput),
@@ -668,6 +752,7 @@ fn main() {
         ("scaling", Bench::scaling),
         ("nested", Bench::nested),
         ("taskbench", Bench::taskbench),
+        ("actors", Bench::actors),
         ("idle", Bench::idle),
         ("hosts", Bench::hosts),
     ];

@@ -66,6 +66,11 @@ fn check(job: &support::Job, name: &str) {
             assert_eq!(end.matches(": 0 objects, 0 bytes").count(), end.matches("rank ").count());
             assert!(out.contains("soak: ok"), "{out}");
         }
+        "actors" => {
+            assert!(out.contains("first call: 15"), "{out}");
+            assert!(out.contains("total after 10 calls from tasks: 25"), "{out}");
+            assert!(out.contains("sum of 1000 squares from 2 shards: 332833500"), "{out}");
+        }
         "wordcount" => {
             assert!(out.contains("80000 words (20 distinct) in 8 chunks"), "{out}");
             assert!(out.lines().nth(1).unwrap().trim_start().starts_with("the "), "{out}");
@@ -76,6 +81,7 @@ fn check(job: &support::Job, name: &str) {
 
 const RUNS: &[(&str, &[&str])] = &[
     ("quickstart", &[]),
+    ("actors", &[]),
     ("pi", &["16", "100000"]),
     ("wordcount", &["8", "10000"]),
     ("nested", &["200000", "20000"]),

@@ -22,6 +22,7 @@ const CASES: &[&str] = &[
     "a_method_submits_and_gets_tasks",
     "a_handle_passed_to_tasks",
     "an_actor_calls_another",
+    "an_actor_made_in_a_task",
     "a_panicking_method_fails_only_its_call",
     "a_failed_constructor_fails_every_call",
     "kill_runs_drop_and_later_calls_fail",
@@ -143,6 +144,14 @@ fn double(x: i64) -> i64 {
 fn add_through(counter: ActorRef<Counter>, x: i64) -> i64 {
     assert!(ActorRef::ready(&counter).is_none(), "a task's handle owns nothing");
     unidist::get(&counter.add(x)).expect("the call from a task")
+}
+
+/// Makes an actor inside a task, calls it, and drops its only handle when the task ends.
+#[remote]
+fn make_and_use(start: i64, tombstone: PathBuf) -> i64 {
+    let counter = Counter::remote(start, Some(tombstone));
+    assert!(ActorRef::ready(&counter).is_some(), "the maker owns it");
+    unidist::get(&counter.add(2)).expect("a call from the task that made the actor")
 }
 
 #[remote]
@@ -273,6 +282,19 @@ fn main() {
         let sums = unidist::get(&sums).unwrap();
         assert_eq!(sums.last(), Some(&(1000 + 55)));
         assert_eq!(unidist::get(&back.total()).unwrap(), 55);
+    });
+
+    cases.run("an_actor_made_in_a_task", || {
+        let dir = TempDir::new("made");
+        let tombstones: Vec<PathBuf> =
+            (0..4).map(|i| dir.0.join(format!("tombstone-{i}"))).collect();
+        let totals: Vec<ObjectRef<i64>> =
+            tombstones.iter().map(|t| make_and_use::remote(5, t.clone())).collect();
+        assert_eq!(unidist::get(&totals).unwrap(), vec![7; 4]);
+        // The task's handle was the last: the actor ended after the task's call.
+        for tombstone in &tombstones {
+            assert!(wait_for_file(tombstone).ends_with("with total 7"));
+        }
     });
 
     cases.run("a_panicking_method_fails_only_its_call", || {

@@ -71,7 +71,11 @@ pub(crate) fn note_encoded(actor: ObjectId) {
 /// the task it submits now.
 pub(crate) fn take_encoded() -> Vec<ObjectId> {
     ENCODED.with(|e| {
-        let mut actors = std::mem::take(&mut *e.borrow_mut());
+        let mut encoded = e.borrow_mut();
+        if encoded.is_empty() {
+            return Vec::new();
+        }
+        let mut actors = std::mem::take(&mut *encoded);
         actors.sort_unstable();
         actors.dedup();
         actors

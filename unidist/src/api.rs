@@ -484,9 +484,9 @@ pub(crate) fn submit(
         num_returns: num_returns as u32,
         args,
         pinned: actor.is_some(),
-        actor,
-        leases: crate::actor::take_encoded(),
-    };
+        actors: None,
+    }
+    .with_actors(actor, crate::actor::take_encoded());
     match caller {
         // The worker is picked here, in the caller's order: so `schedule_rank` called by this
         // thread names the worker of its next task, whatever the root's loop is doing.

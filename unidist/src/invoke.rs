@@ -65,13 +65,13 @@ pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
                 cause: Box::new(cause),
             };
             // An actor whose constructor never ran: its calls name why.
-            if let Some(call) = job.task.actor.filter(|c| c.actor == job.task.first_output) {
+            if let Some(call) = job.task.actor_call().filter(|c| c.actor == job.task.first_output) {
                 actor::failed(call.actor, error.clone());
             }
             return failed(error);
         }
     }
-    let actor = job.task.actor.map(|call| call.actor);
+    let actor = job.task.actor_call().map(|call| call.actor);
     let mut args = TaskArgs::new(function.path(), rank, actor, job.task.first_output, n, job.args);
     let invoke = function.invoke();
     crate::log::event!(debug, task = %job.task.first_output, function = function.path(), "running task");

@@ -47,6 +47,34 @@
 //! A `#[remote]` function must be an item of a module (the crate root or any `mod`), not a
 //! function declared inside another function's body.
 //!
+//! `f::remote_on(worker, args)` runs the task on that worker (1 to [`num_workers`]) and only
+//! there.
+//!
+//! # Actors
+//! `#[actor]` on a type's `impl` block keeps a value on one worker and runs its methods there,
+//! one at a time, in the order they were called; [`ActorRef`] says how calls, errors and the
+//! actor's end work.
+//!
+//! ```
+//! use unidist::{actor, ActorRef};
+//!
+//! struct Counter { total: i64 }
+//!
+//! #[actor]
+//! impl Counter {
+//!     fn new(start: i64) -> Self { Counter { total: start } }
+//!     fn add(&mut self, x: i64) -> i64 { self.total += x; self.total }
+//! }
+//!
+//! fn main() {
+//! unidist::init();
+//! let counter: ActorRef<Counter> = Counter::remote(100); // the constructor runs on a worker
+//! let totals: Vec<_> = (1..=10).map(|i| counter.add(i)).collect(); // refs, at once
+//! assert_eq!(unidist::get(&totals).unwrap().last(), Some(&155));
+//! unidist::shutdown();
+//! }
+//! ```
+//!
 //! # Nested tasks
 //! Inside a remote function, `remote`, [`get`], [`wait`] and [`put`] work as on the root, so
 //! recursive and divide-and-conquer work needs nothing special:

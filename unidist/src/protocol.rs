@@ -43,12 +43,39 @@ pub(crate) struct Task {
     /// The caller chose its worker (`schedule_rank` right before `remote`): it never moves to
     /// another (see `Message::Reclaim`).
     pub(crate) pinned: bool,
+    /// What the task has to do with actors, for the few tasks that have (boxed, so that every
+    /// message stays as small as before actors).
+    pub(crate) actors: Option<Box<TaskActors>>,
+}
+
+/// A task's part in actors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TaskActors {
     /// A call on an actor (its constructor, a method, or its end): it runs on the actor's worker,
     /// after every call the root numbered before it.
-    pub(crate) actor: Option<ActorCall>,
-    /// Actors whose handles travel in the arguments: the last handle dropped elsewhere does not
-    /// end them before this task is done (see `ActorRef`).
+    pub(crate) call: Option<ActorCall>,
+    /// Actors whose handles travel in the arguments: the last owning handle dropped elsewhere
+    /// does not end them before this task is done (see `ActorRef`).
     pub(crate) leases: Vec<ObjectId>,
+}
+
+impl Task {
+    /// The task's part in actors: `None` if it has none.
+    pub(crate) fn with_actors(mut self, call: Option<ActorCall>, leases: Vec<ObjectId>) -> Task {
+        self.actors =
+            (call.is_some() || !leases.is_empty()).then(|| Box::new(TaskActors { call, leases }));
+        self
+    }
+
+    /// The actor this task is a call on.
+    pub(crate) fn actor_call(&self) -> Option<ActorCall> {
+        self.actors.as_ref().and_then(|a| a.call)
+    }
+
+    /// The actors whose handles travel in the task's arguments.
+    pub(crate) fn leases(&self) -> &[ObjectId] {
+        self.actors.as_ref().map_or(&[], |a| &a.leases)
+    }
 }
 
 /// Where a task stands among the calls on one actor.
@@ -368,14 +395,9 @@ mod fuzz {
             (any::<bool>(), actor, leases),
         )
             .prop_map(
-                |((function, first_output, num_returns, args), (pinned, actor, leases))| Task {
-                    function,
-                    first_output,
-                    num_returns,
-                    args,
-                    pinned,
-                    actor,
-                    leases,
+                |((function, first_output, num_returns, args), (pinned, actor, leases))| {
+                    Task { function, first_output, num_returns, args, pinned, actors: None }
+                        .with_actors(actor, leases)
                 },
             )
     }

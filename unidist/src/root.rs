@@ -169,7 +169,8 @@ pub(crate) struct Root {
     submits: Vec<u64>,
     /// Tasks given back and not placed again yet, for the next hungry workers.
     spare: VecDeque<Spare>,
-    /// The actors of the job, by actor (see `protocol::ActorCall`).
+    /// The actors of the job that have not been sent their last call, by actor (see
+    /// `protocol::ActorCall`).
     actors: HashMap<ObjectId, ActorEntry>,
 }
 
@@ -179,8 +180,6 @@ struct ActorEntry {
     rank: Rank,
     /// The number of its next call.
     next: u64,
-    /// Its last call was numbered and sent: later calls fail at once.
-    ended: bool,
     /// Tasks submitted and not done that carry a handle of it in their arguments.
     leases: u32,
     /// Its last owning handle was dropped while tasks held leases: this release call goes once
@@ -255,40 +254,38 @@ impl Root {
     /// Sends `task` to worker `rank`, or to the next worker of the cycle; returns that worker.
     fn submit(&mut self, mut task: Task, rank: Option<Rank>, out: &mut Outbox) -> Rank {
         let mut rank = rank.unwrap_or_else(|| self.scheduler.next());
-        if let Some(call) = &mut task.actor {
+        if let Some(call) = task.actors.as_mut().and_then(|a| a.call.as_mut()) {
             // An actor's calls never move: all go to its worker, numbered in arrival order.
             task.pinned = true;
             if call.actor == task.first_output {
                 call.number = 0;
-                let actor = ActorEntry { rank, next: 1, ended: false, leases: 0, release: None };
+                let actor = ActorEntry { rank, next: 1, leases: 0, release: None };
                 self.actors.insert(call.actor, actor);
             } else {
-                match self.actors.get_mut(&call.actor) {
-                    Some(actor) if !actor.ended => {
-                        rank = actor.rank;
-                        if task.function == crate::actor::RELEASE && actor.leases > 0 {
-                            // Tasks still carry handles of it: it ends after them.
-                            for k in 0..task.num_returns as usize {
-                                let id = task.first_output.offset(k);
-                                self.objects.insert(id, Entry::new(rank, false, 0));
-                            }
-                            crate::log::event!(debug, actor = %call.actor, leases = actor.leases, "actor's release held back");
-                            actor.release = Some(task);
-                            return rank;
-                        }
-                        call.number = actor.next;
-                        actor.next += 1;
-                        actor.ended = crate::actor::ends(task.function);
-                        if actor.ended {
-                            if let Some(release) = actor.release.take() {
-                                // Killed while its release waited: that call fails instead.
-                                self.fail_call(&release);
-                            }
-                        }
+                let Some(actor) = self.actors.get_mut(&call.actor) else {
+                    // It ended: the root forgot it when it sent its last call.
+                    self.fail_call(&task);
+                    return 0;
+                };
+                rank = actor.rank;
+                if task.function == crate::actor::RELEASE && actor.leases > 0 {
+                    // Tasks still carry handles of it: it ends after them.
+                    for k in 0..task.num_returns as usize {
+                        let id = task.first_output.offset(k);
+                        self.objects.insert(id, Entry::new(rank, false, 0));
                     }
-                    _ => {
-                        self.fail_call(&task);
-                        return 0;
+                    crate::log::event!(debug, actor = %call.actor, leases = actor.leases, "actor's release held back");
+                    actor.release = Some(task);
+                    return rank;
+                }
+                call.number = actor.next;
+                actor.next += 1;
+                if crate::actor::ends(task.function) {
+                    // Its last call: later ones fail, and tasks' leases on it lapse.
+                    let release = self.actors.remove(&call.actor).and_then(|a| a.release);
+                    if let Some(release) = release {
+                        // Killed while its release waited: that call fails instead.
+                        self.fail_call(&release);
                     }
                 }
             }
@@ -317,8 +314,8 @@ impl Root {
             self.objects.insert(id, entry);
         }
         let mut leases = Vec::new();
-        for &actor in &task.leases {
-            if let Some(entry) = self.actors.get_mut(&actor).filter(|a| !a.ended) {
+        for &actor in task.leases() {
+            if let Some(entry) = self.actors.get_mut(&actor) {
                 entry.leases += 1;
                 leases.push(actor);
             }
@@ -343,7 +340,7 @@ impl Root {
     fn fail_call(&mut self, task: &Task) {
         let method = crate::registry::lookup(task.function)
             .map_or_else(|| format!("{:#018x}", task.function), |f| f.path().to_string());
-        let actor = task.actor.expect("an actor's call").actor;
+        let actor = task.actor_call().expect("an actor's call").actor;
         let error = crate::error::Error::ActorUnavailable {
             method,
             actor,
@@ -1296,8 +1293,7 @@ mod tests {
             num_returns: 2,
             args: Vec::new(),
             pinned: false,
-            actor: None,
-            leases: Vec::new(),
+            actors: None,
         };
         root.on_command(Command::Submit { task, rank: 1 }, &mut out);
         let answer = wait(&mut root, &mut out, vec![first, first.offset(1)], 2);
@@ -1526,9 +1522,8 @@ mod tests {
 
     /// A call on `actor` (the constructor's own task when `first_output` is `actor`).
     fn actor_call(function: u64, first_output: ObjectId, actor: ObjectId) -> Task {
-        let mut call = task(function, first_output, Vec::new());
-        call.actor = Some(crate::protocol::ActorCall { actor, number: 0 });
-        call
+        let call = Some(crate::protocol::ActorCall { actor, number: 0 });
+        task(function, first_output, Vec::new()).with_actors(call, Vec::new())
     }
 
     /// The tasks the root sent, as (worker, first output, number among its actor's calls).
@@ -1541,7 +1536,7 @@ mod tests {
                         Message::Submit(t) => Some((
                             to,
                             t.first_output,
-                            t.actor.map_or(u64::MAX, |c| c.number),
+                            t.actor_call().map_or(u64::MAX, |c| c.number),
                             t.pinned,
                         )),
                         _ => None,
@@ -1579,6 +1574,7 @@ mod tests {
             ["1: Placed 1:0 x1"],
             "the spawner learns its call went elsewhere"
         );
+        assert!(root.actors.is_empty(), "an actor sent its last call is forgotten");
 
         // A call after the end fails on the root, at once.
         root.on_command(
@@ -1601,8 +1597,7 @@ mod tests {
         let (mut root, mut out) = root(3);
         let actor = id(0, 0);
         root.on_command(Command::Submit { task: actor_call(ADD, actor, actor), rank: 1 }, &mut out);
-        let mut carrier = task(ADD, id(0, 1), Vec::new());
-        carrier.leases = vec![actor];
+        let carrier = task(ADD, id(0, 1), Vec::new()).with_actors(None, vec![actor]);
         root.on_command(Command::Submit { task: carrier, rank: 2 }, &mut out);
         submitted(&mut out);
         // The last owning handle is dropped: the release waits for the carrier.

@@ -154,7 +154,7 @@ impl Worker {
     }
 
     fn start(&mut self, task: Task) {
-        if task.actor.is_some() {
+        if task.actor_call().is_some() {
             let (first_output, num_returns) = (task.first_output, task.num_returns as usize);
             match self.actors.ready(task) {
                 Some(task) => self.start_now(task),
@@ -826,9 +826,9 @@ mod tests {
         let mut w = worker();
         let actor = id(0, 0);
         let call = |first_output: ObjectId, number: u64| {
-            let mut t = task(ADD, first_output, vec![int(number as i64), int(100)]);
-            t.actor = Some(crate::protocol::ActorCall { actor, number });
-            Message::Submit(t)
+            let call = Some(crate::protocol::ActorCall { actor, number });
+            let t = task(ADD, first_output, vec![int(number as i64), int(100)]);
+            Message::Submit(t.with_actors(call, Vec::new()))
         };
         w.message(0, call(id(0, 2), 2));
         w.message(0, call(id(0, 1), 1));
