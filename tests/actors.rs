@@ -19,6 +19,7 @@ case_tests! {
         a_handle_passed_to_tasks,
         an_actor_calls_another,
         an_actor_made_in_a_task,
+        a_handle_kept_by_another_actor,
         a_panicking_method_fails_only_its_call,
         a_failed_constructor_fails_every_call,
         kill_runs_drop_and_later_calls_fail,

@@ -23,6 +23,7 @@ const CASES: &[&str] = &[
     "a_handle_passed_to_tasks",
     "an_actor_calls_another",
     "an_actor_made_in_a_task",
+    "a_handle_kept_by_another_actor",
     "a_panicking_method_fails_only_its_call",
     "a_failed_constructor_fails_every_call",
     "kill_runs_drop_and_later_calls_fail",
@@ -110,6 +111,31 @@ impl Drop for Counter {
             let line = format!("dropped on rank {} with total {}", my_rank(), self.total);
             std::fs::write(path, line).expect("the tombstone directory is writable");
         }
+    }
+}
+
+/// Keeps a handle of a counter in its state.
+struct Holder {
+    kept: Option<ActorRef<Counter>>,
+}
+
+#[actor]
+impl Holder {
+    fn new() -> Self {
+        Holder { kept: None }
+    }
+
+    fn keep(&mut self, counter: ActorRef<Counter>) {
+        self.kept = Some(counter);
+    }
+
+    fn add_to_kept(&self, x: i64) -> i64 {
+        let counter = self.kept.as_ref().expect("a kept counter");
+        unidist::get(&counter.add(x)).expect("the kept counter's call")
+    }
+
+    fn forget(&mut self) {
+        self.kept = None;
     }
 }
 
@@ -295,6 +321,21 @@ fn main() {
         for tombstone in &tombstones {
             assert!(wait_for_file(tombstone).ends_with("with total 7"));
         }
+    });
+
+    cases.run("a_handle_kept_by_another_actor", || {
+        let dir = TempDir::new("kept");
+        let tombstone = dir.0.join("tombstone");
+        let counter = Counter::remote(0, Some(tombstone.clone()));
+        let holder = Holder::remote();
+        unidist::get(&holder.keep(counter.clone())).unwrap();
+        drop(counter);
+        // The holder's handle keeps the counter alive: the call succeeds.
+        assert_eq!(unidist::get(&holder.add_to_kept(5)).unwrap(), 5);
+        assert_eq!(unidist::get(&holder.add_to_kept(1)).unwrap(), 6);
+        // The last handle goes with the holder's state: the counter ends.
+        unidist::get(&holder.forget()).unwrap();
+        assert_eq!(wait_for_file(&tombstone).split(" with ").nth(1), Some("total 6"));
     });
 
     cases.run("a_panicking_method_fails_only_its_call", || {

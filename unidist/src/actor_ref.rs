@@ -44,30 +44,59 @@ impl ActorId {
 /// the handle (it dereferences to [`Actor::Methods`]) submits the call and returns an
 /// [`ObjectRef`] of its result at once.
 ///
-/// Cloning is cheap. A handle can be an argument of `remote` (by value: pass a clone), of a
-/// remote function or of another actor's method (a parameter of type `ActorRef<T>`), so tasks
-/// and actors call it too.
+/// Cloning is cheap. A handle is an argument like any value: pass a clone to `remote`, to a
+/// remote function or to another actor's method that takes an `ActorRef<T>`, and the task or
+/// actor calls it too; an actor may keep one in its state.
 ///
 /// # The actor's end
 ///
-/// The handles that `T::remote` returned, and their clones, own the actor. When the last of them
-/// is dropped, the actor ends once every task that was given a handle as an argument is done:
-/// after every call made before, its value is dropped on its worker (its `Drop` runs there).
-/// [`ActorRef::kill`] ends it at once, after the calls made before. A handle that a task
-/// received owns nothing: it is valid while that task runs (or longer, while the owning handles
-/// live), and a handle kept past that (in an actor's state, say) may outlive the actor. A call
-/// on an actor that has ended is an [`Error::ActorUnavailable`](crate::Error), never a hang.
-/// After [`shutdown`](crate::shutdown) no actor runs; dropping a handle then does nothing.
+/// The actor lives while a handle of it exists anywhere: on the root, in a running task, in
+/// another actor's state. When the last is dropped, the actor ends after every call made before
+/// (and after every task that was given a handle as an argument is done): its value is dropped
+/// on its worker, so its `Drop` runs there. [`ActorRef::kill`] ends it at once, after the calls
+/// made before, whatever handles remain. A call on an actor that has ended is an
+/// [`Error::ActorUnavailable`](crate::Error), never a hang. A handle inside a value that no
+/// task is given as an argument (a [`put`](crate::put) value, a task's result) does not keep the
+/// actor alive by itself while it waits to be read. After [`shutdown`](crate::shutdown) no actor
+/// runs; dropping a handle then does nothing.
+///
+/// ```
+/// use unidist::{actor, remote, ActorRef};
+///
+/// struct Tally { n: u64 }
+///
+/// #[actor]
+/// impl Tally {
+///     fn new() -> Self { Tally { n: 0 } }
+///     fn bump(&mut self) -> u64 { self.n += 1; self.n }
+/// }
+///
+/// #[remote]
+/// fn bump_twice(tally: ActorRef<Tally>) -> u64 {
+///     unidist::get(&tally.bump()).unwrap();
+///     unidist::get(&tally.bump()).unwrap()
+/// }
+///
+/// unidist::init();
+/// let tally = Tally::remote();
+/// let done: Vec<_> = (0..5).map(|_| bump_twice::remote(tally.clone())).collect();
+/// drop(tally); // the tasks' handles keep it alive
+/// let mut last: Vec<u64> = unidist::get(&done).unwrap();
+/// last.sort();
+/// assert_eq!(last.last(), Some(&10));
+/// unidist::shutdown();
+/// ```
 pub struct ActorRef<T: Actor> {
     handle: Arc<Handle>,
     methods: T::Methods,
 }
 
-/// The shared part of every clone of one handle; its drop ends the actor.
+/// The shared part of every clone of one handle (a group, for the root's count of owners); its
+/// drop tells the root.
 struct Handle {
     actor: ObjectId,
     /// The constructor's result, done once the actor is built (an error if that failed): held
-    /// by the owning handles only (a handle a task received owns nothing).
+    /// by the handles `remote` made (not by one decoded from bytes).
     built: Option<ObjectRef<()>>,
     /// `kill` was called on this handle or a clone.
     ended: AtomicBool,
@@ -88,7 +117,7 @@ impl Handle {
 impl Drop for Handle {
     fn drop(&mut self) {
         // After `shutdown` the actors are gone already, and dropping must stay harmless.
-        if self.built.is_some() && crate::api::is_initialized() {
+        if crate::api::is_initialized() {
             drop(self.end(crate::actor::RELEASE));
         }
     }
@@ -112,7 +141,7 @@ impl<T: Actor> ActorRef<T> {
     }
 
     /// A ref that is done once the actor's constructor has run: `get` of it is `Ok(())`, or the
-    /// constructor's error. `None` on a handle a task received as an argument.
+    /// constructor's error. `None` on a handle decoded from bytes (one a task was given).
     pub fn ready(this: &Self) -> Option<&ObjectRef<()>> {
         this.handle.built.as_ref()
     }
@@ -154,8 +183,8 @@ impl<T: Actor> fmt::Debug for ActorRef<T> {
     }
 }
 
-/// A handle travels as the actor's ID; the task it goes to holds a lease on the actor until it is
-/// done (see "The actor's end" above).
+/// A handle travels as the actor's ID; a task it goes to as an argument holds a lease on the
+/// actor until it is done (see "The actor's end" above).
 impl<T: Actor> Serialize for ActorRef<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         crate::actor::note_encoded(self.handle.actor);
@@ -163,10 +192,11 @@ impl<T: Actor> Serialize for ActorRef<T> {
     }
 }
 
-/// A handle received in a task owns nothing: dropping it does not end the actor.
+/// A decoded handle is a new group of handles: the root counts it as one more owner.
 impl<'de, T: Actor> Deserialize<'de> for ActorRef<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let actor = ObjectId::deserialize(deserializer)?;
+        crate::runtime::hold_actor(actor);
         Ok(ActorRef {
             handle: Arc::new(Handle { actor, built: None, ended: AtomicBool::new(false) }),
             methods: T::methods(ActorId(actor)),

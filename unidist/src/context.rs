@@ -31,6 +31,8 @@ pub(crate) trait TaskHost: Send + Sync {
     fn put(&self, id: ObjectId, object: Object);
     /// The last ref of `id` held by a task of this worker was dropped.
     fn release(&self, id: ObjectId);
+    /// A task of this worker decoded a handle of `actor`: one more owner of it.
+    fn hold_actor(&self, actor: ObjectId);
     /// Blocks the calling task, `depth` tasks deep on its thread, until the objects are here.
     fn get(self: Arc<Self>, ids: Vec<ObjectId>, depth: usize) -> Vec<Object>;
     /// Blocks the calling task until `num_returns` of the objects are done; which are.
@@ -189,6 +191,7 @@ mod tests {
         fn submit(&self, _: Task) {}
         fn put(&self, _: ObjectId, _: Object) {}
         fn release(&self, _: ObjectId) {}
+        fn hold_actor(&self, _: ObjectId) {}
         fn get(self: Arc<Self>, _: Vec<ObjectId>, _: usize) -> Vec<Object> {
             Vec::new()
         }

@@ -640,6 +640,10 @@ impl TaskHost for Pool {
         self.mailbox.send(Command::Release(id));
     }
 
+    fn hold_actor(&self, actor: ObjectId) {
+        self.mailbox.send(Command::HoldActor(actor));
+    }
+
     fn get(self: Arc<Self>, ids: Vec<ObjectId>, depth: usize) -> Vec<Object> {
         match self.call(ids, depth, |ids, reply| Command::Get { ids, reply }) {
             Answer::Objects(objects) => objects,

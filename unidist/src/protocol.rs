@@ -20,6 +20,10 @@
 //!   `Submit`. An `Idle` carries the count of `Submit`s the worker had read, so the root ignores
 //!   one that a `Submit` overtook.
 //!
+//! - Actors: a task decodes a handle (`HoldActor`) before its `TaskDone`, which ends the lease
+//!   the task held on the actor since its `Submit`, so an actor never ends while a task holds a
+//!   handle of it (see `ActorRef`).
+//!
 //! A task's inputs that come from another worker arrive in any order relative to its `Submit`:
 //! the worker holds the task until every input is there.
 
@@ -157,6 +161,9 @@ pub(crate) enum Message {
     /// of their results it sent the worker before came before this message; the worker stops
     /// ignoring them.
     Forget(Vec<ObjectId>),
+    /// worker → root: a task decoded a handle of this actor, one more owner of it (sent before
+    /// the `TaskDone` of that task, whose lease kept the actor meanwhile).
+    HoldActor(ObjectId),
 }
 
 /// A raw MPI ping-pong between the root and worker 1 on a tag of its own, outside the protocol:
@@ -184,6 +191,7 @@ impl Message {
             Message::Reclaim { .. } => "Reclaim",
             Message::Returned(_) => "Returned",
             Message::Forget(_) => "Forget",
+            Message::HoldActor(_) => "HoldActor",
             Message::Created { .. } => "Created",
             Message::Fetch(_) => "Fetch",
             Message::WaitFor { .. } => "WaitFor",
@@ -428,6 +436,7 @@ mod fuzz {
                 |(request, ids, num_returns)| Message::WaitFor { request, ids, num_returns }
             ),
             proptest::collection::vec(id(), 0..16).prop_map(Message::Release),
+            id().prop_map(Message::HoldActor),
             Just(Message::StatsRequest),
             Just(Message::Shutdown),
             Just(Message::Heartbeat),

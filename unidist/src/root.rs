@@ -39,6 +39,8 @@ pub(crate) enum Command {
     Wait { ids: Vec<ObjectId>, num_returns: usize, reply: Reply },
     /// The last ref of an object was dropped.
     Release(ObjectId),
+    /// The root's program decoded a handle of this actor: one more owner of it.
+    HoldActor(ObjectId),
     /// Reply with every rank's transfer counters.
     Stats { reply: Sender<Vec<RankStats>> },
     /// Stop every worker, then the root's loop.
@@ -182,8 +184,11 @@ struct ActorEntry {
     next: u64,
     /// Tasks submitted and not done that carry a handle of it in their arguments.
     leases: u32,
-    /// Its last owning handle was dropped while tasks held leases: this release call goes once
-    /// the last of them is done.
+    /// Groups of handles (a handle and its clones) that exist: the one `remote` made, and one per
+    /// decoding of a handle (in a task, an actor's state, the root's program).
+    owners: u32,
+    /// Its last group of handles was dropped while tasks held leases: this release call goes
+    /// once the last of them is done, unless a task decodes a handle first.
     release: Option<Task>,
 }
 
@@ -259,7 +264,7 @@ impl Root {
             task.pinned = true;
             if call.actor == task.first_output {
                 call.number = 0;
-                let actor = ActorEntry { rank, next: 1, leases: 0, release: None };
+                let actor = ActorEntry { rank, next: 1, owners: 1, leases: 0, release: None };
                 self.actors.insert(call.actor, actor);
             } else {
                 let Some(actor) = self.actors.get_mut(&call.actor) else {
@@ -268,6 +273,14 @@ impl Root {
                     return 0;
                 };
                 rank = actor.rank;
+                if task.function == crate::actor::RELEASE {
+                    actor.owners = actor.owners.saturating_sub(1);
+                }
+                if task.function == crate::actor::RELEASE && actor.owners > 0 {
+                    // Other handles live: this group's release changes nothing.
+                    self.complete_at_root(&task, Object::encode(&()).expect("() encodes"));
+                    return 0;
+                }
                 if task.function == crate::actor::RELEASE && actor.leases > 0 {
                     // Tasks still carry handles of it: it ends after them.
                     for k in 0..task.num_returns as usize {
@@ -335,6 +348,16 @@ impl Root {
         rank
     }
 
+    /// A task decoded a handle of `actor`: one more group of handles owns it, and a release the
+    /// root held back is moot.
+    fn hold_actor(&mut self, actor: ObjectId) {
+        let Some(entry) = self.actors.get_mut(&actor) else { return };
+        entry.owners += 1;
+        if let Some(release) = entry.release.take() {
+            self.complete_at_root(&release, Object::encode(&()).expect("() encodes"));
+        }
+    }
+
     /// A call on an actor that has ended (or that the root never saw made): its results are
     /// errors, held here.
     fn fail_call(&mut self, task: &Task) {
@@ -348,7 +371,12 @@ impl Root {
                      explicitly) before this call was made"
                 .into(),
         };
-        let object = Object::from_error(&error);
+        self.complete_at_root(task, Object::from_error(&error));
+        crate::log::event!(debug, task = %task.first_output, "call on an ended actor failed");
+    }
+
+    /// Makes every result of `task`, which never runs, `object`, held here.
+    fn complete_at_root(&mut self, task: &Task, object: Object) {
         for k in 0..task.num_returns as usize {
             let id = task.first_output.offset(k);
             let mut entry = Entry::new(0, true, object.len() as u64);
@@ -357,7 +385,6 @@ impl Root {
             self.store.insert(id, object.clone());
             self.try_free(id);
         }
-        crate::log::event!(debug, task = %task.first_output, "call on an ended actor failed");
     }
 
     /// Has object `id` sent to `rank` unless it holds it or it is on its way there: from the
@@ -768,6 +795,7 @@ impl Node for Root {
                 }
             }
             Message::StatsReply(stats) => self.stats_reply(stats, out),
+            Message::HoldActor(actor) => self.hold_actor(actor),
             Message::Heartbeat => {}
             other => eprintln!("unidist: the root ignored an unexpected {} message", other.kind()),
         }
@@ -788,6 +816,7 @@ impl Node for Root {
                 self.wait(ids, num_returns, WaitFor::Here(reply))
             }
             Command::Release(id) => self.release(id),
+            Command::HoldActor(actor) => self.hold_actor(actor),
             Command::Stats { reply } => {
                 self.stats_calls.push_back(StatsCall {
                     first_round: true,
@@ -1613,5 +1642,29 @@ mod tests {
         root.release(id(0, 2));
         root.on_message(1, Message::TaskDone { first_output: id(0, 2), sizes: vec![1] }, &mut out);
         assert!(!root.objects.contains_key(&id(0, 2)), "its result was freed");
+    }
+
+    #[test]
+    fn an_actor_ends_when_its_last_group_of_handles_goes_wherever_it_was_decoded() {
+        let (mut root, mut out) = root(3);
+        let actor = id(0, 0);
+        root.on_command(Command::Submit { task: actor_call(ADD, actor, actor), rank: 1 }, &mut out);
+        let carrier = task(ADD, id(0, 1), Vec::new()).with_actors(None, vec![actor]);
+        root.on_command(Command::Submit { task: carrier, rank: 2 }, &mut out);
+        submitted(&mut out);
+        // The root's handles go while the carrier runs: held back.
+        let release = |first| actor_call(crate::actor::RELEASE, first, actor);
+        root.on_command(Command::Submit { task: release(id(0, 2)), rank: 1 }, &mut out);
+        // The carrier decodes its handle (one more owner) and keeps it past its end, in an
+        // actor's state, say: the release held back is moot, and its result is done here.
+        root.on_message(2, Message::HoldActor(actor), &mut out);
+        root.on_message(2, Message::TaskDone { first_output: id(0, 1), sizes: vec![8] }, &mut out);
+        assert!(submitted(&mut out).is_empty(), "the actor lives on");
+        let answer = get(&mut root, &mut out, vec![id(0, 2)]);
+        assert!(!unanswered(&answer), "the moot release is done");
+        // That handle goes too, from worker 2: now the actor ends.
+        root.on_message(2, Message::Spawn(release(id(2, 0))), &mut out);
+        assert_eq!(submitted(&mut out), [(1, id(2, 0), 1, true)]);
+        assert!(root.actors.is_empty());
     }
 }

@@ -128,6 +128,18 @@ pub(crate) fn release(id: ObjectId) {
     }
 }
 
+/// A handle of `actor` was decoded on this thread: one more group of handles owns it (the
+/// task's worker tells the root, or the root's program does).
+pub(crate) fn hold_actor(actor: ObjectId) {
+    if let Some((host, _)) = context::current() {
+        host.hold_actor(actor);
+    } else if PHASE.load(Ordering::Acquire) == RUNNING {
+        if let Some(runtime) = RUNTIME.get() {
+            runtime.send(Command::HoldActor(actor));
+        }
+    }
+}
+
 pub(crate) fn is_initialized() -> bool {
     PHASE.load(Ordering::Acquire) == RUNNING
 }

@@ -20,4 +20,6 @@ pub(crate) enum Command {
     Wait { ids: Vec<ObjectId>, num_returns: usize, reply: Reply },
     /// A task dropped the last ref of an object.
     Release(ObjectId),
+    /// A task decoded a handle of this actor (see `Message::HoldActor`).
+    HoldActor(ObjectId),
 }

@@ -376,6 +376,9 @@ impl Node for Worker {
             Command::Get { ids, reply } => self.get(ids, reply, out),
             Command::Wait { ids, num_returns, reply } => self.wait(ids, num_returns, reply, out),
             Command::Release(id) => self.releases.push(id),
+            // At once, not with the releases: ahead of the `TaskDone` of the task that holds a
+            // lease on the actor meanwhile.
+            Command::HoldActor(actor) => out.send(0, Message::HoldActor(actor)),
         }
     }
 
