@@ -77,14 +77,16 @@ impl ActorId {
 ///     unidist::get(&tally.bump()).unwrap()
 /// }
 ///
-/// unidist::init();
-/// let tally = Tally::remote();
-/// let done: Vec<_> = (0..5).map(|_| bump_twice::remote(tally.clone())).collect();
-/// drop(tally); // the tasks' handles keep it alive
-/// let mut last: Vec<u64> = unidist::get(&done).unwrap();
-/// last.sort();
-/// assert_eq!(last.last(), Some(&10));
-/// unidist::shutdown();
+/// fn main() {
+///     unidist::init();
+///     let tally = Tally::remote();
+///     let done: Vec<_> = (0..5).map(|_| bump_twice::remote(tally.clone())).collect();
+///     drop(tally); // the tasks' handles keep it alive
+///     let mut last: Vec<u64> = unidist::get(&done).unwrap();
+///     last.sort();
+///     assert_eq!(last.last(), Some(&10));
+///     unidist::shutdown();
+/// }
 /// ```
 pub struct ActorRef<T: Actor> {
     handle: Arc<Handle>,
