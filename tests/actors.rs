@@ -14,6 +14,7 @@ case_tests! {
         state_stays_between_calls,
         one_actor_per_worker,
         plain_tasks_on_a_chosen_worker,
+        a_task_chooses_workers_too,
         refs_flow_between_actors_and_tasks,
         a_method_submits_and_gets_tasks,
         a_handle_passed_to_tasks,

@@ -18,6 +18,7 @@ const CASES: &[&str] = &[
     "state_stays_between_calls",
     "one_actor_per_worker",
     "plain_tasks_on_a_chosen_worker",
+    "a_task_chooses_workers_too",
     "refs_flow_between_actors_and_tasks",
     "a_method_submits_and_gets_tasks",
     "a_handle_passed_to_tasks",
@@ -185,6 +186,15 @@ fn where_am_i() -> usize {
     my_rank()
 }
 
+/// From inside a task: runs `where_am_i` on each worker, and starts a shard on the last one.
+#[remote]
+fn place_from_a_task(workers: usize) -> (Vec<usize>, usize) {
+    let ranks: Vec<ObjectRef<usize>> = (1..=workers).map(where_am_i::remote_on).collect();
+    let shard = Shard::remote_on(workers, 10, 0);
+    let (_, rank) = unidist::get(&shard.lookup(3)).expect("the shard's call");
+    (unidist::get(&ranks).expect("the tasks"), rank)
+}
+
 /// A fresh directory for a case, removed when the case ends.
 struct TempDir(PathBuf);
 
@@ -268,6 +278,12 @@ fn main() {
             let ranks: Vec<ObjectRef<usize>> = (0..20).map(|_| where_am_i::remote_on(w)).collect();
             assert!(unidist::get(&ranks).unwrap().iter().all(|r| *r == w), "all on worker {w}");
         }
+    });
+
+    cases.run("a_task_chooses_workers_too", || {
+        let (ranks, shard_rank) = unidist::get(&place_from_a_task::remote(workers)).unwrap();
+        assert_eq!(ranks, (1..=workers).collect::<Vec<_>>());
+        assert_eq!(shard_rank, workers);
     });
 
     cases.run("refs_flow_between_actors_and_tasks", || {

@@ -151,7 +151,8 @@ pub fn cluster_resources() -> Vec<HostResources> {
 /// the input's host (see `UNIDIST_SCHEDULER`).
 ///
 /// The task this thread submits right after calling `schedule_rank` stays on that worker: the
-/// caller chose it. Any other task may be taken over, until it starts, by a worker with nothing
+/// caller chose it (host-aware placement does not move it either; `f::remote_on(worker, ..)`
+/// says the same in one call). Any other task may be taken over, until it starts, by a worker with nothing
 /// to run (see the README's "Placement, and tasks stuck behind a straggler"). Only the root's
 /// program may call it.
 pub fn schedule_rank() -> usize {
@@ -458,10 +459,6 @@ pub(crate) fn submit(
             (1..=workers).contains(&rank),
             "unidist: remote_on({rank}): there is no worker {rank}; the workers are 1 to {workers} (see unidist::num_workers)"
         );
-        assert!(
-            matches!(caller, Caller::Root(_)),
-            "unidist: remote_on is for the root's program; inside a remote function use remote (the root places the task)"
-        );
     }
     let mut keep = Vec::with_capacity(args.len());
     let args = args
@@ -505,7 +502,16 @@ pub(crate) fn submit(
             };
             submit_from_root(runtime, Command::Submit { task, rank })
         }
-        Caller::Task { host, .. } => host.submit(task),
+        Caller::Task { host, .. } => {
+            let worker = match placement {
+                Placement::On(rank) | Placement::NewActor(Some(rank)) => {
+                    task.pinned = true;
+                    Some(rank)
+                }
+                Placement::Next | Placement::NewActor(None) | Placement::Actor(_) => None,
+            };
+            host.submit(task, worker)
+        }
     }
     // The inputs' refs may go now: the runtime saw the task before any release they cause.
     drop(keep);

@@ -25,8 +25,8 @@ pub(crate) trait TaskHost: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Names `n` new objects in a row, made by a task of this worker; returns the first.
     fn new_ids(&self, n: usize) -> ObjectId;
-    /// Submits a task through the root.
-    fn submit(&self, task: Task);
+    /// Submits a task through the root, which places it (on `worker`, if the caller chose).
+    fn submit(&self, task: Task, worker: Option<Rank>);
     /// Stores a value on this worker.
     fn put(&self, id: ObjectId, object: Object);
     /// The last ref of `id` held by a task of this worker was dropped.
@@ -188,7 +188,7 @@ mod tests {
         fn new_ids(&self, n: usize) -> ObjectId {
             ObjectId::new(4, n as u64)
         }
-        fn submit(&self, _: Task) {}
+        fn submit(&self, _: Task, _: Option<Rank>) {}
         fn put(&self, _: ObjectId, _: Object) {}
         fn release(&self, _: ObjectId) {}
         fn hold_actor(&self, _: ObjectId) {}

@@ -627,9 +627,9 @@ impl TaskHost for Pool {
         ObjectId::new(self.rank, self.next_sequence.fetch_add(n as u64, Ordering::Relaxed))
     }
 
-    fn submit(&self, task: Task) {
+    fn submit(&self, task: Task, worker: Option<Rank>) {
         self.expect(task.first_output, task.num_returns as usize);
-        self.mailbox.send(Command::Submit(task));
+        self.mailbox.send(Command::Submit { task, worker });
     }
 
     fn put(&self, id: ObjectId, object: Object) {
@@ -860,10 +860,10 @@ mod tests {
         let next_id = host.new_ids(1);
         assert_eq!((first.origin(), first.sequence()), (3, 0));
         assert_eq!((next_id.origin(), next_id.sequence()), (3, 3), "three names were taken");
-        host.submit(task(ADD, first, Vec::new()));
+        host.submit(task(ADD, first, Vec::new()), None);
         host.put(next_id, value(&1_i64));
         host.release(first);
-        assert!(matches!(next(&inbox), Command::Submit(t) if t.first_output == first));
+        assert!(matches!(next(&inbox), Command::Submit { task: t, .. } if t.first_output == first));
         assert!(matches!(next(&inbox), Command::Put { id, .. } if id == next_id));
         assert!(matches!(next(&inbox), Command::Release(id) if id == first));
         assert_eq!(pool.threads(), 0, "none of these runs a task");

@@ -161,6 +161,9 @@ pub(crate) enum Message {
     /// of their results it sent the worker before came before this message; the worker stops
     /// ignoring them.
     Forget(Vec<ObjectId>),
+    /// worker → root: schedule this task, submitted by a task of the worker, on `worker` (the
+    /// task chose it: `remote_on`).
+    SpawnOn { task: Task, worker: u32 },
     /// worker → root: a task decoded a handle of this actor, one more owner of it (sent before
     /// the `TaskDone` of that task, whose lease kept the actor meanwhile).
     HoldActor(ObjectId),
@@ -192,6 +195,7 @@ impl Message {
             Message::Returned(_) => "Returned",
             Message::Forget(_) => "Forget",
             Message::HoldActor(_) => "HoldActor",
+            Message::SpawnOn { .. } => "SpawnOn",
             Message::Created { .. } => "Created",
             Message::Fetch(_) => "Fetch",
             Message::WaitFor { .. } => "WaitFor",
@@ -437,6 +441,7 @@ mod fuzz {
             ),
             proptest::collection::vec(id(), 0..16).prop_map(Message::Release),
             id().prop_map(Message::HoldActor),
+            (task(), 0_u32..8).prop_map(|(task, worker)| Message::SpawnOn { task, worker }),
             Just(Message::StatsRequest),
             Just(Message::Shutdown),
             Just(Message::Heartbeat),

@@ -302,8 +302,12 @@ impl Root {
                     }
                 }
             }
-        } else if let Some(placement) = &mut self.placement {
-            rank = placement.place(rank, largest_input(&self.objects, &task, rank));
+        }
+        if let Some(placement) = &mut self.placement {
+            // A task whose caller chose its worker (or an actor's call) stays there.
+            if !task.pinned {
+                rank = placement.place(rank, largest_input(&self.objects, &task, rank));
+            }
             placement.started(rank);
         }
         self.assigned[rank] += 1;
@@ -346,6 +350,15 @@ impl Root {
         crate::log::event!(debug, task = %task.first_output, function = task.function, worker = rank, "task submitted");
         out.send(rank, Message::Submit(task));
         rank
+    }
+
+    /// Places a task that a task of worker `from` submitted, on `worker` if it chose; tells
+    /// `from` if it went elsewhere.
+    fn spawn(&mut self, from: Rank, task: Task, worker: Option<Rank>, out: &mut Outbox) {
+        let (first_output, num_returns) = (task.first_output, task.num_returns);
+        if self.submit(task, worker, out) != from {
+            self.answers.push((from, Message::Placed { first_output, num_returns }));
+        }
     }
 
     /// A task decoded a handle of `actor`: one more group of handles owns it, and a release the
@@ -760,7 +773,13 @@ impl Node for Root {
     type Command = Command;
 
     fn on_message(&mut self, from: Rank, message: Message, out: &mut Outbox) {
-        if matches!(message, Message::Spawn(_) | Message::Fetch(_) | Message::WaitFor { .. }) {
+        if matches!(
+            message,
+            Message::Spawn(_)
+                | Message::SpawnOn { .. }
+                | Message::Fetch(_)
+                | Message::WaitFor { .. }
+        ) {
             self.last_task_call = Instant::now();
         }
         match message {
@@ -772,11 +791,11 @@ impl Node for Root {
                     self.hungry[from] = true;
                 }
             }
-            Message::Spawn(task) => {
-                let (first_output, num_returns) = (task.first_output, task.num_returns);
-                if self.submit(task, None, out) != from {
-                    self.answers.push((from, Message::Placed { first_output, num_returns }));
-                }
+            Message::Spawn(task) => self.spawn(from, task, None, out),
+            Message::SpawnOn { task, worker } => {
+                // A rank that is not a worker would be a bug of the sender: it checks.
+                let worker = (worker as usize).clamp(1, self.size - 1);
+                self.spawn(from, task, Some(worker), out)
             }
             Message::Created { id, bytes } => {
                 self.objects.insert(id, Entry::new(from, true, bytes));
@@ -1666,5 +1685,16 @@ mod tests {
         root.on_message(2, Message::Spawn(release(id(2, 0))), &mut out);
         assert_eq!(submitted(&mut out), [(1, id(2, 0), 1, true)]);
         assert!(root.actors.is_empty());
+    }
+
+    #[test]
+    fn a_task_that_a_task_placed_on_a_chosen_worker_goes_there_and_stays() {
+        let (mut root, mut out) = root(4);
+        let mut chosen = task(ADD, id(1, 0), Vec::new());
+        chosen.pinned = true;
+        root.on_message(1, Message::SpawnOn { task: chosen, worker: 3 }, &mut out);
+        assert_eq!(submitted(&mut out), [(3, id(1, 0), u64::MAX, true)]);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Placed 1:0 x1"]);
     }
 }

@@ -2,7 +2,7 @@
 //! and tasks make their API calls (nested tasks). Below both the executor and the worker, so
 //! that the executor sends these without naming the worker.
 
-use crate::id::ObjectId;
+use crate::id::{ObjectId, Rank};
 use crate::object::Object;
 use crate::protocol::Task;
 use crate::reply::Reply;
@@ -10,8 +10,9 @@ use crate::reply::Reply;
 pub(crate) enum Command {
     /// A task has finished on this worker: its results, values or errors, in order.
     Finished { first_output: ObjectId, outputs: Vec<Object> },
-    /// A task submitted a task: it goes to the root, which places it.
-    Submit(Task),
+    /// A task submitted a task: it goes to the root, which places it (on `worker`, if the task
+    /// chose).
+    Submit { task: Task, worker: Option<Rank> },
     /// A task stored a value on this worker.
     Put { id: ObjectId, object: Object },
     /// A task waits for the objects' values.

@@ -367,7 +367,10 @@ impl Node for Worker {
                     self.start_now(next);
                 }
             }
-            Command::Submit(task) => out.send(0, Message::Spawn(task)),
+            Command::Submit { task, worker: None } => out.send(0, Message::Spawn(task)),
+            Command::Submit { task, worker: Some(worker) } => {
+                out.send(0, Message::SpawnOn { task, worker: worker as u32 })
+            }
             Command::Put { id, object } => {
                 let bytes = object.len() as u64;
                 self.store_object(id, object, out);
@@ -784,7 +787,10 @@ mod tests {
     #[test]
     fn a_task_s_submissions_go_to_the_root_and_its_releases_go_once_per_round() {
         let mut w = worker();
-        w.command(Command::Submit(task(ADD, id(1, 0), vec![int(1), int(2)])));
+        w.command(Command::Submit {
+            task: task(ADD, id(1, 0), vec![int(1), int(2)]),
+            worker: None,
+        });
         w.command(Command::Release(id(0, 3)));
         w.command(Command::Release(id(1, 4)));
         assert_eq!(w.sent(), ["0: Spawn 1:0"]);
