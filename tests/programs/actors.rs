@@ -25,11 +25,14 @@ const CASES: &[&str] = &[
     "an_actor_calls_another",
     "an_actor_made_in_a_task",
     "a_handle_kept_by_another_actor",
+    "a_handle_dropped_on_a_thread_of_a_task",
+    "calls_from_tasks_take_no_turn_of_the_cycle",
     "a_panicking_method_fails_only_its_call",
     "a_failed_constructor_fails_every_call",
     "kill_runs_drop_and_later_calls_fail",
     "the_last_handle_dropped_ends_the_actor",
     "a_worker_that_is_not_one_is_a_clear_panic",
+    "macro_forms",
     "live_actors_at_shutdown",
 ];
 
@@ -156,6 +159,57 @@ impl Shard {
     }
 }
 
+/// Forms of `#[actor]` blocks that must compile and work: a type named by a path, `Self` in
+/// parameters and results, a constructor returning the type by its path, a method switched off
+/// by `#[cfg]`, two actor types of one module that share their last name.
+mod model {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    pub struct Pair(pub i64);
+
+    pub mod other {
+        pub struct Pair(pub i64);
+    }
+}
+
+#[actor]
+impl model::Pair {
+    pub(crate) fn new(x: i64) -> model::Pair {
+        model::Pair(x)
+    }
+
+    /// A copy of the state.
+    pub fn twin(&self) -> Self {
+        model::Pair(self.0)
+    }
+
+    fn many(&self, n: usize) -> Vec<Self> {
+        (0..n).map(|_| model::Pair(self.0)).collect()
+    }
+
+    fn merge(&mut self, other: Self) -> i64 {
+        self.0 += other.0;
+        self.0
+    }
+
+    #[cfg(any())]
+    fn never(&self) -> i64 {
+        0
+    }
+}
+
+#[actor]
+impl model::other::Pair {
+    fn new() -> Self {
+        model::other::Pair(-1)
+    }
+
+    fn get(&self) -> i64 {
+        self.0
+    }
+}
+
 #[remote]
 fn square(x: u64) -> u64 {
     x * x
@@ -179,6 +233,21 @@ fn make_and_use(start: i64, tombstone: PathBuf) -> i64 {
     let counter = Counter::remote(start, Some(tombstone));
     assert!(ActorRef::ready(&counter).is_some(), "the maker owns it");
     unidist::get(&counter.add(2)).expect("a call from the task that made the actor")
+}
+
+/// Calls the actor, then drops the handle on a thread of its own, which runs no task.
+#[remote]
+fn drop_on_a_thread(counter: ActorRef<Counter>) -> i64 {
+    let total = unidist::get(&counter.add(1)).expect("the call");
+    std::thread::spawn(move || drop(counter)).join().expect("the thread");
+    total
+}
+
+/// Makes `n` calls on the actor.
+#[remote]
+fn call_n_times(counter: ActorRef<Counter>, n: i64) -> i64 {
+    let calls: Vec<ObjectRef<i64>> = (0..n).map(|_| counter.add(1)).collect();
+    unidist::get(&calls).expect("the calls").into_iter().max().unwrap_or(0)
 }
 
 #[remote]
@@ -354,6 +423,24 @@ fn main() {
         assert_eq!(wait_for_file(&tombstone).split(" with ").nth(1), Some("total 6"));
     });
 
+    cases.run("a_handle_dropped_on_a_thread_of_a_task", || {
+        let dir = TempDir::new("thread");
+        let tombstone = dir.0.join("tombstone");
+        let counter = Counter::remote(0, Some(tombstone.clone()));
+        assert_eq!(unidist::get(&drop_on_a_thread::remote(counter.clone())).unwrap(), 1);
+        drop(counter);
+        assert!(wait_for_file(&tombstone).ends_with("with total 1"));
+    });
+
+    cases.run("calls_from_tasks_take_no_turn_of_the_cycle", || {
+        let counter = Counter::remote(0, None);
+        let before = unidist::schedule_rank();
+        // One turn for the task; none for its 20 calls and its handle's release.
+        assert_eq!(unidist::get(&call_n_times::remote(counter.clone(), 20)).unwrap(), 20);
+        let after = unidist::schedule_rank();
+        assert_eq!(after, (before % workers + 1) % workers + 1, "before {before}");
+    });
+
     cases.run("a_panicking_method_fails_only_its_call", || {
         let counter = Counter::remote(0, None);
         let before = counter.add(1);
@@ -451,6 +538,15 @@ fn main() {
             let message = err.downcast_ref::<String>().cloned().unwrap_or_default();
             assert!(message.contains(&expected), "{message}");
         }
+    });
+
+    cases.run("macro_forms", || {
+        let pair = model::Pair::remote(3);
+        assert_eq!(unidist::get(&pair.twin()).unwrap().0, 3);
+        assert_eq!(unidist::get(&pair.many(2)).unwrap().len(), 2);
+        assert_eq!(unidist::get(&pair.merge(model::Pair(4))).unwrap(), 7);
+        let other = model::other::Pair::remote();
+        assert_eq!(unidist::get(&other.get()).unwrap(), -1, "its own ID, not the other Pair's");
     });
 
     cases.run("live_actors_at_shutdown", || {

@@ -7,7 +7,8 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
-use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, ReturnType, Type, Visibility};
+use syn::visit_mut::VisitMut;
+use syn::{Attribute, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, ReturnType, Type, Visibility};
 
 use crate::parse::{check_owned_in, typed_params, Errors, Param};
 
@@ -15,6 +16,8 @@ const METHOD: &str = "an #[actor] method";
 
 /// A method of the block that becomes a call on the actor.
 struct Method {
+    /// `#[cfg]`s of the method, repeated on everything generated for it.
+    cfgs: Vec<Attribute>,
     vis: Visibility,
     name: Ident,
     params: Vec<Param>,
@@ -92,6 +95,15 @@ fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<ActorImpl> {
                     typed_params(&f.sig.inputs, "an #[actor] constructor", &mut errors),
                 ));
             }
+            None if f.sig.ident == "remote" || f.sig.ident == "remote_on" => {
+                errors.push(
+                    &f.sig.ident,
+                    format!(
+                        "#[actor] adds `{name}::{}`, which starts the actor: rename this function",
+                        f.sig.ident
+                    ),
+                );
+            }
             // Other associated functions stay plain functions.
             None => {}
             Some(receiver) => {
@@ -108,7 +120,11 @@ fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<ActorImpl> {
                         (**ty).clone()
                     }
                 };
+                if f.sig.ident == "remote" || f.sig.ident == "remote_on" {
+                    errors.push(&f.sig.ident, format!("an #[actor] method cannot be named `{}`: #[actor] adds `{name}::remote` and `{name}::remote_on`, which start the actor; rename the method", f.sig.ident));
+                }
                 methods.push(Method {
+                    cfgs: f.attrs.iter().filter(|a| a.path().is_ident("cfg")).cloned().collect(),
                     vis: f.vis.clone(),
                     name: f.sig.ident.clone(),
                     params: typed_params(f.sig.inputs.iter().skip(1), METHOD, &mut errors),
@@ -125,8 +141,7 @@ fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<ActorImpl> {
     Ok(ActorImpl { item, name, ctor_vis, ctor, methods })
 }
 
-/// Rejects what cannot run as a call on a worker: `async`, `unsafe`, generics, `Self` in
-/// parameters.
+/// Rejects what cannot run as a call on a worker: `async`, `unsafe`, generics.
 fn check_signature(f: &ImplItemFn, what: &str, errors: &mut Errors) {
     let sig = &f.sig;
     if let Some(token) = &sig.asyncness {
@@ -148,21 +163,16 @@ fn check_signature(f: &ImplItemFn, what: &str, errors: &mut Errors) {
     if let Some(variadic) = &sig.variadic {
         errors.push(variadic, format!("an #[actor] {what} cannot be variadic"));
     }
-    for input in &sig.inputs {
-        if let FnArg::Typed(typed) = input {
-            if mentions_self(&typed.ty) {
-                errors.push(&typed.ty, format!("a parameter of an #[actor] {what} cannot name `Self`: write the type's name"));
-            }
-        }
-    }
 }
 
 fn returns_self(output: &ReturnType, name: &Ident) -> bool {
     match output {
         ReturnType::Type(_, ty) => match &**ty {
-            Type::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
-                let segment = &p.path.segments[0];
-                segment.arguments.is_none() && (segment.ident == "Self" || segment.ident == *name)
+            Type::Path(p) if p.qself.is_none() => {
+                let last = p.path.segments.last().expect("a path has a segment");
+                let own =
+                    last.ident == *name || (p.path.segments.len() == 1 && last.ident == "Self");
+                last.arguments.is_none() && own
             }
             _ => false,
         },
@@ -170,15 +180,40 @@ fn returns_self(output: &ReturnType, name: &Ident) -> bool {
     }
 }
 
-fn mentions_self(ty: &Type) -> bool {
-    fn scan(tokens: TokenStream) -> bool {
-        tokens.into_iter().any(|t| match t {
-            proc_macro2::TokenTree::Ident(i) => i == "Self",
-            proc_macro2::TokenTree::Group(g) => scan(g.stream()),
-            _ => false,
-        })
+/// `ty` with every `Self` in it written as the actor's type: the generated code lives outside
+/// the `impl` block, where `Self` means something else or nothing.
+fn without_self(ty: &Type, self_ty: &Type) -> Type {
+    struct Replace<'a>(&'a Type);
+    impl VisitMut for Replace<'_> {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::Path(p) = ty {
+                if p.qself.is_none() && p.path.is_ident("Self") {
+                    *ty = self.0.clone();
+                    return;
+                }
+            }
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+        fn visit_path_mut(&mut self, path: &mut syn::Path) {
+            // `Self::Assoc`: the type's own path in front.
+            if path.leading_colon.is_none()
+                && path.segments.len() > 1
+                && path.segments[0].ident == "Self"
+            {
+                if let Type::Path(own) = self.0 {
+                    let rest: Vec<_> = path.segments.iter().skip(1).cloned().collect();
+                    let mut segments = own.path.segments.clone();
+                    segments.extend(rest);
+                    path.segments = segments;
+                    path.leading_colon = own.path.leading_colon;
+                }
+            }
+            syn::visit_mut::visit_path_mut(self, path);
+        }
     }
-    scan(quote!(#ty))
+    let mut ty = ty.clone();
+    Replace(self_ty).visit_type_mut(&mut ty);
+    ty
 }
 
 fn expand(spec: &ActorImpl) -> TokenStream {
@@ -188,10 +223,13 @@ fn expand(spec: &ActorImpl) -> TokenStream {
     let cfgs: Vec<_> = item.attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
     let ctor_vis = &spec.ctor_vis;
     let ctor_names: Vec<&Ident> = spec.ctor.iter().map(|p| &p.name).collect();
-    let ctor_types: Vec<&Type> = spec.ctor.iter().map(|p| &p.ty).collect();
+    let ctor_types: Vec<Type> = spec.ctor.iter().map(|p| without_self(&p.ty, self_ty)).collect();
     let ctor_locals: Vec<Ident> =
         (0..spec.ctor.len()).map(|i| format_ident!("__unidist_arg{}", i)).collect();
-    let ctor_path = format!("::{name}::new");
+    // The type as written (`Counter`, `model::Counter`): two actor types of one module that share
+    // a last name get distinct paths, and so distinct IDs.
+    let written = quote!(#self_ty).to_string().replace(' ', "");
+    let ctor_path = format!("::{written}::new");
     let remote_doc = format!(
         "Starts a `{name}` actor: `{name}::new(..)` runs on the next worker of the cycle, and the \
          value it builds lives there until the last handle is dropped.\n\n\
@@ -208,27 +246,32 @@ fn expand(spec: &ActorImpl) -> TokenStream {
     for (i, m) in spec.methods.iter().enumerate() {
         let method = &m.name;
         let vis = &m.vis;
-        let ret = &m.ret;
-        let path = format!("::{name}::{method}");
+        let ret = without_self(&m.ret, self_ty);
+        let cfgs = &m.cfgs;
+        let path = format!("::{written}::{method}");
         let id = format_ident!("__UNIDIST_ID{}", i);
         let path_const = format_ident!("__UNIDIST_PATH{}", i);
         let invoke = format_ident!("__unidist_invoke{}", i);
         let types = format_ident!("__unidist_types{}", i);
         let names: Vec<&Ident> = m.params.iter().map(|p| &p.name).collect();
-        let tys: Vec<&Type> = m.params.iter().map(|p| &p.ty).collect();
+        let tys: Vec<Type> = m.params.iter().map(|p| without_self(&p.ty, self_ty)).collect();
         let locals: Vec<Ident> =
             (0..m.params.len()).map(|i| format_ident!("__unidist_arg{}", i)).collect();
         let doc = format!(
             "Calls `{name}::{method}` on the actor and returns at once with a ref to its result."
         );
         method_items.push(quote! {
+            #(#cfgs)*
             const #path_const: &str = ::core::concat!(::core::module_path!(), #path);
+            #(#cfgs)*
             const #id: u64 = ::unidist::__private::function_id(#path_const);
 
+            #(#cfgs)*
             ::unidist::__private::inventory::submit! {
                 ::unidist::__private::RemoteFunction::new(#path_const, 1, #invoke, #types)
             }
 
+            #(#cfgs)*
             fn #invoke(
                 __unidist_args: &mut ::unidist::__private::TaskArgs,
             ) -> ::core::result::Result<::unidist::__private::Outputs, ::unidist::Error> {
@@ -242,11 +285,13 @@ fn expand(spec: &ActorImpl) -> TokenStream {
                 ::core::result::Result::Ok(__unidist_outputs)
             }
 
+            #(#cfgs)*
             fn #types() -> ::unidist::__private::Vec<&'static str> {
                 ::unidist::__private::vec![#( ::core::any::type_name::<#tys>(), )* ::core::any::type_name::<#ret>()]
             }
         });
         method_fns.push(quote! {
+            #(#cfgs)*
             #[doc = #doc]
             #vis fn #method(
                 &self,

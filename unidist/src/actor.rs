@@ -58,13 +58,28 @@ inventory::submit! {
 }
 
 thread_local! {
-    /// Actors whose handles this thread encoded since it last submitted a task.
+    /// Actors whose handles this thread encoded into arguments since it last submitted a task.
     static ENCODED: std::cell::RefCell<Vec<ObjectId>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// This thread encodes an argument of a task now.
+    static ENCODING_ARGUMENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Notes that this thread encoded a handle of `actor` (into a task's arguments, most likely).
+/// Runs `encode`, the encoding of an argument of a task this thread is about to submit: the
+/// handles it encodes become the task's leases (see [`take_encoded`]).
+pub(crate) fn encoding_argument<R>(encode: impl FnOnce() -> R) -> R {
+    let was = ENCODING_ARGUMENT.replace(true);
+    let result = encode();
+    ENCODING_ARGUMENT.set(was);
+    result
+}
+
+/// Notes that this thread encoded a handle of `actor`: one of a task's leases if it happens in
+/// [`encoding_argument`]; nothing otherwise (a `put` value, a task's result, the user's own
+/// serde calls).
 pub(crate) fn note_encoded(actor: ObjectId) {
-    ENCODED.with(|e| e.borrow_mut().push(actor));
+    if ENCODING_ARGUMENT.get() {
+        ENCODED.with(|e| e.borrow_mut().push(actor));
+    }
 }
 
 /// The actors whose handles this thread encoded since the last call, each once: the leases of
@@ -161,6 +176,15 @@ pub(crate) fn failed(actor: ObjectId, error: Error) {
 pub(crate) fn end(actor: ObjectId) {
     let slot = states().remove(&actor);
     drop(slot);
+}
+
+/// Ends an actor as its worker stops: a panic in its `Drop` is reported, not let through (it
+/// would end the job, or stop the worker before its other actors' ends).
+pub(crate) fn end_at_shutdown(actor: ObjectId) {
+    if let Err(payload) = panic::catch_unwind(|| end(actor)) {
+        let message = crate::error::panic_message(payload.as_ref());
+        eprintln!("unidist: dropping actor {actor} at shutdown panicked: {message}");
+    }
 }
 
 #[cfg(test)]

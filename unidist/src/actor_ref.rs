@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::api::{self, Placement};
+use crate::context::TaskHost;
 use crate::id::ObjectId;
 use crate::into_arg::ArgValue;
 use crate::object_ref::ObjectRef;
@@ -37,7 +38,7 @@ impl ActorId {
 }
 
 /// A handle on an actor: a value of `T` that lives on one worker, whose methods run there one at
-/// a time, in the order the calls were made.
+/// a time, in the order each caller made its calls.
 ///
 /// Made by `T::remote(..)` (the constructor runs on the next worker of the cycle) or
 /// `T::remote_on(worker, ..)`, which [`#[actor]`](macro@crate::actor) generates. Calling a method on
@@ -57,8 +58,10 @@ impl ActorId {
 /// made before, whatever handles remain. A call on an actor that has ended is an
 /// [`Error::ActorUnavailable`](crate::Error), never a hang. A handle inside a value that no
 /// task is given as an argument (a [`put`](crate::put) value, a task's result) does not keep the
-/// actor alive by itself while it waits to be read. After [`shutdown`](crate::shutdown) no actor
-/// runs; dropping a handle then does nothing.
+/// actor alive by itself while it waits to be read; actors that hold handles of each other in
+/// their state never end this way (`kill` one). At [`shutdown`](crate::shutdown) every live actor
+/// is dropped on its worker, except one whose call still runs (the worker does not wait for it);
+/// dropping a handle after it does nothing.
 ///
 /// ```
 /// use unidist::{actor, remote, ActorRef};
@@ -102,6 +105,9 @@ struct Handle {
     built: Option<ObjectRef<()>>,
     /// `kill` was called on this handle or a clone.
     ended: AtomicBool,
+    /// The worker of the task that made or decoded the group: the end goes through it when the
+    /// group is dropped on a thread that runs no task (a thread the task started).
+    host: Option<Arc<dyn TaskHost>>,
 }
 
 impl Handle {
@@ -111,6 +117,10 @@ impl Handle {
         if self.ended.swap(true, Ordering::AcqRel) {
             return None;
         }
+        let _in_task = match (&self.host, crate::context::current()) {
+            (Some(host), None) => Some(crate::context::enter_task(Arc::clone(host), 0)),
+            _ => None,
+        };
         let first = api::submit(function, 1, Vec::new(), Placement::Actor(self.actor));
         Some(ObjectRef::new(first))
     }
@@ -119,7 +129,7 @@ impl Handle {
 impl Drop for Handle {
     fn drop(&mut self) {
         // After `shutdown` the actors are gone already, and dropping must stay harmless.
-        if crate::api::is_initialized() {
+        if self.host.is_some() || crate::api::is_initialized() {
             drop(self.end(crate::actor::RELEASE));
         }
     }
@@ -137,6 +147,7 @@ impl<T: Actor> ActorRef<T> {
                 actor,
                 built: Some(ObjectRef::new(actor)),
                 ended: AtomicBool::new(false),
+                host: crate::context::current().map(|(host, _)| host),
             }),
             methods: T::methods(ActorId(actor)),
         }
@@ -200,7 +211,12 @@ impl<'de, T: Actor> Deserialize<'de> for ActorRef<T> {
         let actor = ObjectId::deserialize(deserializer)?;
         crate::runtime::hold_actor(actor);
         Ok(ActorRef {
-            handle: Arc::new(Handle { actor, built: None, ended: AtomicBool::new(false) }),
+            handle: Arc::new(Handle {
+                actor,
+                built: None,
+                ended: AtomicBool::new(false),
+                host: crate::context::current().map(|(host, _)| host),
+            }),
             methods: T::methods(ActorId(actor)),
         })
     }

@@ -445,6 +445,13 @@ pub(crate) fn submit(
     args: Vec<ArgValue>,
     placement: Placement,
 ) -> ObjectId {
+    // First: a panic below must leave none of this call's leases to the next task. An actor's
+    // end (sent when a handle drops, maybe while another call's arguments are encoded) takes
+    // none.
+    let leases =
+        if crate::actor::ends(function) { Vec::new() } else { crate::actor::take_encoded() };
+    // Only the next plain task goes where `schedule_rank` said; any submission ends the aim.
+    let aimed = AIMED.replace(false);
     let caller = caller("remote");
     let first_output = match &caller {
         Caller::Root(runtime) => runtime.new_ids(num_returns),
@@ -483,14 +490,14 @@ pub(crate) fn submit(
         pinned: actor.is_some(),
         actors: None,
     }
-    .with_actors(actor, crate::actor::take_encoded());
+    .with_actors(actor, leases);
     match caller {
         // The worker is picked here, in the caller's order: so `schedule_rank` called by this
         // thread names the worker of its next task, whatever the root's loop is doing.
         Caller::Root(runtime) => {
             let rank = match placement {
                 Placement::Next | Placement::NewActor(None) => {
-                    task.pinned |= AIMED.replace(false);
+                    task.pinned |= aimed;
                     runtime.schedule()
                 }
                 Placement::On(rank) | Placement::NewActor(Some(rank)) => {

@@ -32,9 +32,13 @@ pub trait IntoArg<T> {
 
 impl<T: RemoteValue> IntoArg<T> for T {
     fn into_arg(self) -> ArgValue {
-        let object = Object::encode(&self).unwrap_or_else(|e| {
-            panic!("an argument of type `{}` could not be encoded: {e}", std::any::type_name::<T>())
-        });
+        let object =
+            crate::actor::encoding_argument(|| Object::encode(&self)).unwrap_or_else(|e| {
+                panic!(
+                    "an argument of type `{}` could not be encoded: {e}",
+                    std::any::type_name::<T>()
+                )
+            });
         ArgValue { arg: Arg::Value(object), keep: Keep::Nothing }
     }
 }

@@ -52,7 +52,7 @@
 //!
 //! # Actors
 //! `#[actor]` on a type's `impl` block keeps a value on one worker and runs its methods there,
-//! one at a time, in the order they were called; [`ActorRef`] says how calls, errors and the
+//! one at a time, in the order each caller made its calls; [`ActorRef`] says how calls, errors and the
 //! actor's end work.
 //!
 //! ```

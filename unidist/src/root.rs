@@ -258,7 +258,10 @@ impl Root {
 
     /// Sends `task` to worker `rank`, or to the next worker of the cycle; returns that worker.
     fn submit(&mut self, mut task: Task, rank: Option<Rank>, out: &mut Outbox) -> Rank {
-        let mut rank = rank.unwrap_or_else(|| self.scheduler.next());
+        // An actor's call goes where the actor lives: it takes no step of the cycle.
+        let call = task.actor_call().filter(|c| c.actor != task.first_output);
+        let mut rank =
+            rank.unwrap_or_else(|| if call.is_some() { 1 } else { self.scheduler.next() });
         if let Some(call) = task.actors.as_mut().and_then(|a| a.call.as_mut()) {
             // An actor's calls never move: all go to its worker, numbered in arrival order.
             task.pinned = true;

@@ -15,6 +15,8 @@ struct Queue {
     next: u64,
     /// A call of this actor runs.
     running: bool,
+    /// The call that runs is its last (the end).
+    ending: bool,
     /// Calls whose inputs are here, waiting for their turn, by number.
     ready: BTreeMap<u64, Task>,
 }
@@ -44,6 +46,11 @@ impl ActorQueues {
         }
         let actor = self.running.remove(&first_output)?;
         let queue = self.queues.get_mut(&actor).expect("a running call's actor has a queue");
+        if queue.ending {
+            // Its last call: the root numbers none after it.
+            self.queues.remove(&actor);
+            return None;
+        }
         queue.running = false;
         queue.next += 1;
         self.next(actor)
@@ -55,17 +62,13 @@ impl ActorQueues {
             return None;
         }
         let task = queue.ready.remove(&queue.next)?;
-        if actor::ends(task.function) {
-            // The last call: the root numbers none after it.
-            self.queues.remove(&actor);
-        } else {
-            queue.running = true;
-            self.running.insert(task.first_output, actor);
-        }
+        queue.running = true;
+        queue.ending = actor::ends(task.function);
+        self.running.insert(task.first_output, actor);
         Some(task)
     }
 
-    /// The actors that have had a call here and have not ended.
+    /// The actors that have had a call here and whose end has not finished.
     pub(crate) fn actors(&self) -> impl Iterator<Item = ObjectId> + '_ {
         self.queues.keys().copied()
     }
@@ -121,7 +124,8 @@ mod tests {
         end.function = actor::END;
         assert_eq!(first(queues.ready(end)), None, "the constructor runs");
         assert_eq!(first(queues.finished(id(0))), Some(id(1)));
-        assert_eq!(queues.actors().count(), 0);
+        assert_eq!(queues.actors().count(), 1, "until the end has run");
         assert_eq!(first(queues.finished(id(1))), None);
+        assert_eq!(queues.actors().count(), 0);
     }
 }

@@ -343,9 +343,10 @@ impl Node for Worker {
             // so that its thread ends.
             Message::Shutdown => {
                 self.pool.stop();
-                // Actors living here end now (their `Drop` runs); their queued calls never run.
+                // Actors living here end now (their `Drop` runs, unless a call of theirs still
+                // runs: the worker does not wait for it); their queued calls never run.
                 for actor in self.actors.actors() {
-                    crate::actor::end(actor);
+                    crate::actor::end_at_shutdown(actor);
                 }
                 self.finished = true;
             }
