@@ -24,6 +24,7 @@ case_tests! {
         a_handle_dropped_on_a_thread_of_a_task,
         calls_from_tasks_take_no_turn_of_the_cycle,
         a_panicking_method_fails_only_its_call,
+        a_method_waiting_for_its_own_actor_fails,
         a_failed_constructor_fails_every_call,
         kill_runs_drop_and_later_calls_fail,
         the_last_handle_dropped_ends_the_actor,

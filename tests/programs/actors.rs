@@ -28,6 +28,7 @@ const CASES: &[&str] = &[
     "a_handle_dropped_on_a_thread_of_a_task",
     "calls_from_tasks_take_no_turn_of_the_cycle",
     "a_panicking_method_fails_only_its_call",
+    "a_method_waiting_for_its_own_actor_fails",
     "a_failed_constructor_fails_every_call",
     "kill_runs_drop_and_later_calls_fail",
     "the_last_handle_dropped_ends_the_actor",
@@ -100,6 +101,11 @@ impl Counter {
     /// Adds `x` to `other` (another actor) and returns its new total plus this one's.
     fn forward(&self, other: ActorRef<Counter>, x: i64) -> i64 {
         unidist::get(&other.add(x)).expect("the other actor's call") + self.total
+    }
+
+    /// Waits for a call on its own actor: that call runs only after this one, so this fails.
+    fn ask_self(&self, me: ActorRef<Counter>) -> i64 {
+        unidist::get(&me.total()).expect("never reached")
     }
 
     /// Sums `square(i)` over `0..n` with one task per `i`, from inside a call.
@@ -461,6 +467,19 @@ fn main() {
             Err(Error::InputFailed { input, .. }) => assert_eq!(input, bad.id()),
             other => panic!("expected an input failure, got {other:?}"),
         }
+    });
+
+    cases.run("a_method_waiting_for_its_own_actor_fails", || {
+        let counter = Counter::remote(4, None);
+        match unidist::get(&counter.ask_self(counter.clone())) {
+            Err(Error::TaskPanicked { function, message, .. }) => {
+                assert!(function.ends_with("::Counter::ask_self"), "{function}");
+                assert!(message.contains("a call on the same actor"), "{message}");
+                assert!(message.contains("call the method directly on `self`"), "{message}");
+            }
+            other => panic!("expected a clear error, not {other:?}"),
+        }
+        assert_eq!(unidist::get(&counter.add(1)).unwrap(), 5, "the actor serves on");
     });
 
     cases.run("a_failed_constructor_fails_every_call", || {

@@ -138,6 +138,42 @@ pub fn construct<T: Send + 'static>(
     }
 }
 
+thread_local! {
+    /// The actor whose call runs on this thread, and the calls on that same actor this call
+    /// made: waiting for one of them would wait forever (it runs after this call).
+    static CALLING: std::cell::RefCell<Vec<(ObjectId, Vec<ObjectId>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Notes a call submitted on `actor`, whose result is `first_output`, if a call of that actor
+/// runs on this thread.
+pub(crate) fn note_call(actor: ObjectId, first_output: ObjectId) {
+    CALLING.with(|c| {
+        if let Some((current, own)) = c.borrow_mut().last_mut() {
+            if *current == actor {
+                own.push(first_output);
+            }
+        }
+    });
+}
+
+/// Panics, with what to do instead, if the calling thread runs a call of an actor and `ids`
+/// holds the result of a later call on that actor: waiting for it would never end.
+#[track_caller]
+pub(crate) fn check_wait(api: &str, ids: &[ObjectId]) {
+    CALLING.with(|c| {
+        if let Some((actor, own)) = c.borrow().last() {
+            if let Some(id) = ids.iter().find(|id| own.contains(id)) {
+                panic!(
+                    "unidist::{api}: a method of actor {actor} waits for the result {id} of a call on \
+                     the same actor, which runs only after this call ends: call the method \
+                     directly on `self` instead"
+                );
+            }
+        }
+    });
+}
+
 /// A method's task: runs `call` on the state of the task's actor. A panic in `call` unwinds to
 /// `invoke`, which fails this call only: the state stays for the next calls.
 pub fn call<T: 'static, R>(args: &TaskArgs, call: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
@@ -158,7 +194,18 @@ pub fn call<T: 'static, R>(args: &TaskArgs, call: impl FnOnce(&mut T) -> R) -> R
     match &mut *state {
         State::Failed(error) => Err(unavailable(format!("its constructor failed: {error}"))),
         State::Alive(state) => match state.downcast_mut::<T>() {
-            Some(state) => Ok(call(state)),
+            Some(state) => {
+                CALLING.with(|c| c.borrow_mut().push((actor, Vec::new())));
+                // Popped on every way out, a panic included.
+                struct Calling;
+                impl Drop for Calling {
+                    fn drop(&mut self) {
+                        let _ = CALLING.try_with(|c| c.borrow_mut().pop());
+                    }
+                }
+                let _calling = Calling;
+                Ok(call(state))
+            }
             None => Err(unavailable(format!(
                 "the actor is not a `{}`: every rank must run the same binary",
                 std::any::type_name::<T>()

@@ -253,7 +253,10 @@ fn fetch(ids: Vec<ObjectId>) -> Vec<Object> {
                 Answer::Flags(_) => unreachable!("get is answered with objects"),
             }
         }
-        Caller::Task { host, depth } => host.get(ids, depth),
+        Caller::Task { host, depth } => {
+            crate::actor::check_wait("get", &ids);
+            host.get(ids, depth)
+        }
     }
 }
 
@@ -345,7 +348,10 @@ pub fn wait<T>(
                 Answer::Objects(_) => unreachable!("wait is answered with flags"),
             }
         }
-        Caller::Task { host, depth } => host.wait(ids, num_returns, depth),
+        Caller::Task { host, depth } => {
+            crate::actor::check_wait("wait", &ids);
+            host.wait(ids, num_returns, depth)
+        }
     };
     let (mut ready, mut not_ready) = (Vec::new(), Vec::new());
     for (r, done) in refs.iter().zip(done) {
@@ -482,6 +488,9 @@ pub(crate) fn submit(
         Placement::NewActor(_) => Some(ActorCall { actor: first_output, number: 0 }),
         Placement::Actor(actor) => Some(ActorCall { actor, number: 0 }),
     };
+    if let Placement::Actor(actor) = placement {
+        crate::actor::note_call(actor, first_output);
+    }
     let mut task = Task {
         function,
         first_output,
