@@ -151,8 +151,8 @@ pub fn cluster_resources() -> Vec<HostResources> {
 /// the input's host (see `UNIDIST_SCHEDULER`).
 ///
 /// The task this thread submits right after calling `schedule_rank` stays on that worker: the
-/// caller chose it (host-aware placement does not move it either; `f::remote_on(worker, ..)`
-/// says the same in one call). Any other task may be taken over, until it starts, by a worker with nothing
+/// caller chose it (host-aware placement may still move it to its large input's host;
+/// `f::remote_on(worker, ..)` names a worker that nothing moves the task from). Any other task may be taken over, until it starts, by a worker with nothing
 /// to run (see the README's "Placement, and tasks stuck behind a straggler"). Only the root's
 /// program may call it.
 pub fn schedule_rank() -> usize {
@@ -497,6 +497,7 @@ pub(crate) fn submit(
         num_returns: num_returns as u32,
         args,
         pinned: actor.is_some(),
+        chosen: false,
         actors: None,
     }
     .with_actors(actor, leases);
@@ -511,6 +512,7 @@ pub(crate) fn submit(
                 }
                 Placement::On(rank) | Placement::NewActor(Some(rank)) => {
                     task.pinned = true;
+                    task.chosen = true;
                     rank
                 }
                 // The root sends it to the actor's worker.
@@ -522,6 +524,7 @@ pub(crate) fn submit(
             let worker = match placement {
                 Placement::On(rank) | Placement::NewActor(Some(rank)) => {
                     task.pinned = true;
+                    task.chosen = true;
                     Some(rank)
                 }
                 Placement::Next | Placement::NewActor(None) | Placement::Actor(_) => None,

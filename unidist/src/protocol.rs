@@ -47,6 +47,9 @@ pub(crate) struct Task {
     /// The caller chose its worker (`schedule_rank` right before `remote`): it never moves to
     /// another (see `Message::Reclaim`).
     pub(crate) pinned: bool,
+    /// The caller named its worker (`remote_on`): no placement rule moves it either (a task
+    /// aimed with `schedule_rank` is pinned, but host-aware placement may still move it).
+    pub(crate) chosen: bool,
     /// What the task has to do with actors, for the few tasks that have (boxed, so that every
     /// message stays as small as before actors).
     pub(crate) actors: Option<Box<TaskActors>>,
@@ -408,8 +411,16 @@ mod fuzz {
         )
             .prop_map(
                 |((function, first_output, num_returns, args), (pinned, actor, leases))| {
-                    Task { function, first_output, num_returns, args, pinned, actors: None }
-                        .with_actors(actor, leases)
+                    Task {
+                        function,
+                        first_output,
+                        num_returns,
+                        args,
+                        pinned,
+                        chosen: pinned,
+                        actors: None,
+                    }
+                    .with_actors(actor, leases)
                 },
             )
     }

@@ -307,8 +307,8 @@ impl Root {
             }
         }
         if let Some(placement) = &mut self.placement {
-            // A task whose caller chose its worker (or an actor's call) stays there.
-            if !task.pinned {
+            // A task whose caller named its worker (or an actor's call) stays there.
+            if !task.chosen && task.actor_call().is_none() {
                 rank = placement.place(rank, largest_input(&self.objects, &task, rank));
             }
             placement.started(rank);
@@ -548,6 +548,8 @@ impl Root {
             entry.leases -= 1;
             if entry.leases == 0 {
                 if let Some(release) = entry.release.take() {
+                    // Its group was counted out when it was held back (no owner is left: a
+                    // decoding since would have made it moot); now it is the last call.
                     let rank = entry.rank;
                     self.submit(release, Some(rank), out);
                 }
@@ -1344,6 +1346,7 @@ mod tests {
             num_returns: 2,
             args: Vec::new(),
             pinned: false,
+            chosen: false,
             actors: None,
         };
         root.on_command(Command::Submit { task, rank: 1 }, &mut out);
@@ -1695,6 +1698,7 @@ mod tests {
         let (mut root, mut out) = root(4);
         let mut chosen = task(ADD, id(1, 0), Vec::new());
         chosen.pinned = true;
+        chosen.chosen = true;
         root.on_message(1, Message::SpawnOn { task: chosen, worker: 3 }, &mut out);
         assert_eq!(submitted(&mut out), [(3, id(1, 0), u64::MAX, true)]);
         root.flush(&mut out, false);

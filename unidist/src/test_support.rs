@@ -122,7 +122,15 @@ pub(crate) fn read<T: RemoteValue>(object: &Object) -> Result<T, Error> {
 
 /// A task of `function` with one result, `first_output`.
 pub(crate) fn task(function: u64, first_output: ObjectId, args: Vec<Arg>) -> Task {
-    Task { function, first_output, num_returns: 1, args, pinned: false, actors: None }
+    Task {
+        function,
+        first_output,
+        num_returns: 1,
+        args,
+        pinned: false,
+        chosen: false,
+        actors: None,
+    }
 }
 
 /// A message sent to `to`, in a short form that names what a test checks.
