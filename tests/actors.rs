@@ -13,6 +13,7 @@ case_tests! {
         calls_run_in_order,
         state_stays_between_calls,
         one_actor_per_worker,
+        an_exclusive_actor_has_its_worker_alone,
         plain_tasks_on_a_chosen_worker,
         a_task_chooses_workers_too,
         refs_flow_between_actors_and_tasks,

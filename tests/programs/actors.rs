@@ -17,6 +17,7 @@ const CASES: &[&str] = &[
     "calls_run_in_order",
     "state_stays_between_calls",
     "one_actor_per_worker",
+    "an_exclusive_actor_has_its_worker_alone",
     "plain_tasks_on_a_chosen_worker",
     "a_task_chooses_workers_too",
     "refs_flow_between_actors_and_tasks",
@@ -346,6 +347,35 @@ fn main() {
             assert_eq!(rank, w, "query {q} ran on the shard's worker");
             assert_eq!(value, (q as u64 * 7 % len) * 3 + w as u64, "query {q}");
         }
+    });
+
+    cases.run("an_exclusive_actor_has_its_worker_alone", || {
+        let alone = Counter::remote_exclusive(0, None);
+        let its = unidist::get(&alone.rank()).unwrap();
+        if workers > 1 {
+            // While it lives, the cycle, the tasks it places and work stealing skip its worker.
+            let ranks: Vec<usize> = (0..3 * workers).map(|_| unidist::schedule_rank()).collect();
+            assert!(!ranks.contains(&its), "the cycle skips worker {its}: {ranks:?}");
+            let placed: Vec<ObjectRef<usize>> = (0..8).map(|_| where_am_i::remote()).collect();
+            let placed = unidist::get(&placed).unwrap();
+            assert!(!placed.contains(&its), "no task on worker {its}: {placed:?}");
+        }
+        // A task aimed there still goes.
+        assert_eq!(unidist::get(&where_am_i::remote_on(its)).unwrap(), its);
+        // One actor of its own per worker at most.
+        let others: Vec<ActorRef<Counter>> =
+            (1..workers).map(|_| Counter::remote_exclusive(0, None)).collect();
+        let full = std::panic::catch_unwind(|| Counter::remote_exclusive(0, None))
+            .expect_err("every worker is taken");
+        let message = full.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("already has an actor of its own"), "{message}");
+        // Their ends give the workers back to the cycle.
+        for actor in others.iter().chain([&alone]) {
+            unidist::get(&ActorRef::kill(actor).expect("a first kill")).unwrap();
+        }
+        let mut ranks: Vec<usize> = (0..workers).map(|_| unidist::schedule_rank()).collect();
+        ranks.sort_unstable();
+        assert_eq!(ranks, (1..=workers).collect::<Vec<_>>());
     });
 
     cases.run("plain_tasks_on_a_chosen_worker", || {

@@ -14,6 +14,9 @@ use crate::parse::{check_owned_in, typed_params, Errors, Param};
 
 const METHOD: &str = "an #[actor] method";
 
+/// The functions `#[actor]` adds to the type.
+const RESERVED: [&str; 3] = ["remote", "remote_on", "remote_exclusive"];
+
 /// A method of the block that becomes a call on the actor.
 struct Method {
     /// `#[cfg]`s of the method, repeated on everything generated for it.
@@ -95,7 +98,7 @@ fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<ActorImpl> {
                     typed_params(&f.sig.inputs, "an #[actor] constructor", &mut errors),
                 ));
             }
-            None if f.sig.ident == "remote" || f.sig.ident == "remote_on" => {
+            None if RESERVED.iter().any(|r| f.sig.ident == r) => {
                 errors.push(
                     &f.sig.ident,
                     format!(
@@ -120,8 +123,8 @@ fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<ActorImpl> {
                         (**ty).clone()
                     }
                 };
-                if f.sig.ident == "remote" || f.sig.ident == "remote_on" {
-                    errors.push(&f.sig.ident, format!("an #[actor] method cannot be named `{}`: #[actor] adds `{name}::remote` and `{name}::remote_on`, which start the actor; rename the method", f.sig.ident));
+                if RESERVED.iter().any(|r| f.sig.ident == r) {
+                    errors.push(&f.sig.ident, format!("an #[actor] method cannot be named `{}`: #[actor] adds `{name}::remote`, `{name}::remote_on` and `{name}::remote_exclusive`, which start the actor; rename the method", f.sig.ident));
                 }
                 methods.push(Method {
                     cfgs: f.attrs.iter().filter(|a| a.path().is_ident("cfg")).cloned().collect(),
@@ -239,6 +242,13 @@ fn expand(spec: &ActorImpl) -> TokenStream {
     let remote_on_doc = format!(
         "Starts a `{name}` actor on worker `worker` (1 to `unidist::num_workers()`), as \
          `{name}::remote` does on the next worker of the cycle."
+    );
+    let remote_exclusive_doc = format!(
+        "Starts a `{name}` actor on a worker that it then has to itself until it ends: the next \
+         worker of the cycle that no other actor has to itself. No task or actor is placed \
+         there meanwhile, except those aimed there with `remote_on`.\n\n\
+         # Panics\n\
+         On the root, if every worker already has an actor of its own."
     );
 
     let mut method_items = Vec::new();
@@ -375,6 +385,19 @@ fn expand(spec: &ActorImpl) -> TokenStream {
                             #( ::unidist::__private::IntoArg::<#ctor_types>::into_arg(#ctor_names) ),*
                         ],
                         ::core::option::Option::None,
+                    )
+                }
+
+                #[doc = #remote_exclusive_doc]
+                #[track_caller]
+                #ctor_vis fn remote_exclusive(
+                    #( #ctor_names: impl ::unidist::__private::IntoArg<#ctor_types> ),*
+                ) -> ::unidist::ActorRef<#self_ty> {
+                    ::unidist::ActorRef::create_exclusive(
+                        __UNIDIST_NEW_ID,
+                        ::unidist::__private::vec![
+                            #( ::unidist::__private::IntoArg::<#ctor_types>::into_arg(#ctor_names) ),*
+                        ],
                     )
                 }
 

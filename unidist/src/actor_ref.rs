@@ -141,7 +141,20 @@ impl<T: Actor> ActorRef<T> {
     #[doc(hidden)]
     #[track_caller]
     pub fn create(function: u64, args: Vec<ArgValue>, worker: Option<usize>) -> ActorRef<T> {
-        let actor = api::submit(function, 1, args, Placement::NewActor(worker));
+        ActorRef::start(function, args, Placement::NewActor(worker))
+    }
+
+    /// For `T::remote_exclusive`: starts a new actor whose constructor is `function` with
+    /// `args` on a worker that it then has to itself.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn create_exclusive(function: u64, args: Vec<ArgValue>) -> ActorRef<T> {
+        ActorRef::start(function, args, Placement::ExclusiveActor)
+    }
+
+    #[track_caller]
+    fn start(function: u64, args: Vec<ArgValue>, placement: Placement) -> ActorRef<T> {
+        let actor = api::submit(function, 1, args, placement);
         ActorRef {
             handle: Arc::new(Handle {
                 actor,

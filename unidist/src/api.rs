@@ -439,6 +439,9 @@ pub(crate) enum Placement {
     On(Rank),
     /// A new actor's constructor: on this worker, or the next of the cycle; its calls follow it.
     NewActor(Option<Rank>),
+    /// A new actor's constructor, on the next worker of the cycle that no other actor has to
+    /// itself, which this one then has to itself until it ends.
+    ExclusiveActor,
     /// A call on this actor: to the actor's worker (the root knows it), after the earlier calls.
     Actor(ObjectId),
 }
@@ -485,7 +488,9 @@ pub(crate) fn submit(
         .collect();
     let actor = match placement {
         Placement::Next | Placement::On(_) => None,
-        Placement::NewActor(_) => Some(ActorCall { actor: first_output, number: 0 }),
+        Placement::NewActor(_) | Placement::ExclusiveActor => {
+            Some(ActorCall { actor: first_output, number: 0 })
+        }
         Placement::Actor(actor) => Some(ActorCall { actor, number: 0 }),
     };
     if let Placement::Actor(actor) = placement {
@@ -501,6 +506,9 @@ pub(crate) fn submit(
         actors: None,
     }
     .with_actors(actor, leases);
+    if let Placement::ExclusiveActor = placement {
+        task = task.exclusive();
+    }
     match caller {
         // The worker is picked here, in the caller's order: so `schedule_rank` called by this
         // thread names the worker of its next task, whatever the root's loop is doing.
@@ -515,6 +523,12 @@ pub(crate) fn submit(
                     task.chosen = true;
                     rank
                 }
+                Placement::ExclusiveActor => runtime.schedule_exclusive().unwrap_or_else(|| {
+                    panic!(
+                        "unidist: remote_exclusive: each of the {workers} workers already has an \
+                         actor of its own; end one, or start this actor with remote"
+                    )
+                }),
                 // The root sends it to the actor's worker.
                 Placement::Actor(_) => 1,
             };
@@ -527,7 +541,10 @@ pub(crate) fn submit(
                     task.chosen = true;
                     Some(rank)
                 }
-                Placement::Next | Placement::NewActor(None) | Placement::Actor(_) => None,
+                Placement::Next
+                | Placement::NewActor(None)
+                | Placement::ExclusiveActor
+                | Placement::Actor(_) => None,
             };
             host.submit(task, worker)
         }

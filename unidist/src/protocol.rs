@@ -64,13 +64,24 @@ pub(crate) struct TaskActors {
     /// Actors whose handles travel in the arguments: the last owning handle dropped elsewhere
     /// does not end them before this task is done (see `ActorRef`).
     pub(crate) leases: Vec<ObjectId>,
+    /// A constructor's task: the actor has its worker to itself (no task is placed there while
+    /// it lives, except those aimed there).
+    pub(crate) exclusive: bool,
 }
 
 impl Task {
     /// The task's part in actors: `None` if it has none.
     pub(crate) fn with_actors(mut self, call: Option<ActorCall>, leases: Vec<ObjectId>) -> Task {
-        self.actors =
-            (call.is_some() || !leases.is_empty()).then(|| Box::new(TaskActors { call, leases }));
+        self.actors = (call.is_some() || !leases.is_empty())
+            .then(|| Box::new(TaskActors { call, leases, exclusive: false }));
+        self
+    }
+
+    /// Marks a constructor's task as one whose actor has its worker to itself.
+    pub(crate) fn exclusive(mut self) -> Task {
+        if let Some(actors) = &mut self.actors {
+            actors.exclusive = true;
+        }
         self
     }
 

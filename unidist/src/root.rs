@@ -180,6 +180,8 @@ pub(crate) struct Root {
 struct ActorEntry {
     /// The worker it lives on: every call goes there.
     rank: Rank,
+    /// It has that worker to itself (`remote_exclusive`): the worker is reserved until its end.
+    exclusive: bool,
     /// The number of its next call.
     next: u64,
     /// Tasks submitted and not done that carry a handle of it in their arguments.
@@ -262,12 +264,17 @@ impl Root {
         let call = task.actor_call().filter(|c| c.actor != task.first_output);
         let mut rank =
             rank.unwrap_or_else(|| if call.is_some() { 1 } else { self.scheduler.next() });
+        let exclusive = task.actors.as_ref().is_some_and(|a| a.exclusive);
         if let Some(call) = task.actors.as_mut().and_then(|a| a.call.as_mut()) {
             // An actor's calls never move: all go to its worker, numbered in arrival order.
             task.pinned = true;
             if call.actor == task.first_output {
                 call.number = 0;
-                let actor = ActorEntry { rank, next: 1, owners: 1, leases: 0, release: None };
+                if exclusive {
+                    self.scheduler.reserve(rank, true);
+                }
+                let actor =
+                    ActorEntry { rank, exclusive, next: 1, owners: 1, leases: 0, release: None };
                 self.actors.insert(call.actor, actor);
             } else {
                 let Some(actor) = self.actors.get_mut(&call.actor) else {
@@ -298,8 +305,11 @@ impl Root {
                 actor.next += 1;
                 if crate::actor::ends(task.function) {
                     // Its last call: later ones fail, and tasks' leases on it lapse.
-                    let release = self.actors.remove(&call.actor).and_then(|a| a.release);
-                    if let Some(release) = release {
+                    let ended = self.actors.remove(&call.actor).expect("present");
+                    if ended.exclusive {
+                        self.scheduler.reserve(ended.rank, false);
+                    }
+                    if let Some(release) = ended.release {
                         // Killed while its release waited: that call fails instead.
                         self.fail_call(&release);
                     }
@@ -307,9 +317,13 @@ impl Root {
             }
         }
         if let Some(placement) = &mut self.placement {
-            // A task whose caller named its worker (or an actor's call) stays there.
+            // A task whose caller named its worker (or an actor's call) stays there; no task
+            // moves to a worker kept for an actor of its own.
             if !task.chosen && task.actor_call().is_none() {
-                rank = placement.place(rank, largest_input(&self.objects, &task, rank));
+                let placed = placement.place(rank, largest_input(&self.objects, &task, rank));
+                if !self.scheduler.is_reserved(placed) {
+                    rank = placed;
+                }
             }
             placement.started(rank);
         }
@@ -572,6 +586,7 @@ impl Root {
         let workers = self.size - 1;
         (0..workers).map(|k| 1 + (after + k) % workers).find(|&rank| {
             takers[rank]
+                && !self.scheduler.is_reserved(rank)
                 && self.placement.as_ref().map_or(true, |placement| {
                     placement.allows(rank, largest_input(&self.objects, task, rank))
                 })

@@ -67,6 +67,17 @@ impl Runtime {
         self.scheduler.next()
     }
 
+    /// The next worker of the cycle that no actor has to itself, now kept for one; `None` if
+    /// every worker is kept.
+    pub(crate) fn schedule_exclusive(&self) -> Option<Rank> {
+        let rank = self.scheduler.next();
+        if self.scheduler.is_reserved(rank) {
+            return None;
+        }
+        self.scheduler.reserve(rank, true);
+        Some(rank)
+    }
+
     pub(crate) fn workers(&self) -> usize {
         self.workers
     }

@@ -1,24 +1,47 @@
 //! Which worker runs the next task: round-robin over the worker ranks, except that a task with a
 //! large input goes to a worker of the host that holds it (host-aware placement).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::id::Rank;
 
 pub(crate) struct RoundRobin {
     next: AtomicUsize,
     workers: usize,
+    /// Workers kept for an actor of their own (by rank; 0 unused): the cycle skips them.
+    reserved: Vec<AtomicBool>,
 }
 
 impl RoundRobin {
     pub(crate) fn new(workers: usize) -> RoundRobin {
         assert!(workers > 0, "a job needs at least one worker");
-        RoundRobin { next: AtomicUsize::new(0), workers }
+        let reserved = (0..=workers).map(|_| AtomicBool::new(false)).collect();
+        RoundRobin { next: AtomicUsize::new(0), workers, reserved }
     }
 
-    /// The next worker rank, in the cycle 1, 2, ..., workers, 1, ...
+    /// The next worker rank, in the cycle 1, 2, ..., workers, 1, ..., skipping reserved
+    /// workers (unless every worker is reserved: then the plain cycle).
     pub(crate) fn next(&self) -> Rank {
-        1 + self.next.fetch_add(1, Ordering::Relaxed) % self.workers
+        let mut rank = 1 + self.next.fetch_add(1, Ordering::Relaxed) % self.workers;
+        for _ in 1..self.workers {
+            if !self.is_reserved(rank) {
+                return rank;
+            }
+            rank = 1 + self.next.fetch_add(1, Ordering::Relaxed) % self.workers;
+        }
+        rank
+    }
+
+    /// Keeps `rank` for an actor of its own (`reserved`), or gives it back.
+    pub(crate) fn reserve(&self, rank: Rank, reserved: bool) {
+        if let Some(flag) = self.reserved.get(rank) {
+            flag.store(reserved, Ordering::Relaxed);
+        }
+    }
+
+    /// True if `rank` is kept for an actor of its own.
+    pub(crate) fn is_reserved(&self, rank: Rank) -> bool {
+        self.reserved.get(rank).is_some_and(|flag| flag.load(Ordering::Relaxed))
     }
 }
 
@@ -129,6 +152,23 @@ mod tests {
     fn hosts() -> HostAware {
         // rank 0 on a; 1, 2 on b; 3, 4 on c.
         HostAware::new(&["a", "b", "b", "c", "c"].map(String::from), LARGE_INPUT)
+    }
+
+    #[test]
+    fn the_cycle_skips_reserved_workers_unless_all_are() {
+        let cycle = RoundRobin::new(3);
+        cycle.reserve(2, true);
+        assert_eq!((0..4).map(|_| cycle.next()).collect::<Vec<_>>(), [1, 3, 1, 3]);
+        cycle.reserve(1, true);
+        cycle.reserve(3, true);
+        let all: Vec<Rank> = (0..3).map(|_| cycle.next()).collect();
+        assert!(all.iter().all(|r| (1..=3).contains(r)), "every worker kept: the plain cycle");
+        cycle.reserve(1, false);
+        cycle.reserve(2, false);
+        cycle.reserve(3, false);
+        let mut back: Vec<Rank> = (0..3).map(|_| cycle.next()).collect();
+        back.sort_unstable();
+        assert_eq!(back, [1, 2, 3]);
     }
 
     #[test]
