@@ -854,6 +854,14 @@ mod tests {
 
     #[test]
     fn a_driver_with_nothing_to_do_sleeps_on_the_bell_and_a_ring_wakes_it_not_the_loop_s_thread() {
+        // On busy cores the driver may give the loop back before it sleeps as its driver: the
+        // scenario is then tried again. A driver that never sleeps on the bell fails every try.
+        let tried = (0..20).find(|_| a_driver_sleeps_on_the_bell_and_a_ring_wakes_it());
+        assert!(tried.is_some(), "in 20 tries the driver never slept on the bell as the driver");
+    }
+
+    /// One try of the test above: false if the driver left before it slept as the driver.
+    fn a_driver_sleeps_on_the_bell_and_a_ring_wakes_it() -> bool {
         let (transport, log) = script(vec![]);
         log.lock().unwrap().sleep = true;
         let bell = transport.doorbell();
@@ -874,15 +882,24 @@ mod tests {
         };
         // The driver runs an idle round, then sleeps on the bell instead of leaving.
         until(|| bell.driver_sleeping() || driver.is_finished());
+        let slept = !driver.is_finished();
         mailbox.send(7);
+        if !slept {
+            until(|| noted(&events, "command 7"));
+        }
         driver.join().unwrap();
-        assert!(noted(&events, "command 7 on driver"), "the driver's round took the command");
-        assert!(!bell.driven(), "and it stopped driving once it was done");
+        if slept {
+            assert!(noted(&events, "command 7 on driver"), "the driver's round took the command");
+            assert!(!bell.driven(), "and it stopped driving once it was done");
+        }
         log.lock().unwrap().incoming.push_back(Some((1, vec![Message::Shutdown])));
         bell.ring_peer();
         loop_thread.join().unwrap();
         assert!(log.lock().unwrap().closed, "the loop's thread ran again once rung");
-        assert!(!events.lock().unwrap().iter().any(|e| e.starts_with("command 7 on loop")));
+        if slept {
+            assert!(!events.lock().unwrap().iter().any(|e| e.starts_with("command 7 on loop")));
+        }
+        slept
     }
 
     #[test]
