@@ -40,10 +40,11 @@ impl ActorId {
 /// A handle on an actor: a value of `T` that lives on one worker, whose methods run there one at
 /// a time, in the order each caller made its calls.
 ///
-/// Made by `T::remote(..)` (the constructor runs on the next worker of the cycle) or
-/// `T::remote_on(worker, ..)`, which [`#[actor]`](macro@crate::actor) generates. Calling a method on
-/// the handle (it dereferences to [`Actor::Methods`]) submits the call and returns an
-/// [`ObjectRef`] of its result at once.
+/// Made by `T::remote(..)` (the constructor runs on the next worker of the cycle),
+/// `T::remote_on(worker, ..)` or `T::remote_exclusive(..)` (on a worker the actor then has to
+/// itself), which [`#[actor]`](macro@crate::actor) generates. Calling a method on the handle (it
+/// dereferences to [`Actor::Methods`]) submits the call and returns an [`ObjectRef`] of its
+/// result at once.
 ///
 /// Cloning is cheap. A handle is an argument like any value: pass a clone to `remote`, to a
 /// remote function or to another actor's method that takes an `ActorRef<T>`, and the task or
