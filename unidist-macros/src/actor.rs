@@ -318,6 +318,12 @@ fn expand(spec: &ActorImpl) -> TokenStream {
         });
     }
     let methods_struct = Ident::new("__UnidistActorMethods", Span::call_site());
+    // The constructor's arguments as they travel, for each of the stubs that start the actor.
+    let ctor_args = quote! {
+        ::unidist::__private::vec![
+            #( ::unidist::__private::IntoArg::<#ctor_types>::into_arg(#ctor_names) ),*
+        ]
+    };
     // `remote_on`'s first parameter, named so that it cannot clash with the constructor's.
     let worker = if ctor_names.iter().any(|n| *n == "worker") {
         format_ident!("__unidist_worker")
@@ -381,9 +387,7 @@ fn expand(spec: &ActorImpl) -> TokenStream {
                 ) -> ::unidist::ActorRef<#self_ty> {
                     ::unidist::ActorRef::create(
                         __UNIDIST_NEW_ID,
-                        ::unidist::__private::vec![
-                            #( ::unidist::__private::IntoArg::<#ctor_types>::into_arg(#ctor_names) ),*
-                        ],
+                        #ctor_args,
                         ::core::option::Option::None,
                     )
                 }
@@ -395,9 +399,7 @@ fn expand(spec: &ActorImpl) -> TokenStream {
                 ) -> ::unidist::ActorRef<#self_ty> {
                     ::unidist::ActorRef::create_exclusive(
                         __UNIDIST_NEW_ID,
-                        ::unidist::__private::vec![
-                            #( ::unidist::__private::IntoArg::<#ctor_types>::into_arg(#ctor_names) ),*
-                        ],
+                        #ctor_args,
                     )
                 }
 
@@ -409,9 +411,7 @@ fn expand(spec: &ActorImpl) -> TokenStream {
                 ) -> ::unidist::ActorRef<#self_ty> {
                     ::unidist::ActorRef::create(
                         __UNIDIST_NEW_ID,
-                        ::unidist::__private::vec![
-                            #( ::unidist::__private::IntoArg::<#ctor_types>::into_arg(#ctor_names) ),*
-                        ],
+                        #ctor_args,
                         ::core::option::Option::Some(#worker),
                     )
                 }

@@ -466,11 +466,11 @@ pub(crate) fn submit(
         Caller::Root(runtime) => runtime.new_ids(num_returns),
         Caller::Task { host, .. } => host.new_ids(num_returns),
     };
-    let workers = match &caller {
-        Caller::Root(runtime) => runtime.workers(),
-        Caller::Task { host, .. } => host.workers(),
-    };
     if let Placement::On(rank) | Placement::NewActor(Some(rank)) = placement {
+        let workers = match &caller {
+            Caller::Root(runtime) => runtime.workers(),
+            Caller::Task { host, .. } => host.workers(),
+        };
         assert!(
             (1..=workers).contains(&rank),
             "unidist: remote_on({rank}): there is no worker {rank}; the workers are 1 to {workers} (see unidist::num_workers)"
@@ -525,8 +525,9 @@ pub(crate) fn submit(
                 }
                 Placement::ExclusiveActor => runtime.schedule_exclusive().unwrap_or_else(|| {
                     panic!(
-                        "unidist: remote_exclusive: each of the {workers} workers already has an \
-                         actor of its own; end one, or start this actor with remote"
+                        "unidist: remote_exclusive: each of the {} workers already has an \
+                         actor of its own; end one, or start this actor with remote",
+                        runtime.workers()
                     )
                 }),
                 // The root sends it to the actor's worker.

@@ -264,56 +264,10 @@ impl Root {
         let call = task.actor_call().filter(|c| c.actor != task.first_output);
         let mut rank =
             rank.unwrap_or_else(|| if call.is_some() { 1 } else { self.scheduler.next() });
-        let exclusive = task.actors.as_ref().is_some_and(|a| a.exclusive);
-        if let Some(call) = task.actors.as_mut().and_then(|a| a.call.as_mut()) {
-            // An actor's calls never move: all go to its worker, numbered in arrival order.
-            task.pinned = true;
-            if call.actor == task.first_output {
-                call.number = 0;
-                if exclusive {
-                    self.scheduler.reserve(rank, true);
-                }
-                let actor =
-                    ActorEntry { rank, exclusive, next: 1, owners: 1, leases: 0, release: None };
-                self.actors.insert(call.actor, actor);
-            } else {
-                let Some(actor) = self.actors.get_mut(&call.actor) else {
-                    // It ended: the root forgot it when it sent its last call.
-                    self.fail_call(&task);
-                    return 0;
-                };
-                rank = actor.rank;
-                if task.function == crate::actor::RELEASE {
-                    actor.owners = actor.owners.saturating_sub(1);
-                }
-                if task.function == crate::actor::RELEASE && actor.owners > 0 {
-                    // Other handles live: this group's release changes nothing.
-                    self.complete_at_root(&task, Object::encode(&()).expect("() encodes"));
-                    return 0;
-                }
-                if task.function == crate::actor::RELEASE && actor.leases > 0 {
-                    // Tasks still carry handles of it: it ends after them.
-                    for k in 0..task.num_returns as usize {
-                        let id = task.first_output.offset(k);
-                        self.objects.insert(id, Entry::new(rank, false, 0));
-                    }
-                    crate::log::event!(debug, actor = %call.actor, leases = actor.leases, "actor's release held back");
-                    actor.release = Some(task);
-                    return rank;
-                }
-                call.number = actor.next;
-                actor.next += 1;
-                if crate::actor::ends(task.function) {
-                    // Its last call: later ones fail, and tasks' leases on it lapse.
-                    let ended = self.actors.remove(&call.actor).expect("present");
-                    if ended.exclusive {
-                        self.scheduler.reserve(ended.rank, false);
-                    }
-                    if let Some(release) = ended.release {
-                        // Killed while its release waited: that call fails instead.
-                        self.fail_call(&release);
-                    }
-                }
+        if task.actor_call().is_some() {
+            match self.actor_call(task, rank) {
+                Ok((numbered, at)) => (task, rank) = (numbered, at),
+                Err(answered) => return answered,
             }
         }
         if let Some(placement) = &mut self.placement {
@@ -367,6 +321,65 @@ impl Root {
         crate::log::event!(debug, task = %task.first_output, function = task.function, worker = rank, "task submitted");
         out.send(rank, Message::Submit(task));
         rank
+    }
+
+    /// An actor's call, before it is sent: a constructor records its actor on `rank`; a later
+    /// call goes to the actor's worker with the next number (the last one forgets the actor).
+    /// `Err` with the rank to report when the call is not sent now: failed or completed here,
+    /// or a release held back until tasks that carry handles are done.
+    fn actor_call(&mut self, mut task: Task, rank: Rank) -> Result<(Task, Rank), Rank> {
+        // An actor's calls never move: all go to its worker, numbered in arrival order.
+        task.pinned = true;
+        let exclusive = task.actors.as_ref().is_some_and(|a| a.exclusive);
+        let call = task.actors.as_mut().and_then(|a| a.call.as_mut()).expect("an actor's call");
+        if call.actor == task.first_output {
+            call.number = 0;
+            if exclusive {
+                self.scheduler.reserve(rank, true);
+            }
+            let actor =
+                ActorEntry { rank, exclusive, next: 1, owners: 1, leases: 0, release: None };
+            self.actors.insert(call.actor, actor);
+            return Ok((task, rank));
+        }
+        let Some(actor) = self.actors.get_mut(&call.actor) else {
+            // It ended: the root forgot it when it sent its last call.
+            self.fail_call(&task);
+            return Err(0);
+        };
+        let rank = actor.rank;
+        if task.function == crate::actor::RELEASE {
+            actor.owners = actor.owners.saturating_sub(1);
+            if actor.owners > 0 {
+                // Other handles live: this group's release changes nothing.
+                self.complete_at_root(&task, Object::encode(&()).expect("() encodes"));
+                return Err(0);
+            }
+            if actor.leases > 0 {
+                // Tasks still carry handles of it: it ends after them.
+                for k in 0..task.num_returns as usize {
+                    let id = task.first_output.offset(k);
+                    self.objects.insert(id, Entry::new(rank, false, 0));
+                }
+                crate::log::event!(debug, actor = %call.actor, leases = actor.leases, "actor's release held back");
+                actor.release = Some(task);
+                return Err(rank);
+            }
+        }
+        call.number = actor.next;
+        actor.next += 1;
+        if crate::actor::ends(task.function) {
+            // Its last call: later ones fail, and tasks' leases on it lapse.
+            let ended = self.actors.remove(&call.actor).expect("present");
+            if ended.exclusive {
+                self.scheduler.reserve(ended.rank, false);
+            }
+            if let Some(release) = ended.release {
+                // Killed while its release waited: that call fails instead.
+                self.fail_call(&release);
+            }
+        }
+        Ok((task, rank))
     }
 
     /// Places a task that a task of worker `from` submitted, on `worker` if it chose; tells
