@@ -67,6 +67,26 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
          `Vec<T>` parameter also a `Vec<ObjectRef<T>>` or `&[ObjectRef<T>]`."
     );
 
+    let nested_note = format!(
+        "`#[remote]` function `{name}` is declared inside a function body: move it to module \
+         level (every rank finds a remote function by its module path)"
+    );
+    // A function deprecated by its author would trip the check: it goes without.
+    let deprecated = item.attrs.iter().any(|a| a.path().is_ident("deprecated"));
+    let checked_name = Ident::new(&name.to_string(), name.span());
+    let nested_check = if deprecated {
+        quote! {}
+    } else {
+        quote! {
+            #[deny(deprecated)]
+            const _: () = {
+                #[allow(unused_imports)]
+                use super::*;
+                let _ = #checked_name;
+            };
+        }
+    };
+
     quote! {
         #item
 
@@ -87,13 +107,27 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
             fn __unidist_invoke(
                 __unidist_args: &mut ::unidist::__private::TaskArgs,
             ) -> ::core::result::Result<::unidist::__private::Outputs, ::unidist::Error> {
+                // The function in the parent module (see `__unidist_not_at_module_level`).
+                #[allow(unused_imports)]
+                use super::*;
                 #( let #locals = __unidist_args.take::<#param_types>()?; )*
-                let __unidist_result: #ret = super::#name(#(#locals),*);
+                let __unidist_result: #ret = #name(#(#locals),*);
                 #destructure
                 let mut __unidist_outputs = __unidist_args.outputs();
                 #( __unidist_outputs.push::<#outputs>(&#results)?; )*
                 ::core::result::Result::Ok(__unidist_outputs)
             }
+
+            // Found by the code above only where the parent module has no function of this name:
+            // `#[remote]` on a function inside another function's body, which a module cannot
+            // see. Using it is the compile error that says so.
+            #[deprecated(note = #nested_note)]
+            #[allow(unused_variables)]
+            fn #name(#( #param_names: #param_types ),*) -> #ret {
+                ::core::unreachable!()
+            }
+
+            #nested_check
 
             fn __unidist_types() -> ::unidist::__private::Vec<&'static str> {
                 ::unidist::__private::vec![#( ::core::any::type_name::<#param_types>(), )* #( ::core::any::type_name::<#outputs>() ),*]

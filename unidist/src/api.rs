@@ -1,6 +1,9 @@
 //! The functions users call: `init`, `put`, `get`, `wait`, `shutdown` and friends.
 
-use std::sync::mpsc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvError, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 use crate::cluster::HostResources;
 use crate::context;
@@ -29,6 +32,7 @@ use crate::stats::{MemoryStats, RankStats, TransferStats};
 /// If called twice, after [`shutdown`], inside a remote function, or if the job cannot start
 /// (ranks that run different binaries, a program started as several ranks but built without the
 /// `mpi` feature): the message says which and what to do.
+#[track_caller]
 pub fn init() {
     runtime::init();
 }
@@ -81,6 +85,7 @@ pub enum Role {
 /// Like [`init`], and if MPI is not initialized or was initialized with a threading level below
 /// `Multiple`, or if `UNIDIST_BACKEND` asks for another backend: the message says what to do.
 #[cfg(feature = "mpi")]
+#[track_caller]
 pub fn init_in(communicator: &mpi::topology::SimpleCommunicator) -> Role {
     use crate::transport::mpi::{check_program_mpi, HandedComm};
     runtime::begin_init("init_in");
@@ -97,6 +102,7 @@ pub fn init_in(communicator: &mpi::topology::SimpleCommunicator) -> Role {
 ///
 /// On the MPI backend it also finalizes MPI. The runtime cannot be started again: any later call
 /// of the API panics, while dropping or cloning refs and [`is_initialized`] stay harmless.
+#[track_caller]
 pub fn shutdown() {
     runtime::shutdown();
 }
@@ -107,6 +113,7 @@ pub fn is_initialized() -> bool {
 }
 
 /// The number of workers tasks are spread over (ranks but the root, or local worker threads).
+#[track_caller]
 pub fn num_workers() -> usize {
     match caller("num_workers") {
         Caller::Root(runtime) => runtime.workers(),
@@ -115,6 +122,7 @@ pub fn num_workers() -> usize {
 }
 
 /// The backend in use: `"mpi"` or `"local"`.
+#[track_caller]
 pub fn backend() -> &'static str {
     match caller("backend") {
         Caller::Root(runtime) => runtime.backend(),
@@ -136,6 +144,7 @@ pub fn backend() -> &'static str {
 /// assert_eq!(hosts[0].ranks[0], 0, "the root's host comes first");
 /// unidist::shutdown();
 /// ```
+#[track_caller]
 pub fn cluster_resources() -> Vec<HostResources> {
     runtime("cluster_resources").hosts().to_vec()
 }
@@ -155,6 +164,7 @@ pub fn cluster_resources() -> Vec<HostResources> {
 /// `f::remote_on(worker, ..)` names a worker that nothing moves the task from). Any other task may be taken over, until it starts, by a worker with nothing
 /// to run (see the README's "Placement, and tasks stuck behind a straggler"). Only the root's
 /// program may call it.
+#[track_caller]
 pub fn schedule_rank() -> usize {
     let rank = runtime("schedule_rank").schedule();
     AIMED.set(true);
@@ -187,6 +197,7 @@ fn submit_from_root(runtime: &crate::runtime::Runtime, command: Command) {
 /// function, in the store of the task's worker.
 ///
 /// Pass the ref to many tasks to send the value once per worker instead of once per task.
+#[track_caller]
 pub fn put<T: RemoteValue>(value: T) -> ObjectRef<T> {
     let caller = caller("put");
     ObjectRef::new(put_object(caller, encode_for_put(&value)))
@@ -209,6 +220,7 @@ pub(crate) fn put_as<T: RemoteValue, U: RemoteValue>(value: U) -> ObjectRef<T> {
     ObjectRef::new(put_object(caller, object))
 }
 
+#[track_caller]
 fn put_object(caller: Caller, object: Object) -> ObjectId {
     match caller {
         Caller::Root(runtime) => {
@@ -225,6 +237,7 @@ fn put_object(caller: Caller, object: Object) -> ObjectId {
 }
 
 /// Sends a blocking call to the root's loop and waits for the answer.
+#[track_caller]
 fn call_root(
     runtime: &crate::runtime::Runtime,
     api: &str,
@@ -245,12 +258,13 @@ fn call_root(
         .unwrap_or_else(|_| panic!("unidist::{api}: the runtime was shut down while {api} waited"))
 }
 
+#[track_caller]
 fn fetch(ids: Vec<ObjectId>) -> Vec<Object> {
     match caller("get") {
         Caller::Root(runtime) => {
             match call_root(runtime, "get", ids, |ids, reply| Command::Get { ids, reply }) {
                 Answer::Objects(objects) => objects,
-                Answer::Flags(_) => unreachable!("get is answered with objects"),
+                _ => unreachable!("get is answered with objects"),
             }
         }
         Caller::Task { host, depth } => {
@@ -266,35 +280,54 @@ pub trait GetRefs {
     type Output;
     /// Fetches the values; see [`get`].
     fn get_refs(self) -> Result<Self::Output, Error>;
+    /// The objects named, in order (for [`get_timeout`]).
+    #[doc(hidden)]
+    fn object_ids(&self) -> Vec<ObjectId>;
 }
 
 impl<T: RemoteValue> GetRefs for &ObjectRef<T> {
     type Output = T;
+    #[track_caller]
     fn get_refs(self) -> Result<T, Error> {
         let object = fetch(vec![self.id()]).pop().expect("one object");
         object.decode(self.id())
+    }
+    fn object_ids(&self) -> Vec<ObjectId> {
+        vec![self.id()]
     }
 }
 
 impl<T: RemoteValue> GetRefs for &[ObjectRef<T>] {
     type Output = Vec<T>;
+    #[track_caller]
     fn get_refs(self) -> Result<Vec<T>, Error> {
         let objects = fetch(self.iter().map(ObjectRef::id).collect());
         objects.iter().zip(self).map(|(object, r)| object.decode(r.id())).collect()
+    }
+    fn object_ids(&self) -> Vec<ObjectId> {
+        self.iter().map(ObjectRef::id).collect()
     }
 }
 
 impl<T: RemoteValue> GetRefs for &Vec<ObjectRef<T>> {
     type Output = Vec<T>;
+    #[track_caller]
     fn get_refs(self) -> Result<Vec<T>, Error> {
         self.as_slice().get_refs()
+    }
+    fn object_ids(&self) -> Vec<ObjectId> {
+        self.as_slice().object_ids()
     }
 }
 
 impl<T: RemoteValue, const N: usize> GetRefs for &[ObjectRef<T>; N] {
     type Output = Vec<T>;
+    #[track_caller]
     fn get_refs(self) -> Result<Vec<T>, Error> {
         self.as_slice().get_refs()
+    }
+    fn object_ids(&self) -> Vec<ObjectId> {
+        self.as_slice().object_ids()
     }
 }
 
@@ -302,7 +335,8 @@ impl<T: RemoteValue, const N: usize> GetRefs for &[ObjectRef<T>; N] {
 ///
 /// `&ObjectRef<T>` gives `Result<T, Error>`; a slice, array or `&Vec` of refs gives
 /// `Result<Vec<T>, Error>` in the same order. A task that failed, or whose input failed, gives
-/// its [`Error`]; so does an object that holds another type than `T`.
+/// its [`Error`]; so does an object that holds another type than `T`. To keep the values of the
+/// others when one of many fails, use [`get_each`]; to bound the wait, [`get_timeout`].
 ///
 /// ```
 /// #[unidist::remote]
@@ -316,46 +350,138 @@ impl<T: RemoteValue, const N: usize> GetRefs for &[ObjectRef<T>; N] {
 ///     unidist::shutdown();
 /// }
 /// ```
+#[track_caller]
 pub fn get<R: GetRefs>(refs: R) -> Result<R::Output, Error> {
     refs.get_refs()
+}
+
+/// Like [`get`], but gives up once `timeout` has passed: then it returns
+/// [`Error::Timeout`] naming the first object not ready, and every ref stays valid for a later
+/// `get`. The timeout bounds the wait for the objects to be made; once all are made, fetching
+/// their bytes is not bounded.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[unidist::remote]
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// fn main() {
+///     unidist::init();
+///     let r = square::remote(7);
+///     match unidist::get_timeout(&r, Duration::from_secs(10)) {
+///         Ok(v) => assert_eq!(v, 49),
+///         Err(unidist::Error::Timeout { .. }) => println!("still running; try again later"),
+///         Err(e) => panic!("{e}"),
+///     }
+///     unidist::shutdown();
+/// }
+/// ```
+///
+/// # Panics
+/// Inside a remote function (not supported there yet): use [`wait`] or [`get`].
+#[track_caller]
+pub fn get_timeout<R: GetRefs>(refs: R, timeout: Duration) -> Result<R::Output, Error> {
+    let ids = refs.object_ids();
+    let all = ids.len();
+    let done = wait_ids(caller("get_timeout"), "get_timeout", ids.clone(), all, Some(timeout));
+    if let Some(late) = done.iter().position(Option::is_none) {
+        return Err(Error::Timeout { object: ids[late], waited: timeout });
+    }
+    refs.get_refs()
+}
+
+/// Blocks until every object is ready and returns one `Result` per ref, in the same order: a
+/// failed task loses nothing but its own value.
+///
+/// ```
+/// #[unidist::remote]
+/// fn check(x: u64) -> u64 {
+///     assert!(x != 2, "bad parameter {x}");
+///     x
+/// }
+///
+/// fn main() {
+///     unidist::init();
+///     let refs: Vec<_> = (0..4_u64).map(|x| check::remote(x)).collect();
+///     let results = unidist::get_each(&refs);
+///     assert_eq!(results[3], Ok(3));
+///     assert!(results[2].as_ref().unwrap_err().to_string().contains("bad parameter 2"));
+///     unidist::shutdown();
+/// }
+/// ```
+#[track_caller]
+pub fn get_each<T: RemoteValue>(refs: &[ObjectRef<T>]) -> Vec<Result<T, Error>> {
+    let objects = fetch(refs.iter().map(ObjectRef::id).collect());
+    objects.iter().zip(refs).map(|(object, r)| object.decode(r.id())).collect()
 }
 
 /// Blocks until at least `num_returns` of `refs` are ready (a failed task counts as ready) and
 /// returns the ready refs and the others, each in input order.
 ///
-/// It returns as soon as enough are ready, whatever the others do.
+/// It returns as soon as enough are ready, whatever the others do; [`wait_timeout`] also stops
+/// at a deadline.
 ///
 /// # Panics
 /// If `num_returns` is larger than `refs.len()`.
+#[track_caller]
 pub fn wait<T>(
     refs: &[ObjectRef<T>],
     num_returns: usize,
 ) -> (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>) {
+    wait_split("wait", refs, num_returns, None)
+}
+
+/// Like [`wait`], but returns once `timeout` has passed even if fewer than `num_returns` refs
+/// are ready: with the refs ready by then and the others, each in input order.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[unidist::remote]
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// fn main() {
+///     unidist::init();
+///     let refs: Vec<_> = (0..4_u64).map(|i| square::remote(i)).collect();
+///     let (ready, not_ready) = unidist::wait_timeout(&refs, 4, Duration::from_secs(10));
+///     assert_eq!(ready.len() + not_ready.len(), 4);
+///     unidist::shutdown();
+/// }
+/// ```
+///
+/// # Panics
+/// If `num_returns` is larger than `refs.len()`; inside a remote function (not supported there
+/// yet).
+#[track_caller]
+pub fn wait_timeout<T>(
+    refs: &[ObjectRef<T>],
+    num_returns: usize,
+    timeout: Duration,
+) -> (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>) {
+    wait_split("wait_timeout", refs, num_returns, Some(timeout))
+}
+
+#[track_caller]
+fn wait_split<T>(
+    api: &str,
+    refs: &[ObjectRef<T>],
+    num_returns: usize,
+    timeout: Option<Duration>,
+) -> (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>) {
     // Checked first, so that a misuse is reported as such wherever it happens.
-    let caller = caller("wait");
+    let caller = caller(api);
     assert!(
         num_returns <= refs.len(),
-        "unidist::wait: num_returns is {num_returns} but only {} refs were given: ask for at most {}",
+        "unidist::{api}: num_returns is {num_returns} but only {} refs were given: ask for at most {}",
         refs.len(),
         refs.len()
     );
     let ids: Vec<ObjectId> = refs.iter().map(ObjectRef::id).collect();
-    let done = match caller {
-        Caller::Root(runtime) => {
-            let make = |ids, reply| Command::Wait { ids, num_returns, reply };
-            match call_root(runtime, "wait", ids, make) {
-                Answer::Flags(flags) => flags,
-                Answer::Objects(_) => unreachable!("wait is answered with flags"),
-            }
-        }
-        Caller::Task { host, depth } => {
-            crate::actor::check_wait("wait", &ids);
-            host.wait(ids, num_returns, depth)
-        }
-    };
+    let done = wait_ids(caller, api, ids, num_returns, timeout);
     let (mut ready, mut not_ready) = (Vec::new(), Vec::new());
     for (r, done) in refs.iter().zip(done) {
-        if done {
+        if done.is_some() {
             ready.push(r.clone())
         } else {
             not_ready.push(r.clone())
@@ -364,11 +490,195 @@ pub fn wait<T>(
     (ready, not_ready)
 }
 
+/// Which of `ids` are done once `num_returns` are or `timeout` has passed, each with its place
+/// in the order the root saw objects become done (in a task, whose worker may answer alone,
+/// every done object has the place 0).
+#[track_caller]
+fn wait_ids(
+    caller: Caller,
+    api: &str,
+    ids: Vec<ObjectId>,
+    num_returns: usize,
+    timeout: Option<Duration>,
+) -> Vec<Option<u64>> {
+    match caller {
+        Caller::Root(runtime) => match timeout {
+            None => {
+                let make = |ids, reply| Command::Wait { ids, num_returns, reply, token: None };
+                match call_root(runtime, api, ids, make) {
+                    Answer::Ordered(order) => order,
+                    _ => unreachable!("a wait of the root's program is answered with the order"),
+                }
+            }
+            Some(timeout) => wait_until(runtime, api, ids, num_returns, timeout),
+        },
+        Caller::Task { host, depth } => {
+            assert!(
+                timeout.is_none(),
+                "unidist::{api} is not supported inside a remote function yet: use wait or get"
+            );
+            crate::actor::check_wait(api, &ids);
+            host.wait(ids, num_returns, depth).into_iter().map(|done| done.then_some(0)).collect()
+        }
+    }
+}
+
+/// A `wait` of the root's program with a deadline. It leaves the root's loop to its own thread
+/// (a thread driving the loop sleeps until something comes, past any deadline) and tells the
+/// root when the deadline has passed, which then answers with what is done.
+#[track_caller]
+fn wait_until(
+    runtime: &crate::runtime::Runtime,
+    api: &str,
+    ids: Vec<ObjectId>,
+    num_returns: usize,
+    timeout: Duration,
+) -> Vec<Option<u64>> {
+    static TOKENS: AtomicU64 = AtomicU64::new(0);
+    SUBMITTED.set(false);
+    let token = TOKENS.fetch_add(1, Ordering::Relaxed);
+    let (reply, answer) = Reply::channel();
+    runtime.send(Command::Wait { ids, num_returns, reply, token: Some(token) });
+    let answered = match answer.recv_timeout(timeout) {
+        Ok(answered) => Ok(answered),
+        Err(RecvTimeoutError::Timeout) => {
+            runtime.send(Command::WaitExpired(token));
+            crate::reply::receive(&answer)
+        }
+        Err(RecvTimeoutError::Disconnected) => Err(RecvError),
+    };
+    match answered {
+        Ok(Answer::Ordered(order)) => order,
+        Ok(_) => unreachable!("a wait of the root's program is answered with the order"),
+        Err(_) => panic!("unidist::{api}: the runtime was shut down while {api} waited"),
+    }
+}
+
+/// Yields the results of refs as their tasks finish, in the order they finish, each with the
+/// key it was given: see [`as_completed`].
+pub struct AsCompleted<K, T> {
+    /// Not done when last asked, in input order.
+    pending: Vec<(K, ObjectRef<T>)>,
+    /// Done and fetched, in the order they finished.
+    ready: VecDeque<(K, Result<T, Error>)>,
+    deadline: Option<Instant>,
+}
+
+/// Yields each `(key, result)` as soon as its ref is ready, in the order the objects became
+/// ready (a failed task's result is its `Err`): so a program can act on the first results while
+/// the others run, and knows which parameter each result is for.
+///
+/// The keys are anything: the parameters of the tasks, indexes (`refs.into_iter().enumerate()`),
+/// or the refs themselves (`ObjectRef` is `Hash + Eq`). [`AsCompleted::timeout`] stops the
+/// iteration at a deadline, after which [`AsCompleted::into_remaining`] gives the refs not done.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[unidist::remote]
+/// fn simulate(p: u64) -> u64 {
+///     assert!(p != 3, "diverged");
+///     p * 10
+/// }
+///
+/// fn main() {
+///     unidist::init();
+///     let runs = (0..6_u64).map(|p| (p, simulate::remote(p)));
+///     let mut done = unidist::as_completed(runs).timeout(Duration::from_secs(60));
+///     let mut failed = Vec::new();
+///     for (p, result) in &mut done {
+///         match result {
+///             Ok(value) => assert_eq!(value, p * 10),
+///             Err(e) => failed.push((p, e)),
+///         }
+///     }
+///     assert_eq!(failed.len(), 1);
+///     assert_eq!(failed[0].0, 3);
+///     assert!(done.into_remaining().is_empty(), "all finished within the minute");
+///     unidist::shutdown();
+/// }
+/// ```
+///
+/// Objects that became ready between two looks come in the order the root saw them finish; in a
+/// remote function, whose worker may answer alone, such objects come in input order.
+#[track_caller]
+pub fn as_completed<K, T: RemoteValue>(
+    refs: impl IntoIterator<Item = (K, ObjectRef<T>)>,
+) -> AsCompleted<K, T> {
+    // Checked at once, so that a misuse is reported at the call.
+    let _ = caller("as_completed");
+    AsCompleted { pending: refs.into_iter().collect(), ready: VecDeque::new(), deadline: None }
+}
+
+impl<K, T: RemoteValue> AsCompleted<K, T> {
+    /// Stops the iteration once `timeout` from now has passed: results ready by then are still
+    /// yielded, then `next` returns `None`; [`AsCompleted::into_remaining`] gives the others.
+    ///
+    /// # Panics
+    /// When the iterator is used inside a remote function (not supported there yet).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Some(Instant::now() + timeout);
+        self
+    }
+
+    /// The refs not yielded yet, with their keys, in input order.
+    pub fn remaining(&self) -> &[(K, ObjectRef<T>)] {
+        &self.pending
+    }
+
+    /// The refs not yielded yet, with their keys, in input order (after a deadline: those not
+    /// done by then). Results already fetched but not yet yielded are dropped.
+    pub fn into_remaining(self) -> Vec<(K, ObjectRef<T>)> {
+        self.pending
+    }
+
+    /// Waits until some pending refs are done (or the deadline passes) and fetches them.
+    #[track_caller]
+    fn fill(&mut self) {
+        let timeout = self.deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let ids = self.pending.iter().map(|(_, r)| r.id()).collect();
+        let order = wait_ids(caller("as_completed"), "as_completed", ids, 1, timeout);
+        let mut done: Vec<(u64, usize)> =
+            order.iter().enumerate().filter_map(|(i, o)| o.map(|o| (o, i))).collect();
+        if done.is_empty() {
+            return;
+        }
+        done.sort_unstable();
+        let objects = fetch(done.iter().map(|&(_, i)| self.pending[i].1.id()).collect());
+        let mut taken: Vec<Option<(K, ObjectRef<T>)>> =
+            std::mem::take(&mut self.pending).into_iter().map(Some).collect();
+        for (&(_, i), object) in done.iter().zip(&objects) {
+            let (key, r) = taken[i].take().expect("each index once");
+            self.ready.push_back((key, object.decode(r.id())));
+        }
+        self.pending = taken.into_iter().flatten().collect();
+    }
+}
+
+impl<K, T: RemoteValue> Iterator for AsCompleted<K, T> {
+    type Item = (K, Result<T, Error>);
+
+    #[track_caller]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ready.is_empty() && !self.pending.is_empty() {
+            self.fill();
+        }
+        self.ready.pop_front()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let ready = self.ready.len();
+        let most = ready + self.pending.len();
+        (if self.deadline.is_some() { ready } else { most }, Some(most))
+    }
+}
+
 /// The objects and bytes every rank sent to and received from each other rank, by rank.
 ///
 /// Objects move between ranks as task results, task inputs and `put` values; the counters show
 /// where they went (for example, that an input went worker to worker without passing through
 /// the root).
+#[track_caller]
 pub fn transfer_stats() -> Vec<TransferStats> {
     rank_stats("transfer_stats").into_iter().map(|s| s.transfer).collect()
 }
@@ -396,10 +706,12 @@ pub fn transfer_stats() -> Vec<TransferStats> {
 ///     unidist::shutdown();
 /// }
 /// ```
+#[track_caller]
 pub fn memory_stats() -> Vec<MemoryStats> {
     rank_stats("memory_stats").into_iter().map(|s| s.memory).collect()
 }
 
+#[track_caller]
 fn rank_stats(api: &str) -> Vec<RankStats> {
     let (reply, answer) = mpsc::channel();
     runtime(api).send(Command::Stats { reply });

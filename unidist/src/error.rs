@@ -73,6 +73,15 @@ pub enum Error {
         /// Why it cannot take calls.
         reason: String,
     },
+    /// The object was not ready when the time given to [`get_timeout`](crate::get_timeout) ran
+    /// out. Nothing is lost: the ref stays valid, and a later `get` gives the value.
+    #[error("object {object} was not ready within {waited:?}: its ref stays valid, get it again to wait longer")]
+    Timeout {
+        /// The first object asked for that was not ready.
+        object: ObjectId,
+        /// How long the call waited.
+        waited: std::time::Duration,
+    },
     /// The worker has no function with this ID: its binary differs from the root's.
     #[error(
         "no remote function with ID {id:#018x} on rank {rank}: every rank must run the same binary"

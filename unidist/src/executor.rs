@@ -647,14 +647,14 @@ impl TaskHost for Pool {
     fn get(self: Arc<Self>, ids: Vec<ObjectId>, depth: usize) -> Vec<Object> {
         match self.call(ids, depth, |ids, reply| Command::Get { ids, reply }) {
             Answer::Objects(objects) => objects,
-            Answer::Flags(_) => unreachable!("get is answered with objects"),
+            _ => unreachable!("get is answered with objects"),
         }
     }
 
     fn wait(self: Arc<Self>, ids: Vec<ObjectId>, num_returns: usize, depth: usize) -> Vec<bool> {
         match self.call(ids, depth, |ids, reply| Command::Wait { ids, num_returns, reply }) {
             Answer::Flags(flags) => flags,
-            Answer::Objects(_) => unreachable!("wait is answered with flags"),
+            _ => unreachable!("a task's wait is answered with flags"),
         }
     }
 

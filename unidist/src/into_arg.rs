@@ -24,7 +24,8 @@ pub(crate) enum Keep {
 
 /// What a parameter of type `T` of a `remote` stub accepts: a `T`, an `ObjectRef<T>`, a
 /// `&ObjectRef<T>`, and for `T = Vec<U>` also a `Vec<ObjectRef<U>>`, `&Vec<ObjectRef<U>>`,
-/// `&[ObjectRef<U>]` or `&[ObjectRef<U>; N]`, each element resolved on the worker.
+/// `&[ObjectRef<U>]` or `&[ObjectRef<U>; N]`, each element resolved on the worker; a `String`
+/// parameter also takes a `&str` or `&String`.
 pub trait IntoArg<T> {
     /// Turns the argument into what travels to the worker.
     fn into_arg(self) -> ArgValue;
@@ -40,6 +41,21 @@ impl<T: RemoteValue> IntoArg<T> for T {
                 )
             });
         ArgValue { arg: Arg::Value(object), keep: Keep::Nothing }
+    }
+}
+
+/// A `String` parameter also takes a `&str` (or a `&String`), sent as the `String` it encodes
+/// like, without making one first.
+impl IntoArg<String> for &str {
+    fn into_arg(self) -> ArgValue {
+        let object = Object::encode_as::<String>(self).expect("a string always encodes");
+        ArgValue { arg: Arg::Value(object), keep: Keep::Nothing }
+    }
+}
+
+impl IntoArg<String> for &String {
+    fn into_arg(self) -> ArgValue {
+        IntoArg::<String>::into_arg(self.as_str())
     }
 }
 

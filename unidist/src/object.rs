@@ -83,6 +83,13 @@ impl Object {
         Ok(Object { type_fp: fingerprint::<T>(), bytes: Arc::new(codec::encode_value(value)?) })
     }
 
+    /// `value` encoded as the `T` it encodes like (a `&str` as a `String`).
+    pub(crate) fn encode_as<T: RemoteValue>(
+        value: &(impl Serialize + ?Sized),
+    ) -> Result<Object, String> {
+        Ok(Object { type_fp: fingerprint::<T>(), bytes: Arc::new(codec::encode(value)?) })
+    }
+
     pub(crate) fn from_error(error: &Error) -> Object {
         let bytes = codec::encode(error).expect("errors always encode");
         Object { type_fp: ERROR_TYPE, bytes: Arc::new(bytes) }

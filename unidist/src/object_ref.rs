@@ -13,6 +13,9 @@ use crate::id::ObjectId;
 /// scope and the runtime frees it once no submitted task needs it any more. Pass a ref to a
 /// remote function instead of its value to avoid moving the bytes through the root.
 ///
+/// Refs compare, hash and order by object (`Eq`, `Hash`, `Ord`): two clones are equal, so a
+/// ref can key a map from results back to what they were made from.
+///
 /// `ObjectRef` cannot be serialized: a ref cannot be returned from a task or put inside a value.
 /// Pass refs as arguments of `remote` instead.
 pub struct ObjectRef<T> {
@@ -64,6 +67,26 @@ impl<T> PartialEq for ObjectRef<T> {
 }
 
 impl<T> Eq for ObjectRef<T> {}
+
+/// By object: clones of one ref hash alike, so refs can key a `HashMap` or `HashSet`.
+impl<T> std::hash::Hash for ObjectRef<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state)
+    }
+}
+
+/// By object ID: the order in which the objects were named, by the rank that named them.
+impl<T> PartialOrd for ObjectRef<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> Ord for ObjectRef<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.id().cmp(&other.id())
+    }
+}
 
 impl<T> fmt::Debug for ObjectRef<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,7 +10,10 @@ use crate::spin::spin_until;
 
 pub(crate) enum Answer {
     Objects(Vec<Object>),
+    /// Which objects are done (a task's `wait`, answered by its worker or over the network).
     Flags(Vec<bool>),
+    /// Which objects are done and when, as the root counts them (a `wait` of the root's program).
+    Ordered(Vec<Option<u64>>),
 }
 
 /// What completes a blocking call with its answer.

@@ -35,8 +35,12 @@ pub(crate) enum Command {
     Put { id: ObjectId, object: Object },
     /// Reply with the objects once they are all here.
     Get { ids: Vec<ObjectId>, reply: Reply },
-    /// Reply with which objects are done once at least `num_returns` are.
-    Wait { ids: Vec<ObjectId>, num_returns: usize, reply: Reply },
+    /// Reply with which objects are done, and in what order they were, once at least
+    /// `num_returns` are; a `token` lets a caller with a deadline give up ([`Command::WaitExpired`]).
+    Wait { ids: Vec<ObjectId>, num_returns: usize, reply: Reply, token: Option<u64> },
+    /// The deadline of the `Wait` with this token has passed: answer it now with what is done
+    /// (nothing if it was answered already).
+    WaitExpired(u64),
     /// The last ref of an object was dropped.
     Release(ObjectId),
     /// The root's program decoded a handle of this actor: one more owner of it.
@@ -51,6 +55,8 @@ struct Entry {
     /// `holders[0]` makes the object or holds the original; the others got copies.
     holders: Vec<Rank>,
     done: bool,
+    /// When it became done, counted over the job's objects from 1 (0: made done, a `put`).
+    order: u64,
     /// A transfer to the root has been asked for.
     fetching: bool,
     /// Submitted tasks, not yet done, that take the object as an input.
@@ -70,6 +76,7 @@ impl Entry {
         Entry {
             holders: vec![holder],
             done,
+            order: 0,
             fetching: false,
             consumers: 0,
             released: false,
@@ -94,7 +101,7 @@ struct RunningTask {
 
 enum Waiter {
     Get { remaining: usize, ids: Vec<ObjectId>, reply: Reply },
-    Wait { remaining: usize, ids: Vec<ObjectId>, to: WaitFor },
+    Wait { remaining: usize, ids: Vec<ObjectId>, to: WaitFor, token: Option<u64> },
 }
 
 /// Who a `wait` answers: a thread of the root, or a task on a worker.
@@ -140,6 +147,10 @@ pub(crate) struct Root {
     running: HashMap<ObjectId, RunningTask>,
     waiters: HashMap<u64, Waiter>,
     next_waiter: u64,
+    /// The waiters of `wait`s with a deadline, by the caller's token.
+    timed: HashMap<u64, u64>,
+    /// Objects that have become done so far (their `order`).
+    completed: u64,
     stats_calls: VecDeque<StatsCall>,
     /// Objects to free on the workers, sent in batches.
     garbage: GarbageCollector,
@@ -210,6 +221,8 @@ impl Root {
             running: HashMap::new(),
             waiters: HashMap::new(),
             next_waiter: 0,
+            timed: HashMap::new(),
+            completed: 0,
             stats_calls: VecDeque::new(),
             garbage: GarbageCollector::new(size, gc),
             answers: Vec::new(),
@@ -424,6 +437,8 @@ impl Root {
             let id = task.first_output.offset(k);
             let mut entry = Entry::new(0, true, object.len() as u64);
             entry.released = self.objects.get(&id).is_some_and(|e| e.released);
+            self.completed += 1;
+            entry.order = self.completed;
             self.objects.insert(id, entry);
             self.store.insert(id, object.clone());
             self.try_free(id);
@@ -475,7 +490,7 @@ impl Root {
         reply.complete(Answer::Objects(objects));
     }
 
-    fn wait(&mut self, ids: Vec<ObjectId>, num_returns: usize, to: WaitFor) {
+    fn wait(&mut self, ids: Vec<ObjectId>, num_returns: usize, to: WaitFor, token: Option<u64>) {
         let done = ids.iter().filter(|id| self.entry(**id).done).count();
         if done >= num_returns {
             return self.answer_wait(&ids, to);
@@ -488,14 +503,31 @@ impl Root {
                 entry.wait_waiters.push(waiter);
             }
         }
-        self.waiters.insert(waiter, Waiter::Wait { remaining: num_returns - done, ids, to });
+        if let Some(token) = token {
+            self.timed.insert(token, waiter);
+        }
+        let remaining = num_returns - done;
+        self.waiters.insert(waiter, Waiter::Wait { remaining, ids, to, token });
+    }
+
+    /// The caller of a `wait` gave up waiting: it gets what is done now. (The objects' lists of
+    /// waiters keep the waiter's number, skipped when they become done.)
+    fn wait_expired(&mut self, token: u64) {
+        let Some(waiter) = self.timed.remove(&token) else { return };
+        if let Some(Waiter::Wait { ids, to, .. }) = self.waiters.remove(&waiter) {
+            self.answer_wait(&ids, to);
+        }
     }
 
     fn answer_wait(&mut self, ids: &[ObjectId], to: WaitFor) {
-        let flags = ids.iter().map(|id| self.objects.get(id).is_some_and(|e| e.done)).collect();
+        let done = |id: &ObjectId| self.objects.get(id).filter(|e| e.done);
         match to {
-            WaitFor::Here(reply) => reply.complete(Answer::Flags(flags)),
+            WaitFor::Here(reply) => {
+                let order = ids.iter().map(|id| done(id).map(|e| e.order)).collect();
+                reply.complete(Answer::Ordered(order))
+            }
             WaitFor::Worker { rank, request } => {
+                let flags = ids.iter().map(|id| done(id).is_some()).collect();
                 self.answers.push((rank, Message::WaitDone { request, flags }))
             }
         }
@@ -508,11 +540,17 @@ impl Root {
             return;
         }
         entry.done = true;
+        self.completed += 1;
+        entry.order = self.completed;
         for waiter in std::mem::take(&mut entry.wait_waiters) {
             if let Some(Waiter::Wait { remaining, .. }) = self.waiters.get_mut(&waiter) {
                 *remaining -= 1;
                 if *remaining == 0 {
-                    if let Some(Waiter::Wait { ids, to, .. }) = self.waiters.remove(&waiter) {
+                    if let Some(Waiter::Wait { ids, to, token, .. }) = self.waiters.remove(&waiter)
+                    {
+                        if let Some(token) = token {
+                            self.timed.remove(&token);
+                        }
                         self.answer_wait(&ids, to);
                     }
                 }
@@ -839,7 +877,7 @@ impl Node for Root {
                 }
             }
             Message::WaitFor { request, ids, num_returns } => {
-                self.wait(ids, num_returns, WaitFor::Worker { rank: from, request })
+                self.wait(ids, num_returns, WaitFor::Worker { rank: from, request }, None)
             }
             Message::Release(ids) => {
                 for id in ids {
@@ -864,9 +902,10 @@ impl Node for Root {
                 self.objects.insert(id, Entry::new(0, true, bytes));
             }
             Command::Get { ids, reply } => self.get(ids, reply, out),
-            Command::Wait { ids, num_returns, reply } => {
-                self.wait(ids, num_returns, WaitFor::Here(reply))
+            Command::Wait { ids, num_returns, reply, token } => {
+                self.wait(ids, num_returns, WaitFor::Here(reply), token)
             }
+            Command::WaitExpired(token) => self.wait_expired(token),
             Command::Release(id) => self.release(id),
             Command::HoldActor(actor) => self.hold_actor(actor),
             Command::Stats { reply } => {
@@ -969,7 +1008,8 @@ mod tests {
     use crate::arg::Arg;
     use crate::error::Error;
     use crate::test_support::{
-        answered_flags as flags, answered_objects, read, show, task, value, ADD,
+        answered_flags as flags, answered_objects, answered_order as order, read, show, task,
+        value, ADD,
     };
 
     fn id(origin: Rank, sequence: u64) -> ObjectId {
@@ -1024,7 +1064,7 @@ mod tests {
 
     fn wait(root: &mut Root, out: &mut Outbox, ids: Vec<ObjectId>, n: usize) -> Receiver<Answer> {
         let (reply, answer) = Reply::channel();
-        root.on_command(Command::Wait { ids, num_returns: n, reply }, out);
+        root.on_command(Command::Wait { ids, num_returns: n, reply, token: None }, out);
         answer
     }
 
@@ -1344,6 +1384,58 @@ mod tests {
         assert!(unanswered(&answer), "one of two is done");
         done(&mut root, &mut out, 1, a, 8);
         assert_eq!(flags(&answer), [true, true]);
+    }
+
+    #[test]
+    fn a_wait_of_the_root_s_program_says_in_what_order_its_objects_became_done() {
+        let (mut root, mut out) = root(3);
+        let (a, b, c) = (id(0, 0), id(0, 1), id(0, 2));
+        for (rank, x) in [(1, a), (2, b), (1, c)] {
+            run_on(&mut root, &mut out, rank, x, &[]);
+        }
+        done(&mut root, &mut out, 1, c, 8);
+        done(&mut root, &mut out, 2, b, 8);
+        let order = order(&wait(&mut root, &mut out, vec![a, b, c], 1));
+        assert_eq!(order[0], None, "a is not done");
+        let (b, c) = (order[1].unwrap(), order[2].unwrap());
+        assert!(c < b, "c became done before b: {c} < {b}");
+    }
+
+    #[test]
+    fn a_wait_whose_deadline_passed_is_answered_with_what_is_done_and_forgotten() {
+        let (mut root, mut out) = root(3);
+        let (a, b) = (id(0, 0), id(0, 1));
+        run_on(&mut root, &mut out, 1, a, &[]);
+        run_on(&mut root, &mut out, 2, b, &[]);
+        let (reply, answer) = Reply::channel();
+        let wait = Command::Wait { ids: vec![a, b], num_returns: 2, reply, token: Some(9) };
+        root.on_command(wait, &mut out);
+        done(&mut root, &mut out, 2, b, 8);
+        assert!(unanswered(&answer), "one of two is done");
+        root.on_command(Command::WaitExpired(9), &mut out);
+        assert_eq!(flags(&answer), [false, true]);
+        assert!(root.waiters.is_empty() && root.timed.is_empty(), "nothing left to answer");
+        // Late: a's completion and a second expiry find nothing to answer.
+        done(&mut root, &mut out, 1, a, 8);
+        root.on_command(Command::WaitExpired(9), &mut out);
+        assert!(answer.try_recv().is_err(), "answered once");
+    }
+
+    #[test]
+    fn a_timed_wait_answered_in_time_leaves_no_token_behind() {
+        let (mut root, mut out) = root(2);
+        let a = id(0, 0);
+        run_on(&mut root, &mut out, 1, a, &[]);
+        let (reply, answer) = Reply::channel();
+        root.on_command(
+            Command::Wait { ids: vec![a], num_returns: 1, reply, token: Some(3) },
+            &mut out,
+        );
+        done(&mut root, &mut out, 1, a, 8);
+        assert_eq!(flags(&answer), [true]);
+        assert!(root.timed.is_empty());
+        root.on_command(Command::WaitExpired(3), &mut out);
+        assert!(answer.try_recv().is_err(), "answered once");
     }
 
     #[test]

@@ -98,6 +98,7 @@ pub(crate) enum Caller {
 }
 
 /// The caller of the API function `api`, which works both on the root and in tasks.
+#[track_caller]
 pub(crate) fn caller(api: &str) -> Caller {
     match context::current() {
         Some((host, depth)) => Caller::Task { host, depth },
@@ -107,6 +108,7 @@ pub(crate) fn caller(api: &str) -> Caller {
 
 /// The running runtime, for the API function `api` that only the root may call; panics with a
 /// hint at the fix otherwise.
+#[track_caller]
 pub(crate) fn runtime(api: &str) -> &'static Runtime {
     if let Some((host, _)) = context::current() {
         panic!(

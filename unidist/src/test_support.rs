@@ -170,16 +170,27 @@ pub(crate) fn show(to: Rank, message: &Message) -> String {
 pub(crate) fn answered_objects(answer: &Receiver<Answer>) -> Vec<Object> {
     match answer.try_recv() {
         Ok(Answer::Objects(objects)) => objects,
-        Ok(Answer::Flags(_)) => panic!("a get is answered with objects"),
+        Ok(_) => panic!("a get is answered with objects"),
         Err(e) => panic!("no answer yet: {e:?}"),
     }
 }
 
-/// The flags a blocking `wait` was answered with; panics if it has no answer yet.
+/// Which objects a blocking `wait` was answered with as done; panics if it has no answer yet.
 pub(crate) fn answered_flags(answer: &Receiver<Answer>) -> Vec<bool> {
     match answer.try_recv() {
         Ok(Answer::Flags(flags)) => flags,
+        Ok(Answer::Ordered(order)) => order.iter().map(Option::is_some).collect(),
         Ok(Answer::Objects(_)) => panic!("a wait is answered with flags"),
+        Err(e) => panic!("no answer yet: {e:?}"),
+    }
+}
+
+/// The completion order a `wait` of the root's program was answered with; panics if it has no
+/// answer yet.
+pub(crate) fn answered_order(answer: &Receiver<Answer>) -> Vec<Option<u64>> {
+    match answer.try_recv() {
+        Ok(Answer::Ordered(order)) => order,
+        Ok(_) => panic!("a wait of the root's program is answered with the order"),
         Err(e) => panic!("no answer yet: {e:?}"),
     }
 }

@@ -1,0 +1,344 @@
+//! Control over running work: deadlines (`wait_timeout`, `get_timeout`), results as they complete
+//! (`as_completed`), one result per ref (`get_each`), refs as keys, `&str` for `String`, and
+//! misuse panics that point at the caller's line.
+//!
+//! Usage: `control <expected backend> <expected workers> [<case>]`, or `control --list` (see
+//! `cases.rs`).
+
+#[path = "cases.rs"]
+mod cases;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use unidist::{remote, Error, ObjectRef};
+
+const CASES: &[&str] = &[
+    "deadlines_leave_a_straggler_running",
+    "as_completed_follows_completion_order",
+    "as_completed_keeps_keys_and_failures",
+    "as_completed_stops_at_its_deadline",
+    "get_each_keeps_every_success",
+    "refs_are_keys",
+    "strings_take_str",
+    "misuse_points_at_the_caller",
+];
+
+/// How long a straggler waits for its release file before it gives up (so a broken case fails
+/// instead of hanging).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Returns `value` once the file `release` exists (or after [`PATIENCE`]: then `u64::MAX`).
+#[remote]
+fn straggler(release: PathBuf, value: u64) -> u64 {
+    let deadline = Instant::now() + PATIENCE;
+    while !release.exists() {
+        if Instant::now() > deadline {
+            return u64::MAX;
+        }
+        // Waiting on a file: a millisecond is far below the patience.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    value
+}
+
+#[remote]
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// The next link of a chain: its place in the chain, one more than its input's.
+#[remote]
+fn link(previous: u64) -> u64 {
+    previous + 1
+}
+
+/// Fails after its input is made.
+#[remote]
+fn fail_after(input: u64) -> u64 {
+    panic!("failed after link {input}");
+}
+
+/// A simulation of `micros` microseconds that diverges on parameters divisible by 19.
+#[remote]
+fn simulate(parameter: u64, micros: u64) -> u64 {
+    std::thread::sleep(Duration::from_micros(micros));
+    assert!(parameter % 19 != 0, "parameter {parameter} diverged");
+    parameter * 3
+}
+
+#[remote]
+fn greet(name: String) -> String {
+    format!("hello, {name}")
+}
+
+/// A fresh file path for a case's release flag, removed when the case ends.
+struct Flag(PathBuf);
+
+impl Flag {
+    fn new(case: &str) -> Flag {
+        let path =
+            std::env::temp_dir().join(format!("unidist-control-{}-{case}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        Flag(path)
+    }
+
+    fn raise(&self) {
+        std::fs::write(&self.0, b"").expect("the temporary directory is writable");
+    }
+}
+
+impl Drop for Flag {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A small deterministic generator (xorshift), so that runs are repeatable.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+
+    fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i as u64 + 1) as usize);
+        }
+    }
+}
+
+/// The location of the panic `f` raises, with its message.
+fn panic_location(f: impl FnOnce() + std::panic::UnwindSafe) -> (String, u32, String) {
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(None));
+    let hook_seen = Arc::clone(&seen);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let location = info.location().expect("a location");
+        *hook_seen.lock().unwrap() = Some((location.file().to_string(), location.line()));
+    }));
+    let result = std::panic::catch_unwind(f);
+    std::panic::set_hook(previous);
+    let payload = result.expect_err("the call panics");
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    let (file, line) = seen.lock().unwrap().take().expect("the hook saw the panic");
+    (file, line, message)
+}
+
+fn main() {
+    let cases = cases::Cases::from_args("control", CASES);
+    unidist::init();
+    assert_eq!(unidist::backend(), cases.backend);
+    assert_eq!(unidist::num_workers(), cases.workers);
+
+    // A straggler that only finishes when told to: the timed calls return without it, say which
+    // object was late, and the ref gives its value once it is released.
+    cases.run("deadlines_leave_a_straggler_running", || {
+        let flag = Flag::new("deadlines");
+        let fast: Vec<ObjectRef<u64>> = (0..6).map(square::remote).collect();
+        assert_eq!(unidist::get(&fast).unwrap(), [0, 1, 4, 9, 16, 25]);
+        let slow = straggler::remote(flag.0.clone(), 77);
+        let mut all = fast.clone();
+        all.insert(2, slow.clone());
+
+        let (ready, not_ready) = unidist::wait_timeout(&all, all.len(), Duration::from_millis(200));
+        assert_eq!(ready, fast, "the fast ones, in input order");
+        assert_eq!(not_ready, std::slice::from_ref(&slow));
+        // Fewer asked for than are ready: answered at once, with every ready one.
+        let (ready, not_ready) = unidist::wait_timeout(&all, 1, Duration::from_secs(3600));
+        assert_eq!((ready.len(), not_ready.len()), (6, 1));
+
+        match unidist::get_timeout(&slow, Duration::from_millis(100)) {
+            Err(Error::Timeout { object, waited }) => {
+                assert_eq!(object, slow.id());
+                assert_eq!(waited, Duration::from_millis(100));
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        match unidist::get_timeout(&all, Duration::from_millis(50)) {
+            Err(Error::Timeout { object, .. }) => assert_eq!(object, slow.id(), "the late one"),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        let message = unidist::get_timeout(&slow, Duration::ZERO).unwrap_err().to_string();
+        assert!(message.contains("stays valid"), "{message}");
+
+        flag.raise();
+        assert_eq!(unidist::get(&slow).unwrap(), 77, "the ref stayed valid");
+        let everything = unidist::get_timeout(&all, Duration::from_secs(3600)).unwrap();
+        assert_eq!(everything, [0, 1, 77, 4, 9, 16, 25]);
+        let (ready, _) = unidist::wait_timeout(&all, all.len(), Duration::from_secs(3600));
+        assert_eq!(ready.len(), all.len());
+    });
+
+    // A chain of tasks given in shuffled order: link k can only finish after link k - 1, so
+    // the order the results come in is the order they finished in. Every link and every failure
+    // (a task that panics after a link) comes once, a failure after its link. The chain and
+    // its failures run on worker 1, whose results reach the root in the order they finished.
+    cases.run("as_completed_follows_completion_order", || {
+        let n = 1000;
+        let mut items: Vec<(String, ObjectRef<u64>)> = Vec::new();
+        let mut previous = unidist::put(0_u64);
+        for k in 1..=n {
+            let next = link::remote_on(1, &previous);
+            if k % 50 == 0 {
+                items.push((format!("fail-{k}"), fail_after::remote_on(1, &next)));
+            }
+            items.push((format!("link-{k}"), next.clone()));
+            previous = next;
+        }
+        let total = items.len();
+        Rng(0x9e37_79b9_7f4a_7c15).shuffle(&mut items);
+        let mut seen = HashSet::new();
+        let mut last_link = 0;
+        for (key, result) in unidist::as_completed(items) {
+            assert!(seen.insert(key.clone()), "{key} came twice");
+            if let Some(k) = key.strip_prefix("link-") {
+                let k: u64 = k.parse().unwrap();
+                assert_eq!(result, Ok(k), "link {k}'s value is its place in the chain");
+                assert_eq!(k, last_link + 1, "links come in the order they finished");
+                last_link = k;
+            } else {
+                let k: u64 = key.strip_prefix("fail-").unwrap().parse().unwrap();
+                assert!(last_link >= k, "{key} came before the link it needs");
+                let message = result.unwrap_err().to_string();
+                assert!(message.contains(&format!("failed after link {k}")), "{message}");
+            }
+        }
+        assert_eq!(seen.len(), total, "every key once");
+    });
+
+    // A sweep of tasks of random length, some failing: each parameter comes back once, with
+    // its value or its error.
+    cases.run("as_completed_keeps_keys_and_failures", || {
+        let mut rng = Rng(12345);
+        let runs: Vec<(u64, ObjectRef<u64>)> =
+            (1..=300).map(|p| (p, simulate::remote(p, rng.below(2000)))).collect();
+        let mut results = HashMap::new();
+        for (p, result) in unidist::as_completed(runs) {
+            assert!(results.insert(p, result).is_none(), "parameter {p} came twice");
+        }
+        assert_eq!(results.len(), 300);
+        for (p, result) in results {
+            if p % 19 == 0 {
+                let message = result.unwrap_err().to_string();
+                assert!(message.contains(&format!("parameter {p} diverged")), "{message}");
+            } else {
+                assert_eq!(result, Ok(p * 3));
+            }
+        }
+    });
+
+    // A deadline ends the iteration with the straggler left over, still valid.
+    cases.run("as_completed_stops_at_its_deadline", || {
+        let flag = Flag::new("as-completed");
+        let mut items: Vec<(u64, ObjectRef<u64>)> =
+            (0..10).map(|i| (i, square::remote(i))).collect();
+        unidist::get(&items.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>()).unwrap();
+        items.push((99, straggler::remote(flag.0.clone(), 5)));
+        let mut done = unidist::as_completed(items).timeout(Duration::from_millis(200));
+        let mut keys: Vec<u64> = (&mut done)
+            .map(|(k, r)| {
+                assert_eq!(r, Ok(k * k));
+                k
+            })
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, (0..10).collect::<Vec<_>>());
+        assert_eq!(done.next(), None, "the deadline has passed");
+        let left = done.into_remaining();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].0, 99);
+        flag.raise();
+        assert_eq!(unidist::get(&left[0].1).unwrap(), 5);
+    });
+
+    // One failure among many loses nothing else, and says what failed.
+    cases.run("get_each_keeps_every_success", || {
+        let refs: Vec<ObjectRef<u64>> = (1..=40).map(|p| simulate::remote(p, 0)).collect();
+        let results = unidist::get_each(&refs);
+        assert_eq!(results.len(), 40);
+        for (p, result) in (1..=40).zip(&results) {
+            if p % 19 == 0 {
+                match result {
+                    Err(Error::TaskPanicked { function, message, .. }) => {
+                        assert!(function.ends_with("simulate"), "{function}");
+                        assert!(message.contains(&format!("parameter {p} diverged")));
+                    }
+                    other => panic!("parameter {p}: expected its panic, got {other:?}"),
+                }
+            } else {
+                assert_eq!(*result, Ok(p * 3));
+            }
+        }
+        // `get` of the same refs gives the first error alone.
+        assert!(unidist::get(&refs).is_err());
+    });
+
+    // Refs compare, hash and order by object.
+    cases.run("refs_are_keys", || {
+        let refs: Vec<ObjectRef<u64>> = (0..50).map(square::remote).collect();
+        let by_ref: HashMap<ObjectRef<u64>, u64> =
+            refs.iter().enumerate().map(|(i, r)| (r.clone(), i as u64)).collect();
+        assert_eq!(by_ref.len(), 50);
+        for (i, r) in refs.iter().enumerate() {
+            assert_eq!(by_ref[&r.clone()], i as u64, "a clone finds its entry");
+        }
+        let ordered: BTreeSet<ObjectRef<u64>> = refs.iter().rev().cloned().collect();
+        let ids: Vec<_> = ordered.iter().map(ObjectRef::id).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted, "ordered by ID");
+        assert_ne!(refs[0], refs[1]);
+        for (k, (_, result)) in
+            unidist::as_completed(refs.into_iter().map(|r| (r.clone(), r))).enumerate()
+        {
+            assert!(result.is_ok(), "result {k}");
+        }
+    });
+
+    // A `String` parameter takes a `&str` and a `&String`.
+    cases.run("strings_take_str", || {
+        let owned = String::from("owned");
+        let refs = [greet::remote("world"), greet::remote(&owned), greet::remote(owned.clone())];
+        assert_eq!(unidist::get(&refs).unwrap(), ["hello, world", "hello, owned", "hello, owned"]);
+        let stored = unidist::put(String::from("stored"));
+        assert_eq!(unidist::get(&greet::remote(&stored)).unwrap(), "hello, stored");
+    });
+
+    // Misuse panics name the line of the call, not a line inside unidist.
+    cases.run("misuse_points_at_the_caller", || {
+        let refs: Vec<ObjectRef<u64>> = (0..2).map(square::remote).collect();
+        let (file, line, message) = panic_location(|| {
+            unidist::wait(&refs, 5);
+        });
+        assert_eq!((file.as_str(), line), (file!(), line!() - 2), "{message}");
+        assert!(message.contains("num_returns is 5"), "{message}");
+        let (file, line, message) = panic_location(|| {
+            unidist::wait_timeout(&refs, 3, Duration::from_secs(1));
+        });
+        assert_eq!((file.as_str(), line), (file!(), line!() - 2), "{message}");
+        let (file, line, _) = panic_location(|| {
+            let _ = square::remote_on(99, 1);
+        });
+        assert_eq!((file.as_str(), line), (file!(), line!() - 2));
+        assert_eq!(unidist::get(&refs).unwrap(), [0, 1], "the runtime goes on");
+    });
+
+    assert!(
+        unidist::memory_stats().iter().all(|m| m.objects == 0),
+        "every case frees what it made: {:?}",
+        unidist::memory_stats()
+    );
+    unidist::shutdown();
+    cases.finish();
+}
