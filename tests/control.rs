@@ -19,6 +19,10 @@ case_tests! {
         refs_are_keys,
         strings_take_str,
         misuse_points_at_the_caller,
+        cancelled_tasks_never_run,
+        a_running_task_sees_its_cancel,
+        cancel_after_the_end_changes_nothing,
+        a_task_cancels_its_child,
     ],
     configs: {
         local2 => |case| support::run(CONTROL, &["local", "2", case], &[("UNIDIST_CPUS", "2")]),

@@ -23,6 +23,10 @@ const CASES: &[&str] = &[
     "refs_are_keys",
     "strings_take_str",
     "misuse_points_at_the_caller",
+    "cancelled_tasks_never_run",
+    "a_running_task_sees_its_cancel",
+    "cancel_after_the_end_changes_nothing",
+    "a_task_cancels_its_child",
 ];
 
 /// How long a straggler waits for its release file before it gives up (so a broken case fails
@@ -68,6 +72,43 @@ fn simulate(parameter: u64, micros: u64) -> u64 {
     parameter * 3
 }
 
+/// Leaves a file named `i` in `dir`: the task ran.
+#[remote]
+fn mark(dir: PathBuf, i: u64) -> u64 {
+    std::fs::write(dir.join(i.to_string()), b"").expect("the directory is writable");
+    i
+}
+
+/// [`mark`], once `_input` is made.
+#[remote]
+fn mark_after(dir: PathBuf, i: u64, _input: u64) -> u64 {
+    std::fs::write(dir.join(i.to_string()), b"").expect("the directory is writable");
+    i
+}
+
+/// Leaves `started` in `dir`, runs until it is cancelled (or [`PATIENCE`] has passed), then
+/// leaves `saw-cancel` if it was.
+#[remote]
+fn until_cancelled(dir: PathBuf) -> u64 {
+    std::fs::write(dir.join("started"), b"").expect("the directory is writable");
+    let deadline = Instant::now() + PATIENCE;
+    while !unidist::is_cancelled() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if unidist::is_cancelled() {
+        std::fs::write(dir.join("saw-cancel"), b"").expect("the directory is writable");
+    }
+    7
+}
+
+/// Submits [`until_cancelled`], cancels it and gets it: true if that gave `Error::Cancelled`.
+#[remote]
+fn cancel_child(dir: PathBuf) -> bool {
+    let child = until_cancelled::remote(dir);
+    unidist::cancel(&child);
+    matches!(unidist::get(&child), Err(Error::Cancelled { .. }))
+}
+
 #[remote]
 fn greet(name: String) -> String {
     format!("hello, {name}")
@@ -92,6 +133,33 @@ impl Flag {
 impl Drop for Flag {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A fresh directory for the files a case's tasks leave, removed when the case ends.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(case: &str) -> Dir {
+        let dir =
+            std::env::temp_dir().join(format!("unidist-control-{}-{case}.d", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        Dir(dir)
+    }
+
+    fn files(&self) -> usize {
+        std::fs::read_dir(&self.0).map(|entries| entries.count()).unwrap_or(0)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.join(name).exists()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -332,6 +400,81 @@ fn main() {
         });
         assert_eq!((file.as_str(), line), (file!(), line!() - 2));
         assert_eq!(unidist::get(&refs).unwrap(), [0, 1], "the runtime goes on");
+    });
+
+    // Tasks queued for a slot of worker 1 behind tasks that hold every slot there, and tasks
+    // waiting for an input those make: cancelled, none runs (none leaves its file), each
+    // result is the error naming its object, and tasks that take one as input fail naming it.
+    cases.run("cancelled_tasks_never_run", || {
+        let flag = Flag::new("cancel");
+        let dir = Dir::new("cancel");
+        let hosts = unidist::cluster_resources();
+        let slots = hosts[0].slots.div_ceil(hosts[0].workers.len().max(1)).max(1);
+        let blockers: Vec<ObjectRef<u64>> =
+            (0..slots).map(|_| straggler::remote_on(1, flag.0.clone(), 1)).collect();
+        let queued: Vec<ObjectRef<u64>> =
+            (0..500).map(|i| mark::remote_on(1, dir.0.clone(), i)).collect();
+        let waiting: Vec<ObjectRef<u64>> =
+            (500..1000).map(|i| mark_after::remote(dir.0.clone(), i, &blockers[0])).collect();
+        let dependents: Vec<ObjectRef<u64>> = queued.iter().step_by(50).map(link::remote).collect();
+        unidist::cancel(&queued);
+        unidist::cancel(waiting.as_slice());
+        for (r, result) in queued
+            .iter()
+            .chain(&waiting)
+            .zip(unidist::get_each(&queued).into_iter().chain(unidist::get_each(&waiting)))
+        {
+            assert_eq!(result, Err(Error::Cancelled { object: r.id() }));
+        }
+        for (input, result) in queued.iter().step_by(50).zip(unidist::get_each(&dependents)) {
+            match result {
+                Err(Error::InputFailed { input: failed, cause, .. }) => {
+                    assert_eq!(failed, input.id());
+                    assert_eq!(*cause, Error::Cancelled { object: input.id() });
+                }
+                other => panic!("expected the cancelled input's error, got {other:?}"),
+            }
+        }
+        flag.raise();
+        assert_eq!(unidist::get(&blockers).unwrap(), vec![1; slots]);
+        assert_eq!(dir.files(), 0, "a cancelled task ran");
+        // Worker 1 goes on.
+        assert_eq!(unidist::get(&mark::remote_on(1, dir.0.clone(), 5000)).unwrap(), 5000);
+        assert_eq!(dir.files(), 1);
+    });
+
+    // A running task sees its cancel, and its result is the error, whatever it returned.
+    cases.run("a_running_task_sees_its_cancel", || {
+        let dir = Dir::new("running");
+        let running = until_cancelled::remote(dir.0.clone());
+        while !dir.has("started") {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!unidist::is_cancelled(), "the root's program is no task");
+        unidist::cancel(&running);
+        assert_eq!(unidist::get(&running), Err(Error::Cancelled { object: running.id() }));
+        assert!(dir.has("saw-cancel"), "the task saw its cancel");
+    });
+
+    // A finished task keeps its result; a `put` value is no task's; cancelling twice is fine.
+    cases.run("cancel_after_the_end_changes_nothing", || {
+        let r = square::remote(5);
+        assert_eq!(unidist::get(&r).unwrap(), 25);
+        let stored = unidist::put(6_u64);
+        unidist::cancel(&r);
+        unidist::cancel(&r);
+        unidist::cancel(&stored);
+        assert_eq!(unidist::get(&r).unwrap(), 25);
+        assert_eq!(unidist::get(&stored).unwrap(), 6);
+        assert_eq!(unidist::get(&link::remote(&r)).unwrap(), 26);
+    });
+
+    // A task cancels a task it submitted.
+    cases.run("a_task_cancels_its_child", || {
+        let dirs: Vec<Dir> = (0..4).map(|i| Dir::new(&format!("child-{i}"))).collect();
+        let parents: Vec<ObjectRef<bool>> =
+            dirs.iter().map(|d| cancel_child::remote(d.0.clone())).collect();
+        assert_eq!(unidist::get(&parents).unwrap(), [true; 4]);
     });
 
     assert!(

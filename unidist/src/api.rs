@@ -416,6 +416,57 @@ pub fn get_each<T: RemoteValue>(refs: &[ObjectRef<T>]) -> Vec<Result<T, Error>> 
     objects.iter().zip(refs).map(|(object, r)| object.decode(r.id())).collect()
 }
 
+/// Cancels the tasks that make `refs` (one ref, or a slice, array or `&Vec` of them): a task
+/// that has not started when the cancel reaches its worker never runs, and its results are
+/// [`Error::Cancelled`]; so are the results of a task that was running then, whatever it
+/// returns (it can check [`is_cancelled`] to stop early). A task that had finished keeps its
+/// results, and a ref that no task makes (a [`put`] value) is left alone. Tasks that take a
+/// cancelled result as an input fail with [`Error::InputFailed`] naming it.
+///
+/// It returns at once; the cancel reaches the workers a moment later. A `get` of a cancelled
+/// ref returns once its worker has ended the task.
+///
+/// ```
+/// #[unidist::remote]
+/// fn slow(x: u64) -> u64 {
+///     for _ in 0..1000 {
+///         if unidist::is_cancelled() {
+///             return 0; // dropped anyway: the result is `Error::Cancelled`
+///         }
+///         std::thread::sleep(std::time::Duration::from_millis(1));
+///     }
+///     x
+/// }
+///
+/// fn main() {
+///     unidist::init();
+///     let refs: Vec<_> = (0..8).map(slow::remote).collect();
+///     unidist::cancel(&refs);
+///     for r in unidist::get_each(&refs) {
+///         // Cancelled, unless it had finished before the cancel came.
+///         assert!(matches!(r, Ok(_) | Err(unidist::Error::Cancelled { .. })));
+///     }
+///     unidist::shutdown();
+/// }
+/// ```
+#[track_caller]
+pub fn cancel<R: GetRefs>(refs: R) {
+    let ids = refs.object_ids();
+    match caller("cancel") {
+        Caller::Root(runtime) => runtime.send(Command::Cancel(ids)),
+        Caller::Task { host, .. } => host.cancel(ids),
+    }
+}
+
+/// True inside a task that was cancelled ([`cancel`]) while it runs: a long task checks it now
+/// and then and returns early, since its result is an error anyway. False outside tasks.
+pub fn is_cancelled() -> bool {
+    match (context::current(), context::task_id()) {
+        (Some((host, _)), Some(task)) => host.is_cancelled(task),
+        _ => false,
+    }
+}
+
 /// Blocks until at least `num_returns` of `refs` are ready (a failed task counts as ready) and
 /// returns the ready refs and the others, each in input order.
 ///

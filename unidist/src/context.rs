@@ -37,6 +37,10 @@ pub(crate) trait TaskHost: Send + Sync {
     fn get(self: Arc<Self>, ids: Vec<ObjectId>, depth: usize) -> Vec<Object>;
     /// Blocks the calling task until `num_returns` of the objects are done; which are.
     fn wait(self: Arc<Self>, ids: Vec<ObjectId>, num_returns: usize, depth: usize) -> Vec<bool>;
+    /// Cancels the tasks that make these objects (see `unidist::cancel`), through the root.
+    fn cancel(&self, ids: Vec<ObjectId>);
+    /// Whether the task of this worker whose first result is `task` was cancelled.
+    fn is_cancelled(&self, task: ObjectId) -> bool;
     /// Test probe: sends bytes as they are to rank `to`, as if they were a batch.
     fn send_bytes(&self, to: Rank, bytes: Vec<u8>);
 }
@@ -65,6 +69,13 @@ thread_local! {
     /// destructor: `exit` runs the calling thread's thread-local destructors before the exit
     /// hook that names the task (see `process_guard`), and a signal handler reads it too.
     static FUNCTION: Cell<Option<&'static RemoteFunction>> = const { Cell::new(None) };
+    /// The first result of the innermost task that runs here (see [`task_id`]).
+    static TASK_ID: Cell<Option<ObjectId>> = const { Cell::new(None) };
+}
+
+/// The first result of the task that runs on this thread, if any: what names the task.
+pub(crate) fn task_id() -> Option<ObjectId> {
+    TASK_ID.try_with(Cell::get).ok().flatten()
 }
 
 /// The worker and depth of the task running on this thread, if any.
@@ -100,17 +111,20 @@ impl Drop for TaskGuard {
     }
 }
 
-/// Marks this thread as running `function` until the guard is dropped.
-pub(crate) fn enter_function(function: &'static RemoteFunction) -> FunctionGuard {
-    FunctionGuard(FUNCTION.with(|f| f.replace(Some(function))))
+/// Marks this thread as running `function`, in the task whose first result is `task`, until
+/// the guard is dropped.
+pub(crate) fn enter_function(function: &'static RemoteFunction, task: ObjectId) -> FunctionGuard {
+    let function = FUNCTION.with(|f| f.replace(Some(function)));
+    FunctionGuard(function, TASK_ID.with(|t| t.replace(Some(task))))
 }
 
-/// Puts back the function a thread ran before [`enter_function`].
-pub(crate) struct FunctionGuard(Option<&'static RemoteFunction>);
+/// Puts back the function and task a thread ran before [`enter_function`].
+pub(crate) struct FunctionGuard(Option<&'static RemoteFunction>, Option<ObjectId>);
 
 impl Drop for FunctionGuard {
     fn drop(&mut self) {
         let _ = FUNCTION.try_with(|f| f.set(self.0));
+        let _ = TASK_ID.try_with(|t| t.set(self.1));
     }
 }
 
@@ -197,6 +211,10 @@ mod tests {
         }
         fn wait(self: Arc<Self>, _: Vec<ObjectId>, _: usize, _: usize) -> Vec<bool> {
             Vec::new()
+        }
+        fn cancel(&self, _: Vec<ObjectId>) {}
+        fn is_cancelled(&self, _: ObjectId) -> bool {
+            false
         }
         fn send_bytes(&self, _: Rank, _: Vec<u8>) {}
     }

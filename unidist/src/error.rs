@@ -73,6 +73,14 @@ pub enum Error {
         /// Why it cannot take calls.
         reason: String,
     },
+    /// The task that makes the object was cancelled ([`cancel`](crate::cancel)) before it
+    /// finished: it never ran, or it was stopped while it ran (it checks
+    /// [`is_cancelled`](crate::is_cancelled)); what it returned then is dropped.
+    #[error("object {object} was cancelled (unidist::cancel) before its task finished")]
+    Cancelled {
+        /// The object whose task was cancelled.
+        object: ObjectId,
+    },
     /// The object was not ready when the time given to [`get_timeout`](crate::get_timeout) ran
     /// out. Nothing is lost: the ref stays valid, and a later `get` gives the value.
     #[error("object {object} was not ready within {waited:?}: its ref stays valid, get it again to wait longer")]

@@ -137,6 +137,12 @@ pub(crate) struct Pool {
     slots: usize,
     /// The worker's loop thread runs a task (see [`Pool::run_inline`]).
     inline_running: AtomicBool,
+    /// Tasks cancelled after they left the queue (running, waiting for their turn as an actor's
+    /// call, or already done), by first result: read by `is_cancelled`, taken when the task ends
+    /// or its first result is freed.
+    cancelled: Mutex<HashSet<ObjectId>>,
+    /// The length of `cancelled`, so that the tasks of a job that cancels nothing take no lock.
+    cancels: AtomicUsize,
 }
 
 impl Pool {
@@ -169,7 +175,66 @@ impl Pool {
             queued: AtomicUsize::new(0),
             computing: AtomicUsize::new(0),
             inline_running: AtomicBool::new(false),
+            cancelled: Mutex::new(HashSet::new()),
+            cancels: AtomicUsize::new(0),
         })
+    }
+
+    /// Takes the queued job of the task with first result `first` out of the queue, if it is
+    /// there (not started).
+    pub(crate) fn take_queued(&self, first: ObjectId) -> Option<Job> {
+        let mut state = self.lock();
+        let index = state.ready.iter().position(|job| job.task.first_output == first)?;
+        let job = state.ready.remove(index);
+        self.queued.store(state.ready.len(), Ordering::Release);
+        job
+    }
+
+    fn cancelled_set(&self) -> MutexGuard<'_, HashSet<ObjectId>> {
+        self.cancelled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the task with first result `first` cancelled: it sees it in `is_cancelled`, and
+    /// its results are errors when it ends.
+    pub(crate) fn mark_cancelled(&self, first: ObjectId) {
+        let mut cancelled = self.cancelled_set();
+        if cancelled.insert(first) {
+            self.cancels.store(cancelled.len(), Ordering::Release);
+        }
+    }
+
+    /// Whether the task with first result `first` was marked cancelled.
+    pub(crate) fn cancelled(&self, first: ObjectId) -> bool {
+        self.cancels.load(Ordering::Acquire) > 0 && self.cancelled_set().contains(&first)
+    }
+
+    /// Takes the mark of the task with first result `first`, as it ends: true if it had one.
+    pub(crate) fn take_cancelled(&self, first: ObjectId) -> bool {
+        if self.cancels.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let mut cancelled = self.cancelled_set();
+        let had = cancelled.remove(&first);
+        self.cancels.store(cancelled.len(), Ordering::Release);
+        had
+    }
+
+    /// Forgets the marks of freed objects (a task that had ended when its cancel came).
+    pub(crate) fn forget_cancelled(&self, ids: &[ObjectId]) {
+        if self.cancels.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut cancelled = self.cancelled_set();
+        for id in ids {
+            cancelled.remove(id);
+        }
+        self.cancels.store(cancelled.len(), Ordering::Release);
+    }
+
+    /// Reports the task with first result `first` finished without running, with `outputs`
+    /// (errors: it was cancelled, or an input failed).
+    pub(crate) fn report_finished(&self, first: ObjectId, outputs: Vec<Object>) {
+        self.mailbox.send(Command::Finished { first_output: first, outputs });
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -656,6 +721,14 @@ impl TaskHost for Pool {
             Answer::Flags(flags) => flags,
             _ => unreachable!("a task's wait is answered with flags"),
         }
+    }
+
+    fn cancel(&self, ids: Vec<ObjectId>) {
+        self.mailbox.send(Command::Cancel(ids));
+    }
+
+    fn is_cancelled(&self, task: ObjectId) -> bool {
+        self.cancelled(task)
     }
 
     fn send_bytes(&self, to: Rank, bytes: Vec<u8>) {

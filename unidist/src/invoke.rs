@@ -33,6 +33,29 @@ pub(crate) fn makes(first: ObjectId, n: usize, id: ObjectId) -> bool {
         && (first.sequence()..first.sequence() + n as u64).contains(&id.sequence())
 }
 
+/// The results of a cancelled task: each an error naming its object.
+pub(crate) fn cancelled(first: ObjectId, num_returns: usize) -> Vec<Object> {
+    (0..num_returns)
+        .map(|k| Object::from_error(&Error::Cancelled { object: first.offset(k) }))
+        .collect()
+}
+
+/// The results of `job` (of the function at `path`) if one of its inputs holds an error: the
+/// task does not run, and each result is an error naming that input. An actor whose
+/// constructor does not run fails its calls with that error.
+pub(crate) fn input_failed(job: &Job, path: &str) -> Option<Vec<Object>> {
+    let (input, cause) = job.args.iter().find_map(|item| match item {
+        Resolved::Value(_) => None,
+        Resolved::Ref(id, object) => object.error(*id).map(|e| (*id, e)),
+        Resolved::List(_, items) => items.iter().find_map(|(id, o)| o.error(*id).map(|e| (*id, e))),
+    })?;
+    let error = Error::InputFailed { function: path.to_string(), input, cause: Box::new(cause) };
+    if let Some(call) = job.task.actor_call().filter(|c| c.actor == job.task.first_output) {
+        actor::failed(call.actor, error.clone());
+    }
+    Some(vec![Object::from_error(&error); job.task.num_returns as usize])
+}
+
 /// Runs one task: its results, or as many copies of its error.
 pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
     let n = job.task.num_returns as usize;
@@ -50,32 +73,14 @@ pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
             ),
         });
     }
-    for item in &job.args {
-        let failed_input = match item {
-            Resolved::Value(_) => None,
-            Resolved::Ref(id, object) => object.error(*id).map(|e| (*id, e)),
-            Resolved::List(_, items) => {
-                items.iter().find_map(|(id, o)| o.error(*id).map(|e| (*id, e)))
-            }
-        };
-        if let Some((input, cause)) = failed_input {
-            let error = Error::InputFailed {
-                function: function.path().to_string(),
-                input,
-                cause: Box::new(cause),
-            };
-            // An actor whose constructor never ran: its calls name why.
-            if let Some(call) = job.task.actor_call().filter(|c| c.actor == job.task.first_output) {
-                actor::failed(call.actor, error.clone());
-            }
-            return failed(error);
-        }
+    if let Some(outputs) = input_failed(&job, function.path()) {
+        return outputs;
     }
     let actor = job.task.actor_call().map(|call| call.actor);
     let mut args = TaskArgs::new(function.path(), rank, actor, job.task.first_output, n, job.args);
     let invoke = function.invoke();
     crate::log::event!(debug, task = %job.task.first_output, function = function.path(), "running task");
-    let running = context::enter_function(function);
+    let running = context::enter_function(function, job.task.first_output);
     // Only a function marked `inline` needs its runs timed (see `RemoteFunction::runs_inline`).
     let started = function.is_inline().then(Instant::now);
     let result = panic::catch_unwind(AssertUnwindSafe(|| invoke(&mut args)));

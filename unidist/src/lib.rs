@@ -203,9 +203,9 @@ mod settings;
 
 pub use actor_ref::{Actor, ActorRef};
 pub use api::{
-    as_completed, backend, cluster_resources, get, get_each, get_timeout, init, is_initialized,
-    memory_stats, num_workers, put, schedule_rank, shutdown, transfer_stats, wait, wait_timeout,
-    AsCompleted, GetRefs,
+    as_completed, backend, cancel, cluster_resources, get, get_each, get_timeout, init,
+    is_cancelled, is_initialized, memory_stats, num_workers, put, schedule_rank, shutdown,
+    transfer_stats, wait, wait_timeout, AsCompleted, GetRefs,
 };
 #[cfg(feature = "mpi")]
 pub use api::{init_in, Role};

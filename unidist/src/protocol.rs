@@ -24,6 +24,10 @@
 //!   the task held on the actor since its `Submit`, so an actor never ends while a task holds a
 //!   handle of it (see `ActorRef`).
 //!
+//! - Cancel: the root sends a worker `Cancel` after the `Submit` of the task, so the worker finds
+//!   the task queued, waiting, running or done; a task given back meanwhile is cancelled by the
+//!   root sending `Cancel` again after its new `Submit`.
+//!
 //! A task's inputs that come from another worker arrive in any order relative to its `Submit`:
 //! the worker holds the task until every input is there.
 
@@ -181,6 +185,11 @@ pub(crate) enum Message {
     /// worker → root: a task decoded a handle of this actor, one more owner of it (sent before
     /// the `TaskDone` of that task, whose lease kept the actor meanwhile).
     HoldActor(ObjectId),
+    /// Either way: cancel the tasks that make these objects. Worker → root: a task asks to
+    /// (`unidist::cancel`), naming any result of each. Root → worker: the tasks with these first
+    /// results, which the root placed there (sent again after the `Submit` of a task the root
+    /// places elsewhere meanwhile).
+    Cancel(Vec<ObjectId>),
 }
 
 /// A raw MPI ping-pong between the root and worker 1 on a tag of its own, outside the protocol:
@@ -209,6 +218,7 @@ impl Message {
             Message::Returned(_) => "Returned",
             Message::Forget(_) => "Forget",
             Message::HoldActor(_) => "HoldActor",
+            Message::Cancel(_) => "Cancel",
             Message::SpawnOn { .. } => "SpawnOn",
             Message::Created { .. } => "Created",
             Message::Fetch(_) => "Fetch",
@@ -463,6 +473,7 @@ mod fuzz {
             ),
             proptest::collection::vec(id(), 0..16).prop_map(Message::Release),
             id().prop_map(Message::HoldActor),
+            proptest::collection::vec(id(), 0..16).prop_map(Message::Cancel),
             (task(), 0_u32..8).prop_map(|(task, worker)| Message::SpawnOn { task, worker }),
             Just(Message::StatsRequest),
             Just(Message::Shutdown),

@@ -10,7 +10,7 @@
 //! It also moves queued tasks from busy workers to hungry ones (work stealing: `balance`,
 //! `returned`, `place_moved`); a task is not tied to its worker until it starts there.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use crate::event_loop::{Node, Outbox};
 use crate::garbage_collector::{GarbageCollector, GcConfig};
 use crate::heartbeat::Heartbeat;
 use crate::id::{ObjectId, Rank};
+use crate::invoke::makes;
 use crate::object::Object;
 use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Task};
@@ -43,6 +44,8 @@ pub(crate) enum Command {
     WaitExpired(u64),
     /// The last ref of an object was dropped.
     Release(ObjectId),
+    /// Cancel the tasks that make these objects (`unidist::cancel`).
+    Cancel(Vec<ObjectId>),
     /// The root's program decoded a handle of this actor: one more owner of it.
     HoldActor(ObjectId),
     /// Reply with every rank's transfer counters.
@@ -182,6 +185,9 @@ pub(crate) struct Root {
     submits: Vec<u64>,
     /// Tasks given back and not placed again yet, for the next hungry workers.
     spare: VecDeque<Spare>,
+    /// Tasks asked to cancel and not done yet, by first result: a task placed again (given
+    /// back by its worker) is sent its `Cancel` again after its `Submit`.
+    cancelling: HashSet<ObjectId>,
     /// The actors of the job that have not been sent their last call, by actor (see
     /// `protocol::ActorCall`).
     actors: HashMap<ObjectId, ActorEntry>,
@@ -239,6 +245,7 @@ impl Root {
             hungry: vec![false; size],
             submits: vec![0; size],
             spare: VecDeque::new(),
+            cancelling: HashSet::new(),
             actors: HashMap::new(),
         }
     }
@@ -581,9 +588,41 @@ impl Root {
         self.try_free(id);
     }
 
+    /// Cancels the tasks that make `ids` (any result of each) and have not finished: the worker
+    /// each was placed on ends it if it has not started, else marks it (see `Worker::cancel`).
+    /// A task given back and not placed again yet is sent its `Cancel` once placed.
+    fn cancel(&mut self, ids: Vec<ObjectId>, out: &mut Outbox) {
+        for id in ids {
+            let first = if self.running.contains_key(&id) {
+                id
+            } else {
+                // Another result of a task than its first (or no task's: a `put`, or done).
+                let running = self.running.iter();
+                match running
+                    .map(|(f, t)| (*f, t.num_returns))
+                    .find(|&(f, n)| makes(f, n as usize, id))
+                {
+                    Some((first, _)) => first,
+                    None => continue,
+                }
+            };
+            if !self.cancelling.insert(first) {
+                continue;
+            }
+            crate::log::event!(debug, task = %first, "task cancelled");
+            if self.spare.iter().all(|s| s.task.first_output != first) {
+                let rank = self.running[&first].rank;
+                out.send(rank, Message::Cancel(vec![first]));
+            }
+        }
+    }
+
     /// A task has finished; `sizes` are the bytes of its results.
     fn task_done(&mut self, first_output: ObjectId, sizes: &[u64], out: &mut Outbox) {
         let Some(task) = self.running.remove(&first_output) else { return };
+        if !self.cancelling.is_empty() {
+            self.cancelling.remove(&first_output);
+        }
         if let Some(placement) = &mut self.placement {
             placement.finished(task.rank);
         }
@@ -754,6 +793,9 @@ impl Root {
         // Before the transfers of its results: a worker that gave the task back ignores them
         // until the task is placed on it again.
         out.send(to, Message::Submit(task));
+        if self.cancelling.contains(&first_output) {
+            out.send(to, Message::Cancel(vec![first_output]));
+        }
         let outputs: Vec<ObjectId> = (0..num_returns).map(|k| first_output.offset(k)).collect();
         for &id in &outputs {
             let entry = self.entry(id);
@@ -886,6 +928,7 @@ impl Node for Root {
             }
             Message::StatsReply(stats) => self.stats_reply(stats, out),
             Message::HoldActor(actor) => self.hold_actor(actor),
+            Message::Cancel(ids) => self.cancel(ids, out),
             Message::Heartbeat => {}
             other => eprintln!("unidist: the root ignored an unexpected {} message", other.kind()),
         }
@@ -907,6 +950,7 @@ impl Node for Root {
             }
             Command::WaitExpired(token) => self.wait_expired(token),
             Command::Release(id) => self.release(id),
+            Command::Cancel(ids) => self.cancel(ids, out),
             Command::HoldActor(actor) => self.hold_actor(actor),
             Command::Stats { reply } => {
                 self.stats_calls.push_back(StatsCall {
@@ -1132,6 +1176,36 @@ mod tests {
         root.on_message(2, Message::Data { id: queued, object: value(&7_i64) }, &mut out);
         done(&mut root, &mut out, 2, queued, 8);
         assert_eq!(objects(&answer), [Ok(7)]);
+    }
+
+    #[test]
+    fn a_cancel_goes_to_the_task_s_worker_once_and_again_after_the_task_moves() {
+        let (mut root, mut out) = root(3);
+        let (running, queued, two) = (id(0, 0), id(0, 1), id(0, 2));
+        run_on(&mut root, &mut out, 1, running, &[]);
+        run_on(&mut root, &mut out, 1, queued, &[]);
+        let mut pair = task(ADD, two, vec![]);
+        pair.num_returns = 2;
+        root.on_command(Command::Submit { task: pair, rank: 2 }, &mut out);
+        sent(&mut out);
+        // Any result names its task; a done task and a `put` are left alone.
+        let stored = id(0, 9);
+        put(&mut root, &mut out, stored, value(&1_i64));
+        root.on_command(Command::Cancel(vec![queued, two.offset(1), stored]), &mut out);
+        assert_eq!(sent(&mut out), ["1: Cancel [0:1]", "2: Cancel [0:2]"]);
+        root.on_command(Command::Cancel(vec![queued]), &mut out);
+        assert!(sent(&mut out).is_empty(), "once");
+        // Worker 1 gave it back before the cancel came: it goes again after its new `Submit`.
+        root.on_message(2, Message::Idle { submits: 1 }, &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Reclaim 1"]);
+        root.on_message(1, Message::Returned(vec![takes(queued, &[])]), &mut out);
+        assert_eq!(sent(&mut out), ["2: Submit 0:1", "2: Cancel [0:1]", "1: Forget [0:1]"]);
+        done(&mut root, &mut out, 2, queued, 8);
+        assert!(!root.cancelling.contains(&queued), "forgotten once done");
+        done(&mut root, &mut out, 1, running, 8);
+        root.on_command(Command::Cancel(vec![running]), &mut out);
+        assert!(sent(&mut out).is_empty(), "done: nothing to cancel");
     }
 
     #[test]

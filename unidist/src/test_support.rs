@@ -162,6 +162,7 @@ pub(crate) fn show(to: Rank, message: &Message) -> String {
             format!("{to}: WaitFor {request} [{}] {num_returns}", ids(list))
         }
         Message::WaitDone { request, flags } => format!("{to}: WaitDone {request} {flags:?}"),
+        Message::Cancel(list) => format!("{to}: Cancel [{}]", ids(list)),
         other => format!("{to}: {}", other.kind()),
     }
 }

@@ -23,4 +23,6 @@ pub(crate) enum Command {
     Release(ObjectId),
     /// A task decoded a handle of this actor (see `Message::HoldActor`).
     HoldActor(ObjectId),
+    /// A task cancels the tasks that make these objects: the root finds them.
+    Cancel(Vec<ObjectId>),
 }

@@ -170,8 +170,18 @@ impl Worker {
     }
 
     /// Hands a task whose inputs are all here (and, for an actor's call, whose turn it is) to the
-    /// executor threads, or to the loop's own thread.
+    /// executor threads, or to the loop's own thread; a task cancelled meanwhile ends at once.
     fn start_now(&mut self, task: Task) {
+        // A task ended here without running is no longer expected by a task of this worker.
+        let unexpect = |pool: &Pool, task: &Task| {
+            if task.first_output.origin() == TaskHost::rank(pool) {
+                pool.unexpect(task.first_output, task.num_returns as usize);
+            }
+        };
+        if self.pool.take_cancelled(task.first_output) {
+            unexpect(&self.pool, &task);
+            return self.end_cancelled(&task);
+        }
         let store = &self.store;
         let object = |id: &ObjectId| store.get(*id).expect("inputs are here").clone();
         let args = task
@@ -191,6 +201,14 @@ impl Worker {
             })
             .collect();
         let job = Job { task, args };
+        // An input failed: the task fails now, without taking a slot (its worker may be busy
+        // for long).
+        if let Some(function) = registry::lookup(job.task.function) {
+            if let Some(outputs) = crate::invoke::input_failed(&job, function.path()) {
+                unexpect(&self.pool, &job.task);
+                return self.pool.report_finished(job.task.first_output, outputs);
+            }
+        }
         // A quick task while no other computes here runs on the loop's thread, after this
         // round: no hand-over to an executor and back.
         let quick = registry::lookup(job.task.function).is_some_and(RemoteFunction::runs_inline);
@@ -205,6 +223,44 @@ impl Worker {
         } else {
             self.pool.push(job);
         }
+    }
+
+    /// The root cancels these tasks (by first result), placed here: one not started yet ends
+    /// now, without running (an actor's call at its turn, so that the calls after it go on);
+    /// one that runs, or has ended, is marked (see `Pool::mark_cancelled`).
+    fn cancel(&mut self, firsts: Vec<ObjectId>) {
+        for first in firsts {
+            if self.given_back.contains(&first) {
+                continue; // the root cancels it where it goes next
+            }
+            if let Some(blocked) = self.blocked.remove(&first) {
+                if blocked.task.actor_call().is_some() {
+                    self.pool.mark_cancelled(first);
+                    self.start(blocked.task);
+                } else {
+                    self.end_cancelled(&blocked.task);
+                }
+            } else if let Some(i) = self.inline.iter().position(|j| j.task.first_output == first) {
+                let job = self.inline.remove(i).expect("present");
+                self.end_cancelled(&job.task);
+            } else if let Some(job) = self.pool.take_queued(first) {
+                self.end_cancelled(&job.task);
+            } else {
+                self.pool.mark_cancelled(first);
+            }
+        }
+    }
+
+    /// Ends a cancelled task that never ran: its results are errors, reported like a finished
+    /// task's. An actor whose constructor is cancelled fails its calls with that error.
+    fn end_cancelled(&self, task: &Task) {
+        let first = task.first_output;
+        if let Some(call) = task.actor_call().filter(|c| c.actor == first) {
+            crate::actor::failed(call.actor, crate::error::Error::Cancelled { object: first });
+        }
+        crate::log::event!(debug, task = %first, "task cancelled before it ran");
+        self.pool
+            .report_finished(first, crate::invoke::cancelled(first, task.num_returns as usize));
     }
 
     fn store_object(&mut self, id: ObjectId, object: Object, out: &mut Outbox) {
@@ -319,10 +375,12 @@ impl Node for Worker {
                 }
             }
             Message::Cleanup(ids) => {
+                self.pool.forget_cancelled(&ids);
                 for id in ids {
                     self.store.remove(id);
                 }
             }
+            Message::Cancel(firsts) => self.cancel(firsts),
             Message::Placed { first_output, num_returns } => {
                 self.pool.placed(first_output, num_returns as usize)
             }
@@ -358,7 +416,11 @@ impl Node for Worker {
 
     fn on_command(&mut self, command: Command, out: &mut Outbox) {
         match command {
-            Command::Finished { first_output, outputs } => {
+            Command::Finished { first_output, mut outputs } => {
+                // Cancelled while it ran: what it returned is dropped.
+                if self.pool.take_cancelled(first_output) {
+                    outputs = crate::invoke::cancelled(first_output, outputs.len());
+                }
                 let sizes = outputs.iter().map(|object| object.len() as u64).collect();
                 for (k, object) in outputs.into_iter().enumerate() {
                     self.store_object(first_output.offset(k), object, out);
@@ -383,6 +445,7 @@ impl Node for Worker {
             // At once, not with the releases: ahead of the `TaskDone` of the task that holds a
             // lease on the actor meanwhile.
             Command::HoldActor(actor) => out.send(0, Message::HoldActor(actor)),
+            Command::Cancel(ids) => out.send(0, Message::Cancel(ids)),
         }
     }
 
@@ -763,6 +826,52 @@ mod tests {
         assert_eq!(w.finish().0, id(0, 0));
         let (first, results) = w.finish();
         assert_eq!((first, read::<i64>(&results[0])), (id(0, 3), Ok(13)));
+    }
+
+    #[test]
+    fn a_cancelled_task_that_has_not_started_ends_without_running_and_a_running_one_is_marked() {
+        let mut w = worker();
+        let key = 1805_u64;
+        w.hold_the_slot(id(0, 0), key);
+        w.message(0, add(id(0, 1), int(1), int(2))); // queued for the slot
+        w.message(0, add(id(0, 2), Arg::Ref(id(2, 0)), int(10))); // waits for an input
+        w.message(0, add(id(0, 3), Arg::Ref(id(0, 1)), int(10))); // waits for 0:1
+        w.message(0, Message::Cancel(vec![id(0, 1), id(0, 2), id(0, 0)]));
+        let cancelled = |object| Err(Error::Cancelled { object });
+        for expected in [id(0, 1), id(0, 2)] {
+            let (first, results) = w.finish();
+            assert_eq!((first, read::<i64>(&results[0])), (expected, cancelled(expected)));
+        }
+        // 0:3's input failed: it fails too, without waiting for the slot.
+        let (first, results) = w.finish();
+        assert_eq!(first, id(0, 3));
+        match read::<i64>(&results[0]) {
+            Err(Error::InputFailed { input, cause, .. }) => {
+                assert_eq!((input, *cause), (id(0, 1), Error::Cancelled { object: id(0, 1) }))
+            }
+            other => panic!("expected the failed input, got {other:?}"),
+        }
+        assert!(w.worker.pool.cancelled(id(0, 0)), "the running task sees its cancel");
+        open_gate(key);
+        let (first, _) = w.finish();
+        assert_eq!(first, id(0, 0));
+        let done: Vec<String> = w.sent().into_iter().filter(|m| m.contains("TaskDone")).collect();
+        assert_eq!(done.len(), 4, "every task reports its end: {done:?}");
+        w.message(0, Message::Transfer { id: id(0, 0), to: 0 });
+        match &w.out.drain().collect::<Vec<_>>()[..] {
+            [(0, batch)] => match &batch[..] {
+                [Message::Data { object, .. }] => {
+                    assert_eq!(
+                        read::<i64>(object),
+                        cancelled(id(0, 0)),
+                        "what it returned is dropped"
+                    )
+                }
+                _ => panic!("expected the data"),
+            },
+            _ => panic!("expected one batch"),
+        }
+        assert!(!w.worker.pool.cancelled(id(0, 0)), "the mark goes with the task");
     }
 
     #[test]
