@@ -23,6 +23,8 @@ case_tests! {
         a_running_task_sees_its_cancel,
         cancel_after_the_end_changes_nothing,
         a_task_cancels_its_child,
+        retries_run_a_panicking_task_again,
+        retries_per_call,
     ],
     configs: {
         local2 => |case| support::run(CONTROL, &["local", "2", case], &[("UNIDIST_CPUS", "2")]),

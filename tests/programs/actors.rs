@@ -484,7 +484,7 @@ fn main() {
         let after = counter.add(2);
         assert_eq!(unidist::get(&before).unwrap(), 1);
         match unidist::get(&bad) {
-            Err(Error::TaskPanicked { function, rank, message }) => {
+            Err(Error::TaskPanicked { function, rank, message, .. }) => {
                 assert!(function.ends_with("::Counter::add"), "{function}");
                 assert!((1..=workers).contains(&rank), "rank {rank}");
                 assert!(message.contains("unlucky 1313"), "{message}");

@@ -325,7 +325,7 @@ fn main() {
     cases.run("panics", || {
         let bad = boom::remote("kaboom".to_string());
         match unidist::get(&bad) {
-            Err(Error::TaskPanicked { function, rank, message }) => {
+            Err(Error::TaskPanicked { function, rank, message, .. }) => {
                 assert_eq!(function, "conformance::boom");
                 assert!((1..=workers).contains(&rank));
                 assert_eq!(message, "kaboom");

@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use unidist::{remote, Error, ObjectRef};
+use unidist::{remote, Error, ObjectRef, TaskOptions};
 
 const CASES: &[&str] = &[
     "deadlines_leave_a_straggler_running",
@@ -27,6 +27,8 @@ const CASES: &[&str] = &[
     "a_running_task_sees_its_cancel",
     "cancel_after_the_end_changes_nothing",
     "a_task_cancels_its_child",
+    "retries_run_a_panicking_task_again",
+    "retries_per_call",
 ];
 
 /// How long a straggler waits for its release file before it gives up (so a broken case fails
@@ -107,6 +109,45 @@ fn cancel_child(dir: PathBuf) -> bool {
     let child = until_cancelled::remote(dir);
     unidist::cancel(&child);
     matches!(unidist::get(&child), Err(Error::Cancelled { .. }))
+}
+
+/// The worker rank the calling task runs on, from its executor thread's name
+/// (`unidist-x-<rank>`), or 0 if it runs on the loop's thread.
+fn worker_rank() -> usize {
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or_default();
+    name.strip_prefix("unidist-x-").and_then(|r| r.parse().ok()).unwrap_or(0)
+}
+
+/// Panics on its first `fails` runs (counted by files `<key>-<run>-<rank>` in `dir`), then
+/// returns the number of its run, from 0.
+#[remote(max_retries = 2)]
+fn flaky(dir: PathBuf, key: String, fails: u64) -> u64 {
+    let runs = std::fs::read_dir(&dir)
+        .expect("the directory is readable")
+        .filter(|e| {
+            e.as_ref().unwrap().file_name().to_string_lossy().starts_with(&format!("{key}-"))
+        })
+        .count() as u64;
+    let name = format!("{key}-{runs}-{}", worker_rank());
+    std::fs::write(dir.join(name), b"").expect("the directory is writable");
+    assert!(runs >= fails, "run {runs} of {key} failed");
+    runs
+}
+
+/// The ranks `flaky`'s runs for `key` ran on, in order.
+fn runs_of(dir: &Dir, key: &str) -> Vec<usize> {
+    let mut runs: Vec<(u32, usize)> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            let rest = name.strip_prefix(&format!("{key}-"))?;
+            let (run, rank) = rest.split_once('-')?;
+            Some((run.parse().ok()?, rank.parse().ok()?))
+        })
+        .collect();
+    runs.sort_unstable();
+    runs.into_iter().map(|(_, rank)| rank).collect()
 }
 
 #[remote]
@@ -475,6 +516,64 @@ fn main() {
         let parents: Vec<ObjectRef<bool>> =
             dirs.iter().map(|d| cancel_child::remote(d.0.clone())).collect();
         assert_eq!(unidist::get(&parents).unwrap(), [true; 4]);
+    });
+
+    // `#[remote(max_retries = 2)]`: a task that panics twice succeeds on its third run, on
+    // another worker each time where there is one; one that panics three times fails, saying
+    // so with the last run's message. What depends on a retried task gets its value.
+    cases.run("retries_run_a_panicking_task_again", || {
+        let dir = Dir::new("retries");
+        let recovers = flaky::remote(dir.0.clone(), "recovers", 2);
+        let after = link::remote(&recovers);
+        let gives_up = flaky::remote(dir.0.clone(), "gives-up", 3);
+        assert_eq!(unidist::get(&recovers).unwrap(), 2);
+        assert_eq!(unidist::get(&after).unwrap(), 3);
+        match unidist::get(&gives_up) {
+            Err(e @ Error::TaskPanicked { attempts: 3, .. }) => {
+                let message = e.to_string();
+                assert!(message.contains("run 2 of gives-up failed"), "{message}");
+                assert!(message.contains("each of its 3 attempts"), "{message}");
+            }
+            other => panic!("expected the third panic, got {other:?}"),
+        }
+        assert_eq!(runs_of(&dir, "gives-up").len(), 3, "no fourth run");
+        for key in ["recovers", "gives-up"] {
+            let ranks = runs_of(&dir, key);
+            assert_eq!(ranks.len(), 3);
+            if unidist::num_workers() > 1 {
+                for pair in ranks.windows(2) {
+                    // A run on the loop's thread does not know its rank (0): it proves nothing.
+                    if pair[0] != 0 && pair[1] != 0 {
+                        assert_ne!(
+                            pair[0], pair[1],
+                            "{key} ran again on the same worker: {ranks:?}"
+                        );
+                    }
+                }
+            }
+        }
+    });
+
+    // Per call: no retry, more retries, and retries on a chosen worker stay there.
+    cases.run("retries_per_call", || {
+        let dir = Dir::new("retries-per-call");
+        let none = flaky::remote_with(TaskOptions::new().max_retries(0), dir.0.clone(), "none", 1);
+        match unidist::get(&none) {
+            Err(Error::TaskPanicked { attempts: 1, message, .. }) => {
+                assert!(message.contains("run 0 of none failed"), "{message}")
+            }
+            other => panic!("expected the first panic, got {other:?}"),
+        }
+        let more = flaky::remote_with(TaskOptions::new().max_retries(5), dir.0.clone(), "more", 4);
+        assert_eq!(unidist::get(&more).unwrap(), 4);
+        let last = unidist::num_workers();
+        let options = TaskOptions::new().max_retries(3).worker(last);
+        let pinned = flaky::remote_with(options, dir.0.clone(), "pinned", 2);
+        assert_eq!(unidist::get(&pinned).unwrap(), 2);
+        let ranks = runs_of(&dir, "pinned");
+        assert!(ranks.iter().all(|&r| r == last || r == 0), "{ranks:?} left worker {last}");
+        let plain = flaky::remote_with(TaskOptions::new(), dir.0.clone(), "default", 2);
+        assert_eq!(unidist::get(&plain).unwrap(), 2, "the function's own max_retries");
     });
 
     assert!(

@@ -57,6 +57,16 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
     } else {
         format_ident!("worker")
     };
+    let options = if param_names.iter().any(|n| *n == "options") {
+        format_ident!("__unidist_options")
+    } else {
+        format_ident!("options")
+    };
+    let max_retries = spec.max_retries;
+    let remote_with_doc = format!(
+        "Submits `{name}` as a task with `options` (see `unidist::TaskOptions`: retries, \
+         worker) and returns at once with a ref to its result."
+    );
     let remote_on_doc = format!(
         "Submits `{name}` as a task that runs on worker `worker` (1 to `unidist::num_workers()`) \
          and only there, and returns at once with a ref to its result."
@@ -146,6 +156,25 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
                     ::unidist::__private::vec![
                         #( ::unidist::__private::IntoArg::<#param_types>::into_arg(#param_names) ),*
                     ],
+                    #max_retries,
+                );
+                #make_refs
+            }
+
+            #[doc = #remote_with_doc]
+            #[track_caller]
+            pub fn remote_with(
+                #options: ::unidist::TaskOptions,
+                #( #param_names: impl ::unidist::__private::IntoArg<#param_types> ),*
+            ) -> #ref_type {
+                let __unidist_first = ::unidist::__private::submit(
+                    __UNIDIST_ID,
+                    #n,
+                    ::unidist::__private::vec![
+                        #( ::unidist::__private::IntoArg::<#param_types>::into_arg(#param_names) ),*
+                    ],
+                    #options,
+                    #max_retries,
                 );
                 #make_refs
             }
@@ -161,6 +190,8 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
                     ::unidist::__private::vec![
                         #( ::unidist::__private::IntoArg::<#param_types>::into_arg(#param_names) ),*
                     ],
+                    ::unidist::TaskOptions::new(),
+                    #max_retries,
                 );
                 #make_refs
             }

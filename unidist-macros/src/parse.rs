@@ -16,6 +16,8 @@ pub struct RemoteFn {
     pub outputs: Vec<Type>,
     /// `#[remote(inline)]`: the worker's loop thread may run its tasks itself.
     pub inline: bool,
+    /// `#[remote(max_retries = N)]`: times a task that panics runs again (0 if not given).
+    pub max_retries: u8,
 }
 
 pub struct Param {
@@ -24,7 +26,7 @@ pub struct Param {
 }
 
 pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<RemoteFn> {
-    let (num_returns, inline) = parse_attr(attr)?;
+    let Attr { num_returns, inline, max_retries } = parse_attr(attr)?;
     let item: ItemFn = syn::parse2(item)?;
     let mut errors = Errors::default();
     let sig = &item.sig;
@@ -84,7 +86,7 @@ pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<RemoteFn> {
     };
 
     errors.finish()?;
-    Ok(RemoteFn { item, params, ret, outputs, inline })
+    Ok(RemoteFn { item, params, ret, outputs, inline, max_retries })
 }
 
 /// The parameters of a function or method, each checked to be an owned type with a plain name;
@@ -116,15 +118,28 @@ pub fn typed_params<'a>(
     params
 }
 
-/// Parses the attribute's arguments: `num_returns = N` and `inline`, in any order.
-type Attr = (Option<(usize, LitInt)>, bool);
+/// The attribute's arguments.
+struct Attr {
+    num_returns: Option<(usize, LitInt)>,
+    inline: bool,
+    max_retries: u8,
+}
 
+/// Parses the attribute's arguments: `num_returns = N`, `max_retries = N` and `inline`, in any
+/// order.
 fn parse_attr(attr: TokenStream) -> syn::Result<Attr> {
     let mut num_returns = None;
     let mut inline = false;
+    let mut max_retries = 0;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("inline") {
             inline = true;
+            Ok(())
+        } else if meta.path.is_ident("max_retries") {
+            let lit: LitInt = meta.value()?.parse()?;
+            max_retries = lit.base10_parse::<u8>().map_err(|_| {
+                Error::new_spanned(&lit, "max_retries must be a whole number from 0 to 255")
+            })?;
             Ok(())
         } else if meta.path.is_ident("num_returns") {
             let lit: LitInt = meta.value()?.parse()?;
@@ -136,12 +151,13 @@ fn parse_attr(attr: TokenStream) -> syn::Result<Attr> {
             Ok(())
         } else {
             Err(meta.error(
-                "unknown argument of #[remote]: the arguments are `num_returns = N` and `inline`",
+                "unknown argument of #[remote]: the arguments are `num_returns = N`, \
+                 `max_retries = N` and `inline`",
             ))
         }
     });
     syn::parse::Parser::parse2(parser, attr)?;
-    Ok((num_returns, inline))
+    Ok(Attr { num_returns, inline, max_retries })
 }
 
 /// Rejects references, `impl Trait` and non-`'static` lifetimes anywhere inside a type: values

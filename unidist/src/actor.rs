@@ -131,6 +131,7 @@ pub fn construct<T: Send + 'static>(
                 function: function.to_string(),
                 rank: args.rank(),
                 message: crate::error::panic_message(payload.as_ref()),
+                attempts: 1,
             };
             states().insert(actor, Arc::new(Mutex::new(State::Failed(error))));
             panic::resume_unwind(payload)

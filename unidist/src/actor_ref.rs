@@ -33,7 +33,7 @@ pub struct ActorId(pub(crate) ObjectId);
 impl ActorId {
     /// Submits a call of `function` on this actor; returns the ID of its result.
     pub fn call(self, function: u64, args: Vec<ArgValue>) -> ObjectId {
-        api::submit(function, 1, args, Placement::Actor(self.0))
+        api::submit(function, 1, args, Placement::Actor(self.0), 0)
     }
 }
 
@@ -122,7 +122,7 @@ impl Handle {
             (Some(host), None) => Some(crate::context::enter_task(Arc::clone(host), 0)),
             _ => None,
         };
-        let first = api::submit(function, 1, Vec::new(), Placement::Actor(self.actor));
+        let first = api::submit(function, 1, Vec::new(), Placement::Actor(self.actor), 0);
         Some(ObjectRef::new(first))
     }
 }
@@ -155,7 +155,7 @@ impl<T: Actor> ActorRef<T> {
 
     #[track_caller]
     fn start(function: u64, args: Vec<ArgValue>, placement: Placement) -> ActorRef<T> {
-        let actor = api::submit(function, 1, args, placement);
+        let actor = api::submit(function, 1, args, placement, 0);
         ActorRef {
             handle: Arc::new(Handle {
                 actor,

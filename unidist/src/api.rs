@@ -809,13 +809,15 @@ pub(crate) enum Placement {
     Actor(ObjectId),
 }
 
-/// Submits a task (called by the `remote` stubs); returns the ID of its first output.
+/// Submits a task (called by the `remote` stubs) that may run `retries` more times if it
+/// panics; returns the ID of its first output.
 #[track_caller]
 pub(crate) fn submit(
     function: u64,
     num_returns: usize,
     args: Vec<ArgValue>,
     placement: Placement,
+    retries: u8,
 ) -> ObjectId {
     // First: a panic below must leave none of this call's leases to the next task. An actor's
     // end (sent when a handle drops, maybe while another call's arguments are encoded) takes
@@ -866,6 +868,8 @@ pub(crate) fn submit(
         args,
         pinned: actor.is_some(),
         chosen: false,
+        retries,
+        attempt: 0,
         actors: None,
     }
     .with_actors(actor, leases);

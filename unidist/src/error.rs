@@ -11,15 +11,18 @@ use crate::id::ObjectId;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Error {
-    /// The remote function panicked while it ran.
-    #[error("remote function `{function}` panicked on rank {rank}: {message}")]
+    /// The remote function panicked while it ran (on its last attempt, if it may be retried).
+    #[error("remote function `{function}` panicked on rank {rank}: {message}{}", attempts_note(*.attempts))]
     TaskPanicked {
         /// Full path of the function, such as `my_crate::add`.
         function: String,
-        /// Rank of the worker that ran it.
+        /// Rank of the worker that ran it (last).
         rank: usize,
-        /// The panic message.
+        /// The panic message (of the last attempt).
         message: String,
+        /// How many times the task ran, each time panicking: 1, or up to 1 + its
+        /// `max_retries`.
+        attempts: u32,
     },
     /// The task did not run because one of its inputs is an error.
     #[error("remote function `{function}` did not run because its input {input} failed: {cause}")]
@@ -100,6 +103,17 @@ pub enum Error {
         /// The rank that lacks it.
         rank: usize,
     },
+}
+
+/// How many attempts a task's error counts, where it made more than one.
+fn attempts_note(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(
+            " (it panicked on each of its {attempts} attempts; rank and message are the last's)"
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// The message of a panic's payload.

@@ -848,7 +848,8 @@ mod tests {
             Err(Error::TaskPanicked {
                 function: "unidist::test_support::panics".into(),
                 rank: 3,
-                message: "kaboom".into()
+                message: "kaboom".into(),
+                attempts: 1,
             })
         );
         let (first_output, result) = finished(&inbox);

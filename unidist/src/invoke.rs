@@ -95,6 +95,7 @@ pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
             function: function.path().to_string(),
             rank,
             message: panic_message(payload.as_ref()),
+            attempts: u32::from(job.task.attempt) + 1,
         }),
     }
 }

@@ -54,6 +54,11 @@ pub(crate) struct Task {
     /// The caller named its worker (`remote_on`): no placement rule moves it either (a task
     /// aimed with `schedule_rank` is pinned, but host-aware placement may still move it).
     pub(crate) chosen: bool,
+    /// Times it may run again if it panics (`#[remote(max_retries = N)]`, `TaskOptions`): its
+    /// worker gives it back to the root (`Retry`) instead of reporting the panic.
+    pub(crate) retries: u8,
+    /// Times it ran before (and panicked): 0 on its first run.
+    pub(crate) attempt: u8,
     /// What the task has to do with actors, for the few tasks that have (boxed, so that every
     /// message stays as small as before actors).
     pub(crate) actors: Option<Box<TaskActors>>,
@@ -190,6 +195,10 @@ pub(crate) enum Message {
     /// results, which the root placed there (sent again after the `Submit` of a task the root
     /// places elsewhere meanwhile).
     Cancel(Vec<ObjectId>),
+    /// worker → root: this task panicked and may run again (its `retries` and `attempt` count
+    /// this run): place it again, on another worker where there is one. Like a task given back,
+    /// its results are stale here until `Forget`.
+    Retry(Task),
 }
 
 /// A raw MPI ping-pong between the root and worker 1 on a tag of its own, outside the protocol:
@@ -219,6 +228,7 @@ impl Message {
             Message::Forget(_) => "Forget",
             Message::HoldActor(_) => "HoldActor",
             Message::Cancel(_) => "Cancel",
+            Message::Retry(_) => "Retry",
             Message::SpawnOn { .. } => "SpawnOn",
             Message::Created { .. } => "Created",
             Message::Fetch(_) => "Fetch",
@@ -439,6 +449,8 @@ mod fuzz {
                         args,
                         pinned,
                         chosen: pinned,
+                        retries: (function % 3) as u8,
+                        attempt: (function % 5) as u8,
                         actors: None,
                     }
                     .with_actors(actor, leases)
@@ -474,6 +486,7 @@ mod fuzz {
             proptest::collection::vec(id(), 0..16).prop_map(Message::Release),
             id().prop_map(Message::HoldActor),
             proptest::collection::vec(id(), 0..16).prop_map(Message::Cancel),
+            task().prop_map(Message::Retry),
             (task(), 0_u32..8).prop_map(|(task, worker)| Message::SpawnOn { task, worker }),
             Just(Message::StatsRequest),
             Just(Message::Shutdown),

@@ -769,6 +769,35 @@ impl Root {
         }
     }
 
+    /// A task panicked on worker `from` and may run again: on another worker (the next of the
+    /// cycle) where there is one, on the same if its caller named it. It is pinned there, so
+    /// that no worker takes it back to the one it failed on.
+    fn retry(&mut self, from: Rank, mut task: Task, out: &mut Outbox) {
+        if self.finished {
+            return;
+        }
+        let Some(running) = self.running.get_mut(&task.first_output) else { return };
+        let mut to = from;
+        if !task.chosen && self.size > 2 {
+            to = self.scheduler.next();
+            if to == from {
+                to = self.scheduler.next();
+            }
+        }
+        if running.pinned {
+            self.pinned[from] -= 1;
+        }
+        running.pinned = true;
+        task.pinned = true;
+        self.pinned[to] += 1;
+        self.assigned[from] -= 1;
+        if let Some(placement) = &mut self.placement {
+            placement.finished(from);
+        }
+        crate::log::event!(debug, task = %task.first_output, attempt = task.attempt, from, to, "task placed again after a panic");
+        self.place_moved(Spare { task, from }, to, out);
+    }
+
     /// Places a task given back by its worker on worker `to`: its inputs go there, and the ranks
     /// promised its results (by the `Transfer`s the giver dropped, and the giver itself when a
     /// task there reads them) get them from there.
@@ -929,6 +958,7 @@ impl Node for Root {
             Message::StatsReply(stats) => self.stats_reply(stats, out),
             Message::HoldActor(actor) => self.hold_actor(actor),
             Message::Cancel(ids) => self.cancel(ids, out),
+            Message::Retry(task) => self.retry(from, task, out),
             Message::Heartbeat => {}
             other => eprintln!("unidist: the root ignored an unexpected {} message", other.kind()),
         }
@@ -1206,6 +1236,31 @@ mod tests {
         done(&mut root, &mut out, 1, running, 8);
         root.on_command(Command::Cancel(vec![running]), &mut out);
         assert!(sent(&mut out).is_empty(), "done: nothing to cancel");
+    }
+
+    #[test]
+    fn a_task_to_run_again_goes_to_another_worker_pinned_or_stays_where_its_caller_chose() {
+        let (mut root, mut out) = root(3);
+        let (free, chosen) = (id(0, 0), id(0, 1));
+        run_on(&mut root, &mut out, 1, free, &[]);
+        let mut named = takes(chosen, &[]);
+        (named.pinned, named.chosen) = (true, true);
+        root.on_command(Command::Submit { task: named.clone(), rank: 2 }, &mut out);
+        let answer = get(&mut root, &mut out, vec![free]);
+        sent(&mut out);
+        let mut again = takes(free, &[]);
+        again.attempt = 1;
+        root.on_message(1, Message::Retry(again), &mut out);
+        assert_eq!(sent(&mut out), ["2: Submit 0:0", "2: Transfer 0:0 to 0", "1: Forget [0:0]"]);
+        assert_eq!((root.assigned[1], root.assigned[2]), (0, 2));
+        assert_eq!((root.pinned[1], root.pinned[2]), (0, 2), "pinned where it went");
+        root.on_message(2, Message::Retry(named), &mut out);
+        assert_eq!(sent(&mut out), ["2: Submit 0:1", "2: Forget [0:1]"], "its caller chose 2");
+        root.on_message(2, Message::Data { id: free, object: value(&4_i64) }, &mut out);
+        done(&mut root, &mut out, 2, free, 8);
+        done(&mut root, &mut out, 2, chosen, 8);
+        assert_eq!(objects(&answer), [Ok(4)]);
+        assert_eq!((root.assigned[2], root.pinned[2]), (0, 0));
     }
 
     #[test]
@@ -1541,6 +1596,8 @@ mod tests {
             args: Vec::new(),
             pinned: false,
             chosen: false,
+            retries: 0,
+            attempt: 0,
             actors: None,
         };
         root.on_command(Command::Submit { task, rank: 1 }, &mut out);
@@ -1555,8 +1612,12 @@ mod tests {
         let (a, b) = (id(0, 0), id(0, 1));
         run_on(&mut root, &mut out, 1, a, &[]);
         sent(&mut out);
-        let error =
-            Error::TaskPanicked { function: "app::f".into(), rank: 1, message: "boom".into() };
+        let error = Error::TaskPanicked {
+            function: "app::f".into(),
+            rank: 1,
+            message: "boom".into(),
+            attempts: 1,
+        };
         let answer = get(&mut root, &mut out, vec![a]);
         root.on_message(1, Message::Data { id: a, object: Object::from_error(&error) }, &mut out);
         done(&mut root, &mut out, 1, a, 8);

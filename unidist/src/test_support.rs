@@ -129,6 +129,8 @@ pub(crate) fn task(function: u64, first_output: ObjectId, args: Vec<Arg>) -> Tas
         args,
         pinned: false,
         chosen: false,
+        retries: 0,
+        attempt: 0,
         actors: None,
     }
 }

@@ -59,7 +59,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "worker::command",
         ],
     ),
-    ("api", &["actor_ref", "api", "into_arg", "object_ref", "runtime", "settings"]),
+    ("api", &["actor_ref", "api", "into_arg", "object_ref", "runtime", "settings", "task_options"]),
 ];
 
 /// Module name (`a::b`) to its source, for every file under `src`.

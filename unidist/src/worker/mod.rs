@@ -81,6 +81,9 @@ pub(crate) struct Worker {
     said_idle: bool,
     /// Calls on actors that live here, started one at a time per actor, in order.
     actors: ActorQueues,
+    /// Tasks started here that may run again if they panic, as the root sent them, by first
+    /// result (see `Message::Retry`).
+    retryable: HashMap<ObjectId, Task>,
     pool: Arc<Pool>,
     finished: bool,
 }
@@ -114,6 +117,7 @@ impl Worker {
             owed_tried_at: 0,
             said_idle: false,
             actors: ActorQueues::default(),
+            retryable: HashMap::new(),
             pool: Pool::new(rank, size - 1, backend, mailbox, slots),
             finished: false,
         }
@@ -181,6 +185,9 @@ impl Worker {
         if self.pool.take_cancelled(task.first_output) {
             unexpect(&self.pool, &task);
             return self.end_cancelled(&task);
+        }
+        if task.retries > 0 {
+            self.retryable.insert(task.first_output, task.clone());
         }
         let store = &self.store;
         let object = |id: &ObjectId| store.get(*id).expect("inputs are here").clone();
@@ -311,14 +318,31 @@ impl Worker {
         let jobs = self.pool.take_back(max);
         jobs.into_iter()
             .map(|job| {
-                for k in 0..job.task.num_returns as usize {
-                    let id = job.task.first_output.offset(k);
-                    self.transfers.remove(&id);
-                    self.given_back.insert(id);
-                }
+                self.retryable.remove(&job.task.first_output);
+                self.give_up_results(&job.task);
                 job.task
             })
             .collect()
+    }
+
+    /// A task leaves this worker unfinished (given back, or to run again): transfers of its
+    /// results asked of this worker are the root's to ask again of its next worker, and those
+    /// that come until the root says `Forget` are stale.
+    fn give_up_results(&mut self, task: &Task) {
+        for k in 0..task.num_returns as usize {
+            let id = task.first_output.offset(k);
+            self.transfers.remove(&id);
+            self.given_back.insert(id);
+        }
+    }
+
+    /// A task that may run again panicked: back to the root, which places it again.
+    fn retry(&mut self, mut task: Task, out: &mut Outbox) {
+        task.retries -= 1;
+        task.attempt = task.attempt.saturating_add(1);
+        crate::log::event!(debug, task = %task.first_output, attempt = task.attempt, "task panicked, to run again");
+        self.give_up_results(&task);
+        out.send(0, Message::Retry(task));
     }
 
     /// A task's `get`: answered from the store, or once the root has had the missing objects
@@ -420,6 +444,14 @@ impl Node for Worker {
                 // Cancelled while it ran: what it returned is dropped.
                 if self.pool.take_cancelled(first_output) {
                     outputs = crate::invoke::cancelled(first_output, outputs.len());
+                }
+                if !self.retryable.is_empty() {
+                    if let Some(task) = self.retryable.remove(&first_output) {
+                        let error = outputs.first().and_then(|o| o.error(first_output));
+                        if matches!(error, Some(crate::error::Error::TaskPanicked { .. })) {
+                            return self.retry(task, out);
+                        }
+                    }
                 }
                 let sizes = outputs.iter().map(|object| object.len() as u64).collect();
                 for (k, object) in outputs.into_iter().enumerate() {
@@ -708,8 +740,12 @@ mod tests {
     fn a_task_whose_input_failed_fails_naming_that_input_and_still_reports_done() {
         let mut w = worker();
         let a = id(2, 0);
-        let cause =
-            Error::TaskPanicked { function: "app::f".into(), rank: 2, message: "boom".into() };
+        let cause = Error::TaskPanicked {
+            function: "app::f".into(),
+            rank: 2,
+            message: "boom".into(),
+            attempts: 1,
+        };
         w.message(2, Message::Data { id: a, object: Object::from_error(&cause) });
         w.message(0, add(id(0, 0), int(1), Arg::Ref(a)));
         let (_, results) = w.finish();
@@ -735,6 +771,7 @@ mod tests {
                 function: "unidist::test_support::panics".into(),
                 rank: 1,
                 message: "a deliberate panic".into(),
+                attempts: 1,
             })
         );
         // The worker goes on: its thread takes the next task.
@@ -872,6 +909,40 @@ mod tests {
             _ => panic!("expected one batch"),
         }
         assert!(!w.worker.pool.cancelled(id(0, 0)), "the mark goes with the task");
+    }
+
+    #[test]
+    fn a_panicking_task_that_may_run_again_goes_back_to_the_root_until_its_last_run() {
+        let mut w = worker();
+        let message = Arg::Value(value(&"flaky".to_string()));
+        let mut flaky = task(PANICS, id(0, 0), vec![message]);
+        flaky.retries = 1;
+        w.message(0, Message::Submit(flaky));
+        w.message(0, Message::Transfer { id: id(0, 0), to: 2 });
+        w.finish();
+        let retry = match &w.out.drain().collect::<Vec<_>>()[..] {
+            [(0, batch)] => match &batch[..] {
+                [Message::Retry(task)] => task.clone(),
+                other => panic!("expected one Retry, got {:?}", other.len()),
+            },
+            _ => panic!("expected one batch to the root"),
+        };
+        assert_eq!((retry.retries, retry.attempt), (0, 1), "one run counted");
+        w.message(0, Message::Transfer { id: id(0, 0), to: 2 });
+        assert!(w.sent().is_empty(), "its results are stale here until placed again");
+        // Placed here again: its last run's panic is its result, counting both runs.
+        w.message(0, Message::Submit(retry));
+        w.message(0, Message::Transfer { id: id(0, 0), to: 2 });
+        let (_, results) = w.finish();
+        match read::<i64>(&results[0]) {
+            Err(Error::TaskPanicked { attempts, message, .. }) => {
+                assert_eq!((attempts, message.as_str()), (2, "flaky"))
+            }
+            other => panic!("expected the panic, got {other:?}"),
+        }
+        let sent = w.sent();
+        assert_eq!(sent[0], "2: Data 0:0", "the transfer asked after it was placed again");
+        assert!(sent[1].starts_with("0: TaskDone 0:0"), "{sent:?}");
     }
 
     #[test]
