@@ -25,6 +25,8 @@ case_tests! {
         a_task_cancels_its_child,
         retries_run_a_panicking_task_again,
         retries_per_call,
+        at_the_bound_try_remote_is_refused,
+        a_flood_of_tasks_stays_within_the_bound,
     ],
     configs: {
         local2 => |case| support::run(CONTROL, &["local", "2", case], &[("UNIDIST_CPUS", "2")]),

@@ -29,6 +29,8 @@ const CASES: &[&str] = &[
     "a_task_cancels_its_child",
     "retries_run_a_panicking_task_again",
     "retries_per_call",
+    "at_the_bound_try_remote_is_refused",
+    "a_flood_of_tasks_stays_within_the_bound",
 ];
 
 /// How long a straggler waits for its release file before it gives up (so a broken case fails
@@ -133,6 +135,14 @@ fn flaky(dir: PathBuf, key: String, fails: u64) -> u64 {
     std::fs::write(dir.join(name), b"").expect("the directory is writable");
     assert!(runs >= fails, "run {runs} of {key} failed");
     runs
+}
+
+/// The root's resident memory, in bytes (`VmRSS`).
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("a VmRSS line");
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
 }
 
 /// The ranks `flaky`'s runs for `key` ran on, in order.
@@ -574,6 +584,58 @@ fn main() {
         assert!(ranks.iter().all(|&r| r == last || r == 0), "{ranks:?} left worker {last}");
         let plain = flaky::remote_with(TaskOptions::new(), dir.0.clone(), "default", 2);
         assert_eq!(unidist::get(&plain).unwrap(), 2, "the function's own max_retries");
+    });
+
+    // The bound reached: `try_remote` submits nothing and says so; a place freed, it goes.
+    cases.run("at_the_bound_try_remote_is_refused", || {
+        let flag = Flag::new("bound");
+        unidist::set_max_in_flight(Some(20));
+        assert_eq!(unidist::max_in_flight(), Some(20));
+        let held: Vec<ObjectRef<u64>> =
+            (0..20).map(|i| straggler::remote(flag.0.clone(), i)).collect();
+        assert_eq!(unidist::in_flight(), 20);
+        match square::try_remote(3) {
+            Err(Error::Busy { in_flight: 20, limit: 20 }) => {}
+            other => panic!("expected Busy, got {other:?}"),
+        }
+        assert_eq!(unidist::in_flight(), 20, "nothing was submitted");
+        flag.raise();
+        assert_eq!(unidist::get(&held).unwrap(), (0..20).collect::<Vec<u64>>());
+        assert_eq!(unidist::in_flight(), 0, "a task's place is free once it is done");
+        assert_eq!(unidist::get(&square::try_remote(3).unwrap()).unwrap(), 9);
+        unidist::set_max_in_flight(None);
+        assert_eq!(unidist::max_in_flight(), None);
+    });
+
+    // A program that submits far more tasks than it reads at once: `remote` waits at the bound,
+    // the count never passes it, and the root's memory stays flat.
+    cases.run("a_flood_of_tasks_stays_within_the_bound", || {
+        let total: u64 =
+            std::env::var("CONTROL_FLOOD").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+        let bound = 1000;
+        unidist::set_max_in_flight(Some(bound));
+        let mut window = std::collections::VecDeque::new();
+        let mut most = 0;
+        let mut resident_at_a_fifth = 0;
+        for x in 0..total {
+            window.push_back((x, square::remote(x)));
+            most = most.max(unidist::in_flight());
+            if window.len() > 2 * bound {
+                let (x, r) = window.pop_front().unwrap();
+                assert_eq!(unidist::get(&r).unwrap(), x * x);
+            }
+            if x == total / 5 {
+                resident_at_a_fifth = resident_bytes();
+            }
+        }
+        for (x, r) in window {
+            assert_eq!(unidist::get(&r).unwrap(), x * x);
+        }
+        assert!(most <= bound, "{most} tasks in flight, above the bound of {bound}");
+        let grown = resident_bytes().saturating_sub(resident_at_a_fifth);
+        assert!(grown < 64 << 20, "the root grew by {grown} bytes over {} tasks", total * 4 / 5);
+        unidist::set_max_in_flight(None);
+        println!("flood: {total} tasks, at most {most} in flight, root grew by {grown} bytes");
     });
 
     assert!(

@@ -67,6 +67,10 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
         "Submits `{name}` as a task with `options` (see `unidist::TaskOptions`: retries, \
          worker) and returns at once with a ref to its result."
     );
+    let try_remote_doc = "Like `remote`, but when the root's program has as many tasks in \
+                          flight as `unidist::set_max_in_flight` allows, returns `Error::Busy` at \
+                          once instead of waiting (nothing is submitted). Inside a remote \
+                          function it never refuses.";
     let remote_on_doc = format!(
         "Submits `{name}` as a task that runs on worker `worker` (1 to `unidist::num_workers()`) \
          and only there, and returns at once with a ref to its result."
@@ -177,6 +181,22 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
                     #max_retries,
                 );
                 #make_refs
+            }
+
+            #[doc = #try_remote_doc]
+            #[track_caller]
+            pub fn try_remote(
+                #( #param_names: impl ::unidist::__private::IntoArg<#param_types> ),*
+            ) -> ::core::result::Result<#ref_type, ::unidist::Error> {
+                let __unidist_first = ::unidist::__private::try_submit(
+                    __UNIDIST_ID,
+                    #n,
+                    ::unidist::__private::vec![
+                        #( ::unidist::__private::IntoArg::<#param_types>::into_arg(#param_names) ),*
+                    ],
+                    #max_retries,
+                )?;
+                ::core::result::Result::Ok(#make_refs)
             }
 
             #[doc = #remote_doc]

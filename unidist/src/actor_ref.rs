@@ -33,7 +33,8 @@ pub struct ActorId(pub(crate) ObjectId);
 impl ActorId {
     /// Submits a call of `function` on this actor; returns the ID of its result.
     pub fn call(self, function: u64, args: Vec<ArgValue>) -> ObjectId {
-        api::submit(function, 1, args, Placement::Actor(self.0), 0)
+        api::submit(function, 1, args, Placement::Actor(self.0), 0, true)
+            .expect("waits for a place")
     }
 }
 
@@ -122,7 +123,8 @@ impl Handle {
             (Some(host), None) => Some(crate::context::enter_task(Arc::clone(host), 0)),
             _ => None,
         };
-        let first = api::submit(function, 1, Vec::new(), Placement::Actor(self.actor), 0);
+        let first = api::submit(function, 1, Vec::new(), Placement::Actor(self.actor), 0, true)
+            .expect("waits for a place");
         Some(ObjectRef::new(first))
     }
 }
@@ -155,7 +157,7 @@ impl<T: Actor> ActorRef<T> {
 
     #[track_caller]
     fn start(function: u64, args: Vec<ArgValue>, placement: Placement) -> ActorRef<T> {
-        let actor = api::submit(function, 1, args, placement, 0);
+        let actor = api::submit(function, 1, args, placement, 0, true).expect("waits for a place");
         ActorRef {
             handle: Arc::new(Handle {
                 actor,

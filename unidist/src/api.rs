@@ -810,7 +810,8 @@ pub(crate) enum Placement {
 }
 
 /// Submits a task (called by the `remote` stubs) that may run `retries` more times if it
-/// panics; returns the ID of its first output.
+/// panics; returns the ID of its first output. From the root's program, at the bound on tasks
+/// in flight, it waits for a place, or with `wait` false returns [`Error::Busy`].
 #[track_caller]
 pub(crate) fn submit(
     function: u64,
@@ -818,7 +819,8 @@ pub(crate) fn submit(
     args: Vec<ArgValue>,
     placement: Placement,
     retries: u8,
-) -> ObjectId {
+    wait: bool,
+) -> Result<ObjectId, Error> {
     // First: a panic below must leave none of this call's leases to the next task. An actor's
     // end (sent when a handle drops, maybe while another call's arguments are encoded) takes
     // none.
@@ -840,6 +842,17 @@ pub(crate) fn submit(
             (1..=workers).contains(&rank),
             "unidist: remote_on({rank}): there is no worker {rank}; the workers are 1 to {workers} (see unidist::num_workers)"
         );
+    }
+    if let Caller::Root(runtime) = &caller {
+        let places = runtime.in_flight();
+        if crate::actor::ends(function) {
+            // Sent as a handle drops: never held back.
+            places.take_anyway();
+        } else if wait {
+            places.take();
+        } else if let Err((in_flight, limit)) = places.try_take() {
+            return Err(Error::Busy { in_flight, limit });
+        }
     }
     let mut keep = Vec::with_capacity(args.len());
     let args = args
@@ -891,6 +904,7 @@ pub(crate) fn submit(
                     rank
                 }
                 Placement::ExclusiveActor => runtime.schedule_exclusive().unwrap_or_else(|| {
+                    runtime.in_flight().done();
                     panic!(
                         "unidist: remote_exclusive: each of the {} workers already has an \
                          actor of its own; end one, or start this actor with remote",
@@ -919,5 +933,55 @@ pub(crate) fn submit(
     }
     // The inputs' refs may go now: the runtime saw the task before any release they cause.
     drop(keep);
-    first_output
+    Ok(first_output)
+}
+
+/// Sets the most tasks the root's program may have submitted and not done; `None`: no bound
+/// (the default, unless `UNIDIST_MAX_IN_FLIGHT` sets one). At the bound, `f::remote` waits until
+/// one of them is done, and `f::try_remote` returns [`Error::Busy`] at once: so a loop that
+/// submits a million tasks holds at most the bound in the root's memory. Tasks that tasks
+/// submit are not counted (a task waiting for a place could hold back the tasks it waits for).
+///
+/// ```
+/// #[unidist::remote]
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// fn main() {
+///     unidist::init();
+///     unidist::set_max_in_flight(Some(100));
+///     let mut total = 0;
+///     let mut refs = Vec::new();
+///     for x in 0..10_000 {
+///         refs.push(square::remote(x)); // waits while 100 are in flight
+///         assert!(unidist::in_flight() <= 100);
+///         if refs.len() == 100 {
+///             total += unidist::get(&refs).unwrap().iter().sum::<u64>();
+///             refs.clear();
+///         }
+///     }
+///     assert_eq!(total, (0..10_000_u64).map(|x| x * x).sum::<u64>());
+///     unidist::set_max_in_flight(None);
+///     unidist::shutdown();
+/// }
+/// ```
+#[track_caller]
+pub fn set_max_in_flight(limit: Option<usize>) {
+    assert!(
+        limit != Some(0),
+        "unidist::set_max_in_flight(Some(0)) would let no task run: give at least 1, or None for no bound"
+    );
+    runtime("set_max_in_flight").in_flight().set_limit(limit);
+}
+
+/// The bound set by [`set_max_in_flight`] or `UNIDIST_MAX_IN_FLIGHT`; `None`: no bound.
+#[track_caller]
+pub fn max_in_flight() -> Option<usize> {
+    runtime("max_in_flight").in_flight().limit()
+}
+
+/// Tasks the root's program has submitted that are not done yet (what the bound of
+/// [`set_max_in_flight`] counts).
+#[track_caller]
+pub fn in_flight() -> usize {
+    runtime("in_flight").in_flight().count()
 }

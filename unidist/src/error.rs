@@ -84,6 +84,15 @@ pub enum Error {
         /// The object whose task was cancelled.
         object: ObjectId,
     },
+    /// `try_remote` found the bound on tasks in flight reached (`UNIDIST_MAX_IN_FLIGHT`,
+    /// [`set_max_in_flight`](crate::set_max_in_flight)): nothing was submitted.
+    #[error("{in_flight} tasks are in flight, the most allowed (UNIDIST_MAX_IN_FLIGHT, unidist::set_max_in_flight): nothing was submitted; try again once one is done, or call remote, which waits")]
+    Busy {
+        /// Tasks of the root's program submitted and not done.
+        in_flight: usize,
+        /// The bound.
+        limit: usize,
+    },
     /// The object was not ready when the time given to [`get_timeout`](crate::get_timeout) ran
     /// out. Nothing is lost: the ref stays valid, and a later `get` gives the value.
     #[error("object {object} was not ready within {waited:?}: its ref stays valid, get it again to wait longer")]

@@ -168,6 +168,7 @@ mod codec;
 mod context;
 mod error;
 mod id;
+mod in_flight;
 mod log;
 mod object;
 mod process_guard;
@@ -204,9 +205,9 @@ mod task_options;
 
 pub use actor_ref::{Actor, ActorRef};
 pub use api::{
-    as_completed, backend, cancel, cluster_resources, get, get_each, get_timeout, init,
-    is_cancelled, is_initialized, memory_stats, num_workers, put, schedule_rank, shutdown,
-    transfer_stats, wait, wait_timeout, AsCompleted, GetRefs,
+    as_completed, backend, cancel, cluster_resources, get, get_each, get_timeout, in_flight, init,
+    is_cancelled, is_initialized, max_in_flight, memory_stats, num_workers, put, schedule_rank,
+    set_max_in_flight, shutdown, transfer_stats, wait, wait_timeout, AsCompleted, GetRefs,
 };
 #[cfg(feature = "mpi")]
 pub use api::{init_in, Role};
@@ -272,7 +273,21 @@ pub mod __private {
             Some(worker) => crate::api::Placement::On(worker),
             None => crate::api::Placement::Next,
         };
-        crate::api::submit(function, num_returns, args, placement, options.retries(retries))
+        crate::api::submit(function, num_returns, args, placement, options.retries(retries), true)
+            .expect("a submission that waits for a place is never refused")
+    }
+
+    /// Like [`submit`], but returns [`Error::Busy`](crate::Error::Busy) instead of waiting at
+    /// the bound on tasks in flight.
+    #[track_caller]
+    pub fn try_submit(
+        function: u64,
+        num_returns: usize,
+        args: Vec<ArgValue>,
+        retries: u8,
+    ) -> Result<ObjectId, crate::Error> {
+        let placement = crate::api::Placement::Next;
+        crate::api::submit(function, num_returns, args, placement, retries, false)
     }
 
     /// Submits a task to run on `worker` and only there; returns the ID of its first output.
@@ -285,7 +300,8 @@ pub mod __private {
         retries: u8,
     ) -> ObjectId {
         let placement = crate::api::Placement::On(worker);
-        crate::api::submit(function, num_returns, args, placement, retries)
+        crate::api::submit(function, num_returns, args, placement, retries, true)
+            .expect("a submission that waits for a place is never refused")
     }
 
     pub use crate::actor::{call as actor_call, construct as actor_construct};

@@ -19,6 +19,7 @@ use crate::event_loop::{Node, Outbox};
 use crate::garbage_collector::{GarbageCollector, GcConfig};
 use crate::heartbeat::Heartbeat;
 use crate::id::{ObjectId, Rank};
+use crate::in_flight::InFlight;
 use crate::invoke::makes;
 use crate::object::Object;
 use crate::object_store::ObjectStore;
@@ -185,6 +186,8 @@ pub(crate) struct Root {
     submits: Vec<u64>,
     /// Tasks given back and not placed again yet, for the next hungry workers.
     spare: VecDeque<Spare>,
+    /// Places of the tasks of the root's program in flight, given back as each is done.
+    in_flight: Option<Arc<InFlight>>,
     /// Tasks asked to cancel and not done yet, by first result: a task placed again (given
     /// back by its worker) is sent its `Cancel` again after its `Submit`.
     cancelling: HashSet<ObjectId>,
@@ -245,6 +248,7 @@ impl Root {
             hungry: vec![false; size],
             submits: vec![0; size],
             spare: VecDeque::new(),
+            in_flight: None,
             cancelling: HashSet::new(),
             actors: HashMap::new(),
         }
@@ -255,6 +259,22 @@ impl Root {
         assert_eq!(slots.len(), self.size, "one count of slots per rank");
         self.slots = slots;
         self
+    }
+
+    /// Gives `in_flight` a place back as each task of the root's program is done.
+    pub(crate) fn with_in_flight(mut self, in_flight: Arc<InFlight>) -> Root {
+        self.in_flight = Some(in_flight);
+        self
+    }
+
+    /// A task is done (run, or answered here): if the root's program submitted it, its place
+    /// among the tasks in flight is free.
+    fn free_place(&self, first_output: ObjectId) {
+        if first_output.origin() == 0 {
+            if let Some(in_flight) = &self.in_flight {
+                in_flight.done();
+            }
+        }
     }
 
     /// Places tasks with large inputs on their inputs' host (see `scheduler::HostAware`).
@@ -440,6 +460,7 @@ impl Root {
 
     /// Makes every result of `task`, which never runs, `object`, held here.
     fn complete_at_root(&mut self, task: &Task, object: Object) {
+        self.free_place(task.first_output);
         for k in 0..task.num_returns as usize {
             let id = task.first_output.offset(k);
             let mut entry = Entry::new(0, true, object.len() as u64);
@@ -620,6 +641,7 @@ impl Root {
     /// A task has finished; `sizes` are the bytes of its results.
     fn task_done(&mut self, first_output: ObjectId, sizes: &[u64], out: &mut Outbox) {
         let Some(task) = self.running.remove(&first_output) else { return };
+        self.free_place(first_output);
         if !self.cancelling.is_empty() {
             self.cancelling.remove(&first_output);
         }

@@ -14,6 +14,7 @@ use crate::cluster::{self, HostResources, RankHost};
 use crate::context::{self, TaskHost};
 use crate::event_loop::{Loop, Mailbox, ProbeCall};
 use crate::id::{ObjectId, Rank};
+use crate::in_flight::InFlight;
 use crate::root::{Command, Root};
 use crate::scheduler::RoundRobin;
 use crate::settings::{Forced, Settings};
@@ -38,6 +39,8 @@ pub(crate) struct Runtime {
     backend: &'static str,
     /// The job's hosts, learned at `init`.
     hosts: Vec<HostResources>,
+    /// The tasks of the root's program in flight, and their bound.
+    in_flight: Arc<InFlight>,
     root_loop: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -80,6 +83,10 @@ impl Runtime {
 
     pub(crate) fn workers(&self) -> usize {
         self.workers
+    }
+
+    pub(crate) fn in_flight(&self) -> &InFlight {
+        &self.in_flight
     }
 
     pub(crate) fn backend(&self) -> &'static str {
@@ -362,13 +369,16 @@ fn start_local(workers: usize, settings: &Settings) -> Runtime {
     let gc = settings.gc;
     let size = workers + 1;
     let scheduler = Arc::new(RoundRobin::new(workers));
+    let in_flight = Arc::new(InFlight::new(settings.max_in_flight));
     let mut root = None;
     for transport in crate::transport::local::mesh(size) {
         let rank = transport.rank();
         if rank == 0 {
             let (mailbox, inbox) = Mailbox::new(transport.doorbell());
             let slots = (0..size).map(|r| if r == 0 { 0 } else { slots }).collect();
-            let node = Root::new(size, Arc::clone(&scheduler), gc).with_slots(slots);
+            let node = Root::new(size, Arc::clone(&scheduler), gc)
+                .with_slots(slots)
+                .with_in_flight(Arc::clone(&in_flight));
             // Threads of one process on shared cores: none polls in another's place.
             let root_loop = Loop::new(node, transport, inbox, None);
             let handle = spawn("unidist-root".into(), move || {
@@ -402,6 +412,7 @@ fn start_local(workers: usize, settings: &Settings) -> Runtime {
             hosts[0].slots = workers * slots;
             hosts
         },
+        in_flight,
         root_loop: Mutex::new(Some(root_loop)),
     }
 }
@@ -429,6 +440,8 @@ fn start_mpi(
         (String, Option<mpsc::Sender<()>>),
     >;
     let (started_tx, started) = mpsc::channel::<Ready>();
+    let in_flight = Arc::new(InFlight::new(settings.max_in_flight));
+    let root_in_flight = Arc::clone(&in_flight);
     let progress = spawn("unidist-progress".into(), move || {
         let Settings { gc, heartbeat, worker_threads: threads, policy, .. } = settings;
         let host = settings.host_name.unwrap_or_else(cluster::host_name);
@@ -485,7 +498,8 @@ fn start_mpi(
             let root = Root::new(size, Arc::clone(&scheduler), gc)
                 .with_heartbeat(watch)
                 .with_placement(placement)
-                .with_slots(slots);
+                .with_slots(slots)
+                .with_in_flight(root_in_flight);
             let root_loop = Loop::new(root, transport, inbox, drive.then_some(&mailbox));
             let _ = started_tx.send(Ok((size, scheduler, hosts, Some(mailbox))));
             root_loop.run();
@@ -530,6 +544,7 @@ fn start_mpi(
         workers: size - 1,
         backend: "mpi",
         hosts,
+        in_flight,
         root_loop: Mutex::new(Some(progress)),
     }))
 }

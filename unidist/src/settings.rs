@@ -45,6 +45,8 @@ pub(crate) struct Settings {
     pub(crate) host_name: Option<String>,
     /// `UNIDIST_HEARTBEAT_S`; `None`: no heartbeat.
     pub(crate) heartbeat: Option<Duration>,
+    /// `UNIDIST_MAX_IN_FLIGHT`; `None`: no bound.
+    pub(crate) max_in_flight: Option<usize>,
 }
 
 impl Settings {
@@ -166,7 +168,20 @@ impl Settings {
                 }
             },
         };
+        let max_in_flight = match var("UNIDIST_MAX_IN_FLIGHT") {
+            None => None,
+            Some(v) => match positive(&v) {
+                Some(n) => Some(n as usize),
+                None => {
+                    return Err(format!(
+                        "UNIDIST_MAX_IN_FLIGHT={v} is not a number of tasks: give a whole number \
+                         of at least 1 (or leave it unset for no bound)"
+                    ))
+                }
+            },
+        };
         Ok(Settings {
+            max_in_flight,
             backend,
             cpus,
             gc,
@@ -221,6 +236,7 @@ mod tests {
             "UNIDIST_HOST_AWARE_BYTES",
             "UNIDIST_HOST_NAME",
             "UNIDIST_HEARTBEAT_S",
+            "UNIDIST_MAX_IN_FLIGHT",
         ];
         let empty: Vec<(&str, &str)> = all.iter().map(|n| (*n, " ")).collect();
         assert_eq!(read(&empty), read(&[]));
@@ -239,6 +255,7 @@ mod tests {
             ("UNIDIST_SCHEDULER", "round-robin"),
             ("UNIDIST_HOST_NAME", " h2 "),
             ("UNIDIST_HEARTBEAT_S", "2.5"),
+            ("UNIDIST_MAX_IN_FLIGHT", "1000"),
         ])
         .unwrap();
         assert_eq!(s.backend, Some(Forced::Local));
@@ -250,6 +267,7 @@ mod tests {
         assert_eq!(s.policy, Policy::RoundRobin);
         assert_eq!(s.host_name.as_deref(), Some("h2"));
         assert_eq!(s.heartbeat, Some(Duration::from_millis(2500)));
+        assert_eq!(s.max_in_flight, Some(1000));
         let s = read(&[("UNIDIST_HOST_AWARE_BYTES", "65536"), ("UNIDIST_BACKEND", "mpi")]);
         assert_eq!(s.as_ref().unwrap().policy, Policy::HostAware { threshold: 65536 });
         assert_eq!(s.unwrap().backend, Some(Forced::Mpi));
@@ -277,6 +295,7 @@ mod tests {
             ("UNIDIST_HOST_AWARE_BYTES", "big", "UNIDIST_HOST_AWARE_BYTES=big is not a number"),
             ("UNIDIST_HEARTBEAT_S", "soon", "UNIDIST_HEARTBEAT_S=soon is not a timeout"),
             ("UNIDIST_HEARTBEAT_S", "0.01", "UNIDIST_HEARTBEAT_S=0.01 is not a timeout"),
+            ("UNIDIST_MAX_IN_FLIGHT", "0", "UNIDIST_MAX_IN_FLIGHT=0 is not a number of tasks"),
         ];
         for (name, value, expected) in cases {
             let error = read(&[(name, value)]).expect_err(name);

@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "context",
             "error",
             "id",
+            "in_flight",
             "log",
             "object",
             "process_guard",
