@@ -27,6 +27,9 @@ case_tests! {
         retries_per_call,
         at_the_bound_try_remote_is_refused,
         a_flood_of_tasks_stays_within_the_bound,
+        refs_are_awaited_without_blocking,
+        a_task_awaits_its_children,
+        the_stream_of_results_follows_completion_order,
     ],
     configs: {
         local2 => |case| support::run(CONTROL, &["local", "2", case], &[("UNIDIST_CPUS", "2")]),

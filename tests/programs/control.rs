@@ -9,8 +9,11 @@
 mod cases;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use futures::StreamExt;
 
 use unidist::{remote, Error, ObjectRef, TaskOptions};
 
@@ -31,6 +34,9 @@ const CASES: &[&str] = &[
     "retries_per_call",
     "at_the_bound_try_remote_is_refused",
     "a_flood_of_tasks_stays_within_the_bound",
+    "refs_are_awaited_without_blocking",
+    "a_task_awaits_its_children",
+    "the_stream_of_results_follows_completion_order",
 ];
 
 /// How long a straggler waits for its release file before it gives up (so a broken case fails
@@ -135,6 +141,17 @@ fn flaky(dir: PathBuf, key: String, fails: u64) -> u64 {
     std::fs::write(dir.join(name), b"").expect("the directory is writable");
     assert!(runs >= fails, "run {runs} of {key} failed");
     runs
+}
+
+/// Awaits, on the task's own thread, the values `0..n` it `put`. (Only values: a thread blocked
+/// in `block_on` holds its task's slot, so a task it awaits could wait behind it.)
+#[remote]
+fn await_children(n: u64) -> u64 {
+    let refs: Vec<ObjectRef<u64>> = (0..n).map(|x| unidist::put(x * x)).collect();
+    futures::executor::block_on(async {
+        let values = futures::future::join_all(refs.iter().map(|r| r.into_future())).await;
+        values.into_iter().map(Result::unwrap).sum()
+    })
 }
 
 /// The root's resident memory, in bytes (`VmRSS`).
@@ -636,6 +653,68 @@ fn main() {
         assert!(grown < 64 << 20, "the root grew by {grown} bytes over {} tasks", total * 4 / 5);
         unidist::set_max_in_flight(None);
         println!("flood: {total} tasks, at most {most} in flight, root grew by {grown} bytes");
+    });
+
+    // 10,000 refs awaited at once from one thread's executor; a ref that is not ready does not
+    // hold the thread: the future that releases it runs meanwhile on the same thread.
+    cases.run("refs_are_awaited_without_blocking", || {
+        let refs: Vec<ObjectRef<u64>> = (0..10_000).map(square::remote).collect();
+        let values = futures::executor::block_on(futures::future::join_all(
+            refs.iter().map(|r| r.into_future()),
+        ));
+        for (x, value) in (0..10_000_u64).zip(values) {
+            assert_eq!(value, Ok(x * x));
+        }
+        let flag = Flag::new("await");
+        let slow = straggler::remote(flag.0.clone(), 77);
+        let (late, quick) = futures::executor::block_on(async {
+            let release = async {
+                flag.raise();
+                square::remote(9).await
+            };
+            futures::join!((&slow).into_future(), release)
+        });
+        assert_eq!((late, quick), (Ok(77), Ok(81)), "the straggler was released meanwhile");
+        let owned = square::remote(4);
+        assert_eq!(futures::executor::block_on(owned.into_future()), Ok(16));
+    });
+
+    // Inside a task, awaiting goes through its worker (here for values it put).
+    cases.run("a_task_awaits_its_children", || {
+        let sums: Vec<ObjectRef<u64>> = (1..=4).map(|n| await_children::remote(n * 10)).collect();
+        let expected: Vec<u64> = (1..=4).map(|n| (0..n * 10).map(|x| x * x).sum()).collect();
+        assert_eq!(unidist::get(&sums).unwrap(), expected);
+    });
+
+    // The stream form of `as_completed`: the chain's links in the order they finished, every
+    // key once, failures included.
+    cases.run("the_stream_of_results_follows_completion_order", || {
+        let mut items: Vec<(String, ObjectRef<u64>)> = Vec::new();
+        let mut previous = unidist::put(0_u64);
+        for k in 1..=300 {
+            let next = link::remote_on(1, &previous);
+            if k % 30 == 0 {
+                items.push((format!("fail-{k}"), fail_after::remote_on(1, &next)));
+            }
+            items.push((format!("link-{k}"), next.clone()));
+            previous = next;
+        }
+        let total = items.len();
+        Rng(77).shuffle(&mut items);
+        let got: Vec<(String, Result<u64, Error>)> =
+            futures::executor::block_on(unidist::as_completed(items).into_stream().collect());
+        assert_eq!(got.len(), total);
+        let links: Vec<u64> = got
+            .iter()
+            .filter(|(k, _)| k.starts_with("link-"))
+            .map(|(k, r)| {
+                let k: u64 = k.strip_prefix("link-").unwrap().parse().unwrap();
+                assert_eq!(*r, Ok(k));
+                k
+            })
+            .collect();
+        assert_eq!(links, (1..=300).collect::<Vec<_>>(), "links in the order they finished");
+        assert_eq!(got.iter().filter(|(_, r)| r.is_err()).count(), 10);
     });
 
     assert!(

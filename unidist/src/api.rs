@@ -683,6 +683,45 @@ impl<K, T: RemoteValue> AsCompleted<K, T> {
         self.pending
     }
 
+    /// The `Stream` form of the iterator (feature `stream`): each result as soon as its ref is
+    /// ready, without blocking a thread; results already fetched come first.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    ///
+    /// #[unidist::remote]
+    /// fn square(x: u64) -> u64 { x * x }
+    ///
+    /// fn main() {
+    ///     unidist::init();
+    ///     let runs = (0..5_u64).map(|x| (x, square::remote(x)));
+    ///     let mut stream = unidist::as_completed(runs).into_stream();
+    ///     let total = futures::executor::block_on(async {
+    ///         let mut total = 0;
+    ///         while let Some((x, result)) = stream.next().await {
+    ///             assert_eq!(result, Ok(x * x));
+    ///             total += 1;
+    ///         }
+    ///         total
+    ///     });
+    ///     assert_eq!(total, 5);
+    ///     unidist::shutdown();
+    /// }
+    /// ```
+    ///
+    /// # Panics
+    /// If [`AsCompleted::timeout`] was set: a stream has no timer of its own; bound it with your
+    /// executor's (such as `tokio::time::timeout`).
+    #[cfg(feature = "stream")]
+    pub fn into_stream(self) -> crate::awaiting::CompletedStream<K, T> {
+        assert!(
+            self.deadline.is_none(),
+            "unidist::as_completed(..).timeout(..).into_stream(): a stream has no timer; bound it \
+             with your executor's timeout instead"
+        );
+        crate::awaiting::CompletedStream::new(self.pending, self.ready)
+    }
+
     /// Waits until some pending refs are done (or the deadline passes) and fetches them.
     #[track_caller]
     fn fill(&mut self) {

@@ -14,6 +14,7 @@ use crate::id::{ObjectId, Rank};
 use crate::object::Object;
 use crate::protocol::Task;
 use crate::registry::RemoteFunction;
+use crate::reply::Reply;
 
 /// What the API asks of the worker whose task runs on the calling thread (a nested call).
 pub(crate) trait TaskHost: Send + Sync {
@@ -37,6 +38,10 @@ pub(crate) trait TaskHost: Send + Sync {
     fn get(self: Arc<Self>, ids: Vec<ObjectId>, depth: usize) -> Vec<Object>;
     /// Blocks the calling task until `num_returns` of the objects are done; which are.
     fn wait(self: Arc<Self>, ids: Vec<ObjectId>, num_returns: usize, depth: usize) -> Vec<bool>;
+    /// Asks for the objects' values without blocking: `reply` gets them (async code).
+    fn get_later(&self, ids: Vec<ObjectId>, reply: Reply);
+    /// Asks to be told once `num_returns` of the objects are done, without blocking.
+    fn wait_later(&self, ids: Vec<ObjectId>, num_returns: usize, reply: Reply);
     /// Cancels the tasks that make these objects (see `unidist::cancel`), through the root.
     fn cancel(&self, ids: Vec<ObjectId>);
     /// Whether the task of this worker whose first result is `task` was cancelled.
@@ -212,6 +217,8 @@ mod tests {
         fn wait(self: Arc<Self>, _: Vec<ObjectId>, _: usize, _: usize) -> Vec<bool> {
             Vec::new()
         }
+        fn get_later(&self, _: Vec<ObjectId>, _: Reply) {}
+        fn wait_later(&self, _: Vec<ObjectId>, _: usize, _: Reply) {}
         fn cancel(&self, _: Vec<ObjectId>) {}
         fn is_cancelled(&self, _: ObjectId) -> bool {
             false

@@ -723,6 +723,14 @@ impl TaskHost for Pool {
         }
     }
 
+    fn get_later(&self, ids: Vec<ObjectId>, reply: Reply) {
+        self.mailbox.send(Command::Get { ids, reply });
+    }
+
+    fn wait_later(&self, ids: Vec<ObjectId>, num_returns: usize, reply: Reply) {
+        self.mailbox.send(Command::Wait { ids, num_returns, reply });
+    }
+
     fn cancel(&self, ids: Vec<ObjectId>) {
         self.mailbox.send(Command::Cancel(ids));
     }

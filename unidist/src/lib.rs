@@ -197,6 +197,7 @@ mod worker;
 // the API
 mod actor_ref;
 mod api;
+mod awaiting;
 mod into_arg;
 mod object_ref;
 mod runtime;
@@ -211,6 +212,9 @@ pub use api::{
 };
 #[cfg(feature = "mpi")]
 pub use api::{init_in, Role};
+#[cfg(feature = "stream")]
+pub use awaiting::CompletedStream;
+pub use awaiting::RefFuture;
 pub use cluster::HostResources;
 pub use error::Error;
 pub use executor::{MAX_CALL_DEPTH, MAX_EXECUTOR_THREADS, MAX_NESTED_DEPTH};

@@ -60,7 +60,19 @@ const LAYERS: &[(&str, &[&str])] = &[
             "worker::command",
         ],
     ),
-    ("api", &["actor_ref", "api", "into_arg", "object_ref", "runtime", "settings", "task_options"]),
+    (
+        "api",
+        &[
+            "actor_ref",
+            "api",
+            "awaiting",
+            "into_arg",
+            "object_ref",
+            "runtime",
+            "settings",
+            "task_options",
+        ],
+    ),
 ];
 
 /// Module name (`a::b`) to its source, for every file under `src`.
