@@ -71,6 +71,19 @@ fn check(job: &support::Job, name: &str) {
             assert!(out.contains("total after 10 calls from tasks: 25"), "{out}");
             assert!(out.contains("sum of 1000 squares from 2 shards: 332833500"), "{out}");
         }
+        "sweep" => {
+            // 200 parameters of up to 5 ms and a deadline of 5 s: every run but the endless
+            // one finishes; the bad parameters (7 mod 20) fail after 3 attempts each; the
+            // transient faults (multiples of 13) were retried away; the endless run is cancelled.
+            assert!(out.contains("ok: 189 in"), "{out}");
+            assert!(out.contains("failed: 10\n"), "{out}");
+            for p in (7..200).step_by(20) {
+                let line = format!("  parameter {p}: parameter {p} diverged (3 attempts)");
+                assert!(out.contains(&line), "missing {line:?} in:\n{out}");
+            }
+            assert!(!out.contains("resource busy"), "a transient fault was not retried:\n{out}");
+            assert!(out.contains("cancelled at the deadline: [199]"), "{out}");
+        }
         "wordcount" => {
             assert!(out.contains("80000 words (20 distinct) in 8 chunks"), "{out}");
             assert!(out.lines().nth(1).unwrap().trim_start().starts_with("the "), "{out}");
@@ -86,6 +99,7 @@ const RUNS: &[(&str, &[&str])] = &[
     ("wordcount", &["8", "10000"]),
     ("nested", &["200000", "20000"]),
     ("soak", &["200000", "300"]),
+    ("sweep", &["200", "5", "5"]),
 ];
 
 #[test]

@@ -545,9 +545,9 @@ fn main() {
         assert_eq!(unidist::get(&parents).unwrap(), [true; 4]);
     });
 
-    // `#[remote(max_retries = 2)]`: a task that panics twice succeeds on its third run, on
-    // another worker each time where there is one; one that panics three times fails, saying
-    // so with the last run's message. What depends on a retried task gets its value.
+    // `#[remote(max_retries = 2)]`: a task that panics twice succeeds on its third run; one that
+    // panics three times fails, saying so with the last run's message. What depends on a
+    // retried task gets its value.
     cases.run("retries_run_a_panicking_task_again", || {
         let dir = Dir::new("retries");
         let recovers = flaky::remote(dir.0.clone(), "recovers", 2);
@@ -563,21 +563,11 @@ fn main() {
             }
             other => panic!("expected the third panic, got {other:?}"),
         }
-        assert_eq!(runs_of(&dir, "gives-up").len(), 3, "no fourth run");
+        // (Each run is placed on another worker than the last, but a worker with nothing to do
+        // may take a queued run over, back to one it failed on: the root's unit test checks the
+        // placement.)
         for key in ["recovers", "gives-up"] {
-            let ranks = runs_of(&dir, key);
-            assert_eq!(ranks.len(), 3);
-            if unidist::num_workers() > 1 {
-                for pair in ranks.windows(2) {
-                    // A run on the loop's thread does not know its rank (0): it proves nothing.
-                    if pair[0] != 0 && pair[1] != 0 {
-                        assert_ne!(
-                            pair[0], pair[1],
-                            "{key} ran again on the same worker: {ranks:?}"
-                        );
-                    }
-                }
-            }
+            assert_eq!(runs_of(&dir, key).len(), 3, "{key}: three runs, no fourth");
         }
     });
 

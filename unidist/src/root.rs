@@ -792,26 +792,20 @@ impl Root {
     }
 
     /// A task panicked on worker `from` and may run again: on another worker (the next of the
-    /// cycle) where there is one, on the same if its caller named it. It is pinned there, so
-    /// that no worker takes it back to the one it failed on.
-    fn retry(&mut self, from: Rank, mut task: Task, out: &mut Outbox) {
-        if self.finished {
+    /// cycle) where there is one, on the same if its caller named it. Like any queued task, a
+    /// worker with nothing to run may take it over before it starts (pinning it instead would
+    /// leave it behind a long task there).
+    fn retry(&mut self, from: Rank, task: Task, out: &mut Outbox) {
+        if self.finished || !self.running.contains_key(&task.first_output) {
             return;
         }
-        let Some(running) = self.running.get_mut(&task.first_output) else { return };
         let mut to = from;
-        if !task.chosen && self.size > 2 {
+        if !task.pinned && self.size > 2 {
             to = self.scheduler.next();
             if to == from {
                 to = self.scheduler.next();
             }
         }
-        if running.pinned {
-            self.pinned[from] -= 1;
-        }
-        running.pinned = true;
-        task.pinned = true;
-        self.pinned[to] += 1;
         self.assigned[from] -= 1;
         if let Some(placement) = &mut self.placement {
             placement.finished(from);
@@ -1261,7 +1255,7 @@ mod tests {
     }
 
     #[test]
-    fn a_task_to_run_again_goes_to_another_worker_pinned_or_stays_where_its_caller_chose() {
+    fn a_task_to_run_again_goes_to_another_worker_or_stays_where_its_caller_chose() {
         let (mut root, mut out) = root(3);
         let (free, chosen) = (id(0, 0), id(0, 1));
         run_on(&mut root, &mut out, 1, free, &[]);
@@ -1275,7 +1269,7 @@ mod tests {
         root.on_message(1, Message::Retry(again), &mut out);
         assert_eq!(sent(&mut out), ["2: Submit 0:0", "2: Transfer 0:0 to 0", "1: Forget [0:0]"]);
         assert_eq!((root.assigned[1], root.assigned[2]), (0, 2));
-        assert_eq!((root.pinned[1], root.pinned[2]), (0, 2), "pinned where it went");
+        assert_eq!((root.pinned[1], root.pinned[2]), (0, 1), "only the chosen one is pinned");
         root.on_message(2, Message::Retry(named), &mut out);
         assert_eq!(sent(&mut out), ["2: Submit 0:1", "2: Forget [0:1]"], "its caller chose 2");
         root.on_message(2, Message::Data { id: free, object: value(&4_i64) }, &mut out);

@@ -32,9 +32,9 @@ impl TaskOptions {
         TaskOptions::default()
     }
 
-    /// Runs the task again, up to `retries` more times, each time it panics: on another worker
-    /// than the last where there is one (on the same worker if one was named with
-    /// [`TaskOptions::worker`]). The task's result is the first value it returns; if every run
+    /// Runs the task again, up to `retries` more times, each time it panics: placed on another
+    /// worker than the last where there is one (as any queued task, a worker with nothing to do
+    /// may take it over), on the same worker if one was named with [`TaskOptions::worker`]. The task's result is the first value it returns; if every run
     /// panics, it is [`Error::TaskPanicked`](crate::Error::TaskPanicked) with the last run's
     /// message and the count of runs (`attempts`). Only panics are retried: a task whose input
     /// failed, or that was cancelled, is not; a task whose worker process dies ends the job.
