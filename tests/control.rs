@@ -23,6 +23,7 @@ case_tests! {
         a_running_task_sees_its_cancel,
         cancel_after_the_end_changes_nothing,
         a_task_cancels_its_child,
+        cancelled_actor_calls_never_run,
         retries_run_a_panicking_task_again,
         retries_per_call,
         at_the_bound_try_remote_is_refused,

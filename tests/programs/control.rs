@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-use unidist::{remote, Error, ObjectRef, TaskOptions};
+use unidist::{actor, remote, ActorRef, Error, ObjectRef, TaskOptions};
 
 const CASES: &[&str] = &[
     "deadlines_leave_a_straggler_running",
@@ -30,6 +30,7 @@ const CASES: &[&str] = &[
     "a_running_task_sees_its_cancel",
     "cancel_after_the_end_changes_nothing",
     "a_task_cancels_its_child",
+    "cancelled_actor_calls_never_run",
     "retries_run_a_panicking_task_again",
     "retries_per_call",
     "at_the_bound_try_remote_is_refused",
@@ -175,6 +176,31 @@ fn runs_of(dir: &Dir, key: &str) -> Vec<usize> {
         .collect();
     runs.sort_unstable();
     runs.into_iter().map(|(_, rank)| rank).collect()
+}
+
+/// A running total, and a call that holds the actor until a file exists.
+struct Total {
+    total: u64,
+}
+
+#[actor]
+impl Total {
+    fn new() -> Self {
+        Total { total: 0 }
+    }
+
+    fn add(&mut self, x: u64) -> u64 {
+        self.total += x;
+        self.total
+    }
+
+    fn hold(&mut self, release: PathBuf) -> u64 {
+        let deadline = Instant::now() + PATIENCE;
+        while !release.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.total
+    }
 }
 
 #[remote]
@@ -323,6 +349,14 @@ fn main() {
     cases.run("as_completed_follows_completion_order", || {
         let n = 1000;
         let mut items: Vec<(String, ObjectRef<u64>)> = Vec::new();
+        // With another worker: a task named before the chain (so with a lower ID) that finishes
+        // only once the last link has come: it comes last, whatever the IDs say.
+        let flag = Flag::new("order");
+        let workers = unidist::num_workers();
+        if workers > 1 {
+            let early = straggler::remote_on(workers, flag.0.clone(), 99);
+            items.push(("early".to_string(), early));
+        }
         let mut previous = unidist::put(0_u64);
         for k in 1..=n {
             let next = link::remote_on(1, &previous);
@@ -343,6 +377,11 @@ fn main() {
                 assert_eq!(result, Ok(k), "link {k}'s value is its place in the chain");
                 assert_eq!(k, last_link + 1, "links come in the order they finished");
                 last_link = k;
+                if k == n {
+                    flag.raise();
+                }
+            } else if key == "early" {
+                assert_eq!((last_link, result), (n, Ok(99)), "the early task came last");
             } else {
                 let k: u64 = key.strip_prefix("fail-").unwrap().parse().unwrap();
                 assert!(last_link >= k, "{key} came before the link it needs");
@@ -537,6 +576,31 @@ fn main() {
         assert_eq!(unidist::get(&link::remote(&r)).unwrap(), 26);
     });
 
+    // Calls queued on an actor behind a call that holds it: the cancelled ones never run, the
+    // others run in order; the actor's end cannot be cancelled (its `Drop` must run).
+    cases.run("cancelled_actor_calls_never_run", || {
+        let flag = Flag::new("actor");
+        let total: ActorRef<Total> = Total::remote();
+        let held = total.hold(flag.0.clone());
+        let calls: Vec<ObjectRef<u64>> = (1..=6).map(|x| total.add(x)).collect();
+        let waiting = total.add(link::remote(&held)); // waits for an input too
+        let cancelled = [calls[1].clone(), calls[3].clone(), waiting.clone()];
+        unidist::cancel(&cancelled);
+        for r in &cancelled {
+            assert_eq!(unidist::get(r), Err(Error::Cancelled { object: r.id() }));
+        }
+        flag.raise();
+        assert_eq!(unidist::get(&held).unwrap(), 0);
+        let results = unidist::get_each(&calls);
+        assert_eq!(results[0], Ok(1));
+        assert_eq!(results[2], Ok(1 + 3));
+        assert_eq!(results[4], Ok(1 + 3 + 5));
+        assert_eq!(results[5], Ok(1 + 3 + 5 + 6), "2, 4 and the waiting call never ran");
+        let end = ActorRef::kill(&total).expect("the first kill");
+        unidist::cancel(&end);
+        assert_eq!(unidist::get(&end), Ok(()), "the end ran");
+    });
+
     // A task cancels a task it submitted.
     cases.run("a_task_cancels_its_child", || {
         let dirs: Vec<Dir> = (0..4).map(|i| Dir::new(&format!("child-{i}"))).collect();
@@ -608,6 +672,12 @@ fn main() {
         assert_eq!(unidist::in_flight(), 20, "nothing was submitted");
         flag.raise();
         assert_eq!(unidist::get(&held).unwrap(), (0..20).collect::<Vec<u64>>());
+        // A place is free once the root has read the task's end, which may come just after
+        // the value `get` waited for.
+        let patience = Instant::now() + PATIENCE;
+        while unidist::in_flight() > 0 && Instant::now() < patience {
+            std::thread::yield_now();
+        }
         assert_eq!(unidist::in_flight(), 0, "a task's place is free once it is done");
         assert_eq!(unidist::get(&square::try_remote(3).unwrap()).unwrap(), 9);
         unidist::set_max_in_flight(None);

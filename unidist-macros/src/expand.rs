@@ -5,7 +5,7 @@
 //! in any module whatever the user imported.
 
 use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, ToTokens};
 use syn::visit_mut::VisitMut;
 use syn::Type;
 
@@ -85,18 +85,38 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
         "`#[remote]` function `{name}` is declared inside a function body: move it to module \
          level (every rank finds a remote function by its module path)"
     );
-    // A function deprecated by its author would trip the check: it goes without.
-    let deprecated = item.attrs.iter().any(|a| a.path().is_ident("deprecated"));
-    let checked_name = Ident::new(&name.to_string(), name.span());
+    // A function deprecated by its author (maybe only under some `cfg`) would trip the check:
+    // it goes without.
+    let deprecated = item.attrs.iter().any(|a| {
+        a.path().is_ident("deprecated")
+            || (a.path().is_ident("cfg_attr")
+                && a.meta.to_token_stream().to_string().contains("deprecated"))
+    });
+    // Found by the code that calls the function only where the parent module has none of this
+    // name: `#[remote]` on a function inside another function's body, which a module cannot
+    // see. Each use sits in a block that first imports the parent's items, which come first.
+    let fallback = quote! {
+        #[deprecated(note = #nested_note)]
+        #[allow(unused_variables, dead_code)]
+        fn #name(#( #param_names: #param_types ),*) -> #ret {
+            ::core::panic!(#nested_note)
+        }
+    };
+    // Using the fallback is the compile error that says so.
     let nested_check = if deprecated {
         quote! {}
     } else {
         quote! {
             #[deny(deprecated)]
             const _: () = {
-                #[allow(unused_imports)]
-                use super::*;
-                let _ = #checked_name;
+                #[deprecated(note = #nested_note)]
+                #[allow(dead_code)]
+                fn #name() {}
+                {
+                    #[allow(unused_imports)]
+                    use super::*;
+                    let _ = #name;
+                }
             };
         }
     };
@@ -121,24 +141,18 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
             fn __unidist_invoke(
                 __unidist_args: &mut ::unidist::__private::TaskArgs,
             ) -> ::core::result::Result<::unidist::__private::Outputs, ::unidist::Error> {
-                // The function in the parent module (see `__unidist_not_at_module_level`).
-                #[allow(unused_imports)]
-                use super::*;
+                #fallback
                 #( let #locals = __unidist_args.take::<#param_types>()?; )*
-                let __unidist_result: #ret = #name(#(#locals),*);
+                let __unidist_result: #ret = {
+                    // The function in the parent module, ahead of the fallback.
+                    #[allow(unused_imports)]
+                    use super::*;
+                    #name(#(#locals),*)
+                };
                 #destructure
                 let mut __unidist_outputs = __unidist_args.outputs();
                 #( __unidist_outputs.push::<#outputs>(&#results)?; )*
                 ::core::result::Result::Ok(__unidist_outputs)
-            }
-
-            // Found by the code above only where the parent module has no function of this name:
-            // `#[remote]` on a function inside another function's body, which a module cannot
-            // see. Using it is the compile error that says so.
-            #[deprecated(note = #nested_note)]
-            #[allow(unused_variables)]
-            fn #name(#( #param_names: #param_types ),*) -> #ret {
-                ::core::unreachable!()
             }
 
             #nested_check

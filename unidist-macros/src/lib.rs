@@ -15,7 +15,14 @@ use proc_macro::TokenStream;
 /// The function stays as it is; next to it appears a module of the same name with
 /// `pub fn remote(..) -> ObjectRef<R>`, one parameter per parameter of the function. Each
 /// parameter of `remote` takes the value itself, an `ObjectRef<T>` or `&ObjectRef<T>`, and for a
-/// `Vec<T>` parameter also a `Vec<ObjectRef<T>>` or `&[ObjectRef<T>]`.
+/// `Vec<T>` parameter also a `Vec<ObjectRef<T>>` or `&[ObjectRef<T>]`. Beside it:
+/// `remote_on(worker, ..)` (that worker only), `remote_with(options, ..)` (a
+/// `unidist::TaskOptions`: retries, worker) and `try_remote(..)` (`Err(Error::Busy)` instead of
+/// waiting at the bound on tasks in flight). The function must be declared at module level
+/// (inside another function's body it is a compile error).
+///
+/// `#[remote(max_retries = N)]` (0 to 255) runs a task that panicked again, up to N times
+/// (see `unidist::TaskOptions::max_retries`).
 ///
 /// `#[remote(num_returns = N)]` on a function returning an N-tuple makes `remote` return an
 /// N-tuple of refs, one per element.
@@ -26,7 +33,7 @@ use proc_macro::TokenStream;
 /// marked task that waits on anything else (a lock, a file, another task's progress) stalls its
 /// worker's messages meanwhile. It pays on the local backend; under MPI, where the executor
 /// thread that waits for work runs the worker's progress loop itself, there is no hand-over to
-/// save and it changes nothing. Both arguments combine: `#[remote(inline, num_returns = 2)]`.
+/// save and it changes nothing. The arguments combine: `#[remote(inline, num_returns = 2)]`.
 ///
 /// See the `unidist` crate for examples.
 #[proc_macro_attribute]

@@ -262,7 +262,8 @@ fn call_root(
 fn fetch(ids: Vec<ObjectId>) -> Vec<Object> {
     match caller("get") {
         Caller::Root(runtime) => {
-            match call_root(runtime, "get", ids, |ids, reply| Command::Get { ids, reply }) {
+            let make = |ids, reply| Command::Get { ids, reply, token: None };
+            match call_root(runtime, "get", ids, make) {
                 Answer::Objects(objects) => objects,
                 _ => unreachable!("get is answered with objects"),
             }
@@ -574,6 +575,12 @@ fn wait_ids(
     }
 }
 
+/// A token that names a `get` or `wait` of the root's program its caller may give up.
+pub(crate) fn new_token() -> u64 {
+    static TOKENS: AtomicU64 = AtomicU64::new(0);
+    TOKENS.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A `wait` of the root's program with a deadline. It leaves the root's loop to its own thread
 /// (a thread driving the loop sleeps until something comes, past any deadline) and tells the
 /// root when the deadline has passed, which then answers with what is done.
@@ -585,9 +592,8 @@ fn wait_until(
     num_returns: usize,
     timeout: Duration,
 ) -> Vec<Option<u64>> {
-    static TOKENS: AtomicU64 = AtomicU64::new(0);
     SUBMITTED.set(false);
-    let token = TOKENS.fetch_add(1, Ordering::Relaxed);
+    let token = new_token();
     let (reply, answer) = Reply::channel();
     runtime.send(Command::Wait { ids, num_returns, reply, token: Some(token) });
     let answered = match answer.recv_timeout(timeout) {
@@ -610,9 +616,11 @@ fn wait_until(
 pub struct AsCompleted<K, T> {
     /// Not done when last asked, in input order.
     pending: Vec<(K, ObjectRef<T>)>,
-    /// Done and fetched, in the order they finished.
-    ready: VecDeque<(K, Result<T, Error>)>,
+    /// Done and fetched, in the order they finished (with their refs, for `into_remaining`).
+    ready: VecDeque<(K, ObjectRef<T>, Result<T, Error>)>,
     deadline: Option<Instant>,
+    /// The deadline had passed at the last look: no more looks.
+    expired: bool,
 }
 
 /// Yields each `(key, result)` as soon as its ref is ready, in the order the objects became
@@ -658,29 +666,39 @@ pub fn as_completed<K, T: RemoteValue>(
 ) -> AsCompleted<K, T> {
     // Checked at once, so that a misuse is reported at the call.
     let _ = caller("as_completed");
-    AsCompleted { pending: refs.into_iter().collect(), ready: VecDeque::new(), deadline: None }
+    AsCompleted {
+        pending: refs.into_iter().collect(),
+        ready: VecDeque::new(),
+        deadline: None,
+        expired: false,
+    }
 }
 
 impl<K, T: RemoteValue> AsCompleted<K, T> {
     /// Stops the iteration once `timeout` from now has passed: results ready by then are still
-    /// yielded, then `next` returns `None`; [`AsCompleted::into_remaining`] gives the others.
+    /// yielded (one last look at the deadline), then `next` returns `None`;
+    /// [`AsCompleted::into_remaining`] gives the others.
     ///
     /// # Panics
     /// When the iterator is used inside a remote function (not supported there yet).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.deadline = Some(Instant::now() + timeout);
+        self.deadline = Instant::now().checked_add(timeout);
         self
     }
 
-    /// The refs not yielded yet, with their keys, in input order.
-    pub fn remaining(&self) -> &[(K, ObjectRef<T>)] {
-        &self.pending
+    /// How many results have not been yielded yet.
+    pub fn remaining(&self) -> usize {
+        self.ready.len() + self.pending.len()
     }
 
-    /// The refs not yielded yet, with their keys, in input order (after a deadline: those not
-    /// done by then). Results already fetched but not yet yielded are dropped.
+    /// The refs whose results were not yielded yet, with their keys: first those fetched but
+    /// not yielded (after a `break`), in the order they finished, then the others in input
+    /// order (after a deadline: those not done by then). Cancel them, or read them later.
     pub fn into_remaining(self) -> Vec<(K, ObjectRef<T>)> {
-        self.pending
+        let mut remaining: Vec<(K, ObjectRef<T>)> =
+            self.ready.into_iter().map(|(key, r, _)| (key, r)).collect();
+        remaining.extend(self.pending);
+        remaining
     }
 
     /// The `Stream` form of the iterator (feature `stream`): each result as soon as its ref is
@@ -719,13 +737,15 @@ impl<K, T: RemoteValue> AsCompleted<K, T> {
             "unidist::as_completed(..).timeout(..).into_stream(): a stream has no timer; bound it \
              with your executor's timeout instead"
         );
-        crate::awaiting::CompletedStream::new(self.pending, self.ready)
+        let ready = self.ready.into_iter().map(|(key, _, result)| (key, result)).collect();
+        crate::awaiting::CompletedStream::new(self.pending, ready)
     }
 
     /// Waits until some pending refs are done (or the deadline passes) and fetches them.
     #[track_caller]
     fn fill(&mut self) {
         let timeout = self.deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        self.expired = timeout.is_some_and(|left| left.is_zero());
         let ids = self.pending.iter().map(|(_, r)| r.id()).collect();
         let order = wait_ids(caller("as_completed"), "as_completed", ids, 1, timeout);
         let mut done: Vec<(u64, usize)> =
@@ -739,7 +759,8 @@ impl<K, T: RemoteValue> AsCompleted<K, T> {
             std::mem::take(&mut self.pending).into_iter().map(Some).collect();
         for (&(_, i), object) in done.iter().zip(&objects) {
             let (key, r) = taken[i].take().expect("each index once");
-            self.ready.push_back((key, object.decode(r.id())));
+            let result = object.decode(r.id());
+            self.ready.push_back((key, r, result));
         }
         self.pending = taken.into_iter().flatten().collect();
     }
@@ -750,10 +771,10 @@ impl<K, T: RemoteValue> Iterator for AsCompleted<K, T> {
 
     #[track_caller]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.ready.is_empty() && !self.pending.is_empty() {
+        if self.ready.is_empty() && !self.pending.is_empty() && !self.expired {
             self.fill();
         }
-        self.ready.pop_front()
+        self.ready.pop_front().map(|(key, _, result)| (key, result))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -25,8 +25,9 @@ struct Slot {
     lost: bool,
 }
 
-/// A request whose answer wakes a task of an async executor.
-struct Pending(Arc<Mutex<Slot>>);
+/// A request whose answer wakes a task of an async executor; from the root's program, with the
+/// token that lets the root forget it if it is dropped unanswered.
+struct Pending(Arc<Mutex<Slot>>, Option<u64>);
 
 fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
     slot.lock().unwrap_or_else(|e| e.into_inner())
@@ -38,16 +39,22 @@ impl Pending {
         let slot = Arc::new(Mutex::new(Slot::default()));
         let reply = Reply::new(Landing(Some(Arc::clone(&slot))));
         match caller(api) {
-            Caller::Root(runtime) => runtime.send(match request {
-                Request::Get(ids) => Command::Get { ids, reply },
-                Request::Wait(ids) => Command::Wait { ids, num_returns: 1, reply, token: None },
-            }),
-            Caller::Task { host, .. } => match request {
-                Request::Get(ids) => host.get_later(ids, reply),
-                Request::Wait(ids) => host.wait_later(ids, 1, reply),
-            },
+            Caller::Root(runtime) => {
+                let token = Some(crate::api::new_token());
+                runtime.send(match request {
+                    Request::Get(ids) => Command::Get { ids, reply, token },
+                    Request::Wait(ids) => Command::Wait { ids, num_returns: 1, reply, token },
+                });
+                Pending(slot, token)
+            }
+            Caller::Task { host, .. } => {
+                match request {
+                    Request::Get(ids) => host.get_later(ids, reply),
+                    Request::Wait(ids) => host.wait_later(ids, 1, reply),
+                }
+                Pending(slot, None)
+            }
         }
-        Pending(slot)
     }
 
     /// The answer if it came, else `None` after noting whom to wake for it.
@@ -65,6 +72,19 @@ impl Pending {
             waker => *waker = Some(cx.waker().clone()),
         }
         None
+    }
+}
+
+/// A future or stream dropped before its answer came (a timeout around it, a `select`): the
+/// root forgets the request, which would otherwise wait for objects nobody reads.
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let Some(token) = self.1 else { return };
+        let slot = lock(&self.0);
+        if slot.answer.is_none() && !slot.lost && slot.waker.is_some() {
+            drop(slot);
+            crate::runtime::forget(token);
+        }
     }
 }
 

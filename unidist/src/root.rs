@@ -35,14 +35,18 @@ pub(crate) enum Command {
     Submit { task: Task, rank: Rank },
     /// Store a value given to `put`.
     Put { id: ObjectId, object: Object },
-    /// Reply with the objects once they are all here.
-    Get { ids: Vec<ObjectId>, reply: Reply },
+    /// Reply with the objects once they are all here; a `token` lets the caller give up
+    /// ([`Command::Forget`]).
+    Get { ids: Vec<ObjectId>, reply: Reply, token: Option<u64> },
     /// Reply with which objects are done, and in what order they were, once at least
     /// `num_returns` are; a `token` lets a caller with a deadline give up ([`Command::WaitExpired`]).
     Wait { ids: Vec<ObjectId>, num_returns: usize, reply: Reply, token: Option<u64> },
     /// The deadline of the `Wait` with this token has passed: answer it now with what is done
     /// (nothing if it was answered already).
     WaitExpired(u64),
+    /// The caller of the `Get` or `Wait` with this token is gone (a dropped future): forget it
+    /// unanswered.
+    Forget(u64),
     /// The last ref of an object was dropped.
     Release(ObjectId),
     /// Cancel the tasks that make these objects (`unidist::cancel`).
@@ -101,10 +105,12 @@ struct RunningTask {
     pinned: bool,
     /// Actors it holds a lease on (see `Task::leases`).
     leases: Vec<ObjectId>,
+    /// It ends an actor: it is never cancelled (the actor's state must go).
+    ends_actor: bool,
 }
 
 enum Waiter {
-    Get { remaining: usize, ids: Vec<ObjectId>, reply: Reply },
+    Get { remaining: usize, ids: Vec<ObjectId>, reply: Reply, token: Option<u64> },
     Wait { remaining: usize, ids: Vec<ObjectId>, to: WaitFor, token: Option<u64> },
 }
 
@@ -151,7 +157,7 @@ pub(crate) struct Root {
     running: HashMap<ObjectId, RunningTask>,
     waiters: HashMap<u64, Waiter>,
     next_waiter: u64,
-    /// The waiters of `wait`s with a deadline, by the caller's token.
+    /// The waiters of `get`s and `wait`s that their caller may give up, by the caller's token.
     timed: HashMap<u64, u64>,
     /// Objects that have become done so far (their `order`).
     completed: u64,
@@ -356,6 +362,7 @@ impl Root {
                 rank,
                 pinned: task.pinned,
                 leases,
+                ends_actor: crate::actor::ends(task.function),
             },
         );
         crate::log::event!(debug, task = %task.first_output, function = task.function, worker = rank, "task submitted");
@@ -490,7 +497,7 @@ impl Root {
         }
     }
 
-    fn get(&mut self, ids: Vec<ObjectId>, reply: Reply, out: &mut Outbox) {
+    fn get(&mut self, ids: Vec<ObjectId>, reply: Reply, token: Option<u64>, out: &mut Outbox) {
         let waiter = self.next_waiter;
         let mut remaining = 0;
         for &id in &ids {
@@ -509,7 +516,10 @@ impl Root {
             self.reply_get(ids, reply);
         } else {
             self.next_waiter += 1;
-            self.waiters.insert(waiter, Waiter::Get { remaining, ids, reply });
+            if let Some(token) = token {
+                self.timed.insert(token, waiter);
+            }
+            self.waiters.insert(waiter, Waiter::Get { remaining, ids, reply, token });
         }
     }
 
@@ -538,12 +548,32 @@ impl Root {
         self.waiters.insert(waiter, Waiter::Wait { remaining, ids, to, token });
     }
 
-    /// The caller of a `wait` gave up waiting: it gets what is done now. (The objects' lists of
-    /// waiters keep the waiter's number, skipped when they become done.)
+    /// The caller of a `wait` gave up waiting: it gets what is done now.
     fn wait_expired(&mut self, token: u64) {
         let Some(waiter) = self.timed.remove(&token) else { return };
         if let Some(Waiter::Wait { ids, to, .. }) = self.waiters.remove(&waiter) {
+            self.forget_wait(&ids, waiter);
             self.answer_wait(&ids, to);
+        }
+    }
+
+    /// The caller of a `get` or `wait` is gone: its waiter goes, unanswered (the objects' lists
+    /// of `get` waiters skip its number; a transfer asked for still comes).
+    fn forget(&mut self, token: u64) {
+        let Some(waiter) = self.timed.remove(&token) else { return };
+        if let Some(Waiter::Wait { ids, .. }) = self.waiters.remove(&waiter) {
+            self.forget_wait(&ids, waiter);
+        }
+    }
+
+    /// Takes an answered `wait`'s number out of the lists of its objects not done yet (a
+    /// program that waits again and again on many objects, as `as_completed` does, would leave
+    /// them growing).
+    fn forget_wait(&mut self, ids: &[ObjectId], waiter: u64) {
+        for id in ids {
+            if let Some(entry) = self.objects.get_mut(id).filter(|e| !e.done) {
+                entry.wait_waiters.retain(|w| *w != waiter);
+            }
         }
     }
 
@@ -579,6 +609,7 @@ impl Root {
                         if let Some(token) = token {
                             self.timed.remove(&token);
                         }
+                        self.forget_wait(&ids, waiter);
                         self.answer_wait(&ids, to);
                     }
                 }
@@ -600,7 +631,12 @@ impl Root {
             if let Some(Waiter::Get { remaining, .. }) = self.waiters.get_mut(&waiter) {
                 *remaining -= 1;
                 if *remaining == 0 {
-                    if let Some(Waiter::Get { ids, reply, .. }) = self.waiters.remove(&waiter) {
+                    if let Some(Waiter::Get { ids, reply, token, .. }) =
+                        self.waiters.remove(&waiter)
+                    {
+                        if let Some(token) = token {
+                            self.timed.remove(&token);
+                        }
                         self.reply_get(ids, reply);
                     }
                 }
@@ -611,9 +647,14 @@ impl Root {
 
     /// Cancels the tasks that make `ids` (any result of each) and have not finished: the worker
     /// each was placed on ends it if it has not started, else marks it (see `Worker::cancel`).
-    /// A task given back and not placed again yet is sent its `Cancel` once placed.
+    /// A task given back and waiting here for a worker goes back to the worker that gave it,
+    /// followed by its `Cancel`; one given back meanwhile is sent its `Cancel` once placed.
     fn cancel(&mut self, ids: Vec<ObjectId>, out: &mut Outbox) {
         for id in ids {
+            // Done, or no task's (a `put`): nothing to cancel.
+            if !self.objects.get(&id).is_some_and(|e| !e.done) {
+                continue;
+            }
             let first = if self.running.contains_key(&id) {
                 id
             } else {
@@ -627,13 +668,20 @@ impl Root {
                     None => continue,
                 }
             };
-            if !self.cancelling.insert(first) {
+            if self.running[&first].ends_actor || !self.cancelling.insert(first) {
                 continue;
             }
             crate::log::event!(debug, task = %first, "task cancelled");
-            if self.spare.iter().all(|s| s.task.first_output != first) {
-                let rank = self.running[&first].rank;
-                out.send(rank, Message::Cancel(vec![first]));
+            match self.spare.iter().position(|s| s.task.first_output == first) {
+                Some(i) => {
+                    let spare = self.spare.remove(i).expect("present");
+                    let from = spare.from;
+                    self.place_moved(spare, from, out);
+                }
+                None => {
+                    let rank = self.running[&first].rank;
+                    out.send(rank, Message::Cancel(vec![first]));
+                }
             }
         }
     }
@@ -791,22 +839,26 @@ impl Root {
         }
     }
 
-    /// A task panicked on worker `from` and may run again: on another worker (the next of the
-    /// cycle) where there is one, on the same if its caller named it. Like any queued task, a
+    /// A task panicked on worker `from` and may run again: on the worker after `from` (not
+    /// kept for an actor of its own) where there is one, on the same if its caller chose it;
+    /// the round-robin cycle `schedule_rank` tells of does not move. Like any queued task, a
     /// worker with nothing to run may take it over before it starts (pinning it instead would
     /// leave it behind a long task there).
     fn retry(&mut self, from: Rank, task: Task, out: &mut Outbox) {
         if self.finished || !self.running.contains_key(&task.first_output) {
             return;
         }
-        let mut to = from;
-        if !task.pinned && self.size > 2 {
-            to = self.scheduler.next();
-            if to == from {
-                to = self.scheduler.next();
-            }
-        }
+        let workers = self.size - 1;
+        let to = if task.pinned {
+            from
+        } else {
+            (1..workers)
+                .map(|step| (from - 1 + step) % workers + 1)
+                .find(|&rank| !self.scheduler.is_reserved(rank))
+                .unwrap_or(from)
+        };
         self.assigned[from] -= 1;
+        self.load_changed(from);
         if let Some(placement) = &mut self.placement {
             placement.finished(from);
         }
@@ -990,11 +1042,12 @@ impl Node for Root {
                 self.store.insert(id, object);
                 self.objects.insert(id, Entry::new(0, true, bytes));
             }
-            Command::Get { ids, reply } => self.get(ids, reply, out),
+            Command::Get { ids, reply, token } => self.get(ids, reply, token, out),
             Command::Wait { ids, num_returns, reply, token } => {
                 self.wait(ids, num_returns, WaitFor::Here(reply), token)
             }
             Command::WaitExpired(token) => self.wait_expired(token),
+            Command::Forget(token) => self.forget(token),
             Command::Release(id) => self.release(id),
             Command::Cancel(ids) => self.cancel(ids, out),
             Command::HoldActor(actor) => self.hold_actor(actor),
@@ -1148,7 +1201,7 @@ mod tests {
 
     fn get(root: &mut Root, out: &mut Outbox, ids: Vec<ObjectId>) -> Receiver<Answer> {
         let (reply, answer) = Reply::channel();
-        root.on_command(Command::Get { ids, reply }, out);
+        root.on_command(Command::Get { ids, reply, token: None }, out);
         answer
     }
 
@@ -1297,6 +1350,24 @@ mod tests {
         run_on(&mut root, &mut out, 1, id(0, 2), &[]);
         root.flush(&mut out, false);
         assert_eq!(sent(&mut out), ["1: Submit 0:2", "1: Reclaim 1"]);
+    }
+
+    #[test]
+    fn a_cancelled_task_waiting_on_the_root_for_a_worker_goes_back_to_its_giver_to_end() {
+        let (mut root, mut out) = root(3);
+        let (a, b, c) = (id(0, 0), id(0, 1), id(0, 2));
+        run_on(&mut root, &mut out, 1, a, &[]);
+        run_on(&mut root, &mut out, 1, b, &[]);
+        sent(&mut out);
+        root.on_message(2, Message::Idle { submits: 0 }, &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["1: Reclaim 1"]);
+        run_on(&mut root, &mut out, 2, c, &[]); // worker 2 is busy again
+        root.on_message(1, Message::Returned(vec![takes(b, &[])]), &mut out);
+        assert_eq!(sent(&mut out), ["2: Submit 0:2"], "b waits on the root for a worker");
+        root.on_command(Command::Cancel(vec![b]), &mut out);
+        assert_eq!(sent(&mut out), ["1: Submit 0:1", "1: Cancel [0:1]", "1: Forget [0:1]"]);
+        assert!(root.spare.is_empty());
     }
 
     #[test]
@@ -1538,7 +1609,13 @@ mod tests {
         for (rank, x) in [(1, a), (2, b), (1, c)] {
             run_on(&mut root, &mut out, rank, x, &[]);
         }
+        // A wait answered by one object leaves nothing on the others.
+        let first = wait(&mut root, &mut out, vec![a, b, c], 1);
         done(&mut root, &mut out, 1, c, 8);
+        assert_eq!(flags(&first), [false, false, true]);
+        assert!(
+            root.objects[&a].wait_waiters.is_empty() && root.objects[&b].wait_waiters.is_empty()
+        );
         done(&mut root, &mut out, 2, b, 8);
         let order = order(&wait(&mut root, &mut out, vec![a, b, c], 1));
         assert_eq!(order[0], None, "a is not done");
@@ -1560,10 +1637,34 @@ mod tests {
         root.on_command(Command::WaitExpired(9), &mut out);
         assert_eq!(flags(&answer), [false, true]);
         assert!(root.waiters.is_empty() && root.timed.is_empty(), "nothing left to answer");
+        assert!(root.objects[&a].wait_waiters.is_empty(), "a no longer lists the wait");
         // Late: a's completion and a second expiry find nothing to answer.
         done(&mut root, &mut out, 1, a, 8);
         root.on_command(Command::WaitExpired(9), &mut out);
         assert!(answer.try_recv().is_err(), "answered once");
+    }
+
+    #[test]
+    fn a_get_or_wait_whose_caller_is_gone_is_forgotten() {
+        let (mut root, mut out) = root(2);
+        let a = id(0, 0);
+        run_on(&mut root, &mut out, 1, a, &[]);
+        let (reply, got) = Reply::channel();
+        root.on_command(Command::Get { ids: vec![a], reply, token: Some(1) }, &mut out);
+        let (reply, waited) = Reply::channel();
+        root.on_command(
+            Command::Wait { ids: vec![a], num_returns: 1, reply, token: Some(2) },
+            &mut out,
+        );
+        assert!(root.urgent(), "two callers wait");
+        root.on_command(Command::Forget(1), &mut out);
+        root.on_command(Command::Forget(2), &mut out);
+        assert!(root.waiters.is_empty() && root.timed.is_empty());
+        assert!(root.objects[&a].wait_waiters.is_empty());
+        assert!(!root.urgent(), "nobody waits any more");
+        root.on_message(1, Message::Data { id: a, object: value(&1_i64) }, &mut out);
+        done(&mut root, &mut out, 1, a, 8);
+        assert!(got.try_recv().is_err() && waited.try_recv().is_err(), "never answered");
     }
 
     #[test]

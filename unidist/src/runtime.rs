@@ -138,6 +138,16 @@ pub(crate) fn runtime(api: &str) -> &'static Runtime {
 }
 
 /// Tells the runtime that the last ref of `id` is gone. Never panics.
+/// Tells the root's loop that the caller of the `get` or `wait` named `token` is gone, if the
+/// runtime runs. Never panics.
+pub(crate) fn forget(token: u64) {
+    if PHASE.load(Ordering::Acquire) == RUNNING {
+        if let Some(runtime) = RUNTIME.get() {
+            runtime.send(Command::Forget(token));
+        }
+    }
+}
+
 pub(crate) fn release(id: ObjectId) {
     if let Some((host, _)) = context::current() {
         host.release(id);

@@ -362,7 +362,10 @@ impl MpiTransport {
                     let bytes = self.receive_payload(from, *len, &format!("object {id}"))?;
                     *message = Message::Data { id, object: Object { type_fp, bytes } };
                 }
-                Message::Submit(task) | Message::Spawn(task) => self.receive_args(from, task)?,
+                Message::Submit(task)
+                | Message::Spawn(task)
+                | Message::Retry(task)
+                | Message::SpawnOn { task, .. } => self.receive_args(from, task)?,
                 Message::Returned(tasks) => {
                     for task in tasks {
                         self.receive_args(from, task)?;
@@ -465,7 +468,11 @@ impl Transport for MpiTransport {
                     payloads.push(Arc::clone(&object.bytes));
                     *message = Message::Payload { id, type_fp, len };
                 }
-                Message::Submit(task) | Message::Spawn(task) => split_args(task, &mut payloads),
+                // Every message that carries a task: its large values go as payloads.
+                Message::Submit(task)
+                | Message::Spawn(task)
+                | Message::Retry(task)
+                | Message::SpawnOn { task, .. } => split_args(task, &mut payloads),
                 // Tasks a worker gives back carry their values too.
                 Message::Returned(tasks) => {
                     for task in tasks {

@@ -7,3 +7,19 @@ fn main() {
     unidist::init();
     let _ = square::remote(3);
 }
+
+// Names the stubs use are fine as function names, and a raw identifier too.
+#[unidist::remote]
+fn remote(x: u64) -> u64 {
+    x
+}
+
+#[unidist::remote]
+fn remote_with(x: u64) -> u64 {
+    x
+}
+
+#[unidist::remote]
+fn r#type(x: u64) -> u64 {
+    x
+}
