@@ -1,7 +1,6 @@
 //! The functions users call: `init`, `put`, `get`, `wait`, `shutdown` and friends.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvError, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -575,12 +574,6 @@ fn wait_ids(
     }
 }
 
-/// A token that names a `get` or `wait` of the root's program its caller may give up.
-pub(crate) fn new_token() -> u64 {
-    static TOKENS: AtomicU64 = AtomicU64::new(0);
-    TOKENS.fetch_add(1, Ordering::Relaxed)
-}
-
 /// A `wait` of the root's program with a deadline. It leaves the root's loop to its own thread
 /// (a thread driving the loop sleeps until something comes, past any deadline) and tells the
 /// root when the deadline has passed, which then answers with what is done.
@@ -593,7 +586,7 @@ fn wait_until(
     timeout: Duration,
 ) -> Vec<Option<u64>> {
     SUBMITTED.set(false);
-    let token = new_token();
+    let token = crate::reply::new_token();
     let (reply, answer) = Reply::channel();
     runtime.send(Command::Wait { ids, num_returns, reply, token: Some(token) });
     let answered = match answer.recv_timeout(timeout) {

@@ -40,7 +40,7 @@ impl Pending {
         let reply = Reply::new(Landing(Some(Arc::clone(&slot))));
         match caller(api) {
             Caller::Root(runtime) => {
-                let token = Some(crate::api::new_token());
+                let token = Some(crate::reply::new_token());
                 runtime.send(match request {
                     Request::Get(ids) => Command::Get { ids, reply, token },
                     Request::Wait(ids) => Command::Wait { ids, num_returns: 1, reply, token },

@@ -3,6 +3,7 @@
 //! latches). A thread outside the workers waits on a channel ([`Reply::channel`]); a task on a
 //! worker waits in its executor, which implements [`Complete`] itself.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvError, Sender, TryRecvError};
 
 use crate::object::Object;
@@ -46,6 +47,13 @@ impl Complete for Sender<Answer> {
         // A caller that gave up (the runtime shut down) has dropped its receiver.
         let _ = self.send(answer);
     }
+}
+
+/// A new token naming a `get` or `wait` of the root's program that its caller may give up (a
+/// deadline, a dropped future).
+pub(crate) fn new_token() -> u64 {
+    static TOKENS: AtomicU64 = AtomicU64::new(0);
+    TOKENS.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Receives from `channel`: polls it for a moment, then blocks.
