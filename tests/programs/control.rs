@@ -445,7 +445,12 @@ fn main() {
         for (p, result) in (1..=40).zip(&results) {
             if p % 19 == 0 {
                 match result {
-                    Err(Error::TaskPanicked { function, message, .. }) => {
+                    Err(Error::TaskPanicked { function, message, object, .. }) => {
+                        assert_eq!(
+                            *object,
+                            refs[p as usize - 1].id(),
+                            "the error names its object"
+                        );
                         assert!(function.ends_with("simulate"), "{function}");
                         assert!(message.contains(&format!("parameter {p} diverged")));
                     }

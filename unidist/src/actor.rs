@@ -129,6 +129,7 @@ pub fn construct<T: Send + 'static>(
         Err(payload) => {
             let error = Error::TaskPanicked {
                 function: function.to_string(),
+                object: actor,
                 rank: args.rank(),
                 message: crate::error::panic_message(payload.as_ref()),
                 attempts: 1,

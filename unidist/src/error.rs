@@ -12,10 +12,12 @@ use crate::id::ObjectId;
 #[non_exhaustive]
 pub enum Error {
     /// The remote function panicked while it ran (on its last attempt, if it may be retried).
-    #[error("remote function `{function}` panicked on rank {rank}: {message}{}", attempts_note(*.attempts))]
+    #[error("remote function `{function}` panicked on rank {rank} (its task makes object {object}): {message}{}", attempts_note(*.attempts))]
     TaskPanicked {
         /// Full path of the function, such as `my_crate::add`.
         function: String,
+        /// The task's first result (for a task of several results, each holds this error).
+        object: ObjectId,
         /// Rank of the worker that ran it (last).
         rank: usize,
         /// The panic message (of the last attempt).

@@ -855,6 +855,7 @@ mod tests {
             read::<i64>(&result),
             Err(Error::TaskPanicked {
                 function: "unidist::test_support::panics".into(),
+                object: id(0),
                 rank: 3,
                 message: "kaboom".into(),
                 attempts: 1,

@@ -93,6 +93,7 @@ pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
         Ok(Err(error)) => failed(error),
         Err(payload) => failed(Error::TaskPanicked {
             function: function.path().to_string(),
+            object: job.task.first_output,
             rank,
             message: panic_message(payload.as_ref()),
             attempts: u32::from(job.task.attempt) + 1,

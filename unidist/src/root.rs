@@ -1731,6 +1731,7 @@ mod tests {
         sent(&mut out);
         let error = Error::TaskPanicked {
             function: "app::f".into(),
+            object: a,
             rank: 1,
             message: "boom".into(),
             attempts: 1,

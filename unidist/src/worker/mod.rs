@@ -742,6 +742,7 @@ mod tests {
         let a = id(2, 0);
         let cause = Error::TaskPanicked {
             function: "app::f".into(),
+            object: a,
             rank: 2,
             message: "boom".into(),
             attempts: 1,
@@ -769,6 +770,7 @@ mod tests {
             read::<i64>(&results[0]),
             Err(Error::TaskPanicked {
                 function: "unidist::test_support::panics".into(),
+                object: id(0, 0),
                 rank: 1,
                 message: "a deliberate panic".into(),
                 attempts: 1,
