@@ -208,17 +208,16 @@ impl Worker {
             })
             .collect();
         let job = Job { task, args };
+        let function = registry::lookup(job.task.function);
         // An input failed: the task fails now, without taking a slot (its worker may be busy
         // for long).
-        if let Some(function) = registry::lookup(job.task.function) {
-            if let Some(outputs) = crate::invoke::input_failed(&job, function.path()) {
-                unexpect(&self.pool, &job.task);
-                return self.pool.report_finished(job.task.first_output, outputs);
-            }
+        if let Some(outputs) = function.and_then(|f| crate::invoke::input_failed(&job, f.path())) {
+            unexpect(&self.pool, &job.task);
+            return self.pool.report_finished(job.task.first_output, outputs);
         }
         // A quick task while no other computes here runs on the loop's thread, after this
         // round: no hand-over to an executor and back.
-        let quick = registry::lookup(job.task.function).is_some_and(RemoteFunction::runs_inline);
+        let quick = function.is_some_and(RemoteFunction::runs_inline);
         // With several slots, only one at a time: the others run on executors meanwhile.
         let queue = self.inline.is_empty() || self.pool.slots() == 1;
         if quick && !self.pool.inline_running() && self.pool.idle() && queue {
