@@ -12,6 +12,7 @@ case_tests! {
     program: CONTROL,
     cases: [
         deadlines_leave_a_straggler_running,
+        deadlines_inside_a_task,
         as_completed_follows_completion_order,
         as_completed_keeps_keys_and_failures,
         as_completed_stops_at_its_deadline,

@@ -19,6 +19,7 @@ use unidist::{actor, remote, ActorRef, Error, ObjectRef, TaskOptions};
 
 const CASES: &[&str] = &[
     "deadlines_leave_a_straggler_running",
+    "deadlines_inside_a_task",
     "as_completed_follows_completion_order",
     "as_completed_keeps_keys_and_failures",
     "as_completed_stops_at_its_deadline",
@@ -56,6 +57,30 @@ fn straggler(release: PathBuf, value: u64) -> u64 {
         std::thread::sleep(Duration::from_millis(1));
     }
     value
+}
+
+/// The timed calls from inside a task: a straggler child (released by the file `release`, which
+/// this task creates at the end) is left running by each, and its ref stays valid. Panics,
+/// failing its task, if anything differs.
+#[remote]
+fn deadlines_in_a_task(release: PathBuf) -> u64 {
+    let fast = square::remote(3);
+    assert_eq!(unidist::get(&fast).unwrap(), 9);
+    let slow = straggler::remote(release.clone(), 77);
+    let both = vec![fast.clone(), slow.clone()];
+    let (ready, not_ready) = unidist::wait_timeout(&both, 2, Duration::from_millis(200));
+    assert_eq!((ready, not_ready), (vec![fast.clone()], vec![slow.clone()]));
+    match unidist::get_timeout(&slow, Duration::from_millis(50)) {
+        Err(Error::Timeout { object, .. }) => assert_eq!(object, slow.id()),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    let pairs = vec![("fast", fast), ("slow", slow.clone())];
+    let mut completed = unidist::as_completed(pairs).timeout(Duration::from_millis(100));
+    let keys: Vec<&str> = completed.by_ref().map(|(key, _)| key).collect();
+    assert_eq!(keys, ["fast"]);
+    assert_eq!(completed.into_remaining(), [("slow", slow.clone())]);
+    std::fs::write(&release, b"").expect("the temporary directory is writable");
+    unidist::get(&slow).unwrap()
 }
 
 #[remote]
@@ -340,6 +365,13 @@ fn main() {
         assert_eq!(everything, [0, 1, 77, 4, 9, 16, 25]);
         let (ready, _) = unidist::wait_timeout(&all, all.len(), Duration::from_secs(3600));
         assert_eq!(ready.len(), all.len());
+    });
+
+    // The same from inside a task, whose waits with a deadline run on its worker.
+    cases.run("deadlines_inside_a_task", || {
+        let flag = Flag::new("deadlines-inside");
+        let parent = deadlines_in_a_task::remote(flag.0.clone());
+        assert_eq!(unidist::get(&parent).unwrap(), 77, "the straggler's ref stayed valid");
     });
 
     // A chain of tasks given in shuffled order: link k can only finish after link k - 1, so

@@ -377,9 +377,6 @@ pub fn get<R: GetRefs>(refs: R) -> Result<R::Output, Error> {
 ///     unidist::shutdown();
 /// }
 /// ```
-///
-/// # Panics
-/// Inside a remote function (not supported there yet): use [`wait`] or [`get`].
 #[track_caller]
 pub fn get_timeout<R: GetRefs>(refs: R, timeout: Duration) -> Result<R::Output, Error> {
     let ids = refs.object_ids();
@@ -502,8 +499,7 @@ pub fn wait<T>(
 /// ```
 ///
 /// # Panics
-/// If `num_returns` is larger than `refs.len()`; inside a remote function (not supported there
-/// yet).
+/// If `num_returns` is larger than `refs.len()`.
 #[track_caller]
 pub fn wait_timeout<T>(
     refs: &[ObjectRef<T>],
@@ -564,12 +560,11 @@ fn wait_ids(
             Some(timeout) => wait_until(runtime, api, ids, num_returns, timeout),
         },
         Caller::Task { host, depth } => {
-            assert!(
-                timeout.is_none(),
-                "unidist::{api} is not supported inside a remote function yet: use wait or get"
-            );
             crate::actor::check_wait(api, &ids);
-            host.wait(ids, num_returns, depth).into_iter().map(|done| done.then_some(0)).collect()
+            // A deadline past what an `Instant` can hold is none.
+            let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+            let done = host.wait(ids, num_returns, depth, deadline);
+            done.into_iter().map(|done| done.then_some(0)).collect()
         }
     }
 }
@@ -671,9 +666,6 @@ impl<K, T: RemoteValue> AsCompleted<K, T> {
     /// Stops the iteration once `timeout` from now has passed: results ready by then are still
     /// yielded (one last look at the deadline), then `next` returns `None`;
     /// [`AsCompleted::into_remaining`] gives the others.
-    ///
-    /// # Panics
-    /// When the iterator is used inside a remote function (not supported there yet).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.deadline = Instant::now().checked_add(timeout);
         self

@@ -9,6 +9,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::id::{ObjectId, Rank};
 use crate::object::Object;
@@ -36,8 +37,15 @@ pub(crate) trait TaskHost: Send + Sync {
     fn hold_actor(&self, actor: ObjectId);
     /// Blocks the calling task, `depth` tasks deep on its thread, until the objects are here.
     fn get(self: Arc<Self>, ids: Vec<ObjectId>, depth: usize) -> Vec<Object>;
-    /// Blocks the calling task until `num_returns` of the objects are done; which are.
-    fn wait(self: Arc<Self>, ids: Vec<ObjectId>, num_returns: usize, depth: usize) -> Vec<bool>;
+    /// Blocks the calling task until `num_returns` of the objects are done, or until
+    /// `deadline` (if any) has passed; which are done.
+    fn wait(
+        self: Arc<Self>,
+        ids: Vec<ObjectId>,
+        num_returns: usize,
+        depth: usize,
+        deadline: Option<Instant>,
+    ) -> Vec<bool>;
     /// Asks for the objects' values without blocking: `reply` gets them (async code).
     fn get_later(&self, ids: Vec<ObjectId>, reply: Reply);
     /// Asks to be told once `num_returns` of the objects are done, without blocking.
@@ -52,8 +60,9 @@ pub(crate) trait TaskHost: Send + Sync {
 
 /// A progress loop that a task running on the loop's own thread drives while it waits.
 pub(crate) trait Pump {
-    /// One round and, if it found nothing, a short wait; false once the rank has stopped.
-    fn pump(&mut self) -> bool;
+    /// One round and, if it found nothing, a short wait (over by `deadline`, if any); false
+    /// once the rank has stopped.
+    fn pump(&mut self, deadline: Option<Instant>) -> bool;
     /// True while sends are in flight that need this thread's calls to move.
     fn sending(&self) -> bool;
     /// Ends the whole job with a line saying why.
@@ -176,17 +185,17 @@ fn with_pump<R>(f: impl FnOnce(&mut dyn Pump) -> R) -> R {
     }
 }
 
-/// One round of the loop, from a task on its thread that waits; false once the rank has
-/// stopped.
-pub(crate) fn pump_from_task() -> bool {
-    with_pump(|core| core.pump())
+/// One round of the loop, from a task on its thread that waits (until `deadline`, if any);
+/// false once the rank has stopped.
+pub(crate) fn pump_from_task(deadline: Option<Instant>) -> bool {
+    with_pump(|core| core.pump(deadline))
 }
 
 /// From a task on the loop's thread whose wait is over: completes the sends the loop started
 /// meanwhile before the task computes again, since a large one moves only while this thread
 /// calls MPI (a peer waits for its chunks).
 pub(crate) fn finish_sends_from_task() {
-    with_pump(|core| while core.sending() && core.pump() {})
+    with_pump(|core| while core.sending() && core.pump(None) {})
 }
 
 #[cfg(test)]
@@ -214,7 +223,13 @@ mod tests {
         fn get(self: Arc<Self>, _: Vec<ObjectId>, _: usize) -> Vec<Object> {
             Vec::new()
         }
-        fn wait(self: Arc<Self>, _: Vec<ObjectId>, _: usize, _: usize) -> Vec<bool> {
+        fn wait(
+            self: Arc<Self>,
+            _: Vec<ObjectId>,
+            _: usize,
+            _: usize,
+            _: Option<Instant>,
+        ) -> Vec<bool> {
             Vec::new()
         }
         fn get_later(&self, _: Vec<ObjectId>, _: Reply) {}
@@ -242,7 +257,7 @@ mod tests {
 
     struct Counter(u32);
     impl Pump for Counter {
-        fn pump(&mut self) -> bool {
+        fn pump(&mut self, _: Option<Instant>) -> bool {
             self.0 += 1;
             self.0 < 3
         }
@@ -260,7 +275,7 @@ mod tests {
         assert!(!on_loop_thread());
         run_with_pump(&mut counter, || {
             assert!(on_loop_thread());
-            assert!(pump_from_task());
+            assert!(pump_from_task(None));
             finish_sends_from_task();
         });
         assert!(!on_loop_thread());

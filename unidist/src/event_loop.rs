@@ -24,7 +24,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::context::{self, Pump};
 use crate::id::Rank;
@@ -280,12 +280,12 @@ impl<N: Node, T: Transport> Core<N, T> {
     }
 
     /// After a round: waits a little for work if the round found none.
-    fn settle(&mut self, busy: bool) {
+    fn settle(&mut self, busy: bool, deadline: Option<Instant>) {
         if busy {
             self.idle_rounds = 0;
             return;
         }
-        let pause = self.pause(busy);
+        let pause = self.pause(busy).until(deadline);
         if pause.sit(&self.bell) {
             self.transport.rang();
         }
@@ -316,7 +316,7 @@ fn deliver(
 }
 
 impl<N: Node, T: Transport> Pump for Core<N, T> {
-    fn pump(&mut self) -> bool {
+    fn pump(&mut self, deadline: Option<Instant>) -> bool {
         // Tasks kept for this thread would wait behind the one that blocks it: to the executors.
         let none = self.node.take_inline(false);
         debug_assert!(none.is_none());
@@ -324,7 +324,7 @@ impl<N: Node, T: Transport> Pump for Core<N, T> {
         if self.node.finished() {
             return false;
         }
-        self.settle(busy);
+        self.settle(busy, deadline);
         true
     }
 

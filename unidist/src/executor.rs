@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
+use std::time::Instant;
 
 use crate::context::{self, TaskHost};
 use crate::event_loop::{Mailbox, ProbeCall};
@@ -54,6 +55,28 @@ struct Sleeper {
     awaited: Vec<ObjectId>,
     /// It waits for a task it submitted that the root has not placed yet: it may come here.
     placement: bool,
+    /// It may run jobs while it waits: false for a task whose wait has a deadline.
+    takes_jobs: bool,
+}
+
+/// The deadline of a task's `wait`, and the token that names the wait to the worker's loop.
+#[derive(Clone, Copy)]
+struct Deadline {
+    at: Instant,
+    token: u64,
+}
+
+/// How a blocked task waits for its answer.
+#[derive(Clone, Copy)]
+enum Patience {
+    /// As long as it takes: it runs the task it waits for if that is ready here (and, at the
+    /// bound on threads, another), and drives the worker's loop if no other thread does.
+    Unbounded,
+    /// Until this deadline: it runs no task (one could outlast the deadline), and leaves the
+    /// loop to other threads (a driver sleeps past any deadline).
+    Until(Instant),
+    /// Its deadline passed and its answer is on its way: it runs no task, and may drive.
+    Expired,
 }
 
 struct State {
@@ -78,7 +101,8 @@ impl State {
 
     /// Would `sleeper` take a job it does not wait for?
     fn takes_any(&self, sleeper: &Sleeper) -> bool {
-        sleeper.depth == 0 || (self.at_bound() && sleeper.depth < MAX_NESTED_DEPTH)
+        sleeper.takes_jobs
+            && (sleeper.depth == 0 || (self.at_bound() && sleeper.depth < MAX_NESTED_DEPTH))
     }
 
     /// Wakes the one sleeper that should take `job` (not yet queued): a task waiting for its
@@ -252,11 +276,12 @@ impl Pool {
     }
 
     /// Sends a blocking call made by `make` to the worker's loop and blocks the calling task,
-    /// `depth` deep, until its answer comes.
+    /// `depth` deep, until its answer comes (with a `deadline`, asked for once it passes).
     fn call(
         self: Arc<Self>,
         ids: Vec<ObjectId>,
         depth: usize,
+        deadline: Option<Deadline>,
         make: impl FnOnce(Vec<ObjectId>, Reply) -> Command,
     ) -> Answer {
         context::note_blocking_call();
@@ -283,7 +308,7 @@ impl Pool {
             // Sent by this thread if no other runs the loop: no thread is woken for it.
             self.mailbox.call(Some(command), &mut || true);
         }
-        self.block_on(request, depth, &awaited)
+        self.block_on(request, depth, &awaited, deadline)
     }
 
     fn spawn(self: &Arc<Self>, state: &mut State) {
@@ -383,12 +408,13 @@ impl Pool {
         }
     }
 
-    /// Sleeps until woken, registered as `sleeper` meanwhile. If that leaves ready jobs to no
-    /// thread, starts one that takes them.
+    /// Sleeps until woken (or until `deadline`, if any), registered as `sleeper` meanwhile. If
+    /// that leaves ready jobs to no thread, starts one that takes them.
     fn sleep<'a>(
         self: &'a Arc<Self>,
         mut state: MutexGuard<'a, State>,
         sleeper: Sleeper,
+        deadline: Option<Instant>,
     ) -> MutexGuard<'a, State> {
         let me = sleeper.thread.id();
         state.sleepers.push(sleeper);
@@ -396,9 +422,15 @@ impl Pool {
             self.spawn(&mut state);
         }
         drop(state);
-        std::thread::park();
+        match deadline {
+            Some(deadline) => {
+                std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()))
+            }
+            None => std::thread::park(),
+        }
         let mut state = self.lock();
-        // Woken by a spurious wake-up rather than by `wake_for`, `answer` or `stop`.
+        // Woken by a spurious wake-up or the deadline rather than by `wake_for`, `answer` or
+        // `stop`.
         if let Some(i) = state.sleepers.iter().position(|s| s.thread.id() == me) {
             state.sleepers.swap_remove(i);
         }
@@ -464,8 +496,9 @@ impl Pool {
                 request: None,
                 awaited: Vec::new(),
                 placement: false,
+                takes_jobs: true,
             };
-            state = self.sleep(state, sleeper);
+            state = self.sleep(state, sleeper, None);
         }
     }
 
@@ -572,49 +605,57 @@ impl Pool {
 
     /// Blocks the calling task (no longer counted as computing), `depth` tasks deep on its
     /// thread, until request `request` is answered; runs the task that makes one of `awaited`
-    /// meanwhile if it is ready here.
-    fn block_on(self: &Arc<Self>, request: u64, depth: usize, awaited: &[ObjectId]) -> Answer {
+    /// meanwhile if it is ready here. With a `deadline`, it runs no task and, once the deadline
+    /// passes, asks the worker's loop for the answer at once.
+    fn block_on(
+        self: &Arc<Self>,
+        request: u64,
+        depth: usize,
+        awaited: &[ObjectId],
+        deadline: Option<Deadline>,
+    ) -> Answer {
+        let patience = deadline.map_or(Patience::Unbounded, |d| Patience::Until(d.at));
+        if let Some(answer) = self.wait_for(request, depth, awaited, patience) {
+            return answer;
+        }
+        let token = deadline.expect("only a wait with a deadline ends unanswered").token;
+        self.mailbox.send(Command::WaitExpired(token));
+        self.wait_for(request, depth, awaited, Patience::Expired)
+            .expect("a wait with no deadline ends answered")
+    }
+
+    /// Blocks until request `request` is answered, waiting as `patience` says; `None` if a
+    /// deadline passed first.
+    fn wait_for(
+        self: &Arc<Self>,
+        request: u64,
+        depth: usize,
+        awaited: &[ObjectId],
+        patience: Patience,
+    ) -> Option<Answer> {
+        let deadline = match patience {
+            Patience::Until(at) => Some(at),
+            Patience::Unbounded | Patience::Expired => None,
+        };
         if context::on_loop_thread() {
-            return self.pump_until(request);
+            return self.pump_until(request, deadline);
         }
-        self.wait_for(request, depth, awaited)
-    }
-
-    /// A task on the loop's own thread waits by running the loop until its answer comes. The
-    /// tasks that the loop makes ready meanwhile go to the executor threads.
-    fn pump_until(self: &Arc<Self>, request: u64) -> Answer {
-        loop {
-            let mut state = self.lock();
-            if let Some(answer) = state.answers.remove(&request) {
-                drop(state);
-                context::finish_sends_from_task();
-                return answer;
-            }
-            if state.stopped {
-                drop(state);
-                panic!("unidist: the runtime was shut down while this task waited");
-            }
-            drop(state);
-            if !context::pump_from_task() {
-                // The rank stopped during that round: the next check panics out of the task.
-                self.lock().stopped = true;
-            }
-        }
-    }
-
-    fn wait_for(self: &Arc<Self>, request: u64, depth: usize, awaited: &[ObjectId]) -> Answer {
+        let helps = matches!(patience, Patience::Unbounded);
         let mut state = self.lock();
         // Drove the loop since this thread last slept.
         let mut drove = false;
         loop {
             if let Some(answer) = state.answers.remove(&request) {
-                return answer;
+                return Some(answer);
             }
             if state.stopped {
                 drop(state);
                 panic!("unidist: the runtime was shut down while this task waited");
             }
-            if depth < MAX_CALL_DEPTH {
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                return None;
+            }
+            if helps && depth < MAX_CALL_DEPTH {
                 // The task it waits for, like a plain call; at the bound on threads, while not too
                 // deep, the newest other ready task (the likeliest to finish soon).
                 let index = state
@@ -636,7 +677,8 @@ impl Pool {
                     continue;
                 }
             }
-            if !drove && self.mailbox.drivable() {
+            // Not before a deadline: a driver sleeps on the doorbell past any.
+            if !drove && deadline.is_none() && self.mailbox.drivable() {
                 // Run the worker's loop a while, if no other thread runs it: the answer, or a
                 // job made ready here, then comes with no thread woken for it. Then everything
                 // is checked again, under the lock, before this thread sleeps.
@@ -649,16 +691,44 @@ impl Pool {
                 state = self.lock();
                 continue;
             }
+            let awaited = if helps { awaited.to_vec() } else { Vec::new() };
             let placement = awaited.iter().any(|id| state.expected.contains(id));
             let sleeper = Sleeper {
                 thread: std::thread::current(),
                 depth,
                 request: Some(request),
-                awaited: awaited.to_vec(),
+                awaited,
                 placement,
+                takes_jobs: helps,
             };
-            state = self.sleep(state, sleeper);
+            state = self.sleep(state, sleeper, deadline);
             drove = false;
+        }
+    }
+
+    /// A task on the loop's own thread waits by running the loop until its answer comes (or
+    /// until `deadline`: then `None`). The tasks that the loop makes ready meanwhile go to the
+    /// executor threads.
+    fn pump_until(self: &Arc<Self>, request: u64, deadline: Option<Instant>) -> Option<Answer> {
+        loop {
+            let mut state = self.lock();
+            if let Some(answer) = state.answers.remove(&request) {
+                drop(state);
+                context::finish_sends_from_task();
+                return Some(answer);
+            }
+            if state.stopped {
+                drop(state);
+                panic!("unidist: the runtime was shut down while this task waited");
+            }
+            drop(state);
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                return None;
+            }
+            if !context::pump_from_task(deadline) {
+                // The rank stopped during that round: the next check panics out of the task.
+                self.lock().stopped = true;
+            }
         }
     }
 }
@@ -710,14 +780,23 @@ impl TaskHost for Pool {
     }
 
     fn get(self: Arc<Self>, ids: Vec<ObjectId>, depth: usize) -> Vec<Object> {
-        match self.call(ids, depth, |ids, reply| Command::Get { ids, reply }) {
+        match self.call(ids, depth, None, |ids, reply| Command::Get { ids, reply }) {
             Answer::Objects(objects) => objects,
             _ => unreachable!("get is answered with objects"),
         }
     }
 
-    fn wait(self: Arc<Self>, ids: Vec<ObjectId>, num_returns: usize, depth: usize) -> Vec<bool> {
-        match self.call(ids, depth, |ids, reply| Command::Wait { ids, num_returns, reply }) {
+    fn wait(
+        self: Arc<Self>,
+        ids: Vec<ObjectId>,
+        num_returns: usize,
+        depth: usize,
+        deadline: Option<Instant>,
+    ) -> Vec<bool> {
+        let deadline = deadline.map(|at| Deadline { at, token: crate::reply::new_token() });
+        let token = deadline.map(|d| d.token);
+        let make = |ids, reply| Command::Wait { ids, num_returns, reply, token };
+        match self.call(ids, depth, deadline, make) {
             Answer::Flags(flags) => flags,
             _ => unreachable!("a task's wait is answered with flags"),
         }
@@ -728,7 +807,7 @@ impl TaskHost for Pool {
     }
 
     fn wait_later(&self, ids: Vec<ObjectId>, num_returns: usize, reply: Reply) {
-        self.mailbox.send(Command::Wait { ids, num_returns, reply });
+        self.mailbox.send(Command::Wait { ids, num_returns, reply, token: None });
     }
 
     fn cancel(&self, ids: Vec<ObjectId>) {
@@ -752,7 +831,9 @@ mod tests {
     use crate::arg::{Arg, Resolved};
     use crate::error::Error;
     use crate::event_loop::Input;
-    use crate::test_support::{open_gate, read, task, value, ADD, GATE, NESTED, PANICS, WHEREAMI};
+    use crate::test_support::{
+        open_gate, read, task, value, ADD, GATE, NESTED, PANICS, WAITS_UNTIL, WHEREAMI,
+    };
     use crate::transport::Doorbell;
 
     /// The pool of worker 3 of 4 workers, with `slots` task slots, and its worker's queue.
@@ -914,6 +995,48 @@ mod tests {
         reply.complete(Answer::Objects(vec![value(&vec![7_u64])]));
         let (first_output, result) = finished(&inbox);
         assert_eq!((first_output, read::<Vec<u64>>(&result)), (id(0), Ok(vec![1, 7])));
+        pool.stop();
+    }
+
+    /// Waits until the task running `waits_until` asks its worker about `child`; returns the
+    /// reply and the token of the wait.
+    fn blocked_wait(inbox: &Receiver<Input<Command>>, child: ObjectId) -> (Reply, u64) {
+        match next(inbox) {
+            Command::Wait { ids, num_returns: 1, reply, token: Some(token) } => {
+                assert_eq!(ids, [child]);
+                (reply, token)
+            }
+            _ => panic!("expected the task's wait with a deadline"),
+        }
+    }
+
+    #[test]
+    fn a_task_whose_wait_expires_asks_its_worker_for_the_answer_and_gets_it() {
+        let (pool, inbox) = pool(1);
+        let elsewhere = ObjectId::new(2, 0);
+        pool.push(job(WAITS_UNTIL, id(0), vec![value(&elsewhere), value(&0_u64)]));
+        let (reply, token) = blocked_wait(&inbox, elsewhere);
+        assert!(matches!(next(&inbox), Command::WaitExpired(t) if t == token));
+        reply.complete(Answer::Flags(vec![false]));
+        let (first_output, result) = finished(&inbox);
+        assert_eq!((first_output, read::<Vec<bool>>(&result)), (id(0), Ok(vec![false])));
+        pool.stop();
+    }
+
+    #[test]
+    fn a_task_waiting_with_a_deadline_runs_no_task_itself_not_even_the_one_it_waits_for() {
+        let (pool, inbox) = pool(1);
+        let child = id(1);
+        pool.push(job(WAITS_UNTIL, id(0), vec![value(&child), value(&3_600_000_u64)]));
+        let (reply, _) = blocked_wait(&inbox, child);
+        pool.push(job(WHEREAMI, child, Vec::new()));
+        let (first_output, made) = finished(&inbox);
+        // One deep: on a thread of its own, not run by the waiting task (which would be two).
+        assert_eq!((first_output, read::<Vec<u64>>(&made)), (child, Ok(vec![1, 3, 4])));
+        assert_eq!(pool.threads(), 2);
+        reply.complete(Answer::Flags(vec![true]));
+        let (first_output, result) = finished(&inbox);
+        assert_eq!((first_output, read::<Vec<bool>>(&result)), (id(0), Ok(vec![true])));
         pool.stop();
     }
 

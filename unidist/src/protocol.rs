@@ -143,8 +143,12 @@ pub(crate) enum Message {
     Created { id: ObjectId, bytes: u64 },
     /// worker → root: a task of the worker waits for these objects: have them sent here.
     Fetch(Vec<ObjectId>),
-    /// worker → root: a task of the worker waits until `num_returns` of `ids` are done.
-    WaitFor { request: u64, ids: Vec<ObjectId>, num_returns: usize },
+    /// worker → root: a task of the worker waits until `num_returns` of `ids` are done;
+    /// `timed` if it has a deadline, so may give up (`WaitExpired`).
+    WaitFor { request: u64, ids: Vec<ObjectId>, num_returns: usize, timed: bool },
+    /// worker → root: the task behind timed `WaitFor` `request` gave up waiting: answer it with
+    /// what is done now.
+    WaitExpired { request: u64 },
     /// root → worker: the answer to `WaitFor` `request`: which objects are done.
     WaitDone { request: u64, flags: Vec<bool> },
     /// worker → root: tasks of the worker dropped their last ref to these objects.
@@ -233,6 +237,7 @@ impl Message {
             Message::Created { .. } => "Created",
             Message::Fetch(_) => "Fetch",
             Message::WaitFor { .. } => "WaitFor",
+            Message::WaitExpired { .. } => "WaitExpired",
             Message::WaitDone { .. } => "WaitDone",
             Message::Release(_) => "Release",
             Message::StatsRequest => "StatsRequest",
@@ -480,9 +485,14 @@ mod fuzz {
             }),
             (id(), any::<u64>()).prop_map(|(id, bytes)| Message::Created { id, bytes }),
             proptest::collection::vec(id(), 0..16).prop_map(Message::Fetch),
-            (any::<u64>(), proptest::collection::vec(id(), 0..8), 0_usize..8).prop_map(
-                |(request, ids, num_returns)| Message::WaitFor { request, ids, num_returns }
-            ),
+            (any::<u64>(), proptest::collection::vec(id(), 0..8), 0_usize..8, any::<bool>())
+                .prop_map(|(request, ids, num_returns, timed)| Message::WaitFor {
+                    request,
+                    ids,
+                    num_returns,
+                    timed
+                }),
+            any::<u64>().prop_map(|request| Message::WaitExpired { request }),
             proptest::collection::vec(id(), 0..16).prop_map(Message::Release),
             id().prop_map(Message::HoldActor),
             proptest::collection::vec(id(), 0..16).prop_map(Message::Cancel),

@@ -110,9 +110,13 @@ struct RunningTask {
 }
 
 enum Waiter {
-    Get { remaining: usize, ids: Vec<ObjectId>, reply: Reply, token: Option<u64> },
-    Wait { remaining: usize, ids: Vec<ObjectId>, to: WaitFor, token: Option<u64> },
+    Get { remaining: usize, ids: Vec<ObjectId>, reply: Reply, token: Option<Token> },
+    Wait { remaining: usize, ids: Vec<ObjectId>, to: WaitFor, token: Option<Token> },
 }
+
+/// Names a `get` or `wait` that its caller may give up: the caller's rank, and the token the
+/// root's program chose or the request number of a task's worker.
+type Token = (Rank, u64);
 
 /// Who a `wait` answers: a thread of the root, or a task on a worker.
 enum WaitFor {
@@ -157,8 +161,9 @@ pub(crate) struct Root {
     running: HashMap<ObjectId, RunningTask>,
     waiters: HashMap<u64, Waiter>,
     next_waiter: u64,
-    /// The waiters of `get`s and `wait`s that their caller may give up, by the caller's token.
-    timed: HashMap<u64, u64>,
+    /// The waiters of `get`s and `wait`s that their caller may give up, by the caller's
+    /// [`Token`].
+    timed: HashMap<Token, u64>,
     /// Objects that have become done so far (their `order`).
     completed: u64,
     stats_calls: VecDeque<StatsCall>,
@@ -497,7 +502,7 @@ impl Root {
         }
     }
 
-    fn get(&mut self, ids: Vec<ObjectId>, reply: Reply, token: Option<u64>, out: &mut Outbox) {
+    fn get(&mut self, ids: Vec<ObjectId>, reply: Reply, token: Option<Token>, out: &mut Outbox) {
         let waiter = self.next_waiter;
         let mut remaining = 0;
         for &id in &ids {
@@ -528,7 +533,7 @@ impl Root {
         reply.complete(Answer::Objects(objects));
     }
 
-    fn wait(&mut self, ids: Vec<ObjectId>, num_returns: usize, to: WaitFor, token: Option<u64>) {
+    fn wait(&mut self, ids: Vec<ObjectId>, num_returns: usize, to: WaitFor, token: Option<Token>) {
         let done = ids.iter().filter(|id| self.entry(**id).done).count();
         if done >= num_returns {
             return self.answer_wait(&ids, to);
@@ -549,7 +554,7 @@ impl Root {
     }
 
     /// The caller of a `wait` gave up waiting: it gets what is done now.
-    fn wait_expired(&mut self, token: u64) {
+    fn wait_expired(&mut self, token: Token) {
         let Some(waiter) = self.timed.remove(&token) else { return };
         if let Some(Waiter::Wait { ids, to, .. }) = self.waiters.remove(&waiter) {
             self.forget_wait(&ids, waiter);
@@ -559,7 +564,7 @@ impl Root {
 
     /// The caller of a `get` or `wait` is gone: its waiter goes, unanswered (the objects' lists
     /// of `get` waiters skip its number; a transfer asked for still comes).
-    fn forget(&mut self, token: u64) {
+    fn forget(&mut self, token: Token) {
         let Some(waiter) = self.timed.remove(&token) else { return };
         if let Some(Waiter::Wait { ids, .. }) = self.waiters.remove(&waiter) {
             self.forget_wait(&ids, waiter);
@@ -1015,9 +1020,11 @@ impl Node for Root {
                     self.send_to(id, from, out);
                 }
             }
-            Message::WaitFor { request, ids, num_returns } => {
-                self.wait(ids, num_returns, WaitFor::Worker { rank: from, request }, None)
+            Message::WaitFor { request, ids, num_returns, timed } => {
+                let token = timed.then_some((from, request));
+                self.wait(ids, num_returns, WaitFor::Worker { rank: from, request }, token)
             }
+            Message::WaitExpired { request } => self.wait_expired((from, request)),
             Message::Release(ids) => {
                 for id in ids {
                     self.release(id);
@@ -1042,12 +1049,12 @@ impl Node for Root {
                 self.store.insert(id, object);
                 self.objects.insert(id, Entry::new(0, true, bytes));
             }
-            Command::Get { ids, reply, token } => self.get(ids, reply, token, out),
+            Command::Get { ids, reply, token } => self.get(ids, reply, token.map(|t| (0, t)), out),
             Command::Wait { ids, num_returns, reply, token } => {
-                self.wait(ids, num_returns, WaitFor::Here(reply), token)
+                self.wait(ids, num_returns, WaitFor::Here(reply), token.map(|t| (0, t)))
             }
-            Command::WaitExpired(token) => self.wait_expired(token),
-            Command::Forget(token) => self.forget(token),
+            Command::WaitExpired(token) => self.wait_expired((0, token)),
+            Command::Forget(token) => self.forget((0, token)),
             Command::Release(id) => self.release(id),
             Command::Cancel(ids) => self.cancel(ids, out),
             Command::HoldActor(actor) => self.hold_actor(actor),
@@ -1693,13 +1700,38 @@ mod tests {
         sent(&mut out);
         root.on_message(
             2,
-            Message::WaitFor { request: 5, ids: vec![a, b], num_returns: 1 },
+            Message::WaitFor { request: 5, ids: vec![a, b], num_returns: 1, timed: false },
             &mut out,
         );
         done(&mut root, &mut out, 1, b, 8);
         assert!(sent(&mut out).is_empty(), "answers go out when the round ends");
         root.flush(&mut out, false);
         assert_eq!(sent(&mut out), ["2: WaitDone 5 [false, true]"]);
+    }
+
+    #[test]
+    fn a_worker_s_timed_wait_that_expires_is_answered_with_what_is_done_and_forgotten() {
+        let (mut root, mut out) = root(4);
+        let (a, b) = (id(0, 0), id(0, 1));
+        run_on(&mut root, &mut out, 1, a, &[]);
+        run_on(&mut root, &mut out, 1, b, &[]);
+        done(&mut root, &mut out, 1, a, 8);
+        sent(&mut out);
+        // Two workers' requests with the same number: each names its own wait.
+        for from in [2, 3] {
+            let wait =
+                Message::WaitFor { request: 5, ids: vec![a, b], num_returns: 2, timed: true };
+            root.on_message(from, wait, &mut out);
+        }
+        root.on_message(3, Message::WaitExpired { request: 5 }, &mut out);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["3: WaitDone 5 [true, false]"]);
+        assert_eq!(root.timed.len(), 1, "the other worker's wait stays");
+        root.on_message(3, Message::WaitExpired { request: 5 }, &mut out);
+        done(&mut root, &mut out, 1, b, 8);
+        root.flush(&mut out, false);
+        assert_eq!(sent(&mut out), ["2: WaitDone 5 [true, true]"], "each answered once");
+        assert!(root.waiters.is_empty() && root.timed.is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::arg::{Arg, Outputs, TaskArgs};
 use crate::context;
@@ -83,6 +84,24 @@ fn nested(args: &mut TaskArgs) -> Result<Outputs, Error> {
 
 inventory::submit! { RemoteFunction::new("unidist::test_support::nested", 1, nested, no_types) }
 
+/// `waits_until(child: ObjectId, millis: u64) -> Vec<bool>`: waits for `child` through its
+/// worker with a deadline `millis` from now; whether it was done.
+pub(crate) const WAITS_UNTIL: u64 = function_id("unidist::test_support::waits_until");
+
+fn waits_until(args: &mut TaskArgs) -> Result<Outputs, Error> {
+    let (child, millis): (ObjectId, u64) = (args.take()?, args.take()?);
+    let (host, depth) = context::current().expect("a task runs in a task context");
+    let deadline = Instant::now() + Duration::from_millis(millis);
+    let done = Arc::clone(&host).wait(vec![child], 1, depth, Some(deadline));
+    let mut out = args.outputs();
+    out.push(&done)?;
+    Ok(out)
+}
+
+inventory::submit! {
+    RemoteFunction::new("unidist::test_support::waits_until", 1, waits_until, no_types)
+}
+
 /// `gate(key: u64) -> u64`: holds its task slot until the test calls [`open_gate`]`(key)`,
 /// then returns `key`. Each test uses keys of its own.
 pub(crate) const GATE: u64 = function_id("unidist::test_support::gate");
@@ -160,9 +179,11 @@ pub(crate) fn show(to: Rank, message: &Message) -> String {
         }
         Message::Forget(list) => format!("{to}: Forget [{}]", ids(list)),
         Message::Created { id, bytes } => format!("{to}: Created {id} {bytes}"),
-        Message::WaitFor { request, ids: list, num_returns } => {
-            format!("{to}: WaitFor {request} [{}] {num_returns}", ids(list))
+        Message::WaitFor { request, ids: list, num_returns, timed } => {
+            let timed = if *timed { " timed" } else { "" };
+            format!("{to}: WaitFor {request} [{}] {num_returns}{timed}", ids(list))
         }
+        Message::WaitExpired { request } => format!("{to}: WaitExpired {request}"),
         Message::WaitDone { request, flags } => format!("{to}: WaitDone {request} {flags:?}"),
         Message::Cancel(list) => format!("{to}: Cancel [{}]", ids(list)),
         other => format!("{to}: {}", other.kind()),

@@ -17,7 +17,7 @@ pub(crate) mod mpi;
 pub(crate) mod mpi_errors;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) use doorbell::Doorbell;
 
@@ -120,6 +120,18 @@ impl Pause {
             }
         }
     }
+
+    /// This pause, sleeping no later than `deadline` (if any).
+    pub(crate) fn until(self, deadline: Option<Instant>) -> Pause {
+        match (self, deadline) {
+            (Pause::Sleep { timeout, spin_first }, Some(deadline)) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let timeout = Some(timeout.map_or(left, |t| t.min(left)));
+                Pause::Sleep { timeout, spin_first }
+            }
+            (pause, _) => pause,
+        }
+    }
 }
 
 /// What the benchmark and the tests do to a transport that moves bytes: never used by the
@@ -131,4 +143,27 @@ pub(crate) trait Probe {
     /// Runs a raw ping-pong with `peer` (the initiator sends first) and returns the time it
     /// took: what the MPI library itself gives, measured in the same run as the runtime.
     fn raw_ping_pong(&mut self, peer: Rank, test: RawPingPong, initiator: bool) -> Duration;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_until_a_deadline_sleeps_no_later_than_it() {
+        let soon = Instant::now() + Duration::from_secs(60);
+        let sleep = |timeout| Pause::Sleep { timeout, spin_first: true };
+        match sleep(None).until(Some(soon)) {
+            Pause::Sleep { timeout: Some(t), spin_first: true } => {
+                assert!(t <= Duration::from_secs(60))
+            }
+            other => panic!("expected a bounded sleep, got {other:?}"),
+        }
+        let short = sleep(Some(Duration::from_millis(1)));
+        assert_eq!(short.until(Some(soon)), short, "already shorter");
+        let past = Instant::now() - Duration::from_millis(1);
+        assert_eq!(sleep(None).until(Some(past)), sleep(Some(Duration::ZERO)));
+        assert_eq!(sleep(None).until(None), sleep(None));
+        assert_eq!(Pause::Spin.until(Some(soon)), Pause::Spin);
+    }
 }

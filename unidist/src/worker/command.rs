@@ -17,8 +17,12 @@ pub(crate) enum Command {
     Put { id: ObjectId, object: Object },
     /// A task waits for the objects' values.
     Get { ids: Vec<ObjectId>, reply: Reply },
-    /// A task waits until `num_returns` of the objects are done.
-    Wait { ids: Vec<ObjectId>, num_returns: usize, reply: Reply },
+    /// A task waits until `num_returns` of the objects are done; with a `token` if it has a
+    /// deadline.
+    Wait { ids: Vec<ObjectId>, num_returns: usize, reply: Reply, token: Option<u64> },
+    /// The deadline of the task's `Wait` with this token has passed: it is to be answered now
+    /// with what is done (nothing happens if it was answered already).
+    WaitExpired(u64),
     /// A task dropped the last ref of an object.
     Release(ObjectId),
     /// A task decoded a handle of this actor (see `Message::HoldActor`).

@@ -61,9 +61,12 @@ pub(crate) struct Worker {
     gets: HashMap<u64, Get>,
     get_waiters: HashMap<ObjectId, Vec<u64>>,
     next_get: u64,
-    /// `wait`s of tasks that the root answers, by request.
-    waits: HashMap<u64, Reply>,
+    /// `wait`s of tasks that the root answers, by request, with the token of those that have
+    /// a deadline.
+    waits: HashMap<u64, (Reply, Option<u64>)>,
     next_wait: u64,
+    /// The requests of those `wait`s with a deadline, by the task's token.
+    timed_waits: HashMap<u64, u64>,
     /// Refs dropped by tasks, sent to the root once per round.
     releases: Vec<ObjectId>,
     /// Ready tasks of quick functions, for the loop's own thread (see `take_inline`).
@@ -108,6 +111,7 @@ impl Worker {
             get_waiters: HashMap::new(),
             next_get: 0,
             waits: HashMap::new(),
+            timed_waits: HashMap::new(),
             next_wait: 0,
             releases: Vec::new(),
             inline: VecDeque::new(),
@@ -362,15 +366,33 @@ impl Worker {
     }
 
     /// A task's `wait`: answered here if enough objects are here, else by the root.
-    fn wait(&mut self, ids: Vec<ObjectId>, num_returns: usize, reply: Reply, out: &mut Outbox) {
+    fn wait(
+        &mut self,
+        ids: Vec<ObjectId>,
+        n: usize,
+        reply: Reply,
+        token: Option<u64>,
+        out: &mut Outbox,
+    ) {
         let here: Vec<bool> = ids.iter().map(|id| self.store.contains(*id)).collect();
-        if here.iter().filter(|h| **h).count() >= num_returns {
+        if here.iter().filter(|h| **h).count() >= n {
             return reply.complete(Answer::Flags(here));
         }
         let request = self.next_wait;
         self.next_wait += 1;
-        self.waits.insert(request, reply);
-        out.send(0, Message::WaitFor { request, ids, num_returns });
+        if let Some(token) = token {
+            self.timed_waits.insert(token, request);
+        }
+        self.waits.insert(request, (reply, token));
+        let timed = token.is_some();
+        out.send(0, Message::WaitFor { request, ids, num_returns: n, timed });
+    }
+
+    /// The deadline of a task's `wait` passed: the root answers it now, if it has not already.
+    fn wait_expired(&mut self, token: u64, out: &mut Outbox) {
+        if let Some(request) = self.timed_waits.remove(&token) {
+            out.send(0, Message::WaitExpired { request });
+        }
     }
 }
 
@@ -408,7 +430,10 @@ impl Node for Worker {
                 self.pool.placed(first_output, num_returns as usize)
             }
             Message::WaitDone { request, flags } => {
-                if let Some(reply) = self.waits.remove(&request) {
+                if let Some((reply, token)) = self.waits.remove(&request) {
+                    if let Some(token) = token {
+                        self.timed_waits.remove(&token);
+                    }
                     reply.complete(Answer::Flags(flags));
                 }
             }
@@ -471,7 +496,10 @@ impl Node for Worker {
                 out.send(0, Message::Created { id, bytes });
             }
             Command::Get { ids, reply } => self.get(ids, reply, out),
-            Command::Wait { ids, num_returns, reply } => self.wait(ids, num_returns, reply, out),
+            Command::Wait { ids, num_returns, reply, token } => {
+                self.wait(ids, num_returns, reply, token, out)
+            }
+            Command::WaitExpired(token) => self.wait_expired(token, out),
             Command::Release(id) => self.releases.push(id),
             // At once, not with the releases: ahead of the `TaskDone` of the task that holds a
             // lease on the actor meanwhile.
@@ -829,16 +857,39 @@ mod tests {
         let (a, b) = (id(0, 0), id(0, 1));
         w.message(0, Message::Data { id: a, object: value(&1_i64) });
         let (reply, here) = Reply::channel();
-        w.command(Command::Wait { ids: vec![a, b], num_returns: 1, reply });
+        w.command(Command::Wait { ids: vec![a, b], num_returns: 1, reply, token: None });
         assert_eq!(flags(&here), [true, false]);
         assert!(w.sent().is_empty());
         let (reply, later) = Reply::channel();
-        w.command(Command::Wait { ids: vec![a, b], num_returns: 2, reply });
+        w.command(Command::Wait { ids: vec![a, b], num_returns: 2, reply, token: None });
         assert_eq!(w.sent(), ["0: WaitFor 0 [0:0,0:1] 2"]);
         w.message(0, Message::WaitDone { request: 7, flags: vec![false] }); // not asked: ignored
         assert!(matches!(later.try_recv(), Err(TryRecvError::Empty)));
         w.message(0, Message::WaitDone { request: 0, flags: vec![true, true] });
         assert_eq!(flags(&later), [true, true]);
+    }
+
+    #[test]
+    fn a_task_s_wait_with_a_deadline_asks_the_root_for_its_answer_once_it_expires() {
+        let mut w = worker();
+        let (a, b) = (id(0, 0), id(0, 1));
+        let (reply, answer) = Reply::channel();
+        w.command(Command::Wait { ids: vec![a, b], num_returns: 1, reply, token: Some(40) });
+        assert_eq!(w.sent(), ["0: WaitFor 0 [0:0,0:1] 1 timed"]);
+        w.command(Command::WaitExpired(41)); // another task's token: nothing
+        assert!(w.sent().is_empty());
+        w.command(Command::WaitExpired(40));
+        assert_eq!(w.sent(), ["0: WaitExpired 0"]);
+        w.message(0, Message::WaitDone { request: 0, flags: vec![false, false] });
+        assert_eq!(flags(&answer), [false, false]);
+        w.command(Command::WaitExpired(40)); // answered: nothing more
+        assert!(w.sent().is_empty());
+        // One answered before its deadline leaves nothing behind.
+        let (reply, answer) = Reply::channel();
+        w.command(Command::Wait { ids: vec![a], num_returns: 1, reply, token: Some(42) });
+        w.message(0, Message::WaitDone { request: 1, flags: vec![true] });
+        assert_eq!(flags(&answer), [true]);
+        assert!(w.worker.waits.is_empty() && w.worker.timed_waits.is_empty());
     }
 
     #[test]
