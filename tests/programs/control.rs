@@ -722,11 +722,14 @@ fn main() {
     });
 
     // A program that submits far more tasks than it reads at once: `remote` waits at the bound,
-    // the count never passes it, and the root's memory stays flat.
+    // the count never passes it, on the root nor on any worker, and the root's memory stays
+    // flat.
     cases.run("a_flood_of_tasks_stays_within_the_bound", || {
         let total: u64 =
             std::env::var("CONTROL_FLOOD").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
         let bound = 1000;
+        // Also starts the workers' peaks anew: earlier cases held more.
+        let ended_before: u64 = unidist::worker_stats().iter().map(|w| w.ended).sum();
         unidist::set_max_in_flight(Some(bound));
         let mut window = std::collections::VecDeque::new();
         let mut most = 0;
@@ -746,10 +749,21 @@ fn main() {
             assert_eq!(unidist::get(&r).unwrap(), x * x);
         }
         assert!(most <= bound, "{most} tasks in flight, above the bound of {bound}");
+        // Counted on the workers: each held at most the bound at once (all of them together
+        // did too, but each counts its own peak, at moments of its own).
+        let workers = unidist::worker_stats();
+        let held = workers.iter().map(|w| w.most_tasks).max().unwrap_or(0);
+        assert!(held > 0 && held <= bound as u64, "a worker held {held} at once: {workers:?}");
+        let ended = workers.iter().map(|w| w.ended).sum::<u64>() - ended_before;
+        assert_eq!(ended, total, "every task ended once, on one worker: {workers:?}");
+        assert!(workers.iter().all(|w| w.tasks == 0), "none left: {workers:?}");
         let grown = resident_bytes().saturating_sub(resident_at_a_fifth);
         assert!(grown < 64 << 20, "the root grew by {grown} bytes over {} tasks", total * 4 / 5);
         unidist::set_max_in_flight(None);
-        println!("flood: {total} tasks, at most {most} in flight, root grew by {grown} bytes");
+        println!(
+            "flood: {total} tasks, at most {most} in flight, at most {held} on one worker, \
+             root grew by {grown} bytes"
+        );
     });
 
     // 10,000 refs awaited at once from one thread's executor; a ref that is not ready does not

@@ -16,7 +16,7 @@ use crate::protocol::{ActorCall, Task};
 use crate::reply::{Answer, Reply};
 use crate::root::Command;
 use crate::runtime::{self, caller, runtime, Caller};
-use crate::stats::{MemoryStats, RankStats, TransferStats};
+use crate::stats::{MemoryStats, RankStats, TransferStats, WorkerStats};
 
 /// Starts the runtime; call it once, at the start of `main`, on every rank.
 ///
@@ -776,7 +776,7 @@ impl<K, T: RemoteValue> Iterator for AsCompleted<K, T> {
 /// the root).
 #[track_caller]
 pub fn transfer_stats() -> Vec<TransferStats> {
-    rank_stats("transfer_stats").into_iter().map(|s| s.transfer).collect()
+    rank_stats("transfer_stats", false).into_iter().map(|s| s.transfer).collect()
 }
 
 /// The objects each rank holds in its object store and their bytes, by rank.
@@ -804,13 +804,39 @@ pub fn transfer_stats() -> Vec<TransferStats> {
 /// ```
 #[track_caller]
 pub fn memory_stats() -> Vec<MemoryStats> {
-    rank_stats("memory_stats").into_iter().map(|s| s.memory).collect()
+    rank_stats("memory_stats", false).into_iter().map(|s| s.memory).collect()
+}
+
+/// The tasks each worker holds now, the most it held at once since the previous call, and the
+/// tasks that ended on it, by rank (workers only), as the workers count them. Like
+/// [`memory_stats`], it counts every task end that came before the call.
+///
+/// ```
+/// #[unidist::remote]
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// fn main() {
+///     unidist::init();
+///     unidist::set_max_in_flight(Some(10));
+///     let before: u64 = unidist::worker_stats().iter().map(|w| w.ended).sum();
+///     let refs: Vec<_> = (0..100).map(square::remote).collect();
+///     unidist::get(&refs).unwrap();
+///     let stats = unidist::worker_stats();
+///     assert_eq!(stats.iter().map(|w| w.ended).sum::<u64>() - before, 100);
+///     assert!(stats.iter().all(|w| w.tasks == 0 && w.most_tasks <= 10), "{stats:?}");
+///     unidist::shutdown();
+/// }
+/// ```
+#[track_caller]
+pub fn worker_stats() -> Vec<WorkerStats> {
+    let stats = rank_stats("worker_stats", true).into_iter().skip(1); // the root runs no task
+    stats.map(|s| s.tasks).collect()
 }
 
 #[track_caller]
-fn rank_stats(api: &str) -> Vec<RankStats> {
+fn rank_stats(api: &str, reset_peaks: bool) -> Vec<RankStats> {
     let (reply, answer) = mpsc::channel();
-    runtime(api).send(Command::Stats { reply });
+    runtime(api).send(Command::Stats { reply, reset_peaks });
     answer.recv().unwrap_or_else(|_| panic!("unidist::{api}: the runtime was shut down meanwhile"))
 }
 

@@ -694,7 +694,7 @@ mod tests {
             if let Some(thread @ ("driver" | "loop")) = std::thread::current().name() {
                 self.note(format!("command {command} on {thread}"));
             }
-            out.send(2, Message::StatsRequest);
+            out.send(2, Message::StatsRequest { reset_peak: false });
         }
 
         fn flush(&mut self, out: &mut Outbox, idle: bool) {

@@ -154,7 +154,10 @@ pub(crate) enum Message {
     /// worker → root: tasks of the worker dropped their last ref to these objects.
     Release(Vec<ObjectId>),
     /// root → worker: report your transfer counters.
-    StatsRequest,
+    StatsRequest {
+        /// Start counting the most tasks held from now (the last round of a `worker_stats`).
+        reset_peak: bool,
+    },
     /// worker → root: the counters.
     StatsReply(RankStats),
     /// On the MPI wire only, in place of a large `Data`: the `len` bytes of object `id` (of type
@@ -240,7 +243,7 @@ impl Message {
             Message::WaitExpired { .. } => "WaitExpired",
             Message::WaitDone { .. } => "WaitDone",
             Message::Release(_) => "Release",
-            Message::StatsRequest => "StatsRequest",
+            Message::StatsRequest { .. } => "StatsRequest",
             Message::StatsReply(_) => "StatsReply",
             Message::Payload { .. } => "Payload",
             Message::RawPingPong(_) => "RawPingPong",
@@ -498,7 +501,7 @@ mod fuzz {
             proptest::collection::vec(id(), 0..16).prop_map(Message::Cancel),
             task().prop_map(Message::Retry),
             (task(), 0_u32..8).prop_map(|(task, worker)| Message::SpawnOn { task, worker }),
-            Just(Message::StatsRequest),
+            any::<bool>().prop_map(|reset_peak| Message::StatsRequest { reset_peak }),
             Just(Message::Shutdown),
             Just(Message::Heartbeat),
         ]

@@ -26,7 +26,7 @@ use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Task};
 use crate::reply::{Answer, Reply};
 use crate::scheduler::{HostAware, RoundRobin};
-use crate::stats::RankStats;
+use crate::stats::{RankStats, WorkerStats};
 
 /// A call of the API by a thread of the root's program, for the root's loop.
 pub(crate) enum Command {
@@ -53,8 +53,9 @@ pub(crate) enum Command {
     Cancel(Vec<ObjectId>),
     /// The root's program decoded a handle of this actor: one more owner of it.
     HoldActor(ObjectId),
-    /// Reply with every rank's transfer counters.
-    Stats { reply: Sender<Vec<RankStats>> },
+    /// Reply with every rank's counters; the workers' peaks of tasks held count anew after it
+    /// if `reset_peaks`.
+    Stats { reply: Sender<Vec<RankStats>>, reset_peaks: bool },
     /// Stop every worker, then the root's loop.
     Shutdown,
 }
@@ -149,6 +150,8 @@ struct Spare {
 
 struct StatsCall {
     first_round: bool,
+    /// A `worker_stats` call: the workers' peaks count anew after it.
+    reset_peaks: bool,
     collected: Vec<RankStats>,
     reply: Sender<Vec<RankStats>>,
 }
@@ -950,8 +953,10 @@ impl Root {
     /// every object freed so far.
     fn request_stats(&mut self, out: &mut Outbox) {
         self.garbage.send_all(out);
+        let call = self.stats_calls.front().expect("a call asks");
+        let reset_peak = call.reset_peaks && !call.first_round;
         for worker in 1..self.size {
-            self.answers.push((worker, Message::StatsRequest));
+            self.answers.push((worker, Message::StatsRequest { reset_peak }));
         }
     }
 
@@ -973,8 +978,11 @@ impl Root {
             return self.request_stats(out);
         }
         let mut call = self.stats_calls.pop_front().expect("present");
-        let own =
-            RankStats { transfer: out.stats.clone().without_self(), memory: self.store.memory(0) };
+        let own = RankStats {
+            transfer: out.stats.clone().without_self(),
+            memory: self.store.memory(0),
+            tasks: WorkerStats::new(0),
+        };
         call.collected.push(own);
         call.collected.sort_by_key(|s| s.transfer.rank);
         let _ = call.reply.send(call.collected);
@@ -1058,9 +1066,10 @@ impl Node for Root {
             Command::Release(id) => self.release(id),
             Command::Cancel(ids) => self.cancel(ids, out),
             Command::HoldActor(actor) => self.hold_actor(actor),
-            Command::Stats { reply } => {
+            Command::Stats { reply, reset_peaks } => {
                 self.stats_calls.push_back(StatsCall {
                     first_round: true,
+                    reset_peaks,
                     collected: Vec::new(),
                     reply,
                 });
@@ -1884,16 +1893,19 @@ mod tests {
         root.flush(&mut out, true);
         assert!(sent(&mut out).is_empty(), "no worker holds it");
         let (reply, stats) = std::sync::mpsc::channel();
-        root.on_command(Command::Stats { reply }, &mut out);
+        root.on_command(Command::Stats { reply, reset_peaks: true }, &mut out);
         root.flush(&mut out, false);
         assert_eq!(sent(&mut out), ["1: StatsRequest"]);
         let worker = RankStats {
             transfer: crate::stats::TransferStats::new(1, 2),
             memory: crate::stats::MemoryStats { rank: 1, objects: 0, bytes: 0 },
+            tasks: WorkerStats::new(1),
         };
         root.on_message(1, Message::StatsReply(worker.clone()), &mut out);
         root.flush(&mut out, false);
-        assert_eq!(sent(&mut out), ["1: StatsRequest"], "a second round, after the cleanups");
+        // The peaks count anew once, at the round that answers.
+        let second = ["1: StatsRequest, peak anew"];
+        assert_eq!(sent(&mut out), second, "a second round, after the cleanups");
         assert!(stats.try_recv().is_err());
         root.on_message(1, Message::StatsReply(worker), &mut out);
         let all = stats.try_recv().expect("answered after the second round");
@@ -1910,7 +1922,7 @@ mod tests {
         root.on_command(Command::Release(a), &mut out);
         sent(&mut out);
         let (reply, _stats) = std::sync::mpsc::channel();
-        root.on_command(Command::Stats { reply }, &mut out);
+        root.on_command(Command::Stats { reply, reset_peaks: false }, &mut out);
         root.flush(&mut out, false);
         assert_eq!(sent(&mut out), ["1: Cleanup [0:0]", "1: StatsRequest"]);
     }

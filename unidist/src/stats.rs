@@ -1,4 +1,5 @@
-//! Counters of the objects and bytes each rank sent to and received from each peer.
+//! Counters of the objects and bytes each rank sent to and received from each peer, holds in
+//! its store, and of the tasks each worker holds.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,11 +33,62 @@ pub struct MemoryStats {
     pub bytes: u64,
 }
 
+/// The tasks one worker holds: received and not yet ended or given back to the root (queued
+/// for a slot, waiting for inputs, or running), counted by the worker itself.
+///
+/// Tasks are in flight from their submission to the moment the root reads their end, so the
+/// tasks all workers hold at any moment are never more than [`in_flight`](crate::in_flight)
+/// (with nested tasks, which that bound does not count, set aside).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerStats {
+    /// The worker's rank.
+    pub rank: usize,
+    /// Tasks it holds now.
+    pub tasks: u64,
+    /// The most tasks it held at once since the previous [`worker_stats`](crate::worker_stats)
+    /// call (or since it started).
+    pub most_tasks: u64,
+    /// Tasks that ended on it since it started: they returned, failed or were cancelled (a
+    /// task that panicked and runs again counts where it ran last).
+    pub ended: u64,
+}
+
+impl WorkerStats {
+    pub(crate) fn new(rank: usize) -> WorkerStats {
+        WorkerStats { rank, ..Default::default() }
+    }
+
+    /// A task came.
+    pub(crate) fn received(&mut self) {
+        self.tasks += 1;
+        self.most_tasks = self.most_tasks.max(self.tasks);
+    }
+
+    /// `n` tasks went back to the root (given back, or to run again).
+    pub(crate) fn gave_back(&mut self, n: usize) {
+        self.tasks = self.tasks.saturating_sub(n as u64);
+    }
+
+    /// A task ended here.
+    pub(crate) fn ended(&mut self) {
+        self.gave_back(1);
+        self.ended += 1;
+    }
+
+    /// The counts as they are; the next peak counts from now.
+    pub(crate) fn read_and_reset_peak(&mut self) -> WorkerStats {
+        let now = *self;
+        self.most_tasks = self.tasks;
+        now
+    }
+}
+
 /// What a rank reports when the root asks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct RankStats {
     pub(crate) transfer: TransferStats,
     pub(crate) memory: MemoryStats,
+    pub(crate) tasks: WorkerStats,
 }
 
 /// The transfer counters of one rank, one entry per peer (every other rank).

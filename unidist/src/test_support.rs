@@ -186,6 +186,7 @@ pub(crate) fn show(to: Rank, message: &Message) -> String {
         Message::WaitExpired { request } => format!("{to}: WaitExpired {request}"),
         Message::WaitDone { request, flags } => format!("{to}: WaitDone {request} {flags:?}"),
         Message::Cancel(list) => format!("{to}: Cancel [{}]", ids(list)),
+        Message::StatsRequest { reset_peak: true } => format!("{to}: StatsRequest, peak anew"),
         other => format!("{to}: {}", other.kind()),
     }
 }

@@ -223,7 +223,7 @@ mod tests {
             }
         });
         ready.recv().unwrap();
-        sender.send(0, vec![Message::StatsRequest]);
+        sender.send(0, vec![Message::StatsRequest { reset_peak: false }]);
         let got = waiting.join().unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!((got[0].0, got[0].1[0].kind()), (1, "StatsRequest"));

@@ -32,7 +32,7 @@ use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Task};
 use crate::registry::{self, RemoteFunction};
 use crate::reply::{Answer, Reply};
-use crate::stats::RankStats;
+use crate::stats::{RankStats, WorkerStats};
 
 struct Blocked {
     task: Task,
@@ -75,6 +75,8 @@ pub(crate) struct Worker {
     heartbeat: Option<Heartbeat>,
     /// `Submit`s received so far.
     submits: u64,
+    /// The tasks it holds (see `unidist::worker_stats`).
+    tasks: WorkerStats,
     /// Tasks the root asked back (`Reclaim`) and this worker could not give then, and the
     /// length of its queue when it last tried: it gives them as they become ready.
     owed: usize,
@@ -117,6 +119,7 @@ impl Worker {
             inline: VecDeque::new(),
             heartbeat: None,
             submits: 0,
+            tasks: WorkerStats::new(rank),
             owed: 0,
             owed_tried_at: 0,
             said_idle: false,
@@ -311,6 +314,7 @@ impl Worker {
         let tasks = self.take_back(max);
         self.owed = max - tasks.len();
         self.owed_tried_at = self.pool.queued();
+        self.tasks.gave_back(tasks.len());
         out.send(0, Message::Returned(tasks));
     }
 
@@ -403,6 +407,7 @@ impl Node for Worker {
         match message {
             Message::Submit(task) => {
                 self.submits += 1;
+                self.tasks.received();
                 self.said_idle = false;
                 self.submit(task)
             }
@@ -437,10 +442,12 @@ impl Node for Worker {
                     reply.complete(Answer::Flags(flags));
                 }
             }
-            Message::StatsRequest => {
+            Message::StatsRequest { reset_peak } => {
+                let tasks = if reset_peak { self.tasks.read_and_reset_peak() } else { self.tasks };
                 let stats = RankStats {
                     transfer: out.stats.clone(),
                     memory: self.store.memory(out.stats.rank),
+                    tasks,
                 };
                 out.send(0, Message::StatsReply(stats))
             }
@@ -473,6 +480,7 @@ impl Node for Worker {
                     if let Some(task) = self.retryable.remove(&first_output) {
                         let error = outputs.first().and_then(|o| o.error(first_output));
                         if matches!(error, Some(crate::error::Error::TaskPanicked { .. })) {
+                            self.tasks.gave_back(1);
                             return self.retry(task, out);
                         }
                     }
@@ -482,6 +490,7 @@ impl Node for Worker {
                     self.store_object(first_output.offset(k), object, out);
                 }
                 out.send(0, Message::TaskDone { first_output, sizes });
+                self.tasks.ended();
                 if let Some(next) = self.actors.finished(first_output) {
                     self.start_now(next);
                 }
@@ -526,6 +535,7 @@ impl Node for Worker {
             self.owed -= tasks.len();
             self.owed_tried_at = self.pool.queued();
             if !tasks.is_empty() {
+                self.tasks.gave_back(tasks.len());
                 out.send(0, Message::Returned(tasks));
             }
         }
@@ -647,15 +657,25 @@ mod tests {
         }
 
         fn objects_here(&mut self) -> u64 {
-            self.message(0, Message::StatsRequest);
+            self.stats(false).memory.objects
+        }
+
+        fn stats(&mut self, reset_peak: bool) -> RankStats {
+            self.message(0, Message::StatsRequest { reset_peak });
             let batches: Vec<(Rank, Vec<Message>)> = self.out.drain().collect();
             match &batches[..] {
                 [(0, batch)] => match &batch[..] {
-                    [Message::StatsReply(stats)] => stats.memory.objects,
-                    _ => panic!("expected one StatsReply"),
+                    [Message::StatsReply(stats)] => stats.clone(),
+                    other => panic!("expected one StatsReply, got {} messages", other.len()),
                 },
                 _ => panic!("expected one batch to the root"),
             }
+        }
+
+        /// The tasks it holds now, the most it held, and those that ended here.
+        fn tasks(&mut self, reset_peak: bool) -> (u64, u64, u64) {
+            let tasks = self.stats(reset_peak).tasks;
+            (tasks.tasks, tasks.most_tasks, tasks.ended)
         }
     }
 
@@ -901,9 +921,12 @@ mod tests {
         w.message(0, add(id(0, 2), int(3), int(4)));
         w.message(0, Message::Transfer { id: id(0, 1), to: 2 });
         w.message(0, add(id(0, 3), Arg::Ref(id(0, 1)), int(10)));
+        assert_eq!(w.tasks(false), (4, 4, 0));
         w.message(0, Message::Reclaim { max: 2 });
         // Newest first; 0:3 waits for an input, so it stays.
         assert_eq!(w.sent(), ["0: Returned [0:2,0:1]"]);
+        assert_eq!(w.tasks(true), (2, 4, 0), "two given back; the peak counts anew after this");
+        assert_eq!(w.tasks(false), (2, 2, 0));
         w.message(0, Message::Transfer { id: id(0, 1), to: 2 });
         w.message(2, Message::Data { id: id(0, 1), object: value(&3_i64) });
         w.message(0, Message::Transfer { id: id(0, 1), to: 2 });
@@ -915,6 +938,8 @@ mod tests {
         assert_eq!(w.finish().0, id(0, 0));
         let (first, results) = w.finish();
         assert_eq!((first, read::<i64>(&results[0])), (id(0, 3), Ok(13)));
+        assert_eq!(w.sent(), ["0: TaskDone 0:0 [3]", "0: TaskDone 0:3 [1]"]);
+        assert_eq!(w.tasks(false), (0, 2, 2));
     }
 
     #[test]
@@ -980,6 +1005,7 @@ mod tests {
             _ => panic!("expected one batch to the root"),
         };
         assert_eq!((retry.retries, retry.attempt), (0, 1), "one run counted");
+        assert_eq!(w.tasks(false), (0, 1, 0), "given back, not ended here");
         w.message(0, Message::Transfer { id: id(0, 0), to: 2 });
         assert!(w.sent().is_empty(), "its results are stale here until placed again");
         // Placed here again: its last run's panic is its result, counting both runs.
@@ -995,6 +1021,7 @@ mod tests {
         let sent = w.sent();
         assert_eq!(sent[0], "2: Data 0:0", "the transfer asked after it was placed again");
         assert!(sent[1].starts_with("0: TaskDone 0:0"), "{sent:?}");
+        assert_eq!(w.tasks(false), (0, 1, 1), "it ended here once");
     }
 
     #[test]
