@@ -1,5 +1,5 @@
 //! Logging: off by default; `UNIDIST_LOG=debug` logs every rank's events to stderr, each line
-//! with its rank (and under MPI, which peers' doorbells each rank rings); a bad level stops
+//! with its rank and functions by name (and under MPI, which peers' doorbells each rank rings); a bad level stops
 //! `init` clearly. (The `faults` program's `no-shutdown` mode
 //! runs one task.)
 
@@ -11,7 +11,10 @@ fn logs_every_rank(job: &support::Job) {
     job.assert_success();
     let lines: Vec<&str> = job.stderr.lines().collect();
     let has = |rank: &str, what: &str| lines.iter().any(|l| l.contains(rank) && l.contains(what));
+    // Functions by name, never only by ID.
     assert!(has("rank=0", "task submitted"), "{}", job.stderr);
+    let submitted = lines.iter().find(|l| l.contains("task submitted")).expect("found above");
+    assert!(submitted.contains("function=faults::add"), "{submitted}");
     assert!(has("rank=0", "unidist started"), "{}", job.stderr);
     assert!(
         has("rank=1", "running task") || has("rank=2", "running task"),

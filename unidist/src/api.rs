@@ -1,6 +1,6 @@
 //! The functions users call: `init`, `put`, `get`, `wait`, `shutdown` and friends.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{self, RecvError, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,9 @@ use crate::protocol::{ActorCall, Task};
 use crate::reply::{Answer, Reply};
 use crate::root::Command;
 use crate::runtime::{self, caller, runtime, Caller};
-use crate::stats::{MemoryStats, RankStats, TransferStats, WorkerStats};
+use crate::stats::{
+    FunctionCounts, FunctionStats, MemoryStats, RankStats, TransferStats, WorkerStats,
+};
 
 /// Starts the runtime; call it once, at the start of `main`, on every rank.
 ///
@@ -831,6 +833,52 @@ pub fn memory_stats() -> Vec<MemoryStats> {
 pub fn worker_stats() -> Vec<WorkerStats> {
     let stats = rank_stats("worker_stats", true).into_iter().skip(1); // the root runs no task
     stats.map(|s| s.tasks).collect()
+}
+
+/// What the tasks of each remote function did, gathered from every rank, by function path:
+/// tasks submitted, running now, done and failed, and the time their runs took. Like
+/// [`memory_stats`], it counts every task end that came before the call.
+///
+/// ```
+/// #[unidist::remote]
+/// fn check(x: u64) -> u64 {
+///     assert!(x % 10 != 3, "bad parameter {x}");
+///     x
+/// }
+///
+/// fn main() {
+///     unidist::init();
+///     let refs: Vec<_> = (0..100).map(check::remote).collect();
+///     let _ = unidist::get_each(&refs);
+///     let stats = unidist::function_stats();
+///     let check = stats.iter().find(|f| f.function.ends_with("::check")).unwrap();
+///     assert_eq!((check.submitted, check.done, check.failed, check.running), (100, 90, 10, 0));
+///     println!("mean run time: {:?}", check.mean_time().unwrap());
+///     unidist::shutdown();
+/// }
+/// ```
+#[track_caller]
+pub fn function_stats() -> Vec<FunctionStats> {
+    let mut by_id: HashMap<u64, FunctionCounts> = HashMap::new();
+    for rank in rank_stats("function_stats", false) {
+        for (function, counts) in rank.functions {
+            by_id.entry(function).or_default().add(&counts);
+        }
+    }
+    let mut stats: Vec<FunctionStats> = by_id
+        .into_iter()
+        .map(|(id, counts)| FunctionStats {
+            function: crate::registry::name_of(id),
+            submitted: counts.submitted,
+            running: counts.running,
+            done: counts.done,
+            failed: counts.failed,
+            runs: counts.runs,
+            total_time: Duration::from_nanos(counts.nanos),
+        })
+        .collect();
+    stats.sort_by(|a, b| a.function.cmp(&b.function));
+    stats
 }
 
 #[track_caller]

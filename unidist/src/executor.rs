@@ -167,6 +167,8 @@ pub(crate) struct Pool {
     cancelled: Mutex<HashSet<ObjectId>>,
     /// The length of `cancelled`, so that the tasks of a job that cancels nothing take no lock.
     cancels: AtomicUsize,
+    /// Tasks running now, by function (see `unidist::function_stats`).
+    running: Mutex<HashMap<u64, u64>>,
 }
 
 impl Pool {
@@ -201,6 +203,7 @@ impl Pool {
             inline_running: AtomicBool::new(false),
             cancelled: Mutex::new(HashSet::new()),
             cancels: AtomicUsize::new(0),
+            running: Mutex::new(HashMap::new()),
         })
     }
 
@@ -255,10 +258,29 @@ impl Pool {
         self.cancels.store(cancelled.len(), Ordering::Release);
     }
 
-    /// Reports the task with first result `first` finished without running, with `outputs`
-    /// (errors: it was cancelled, or an input failed).
-    pub(crate) fn report_finished(&self, first: ObjectId, outputs: Vec<Object>) {
-        self.mailbox.send(Command::Finished { first_output: first, outputs });
+    /// Reports `task` finished without running, with `outputs` (errors: it was cancelled, or
+    /// an input failed).
+    pub(crate) fn report_finished(&self, task: &Task, outputs: Vec<Object>) {
+        let (first_output, function) = (task.first_output, task.function);
+        self.mailbox.send(Command::Finished { first_output, function, outputs, took: None });
+    }
+
+    /// Tasks running now, by function.
+    pub(crate) fn running(&self) -> HashMap<u64, u64> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts a task of `function` as running (`by` 1), or no longer (`by` -1).
+    fn count_running(&self, function: u64, starts: bool) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if starts {
+            *running.entry(function).or_default() += 1;
+        } else if let Some(n) = running.get_mut(&function) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&function);
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -583,12 +605,16 @@ impl Pool {
     /// Runs `job`, already counted as computing, `depth` tasks deep on this thread: the command
     /// that reports it finished.
     fn compute(self: &Arc<Self>, job: Job, depth: usize) -> Command {
-        let first_output = job.task.first_output;
+        let (first_output, function) = (job.task.first_output, job.task.function);
         let context = context::enter_task(Arc::clone(self) as Arc<dyn TaskHost>, depth);
+        self.count_running(function, true);
+        let started = Instant::now();
         let outputs = invoke::run(self.rank, job); // catches the task's panics
+        let took = Some(started.elapsed());
+        self.count_running(function, false);
         self.computing.fetch_sub(1, Ordering::Relaxed);
         drop(context);
-        Command::Finished { first_output, outputs }
+        Command::Finished { first_output, function, outputs, took }
     }
 
     /// Hands a task's `finished` command to the worker's loop.
@@ -894,7 +920,9 @@ mod tests {
     /// The next finished task: its first output and its first result.
     fn finished(inbox: &Receiver<Input<Command>>) -> (ObjectId, Object) {
         match next(inbox) {
-            Command::Finished { first_output, mut outputs } => (first_output, outputs.remove(0)),
+            Command::Finished { first_output, mut outputs, .. } => {
+                (first_output, outputs.remove(0))
+            }
             _ => panic!("expected a finished task"),
         }
     }

@@ -79,7 +79,7 @@ pub(crate) fn run(rank: Rank, job: Job) -> Vec<Object> {
     let actor = job.task.actor_call().map(|call| call.actor);
     let mut args = TaskArgs::new(function.path(), rank, actor, job.task.first_output, n, job.args);
     let invoke = function.invoke();
-    crate::log::event!(debug, task = %job.task.first_output, function = function.path(), "running task");
+    crate::log::event!(debug, task = %job.task.first_output, function = %function.path(), "running task");
     let running = context::enter_function(function, job.task.first_output);
     // Only a function marked `inline` needs its runs timed (see `RemoteFunction::runs_inline`).
     let started = function.is_inline().then(Instant::now);

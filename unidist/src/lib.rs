@@ -206,10 +206,10 @@ mod task_options;
 
 pub use actor_ref::{Actor, ActorRef};
 pub use api::{
-    as_completed, backend, cancel, cluster_resources, get, get_each, get_timeout, in_flight, init,
-    is_cancelled, is_initialized, max_in_flight, memory_stats, num_workers, put, schedule_rank,
-    set_max_in_flight, shutdown, transfer_stats, wait, wait_timeout, worker_stats, AsCompleted,
-    GetRefs,
+    as_completed, backend, cancel, cluster_resources, function_stats, get, get_each, get_timeout,
+    in_flight, init, is_cancelled, is_initialized, max_in_flight, memory_stats, num_workers, put,
+    schedule_rank, set_max_in_flight, shutdown, transfer_stats, wait, wait_timeout, worker_stats,
+    AsCompleted, GetRefs,
 };
 #[cfg(feature = "mpi")]
 pub use api::{init_in, Role};
@@ -227,7 +227,7 @@ pub use into_arg::IntoArg;
 pub use mpi;
 pub use object::RemoteValue;
 pub use object_ref::ObjectRef;
-pub use stats::{MemoryStats, PeerTransfer, TransferStats, WorkerStats};
+pub use stats::{FunctionStats, MemoryStats, PeerTransfer, TransferStats, WorkerStats};
 pub use task_options::TaskOptions;
 pub use unidist_macros::{actor, remote};
 

@@ -108,6 +108,11 @@ impl Object {
         })
     }
 
+    /// True if this object is a failed result.
+    pub(crate) fn is_error(&self) -> bool {
+        self.type_fp == ERROR_TYPE
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.bytes.len()
     }

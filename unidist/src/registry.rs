@@ -156,6 +156,11 @@ pub(crate) fn lookup(id: u64) -> Option<&'static RemoteFunction> {
     table().by_id.get(&id).copied()
 }
 
+/// The path of function `id`, or its ID in hex if this rank does not have it.
+pub(crate) fn name_of(id: u64) -> String {
+    lookup(id).map_or_else(|| format!("<function {id:#018x}>"), |f| f.path().to_string())
+}
+
 /// A summary of this rank's table, compared across ranks at `init`: (digest, number of functions).
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 pub(crate) fn summary() -> (u64, u64) {

@@ -26,7 +26,7 @@ use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Task};
 use crate::reply::{Answer, Reply};
 use crate::scheduler::{HostAware, RoundRobin};
-use crate::stats::{RankStats, WorkerStats};
+use crate::stats::{FunctionCounts, RankStats, WorkerStats};
 
 /// A call of the API by a thread of the root's program, for the root's loop.
 pub(crate) enum Command {
@@ -169,6 +169,8 @@ pub(crate) struct Root {
     timed: HashMap<Token, u64>,
     /// Objects that have become done so far (their `order`).
     completed: u64,
+    /// Tasks submitted so far, by function ID (see `unidist::function_stats`).
+    submitted: HashMap<u64, u64>,
     stats_calls: VecDeque<StatsCall>,
     /// Objects to free on the workers, sent in batches.
     garbage: GarbageCollector,
@@ -245,6 +247,7 @@ impl Root {
             waiters: HashMap::new(),
             next_waiter: 0,
             timed: HashMap::new(),
+            submitted: HashMap::new(),
             completed: 0,
             stats_calls: VecDeque::new(),
             garbage: GarbageCollector::new(size, gc),
@@ -314,6 +317,7 @@ impl Root {
 
     /// Sends `task` to worker `rank`, or to the next worker of the cycle; returns that worker.
     fn submit(&mut self, mut task: Task, rank: Option<Rank>, out: &mut Outbox) -> Rank {
+        *self.submitted.entry(task.function).or_default() += 1;
         // An actor's call goes where the actor lives: it takes no step of the cycle.
         let call = task.actor_call().filter(|c| c.actor != task.first_output);
         let mut rank =
@@ -373,7 +377,7 @@ impl Root {
                 ends_actor: crate::actor::ends(task.function),
             },
         );
-        crate::log::event!(debug, task = %task.first_output, function = task.function, worker = rank, "task submitted");
+        crate::log::event!(debug, task = %task.first_output, function = %crate::registry::name_of(task.function), worker = rank, "task submitted");
         out.send(rank, Message::Submit(task));
         rank
     }
@@ -459,8 +463,7 @@ impl Root {
     /// A call on an actor that has ended (or that the root never saw made): its results are
     /// errors, held here.
     fn fail_call(&mut self, task: &Task) {
-        let method = crate::registry::lookup(task.function)
-            .map_or_else(|| format!("{:#018x}", task.function), |f| f.path().to_string());
+        let method = crate::registry::name_of(task.function);
         let actor = task.actor_call().expect("an actor's call").actor;
         let error = crate::error::Error::ActorUnavailable {
             method,
@@ -982,6 +985,13 @@ impl Root {
             transfer: out.stats.clone().without_self(),
             memory: self.store.memory(0),
             tasks: WorkerStats::new(0),
+            functions: self
+                .submitted
+                .iter()
+                .map(|(function, submitted)| {
+                    (*function, FunctionCounts { submitted: *submitted, ..Default::default() })
+                })
+                .collect(),
         };
         call.collected.push(own);
         call.collected.sort_by_key(|s| s.transfer.rank);
@@ -1900,6 +1910,7 @@ mod tests {
             transfer: crate::stats::TransferStats::new(1, 2),
             memory: crate::stats::MemoryStats { rank: 1, objects: 0, bytes: 0 },
             tasks: WorkerStats::new(1),
+            functions: Vec::new(),
         };
         root.on_message(1, Message::StatsReply(worker.clone()), &mut out);
         root.flush(&mut out, false);

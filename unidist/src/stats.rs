@@ -1,6 +1,8 @@
 //! Counters of the objects and bytes each rank sent to and received from each peer, holds in
 //! its store, and of the tasks each worker holds.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// What one rank sent to and received from one peer: objects (values moved between ranks, as
@@ -83,12 +85,66 @@ impl WorkerStats {
     }
 }
 
+/// What the tasks of one remote function did, gathered from every rank (see
+/// [`function_stats`](crate::function_stats)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FunctionStats {
+    /// The function's full path, as in `my_crate::module::name`.
+    pub function: String,
+    /// Tasks submitted, by the root's program or by tasks (a task that runs again after a panic
+    /// counts once).
+    pub submitted: u64,
+    /// Tasks running now.
+    pub running: u64,
+    /// Tasks that ended with their values.
+    pub done: u64,
+    /// Tasks that ended with an error: they panicked (on their last run, if they may run again),
+    /// their function returned one, an input failed, or they were cancelled.
+    pub failed: u64,
+    /// Runs that ended (a task that panicked and ran again counts each run).
+    pub runs: u64,
+    /// The time those runs took, summed.
+    pub total_time: Duration,
+}
+
+impl FunctionStats {
+    /// The mean time of a run, once one has ended.
+    pub fn mean_time(&self) -> Option<Duration> {
+        let runs = u32::try_from(self.runs).unwrap_or(u32::MAX);
+        (runs > 0).then(|| self.total_time / runs)
+    }
+}
+
+/// One rank's counts for one function, as they travel to the root; the root adds them up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FunctionCounts {
+    pub(crate) submitted: u64,
+    pub(crate) running: u64,
+    pub(crate) done: u64,
+    pub(crate) failed: u64,
+    pub(crate) runs: u64,
+    pub(crate) nanos: u64,
+}
+
+impl FunctionCounts {
+    pub(crate) fn add(&mut self, other: &FunctionCounts) {
+        self.submitted += other.submitted;
+        self.running += other.running;
+        self.done += other.done;
+        self.failed += other.failed;
+        self.runs += other.runs;
+        self.nanos += other.nanos;
+    }
+}
+
 /// What a rank reports when the root asks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct RankStats {
     pub(crate) transfer: TransferStats,
     pub(crate) memory: MemoryStats,
     pub(crate) tasks: WorkerStats,
+    /// By function ID.
+    pub(crate) functions: Vec<(u64, FunctionCounts)>,
 }
 
 /// The transfer counters of one rank, one entry per peer (every other rank).

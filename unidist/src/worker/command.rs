@@ -2,14 +2,17 @@
 //! and tasks make their API calls (nested tasks). Below both the executor and the worker, so
 //! that the executor sends these without naming the worker.
 
+use std::time::Duration;
+
 use crate::id::{ObjectId, Rank};
 use crate::object::Object;
 use crate::protocol::Task;
 use crate::reply::Reply;
 
 pub(crate) enum Command {
-    /// A task has finished on this worker: its results, values or errors, in order.
-    Finished { first_output: ObjectId, outputs: Vec<Object> },
+    /// A task of `function` has finished on this worker: its results, values or errors, in
+    /// order, and how long it ran (`None`: it never ran).
+    Finished { first_output: ObjectId, function: u64, outputs: Vec<Object>, took: Option<Duration> },
     /// A task submitted a task: it goes to the root, which places it (on `worker`, if the task
     /// chose).
     Submit { task: Task, worker: Option<Rank> },

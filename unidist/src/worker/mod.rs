@@ -32,7 +32,7 @@ use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Task};
 use crate::registry::{self, RemoteFunction};
 use crate::reply::{Answer, Reply};
-use crate::stats::{RankStats, WorkerStats};
+use crate::stats::{FunctionCounts, RankStats, WorkerStats};
 
 struct Blocked {
     task: Task,
@@ -77,6 +77,9 @@ pub(crate) struct Worker {
     submits: u64,
     /// The tasks it holds (see `unidist::worker_stats`).
     tasks: WorkerStats,
+    /// What the tasks of each function did here, by function ID (see
+    /// `unidist::function_stats`; the pool counts those running).
+    functions: HashMap<u64, FunctionCounts>,
     /// Tasks the root asked back (`Reclaim`) and this worker could not give then, and the
     /// length of its queue when it last tried: it gives them as they become ready.
     owed: usize,
@@ -120,6 +123,7 @@ impl Worker {
             heartbeat: None,
             submits: 0,
             tasks: WorkerStats::new(rank),
+            functions: HashMap::new(),
             owed: 0,
             owed_tried_at: 0,
             said_idle: false,
@@ -220,7 +224,7 @@ impl Worker {
         // for long).
         if let Some(outputs) = function.and_then(|f| crate::invoke::input_failed(&job, f.path())) {
             unexpect(&self.pool, &job.task);
-            return self.pool.report_finished(job.task.first_output, outputs);
+            return self.pool.report_finished(&job.task, outputs);
         }
         // A quick task while no other computes here runs on the loop's thread, after this
         // round: no hand-over to an executor and back.
@@ -272,8 +276,7 @@ impl Worker {
             crate::actor::failed(call.actor, crate::error::Error::Cancelled { object: first });
         }
         crate::log::event!(debug, task = %first, "task cancelled before it ran");
-        self.pool
-            .report_finished(first, crate::invoke::cancelled(first, task.num_returns as usize));
+        self.pool.report_finished(task, crate::invoke::cancelled(first, task.num_returns as usize));
     }
 
     fn store_object(&mut self, id: ObjectId, object: Object, out: &mut Outbox) {
@@ -444,10 +447,15 @@ impl Node for Worker {
             }
             Message::StatsRequest { reset_peak } => {
                 let tasks = if reset_peak { self.tasks.read_and_reset_peak() } else { self.tasks };
+                let mut functions = self.functions.clone();
+                for (function, running) in self.pool.running() {
+                    functions.entry(function).or_default().running = running;
+                }
                 let stats = RankStats {
                     transfer: out.stats.clone(),
                     memory: self.store.memory(out.stats.rank),
                     tasks,
+                    functions: functions.into_iter().collect(),
                 };
                 out.send(0, Message::StatsReply(stats))
             }
@@ -471,10 +479,15 @@ impl Node for Worker {
 
     fn on_command(&mut self, command: Command, out: &mut Outbox) {
         match command {
-            Command::Finished { first_output, mut outputs } => {
+            Command::Finished { first_output, function, mut outputs, took } => {
                 // Cancelled while it ran: what it returned is dropped.
                 if self.pool.take_cancelled(first_output) {
                     outputs = crate::invoke::cancelled(first_output, outputs.len());
+                }
+                let counts = self.functions.entry(function).or_default();
+                if let Some(took) = took {
+                    counts.runs += 1;
+                    counts.nanos += u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
                 }
                 if !self.retryable.is_empty() {
                     if let Some(task) = self.retryable.remove(&first_output) {
@@ -484,6 +497,12 @@ impl Node for Worker {
                             return self.retry(task, out);
                         }
                     }
+                }
+                let counts = self.functions.entry(function).or_default();
+                if outputs.first().is_some_and(Object::is_error) {
+                    counts.failed += 1;
+                } else {
+                    counts.done += 1;
                 }
                 let sizes = outputs.iter().map(|object| object.len() as u64).collect();
                 for (k, object) in outputs.into_iter().enumerate() {
@@ -635,9 +654,9 @@ mod tests {
         /// loop would, and returns its results.
         fn finish(&mut self) -> (ObjectId, Vec<Object>) {
             match self.inbox.recv().expect("the executor reports") {
-                Input::Command(Command::Finished { first_output, outputs }) => {
+                Input::Command(Command::Finished { first_output, function, outputs, took }) => {
                     let results = outputs.clone();
-                    self.command(Command::Finished { first_output, outputs });
+                    self.command(Command::Finished { first_output, function, outputs, took });
                     (first_output, results)
                 }
                 _ => panic!("expected a finished task"),
@@ -1022,6 +1041,11 @@ mod tests {
         assert_eq!(sent[0], "2: Data 0:0", "the transfer asked after it was placed again");
         assert!(sent[1].starts_with("0: TaskDone 0:0"), "{sent:?}");
         assert_eq!(w.tasks(false), (0, 1, 1), "it ended here once");
+        let functions = w.stats(false).functions;
+        let [(function, counts)] = functions.as_slice() else { panic!("{functions:?}") };
+        assert_eq!(*function, PANICS);
+        let counted = (counts.runs, counts.done, counts.failed, counts.running);
+        assert_eq!(counted, (2, 0, 1, 0), "two runs, one task that failed");
     }
 
     #[test]
