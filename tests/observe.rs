@@ -1,6 +1,7 @@
 //! Seeing where the time goes: each case of the `observe` program (the counters per remote
-//! function) as its own test, on the local backend and as an MPI job of 3 ranks; every case in
-//! one job with 2 ranks.
+//! function, the timeline of a known program) as its own test, on the local backend and as an
+//! MPI job of 3 ranks; every case in one job with 2 ranks; and the file `UNIDIST_TIMELINE`
+//! writes at `shutdown`.
 
 #[macro_use]
 mod support;
@@ -11,6 +12,7 @@ case_tests! {
     program: OBSERVE,
     cases: [
         function_stats_count_every_task,
+        the_timeline_has_every_task_lane_and_transfer,
     ],
     configs: {
         local2 => |case| support::run(OBSERVE, &["local", "2", case], &[("UNIDIST_CPUS", "2")]),
@@ -35,4 +37,55 @@ fn every_case_in_one_job_local() {
 #[test]
 fn every_case_in_one_job_mpi2() {
     every_case(support::mpiexec(2, OBSERVE, &["mpi", "1"], &[]), "mpi", 1);
+}
+
+/// Runs the counters' case with `UNIDIST_TIMELINE` set and reads the file the root wrote at
+/// `shutdown`: every task of the case is in it, from `init` on, failures marked.
+fn timeline_of_the_counters_case(launch: impl FnOnce(&[(&str, &str)]) -> support::Job) {
+    let path = std::env::temp_dir().join(format!(
+        "unidist-observe-variable-{}-{:?}.json",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let job = launch(&[("UNIDIST_TIMELINE", path.to_str().expect("a UTF-8 path"))]);
+    job.assert_success();
+    let text = std::fs::read_to_string(&path).expect("the root wrote the timeline at shutdown");
+    std::fs::remove_file(&path).expect("written");
+    let trace: serde_json::Value = serde_json::from_str(&text).expect("the trace is JSON");
+    let events = trace["traceEvents"].as_array().expect("a list of trace events");
+    let checked: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["name"].as_str().is_some_and(|n| n.ends_with("::checked")))
+        .collect();
+    assert_eq!(checked.len(), 50, "every task of `checked`");
+    assert_eq!(checked.iter().filter(|e| e["args"]["failed"] == true).count(), 5);
+}
+
+#[test]
+fn the_timeline_variable_writes_the_file_at_shutdown_local() {
+    timeline_of_the_counters_case(|env| {
+        let env = [env, &[("UNIDIST_CPUS", "2")]].concat();
+        support::run(OBSERVE, &["local", "2", "function_stats_count_every_task"], &env)
+    });
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn the_timeline_variable_writes_the_file_at_shutdown_mpi3() {
+    timeline_of_the_counters_case(|env| {
+        support::mpiexec(3, OBSERVE, &["mpi", "2", "function_stats_count_every_task"], env)
+    });
+}
+
+/// A timeline file that cannot be written is a clear line at `shutdown`, and the job still ends
+/// normally.
+#[test]
+fn a_timeline_path_that_cannot_be_written_is_a_clear_error() {
+    let path = "/nonexistent-dir-of-unidist/trace.json";
+    let env = [("UNIDIST_CPUS", "1"), ("UNIDIST_TIMELINE", path)];
+    let job = support::run(OBSERVE, &["local", "1", "function_stats_count_every_task"], &env);
+    job.assert_success();
+    let line = format!("unidist: could not write the timeline to {path}: ");
+    assert!(job.stderr.contains(&line), "{}", job.stderr);
 }

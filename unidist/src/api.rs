@@ -1,6 +1,7 @@
 //! The functions users call: `init`, `put`, `get`, `wait`, `shutdown` and friends.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 use std::sync::mpsc::{self, RecvError, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use crate::runtime::{self, caller, runtime, Caller};
 use crate::stats::{
     FunctionCounts, FunctionStats, MemoryStats, RankStats, TransferStats, WorkerStats,
 };
+use crate::timeline::{self, Call, Event};
 
 /// Starts the runtime; call it once, at the start of `main`, on every rank.
 ///
@@ -242,10 +244,12 @@ fn put_object(caller: Caller, object: Object) -> ObjectId {
 fn call_root(
     runtime: &crate::runtime::Runtime,
     api: &str,
+    call: Call,
     ids: Vec<ObjectId>,
     make: impl FnOnce(Vec<ObjectId>, Reply) -> Command,
 ) -> Answer {
     SUBMITTED.set(false);
+    let started = timeline::on().then(Instant::now);
     let (reply, answer) = Reply::channel();
     let mut got = None;
     runtime.call(make(ids, reply), &mut || {
@@ -254,9 +258,20 @@ fn call_root(
         }
         got.is_some()
     });
-    got.map(Ok)
+    let answer = got
+        .map(Ok)
         .unwrap_or_else(|| crate::reply::receive(&answer))
-        .unwrap_or_else(|_| panic!("unidist::{api}: the runtime was shut down while {api} waited"))
+        .unwrap_or_else(|_| panic!("unidist::{api}: the runtime was shut down while {api} waited"));
+    blocked(call, started);
+    answer
+}
+
+/// Records a blocking call of the root's program that started at `started` (if recording).
+fn blocked(call: Call, started: Option<Instant>) {
+    if let Some(started) = started {
+        let (start, end) = (timeline::nanos(started), timeline::now());
+        timeline::record(0, Event::Blocked { call, lane: 0, start, end });
+    }
 }
 
 #[track_caller]
@@ -264,7 +279,7 @@ fn fetch(ids: Vec<ObjectId>) -> Vec<Object> {
     match caller("get") {
         Caller::Root(runtime) => {
             let make = |ids, reply| Command::Get { ids, reply, token: None };
-            match call_root(runtime, "get", ids, make) {
+            match call_root(runtime, "get", Call::Get, ids, make) {
                 Answer::Objects(objects) => objects,
                 _ => unreachable!("get is answered with objects"),
             }
@@ -554,7 +569,7 @@ fn wait_ids(
         Caller::Root(runtime) => match timeout {
             None => {
                 let make = |ids, reply| Command::Wait { ids, num_returns, reply, token: None };
-                match call_root(runtime, api, ids, make) {
+                match call_root(runtime, api, Call::Wait, ids, make) {
                     Answer::Ordered(order) => order,
                     _ => unreachable!("a wait of the root's program is answered with the order"),
                 }
@@ -583,6 +598,7 @@ fn wait_until(
     timeout: Duration,
 ) -> Vec<Option<u64>> {
     SUBMITTED.set(false);
+    let started = timeline::on().then(Instant::now);
     let token = crate::reply::new_token();
     let (reply, answer) = Reply::channel();
     runtime.send(Command::Wait { ids, num_returns, reply, token: Some(token) });
@@ -594,6 +610,7 @@ fn wait_until(
         }
         Err(RecvTimeoutError::Disconnected) => Err(RecvError),
     };
+    blocked(Call::Wait, started);
     match answered {
         Ok(Answer::Ordered(order)) => order,
         Ok(_) => unreachable!("a wait of the root's program is answered with the order"),
@@ -879,6 +896,61 @@ pub fn function_stats() -> Vec<FunctionStats> {
         .collect();
     stats.sort_by(|a, b| a.function.cmp(&b.function));
     stats
+}
+
+/// Starts (`true`) or stops recording the timeline on every rank: the tasks each ran (function,
+/// worker, lane, start and end), the objects moved between ranks (with their sizes) and the
+/// `get`s and `wait`s that blocked, on the root's program and in tasks. Tasks submitted after
+/// this call are recorded. `UNIDIST_TIMELINE=path` starts it at `init` and writes the file at
+/// [`shutdown`].
+///
+/// Each rank keeps at most 1,048,576 events; the file notes how many it dropped past that.
+#[track_caller]
+pub fn record_timeline(on: bool) {
+    let runtime = runtime("record_timeline");
+    // At once in this process, so that the program's next call is recorded; the workers hear it
+    // before any task submitted after it.
+    crate::timeline::set(on);
+    runtime.send(Command::Record(on));
+}
+
+/// Gathers what every rank recorded so far (see [`record_timeline`]) and writes it to `path`
+/// as a Chrome trace-event file, which Perfetto (<https://ui.perfetto.dev>) and
+/// `chrome://tracing` open as it is: one process per rank, one thread per lane (the program or
+/// a worker's loop, each executor thread, and the transfers), an arrow per object moved.
+///
+/// Times are on the root's clock: each worker's clock is aligned to it by the shortest of
+/// several round trips, and the file says how far each alignment may be off
+/// (`otherData.ranks[].clock_uncertainty_ns`). What was recorded stays recorded: a later call
+/// writes it again, with what came since.
+///
+/// ```
+/// #[unidist::remote]
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// fn main() {
+///     unidist::init();
+///     unidist::record_timeline(true);
+///     let refs: Vec<_> = (0..10).map(square::remote).collect();
+///     unidist::get(&refs).unwrap();
+///     let path = std::env::temp_dir().join(format!("doc-trace-{}.json", std::process::id()));
+///     unidist::write_timeline(&path).unwrap();
+///     let trace = std::fs::read_to_string(&path).unwrap();
+///     assert!(trace.contains("\"traceEvents\"") && trace.contains("::square\""));
+///     std::fs::remove_file(&path).unwrap();
+///     unidist::shutdown();
+/// }
+/// ```
+///
+/// # Errors
+/// If the file cannot be written.
+#[track_caller]
+pub fn write_timeline(path: impl AsRef<Path>) -> std::io::Result<()> {
+    let runtime = runtime("write_timeline");
+    match crate::runtime::gather_timeline(runtime) {
+        Some(timelines) => crate::chrome_trace::write(path.as_ref(), &timelines),
+        None => panic!("unidist::write_timeline: the runtime was shut down meanwhile"),
+    }
 }
 
 #[track_caller]

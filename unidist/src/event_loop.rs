@@ -27,9 +27,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
 use crate::context::{self, Pump};
-use crate::id::Rank;
+use crate::id::{ObjectId, Rank};
 use crate::protocol::{Message, RawPingPong};
 use crate::stats::TransferStats;
+use crate::timeline::{self, Event};
 use crate::transport::{Doorbell, Pause, Transport};
 
 /// What another thread puts in a loop's queue.
@@ -155,8 +156,9 @@ impl Outbox {
     }
 
     pub(crate) fn send(&mut self, to: Rank, message: Message) {
-        if let Message::Data { object, .. } = &message {
+        if let Message::Data { id, object } = &message {
             self.stats.sent(to, object.len());
+            moved(self.stats.rank, *id, to, true, object.len());
         }
         let batch = &mut self.batches[to];
         if batch.is_empty() {
@@ -292,6 +294,14 @@ impl<N: Node, T: Transport> Core<N, T> {
     }
 }
 
+/// Records in the timeline (if it is on) that `rank` sent object `id` to `peer` or received it.
+fn moved(rank: Rank, id: ObjectId, peer: Rank, sent: bool, bytes: usize) {
+    if timeline::on() {
+        let (bytes, at) = (bytes as u64, timeline::now());
+        timeline::record(rank, Event::Moved { object: id, peer, sent, bytes, at });
+    }
+}
+
 fn deliver(
     node: &mut impl Node,
     out: &mut Outbox,
@@ -302,8 +312,9 @@ fn deliver(
     node.heard(from);
     for message in batch {
         match message {
-            Message::Data { ref object, .. } => {
+            Message::Data { id, ref object } => {
                 out.stats.received(from, object.len());
+                moved(out.stats.rank, id, from, false, object.len());
                 node.on_message(from, message, out);
             }
             // The other side of the benchmark's raw ping-pong.

@@ -26,6 +26,7 @@ use crate::invoke::{self, makes, Job};
 use crate::object::Object;
 use crate::protocol::Task;
 use crate::reply::{Answer, Complete, Reply};
+use crate::timeline::{self, Call, Event};
 use crate::worker::command::Command;
 
 /// The most executor threads one worker starts.
@@ -301,6 +302,7 @@ impl Pool {
     /// `depth` deep, until its answer comes (with a `deadline`, asked for once it passes).
     fn call(
         self: Arc<Self>,
+        call: Call,
         ids: Vec<ObjectId>,
         depth: usize,
         deadline: Option<Deadline>,
@@ -330,7 +332,14 @@ impl Pool {
             // Sent by this thread if no other runs the loop: no thread is woken for it.
             self.mailbox.call(Some(command), &mut || true);
         }
-        self.block_on(request, depth, &awaited, deadline)
+        let started = timeline::on().then(Instant::now);
+        let answer = self.block_on(request, depth, &awaited, deadline);
+        if let Some(started) = started {
+            let (start, end) = (timeline::nanos(started), timeline::now());
+            let lane = timeline::lane();
+            timeline::record(self.rank, Event::Blocked { call, lane, start, end });
+        }
+        answer
     }
 
     fn spawn(self: &Arc<Self>, state: &mut State) {
@@ -339,10 +348,12 @@ impl Pool {
         }
         state.threads += 1;
         let pool = Arc::clone(self);
+        // Its lane in the timeline: threads are numbered from 1 as they start.
+        let lane = u32::try_from(state.threads).unwrap_or(u32::MAX);
         let started = std::thread::Builder::new()
             .name(format!("unidist-x-{}", self.rank))
             .stack_size(STACK_BYTES)
-            .spawn(move || pool.serve());
+            .spawn(move || pool.serve(lane));
         if started.is_err() {
             state.threads -= 1;
             eprintln!("unidist: rank {} could not start another executor thread", self.rank);
@@ -460,9 +471,10 @@ impl Pool {
     }
 
     /// The body of an executor thread: takes ready jobs, oldest first.
-    fn serve(self: Arc<Self>) {
+    fn serve(self: Arc<Self>, lane: u32) {
         let _context = context::enter_task(Arc::clone(&self) as Arc<dyn TaskHost>, 0);
         crate::log::set_thread_rank(self.rank);
+        timeline::set_lane(lane);
         let mut state = self.lock();
         // The report of the task this thread ran last, not yet handed to the loop.
         let mut finished = None;
@@ -610,8 +622,16 @@ impl Pool {
         self.count_running(function, true);
         let started = Instant::now();
         let outputs = invoke::run(self.rank, job); // catches the task's panics
-        let took = Some(started.elapsed());
+        let ended = Instant::now();
+        let took = Some(ended - started);
         self.count_running(function, false);
+        if timeline::on() {
+            let (start, end) = (timeline::nanos(started), timeline::nanos(ended));
+            let failed = outputs.first().is_some_and(Object::is_error);
+            let task = first_output;
+            let event = Event::Task { function, task, lane: timeline::lane(), start, end, failed };
+            timeline::record(self.rank, event);
+        }
         self.computing.fetch_sub(1, Ordering::Relaxed);
         drop(context);
         Command::Finished { first_output, function, outputs, took }
@@ -806,7 +826,7 @@ impl TaskHost for Pool {
     }
 
     fn get(self: Arc<Self>, ids: Vec<ObjectId>, depth: usize) -> Vec<Object> {
-        match self.call(ids, depth, None, |ids, reply| Command::Get { ids, reply }) {
+        match self.call(Call::Get, ids, depth, None, |ids, reply| Command::Get { ids, reply }) {
             Answer::Objects(objects) => objects,
             _ => unreachable!("get is answered with objects"),
         }
@@ -822,7 +842,7 @@ impl TaskHost for Pool {
         let deadline = deadline.map(|at| Deadline { at, token: crate::reply::new_token() });
         let token = deadline.map(|d| d.token);
         let make = |ids, reply| Command::Wait { ids, num_returns, reply, token };
-        match self.call(ids, depth, deadline, make) {
+        match self.call(Call::Wait, ids, depth, deadline, make) {
             Answer::Flags(flags) => flags,
             _ => unreachable!("a task's wait is answered with flags"),
         }

@@ -163,6 +163,7 @@
 mod actor;
 mod arg;
 mod buffer;
+mod chrome_trace;
 mod cluster;
 mod codec;
 mod context;
@@ -181,6 +182,7 @@ mod stats;
 mod test_alloc;
 #[cfg(test)]
 mod test_support;
+mod timeline;
 // moving bytes between ranks
 mod transport;
 // the progress loop
@@ -208,8 +210,8 @@ pub use actor_ref::{Actor, ActorRef};
 pub use api::{
     as_completed, backend, cancel, cluster_resources, function_stats, get, get_each, get_timeout,
     in_flight, init, is_cancelled, is_initialized, max_in_flight, memory_stats, num_workers, put,
-    schedule_rank, set_max_in_flight, shutdown, transfer_stats, wait, wait_timeout, worker_stats,
-    AsCompleted, GetRefs,
+    record_timeline, schedule_rank, set_max_in_flight, shutdown, transfer_stats, wait,
+    wait_timeout, worker_stats, write_timeline, AsCompleted, GetRefs,
 };
 #[cfg(feature = "mpi")]
 pub use api::{init_in, Role};

@@ -38,6 +38,7 @@ use crate::codec;
 use crate::id::{ObjectId, Rank};
 use crate::object::Object;
 use crate::stats::RankStats;
+use crate::timeline::RankTimeline;
 
 /// A task as the root sends it to the worker that runs it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,6 +161,16 @@ pub(crate) enum Message {
     },
     /// worker → root: the counters.
     StatsReply(RankStats),
+    /// root → worker: start or stop recording the timeline.
+    Record { on: bool },
+    /// root → worker: answer at once with the time on your clock (see `timeline`).
+    ClockProbe,
+    /// worker → root: the time on its clock when it read a `ClockProbe`, in nanoseconds.
+    ClockEcho { now: u64 },
+    /// root → worker: send what you recorded.
+    TimelineRequest,
+    /// worker → root: what it recorded.
+    TimelineReply(RankTimeline),
     /// On the MPI wire only, in place of a large `Data`: the `len` bytes of object `id` (of type
     /// `type_fp`) follow this batch as messages of their own (see `transport::mpi`).
     Payload { id: ObjectId, type_fp: u64, len: u64 },
@@ -245,6 +256,11 @@ impl Message {
             Message::Release(_) => "Release",
             Message::StatsRequest { .. } => "StatsRequest",
             Message::StatsReply(_) => "StatsReply",
+            Message::Record { .. } => "Record",
+            Message::ClockProbe => "ClockProbe",
+            Message::ClockEcho { .. } => "ClockEcho",
+            Message::TimelineRequest => "TimelineRequest",
+            Message::TimelineReply(_) => "TimelineReply",
             Message::Payload { .. } => "Payload",
             Message::RawPingPong(_) => "RawPingPong",
             Message::Shutdown => "Shutdown",
@@ -503,6 +519,10 @@ mod fuzz {
             (task(), 0_u32..8).prop_map(|(task, worker)| Message::SpawnOn { task, worker }),
             any::<bool>().prop_map(|reset_peak| Message::StatsRequest { reset_peak }),
             Just(Message::Shutdown),
+            any::<bool>().prop_map(|on| Message::Record { on }),
+            Just(Message::ClockProbe),
+            any::<u64>().prop_map(|now| Message::ClockEcho { now }),
+            Just(Message::TimelineRequest),
             Just(Message::Heartbeat),
         ]
     }

@@ -27,6 +27,7 @@ use crate::protocol::{Message, Task};
 use crate::reply::{Answer, Reply};
 use crate::scheduler::{HostAware, RoundRobin};
 use crate::stats::{FunctionCounts, RankStats, WorkerStats};
+use crate::timeline::RankTimeline;
 
 /// A call of the API by a thread of the root's program, for the root's loop.
 pub(crate) enum Command {
@@ -56,6 +57,10 @@ pub(crate) enum Command {
     /// Reply with every rank's counters; the workers' peaks of tasks held count anew after it
     /// if `reset_peaks`.
     Stats { reply: Sender<Vec<RankStats>>, reset_peaks: bool },
+    /// Start or stop recording the timeline on every worker (the root's process has).
+    Record(bool),
+    /// Reply with what every rank recorded, each worker's clock aligned to the root's.
+    Timeline { reply: Sender<Vec<RankTimeline>> },
     /// Stop every worker, then the root's loop.
     Shutdown,
 }
@@ -148,6 +153,29 @@ struct Spare {
     from: Rank,
 }
 
+/// A gathering of the timeline: each worker's clock is probed [`CLOCK_PROBES`] times, then
+/// asked for its events.
+struct TimelineCall {
+    reply: Sender<Vec<RankTimeline>>,
+    /// By rank (the root's entry is unused).
+    clocks: Vec<Clock>,
+    gathered: Vec<RankTimeline>,
+}
+
+/// The probes of one worker's clock.
+#[derive(Debug, Default, Clone, Copy)]
+struct Clock {
+    /// When the probe on its way went, on the root's clock.
+    sent_at: u64,
+    /// Probes still to send after it.
+    left: u32,
+    /// The shortest round trip so far, and the offset it gave.
+    best: Option<(u64, i64)>,
+}
+
+/// Round trips per worker when the root aligns clocks: the shortest gives the offset.
+const CLOCK_PROBES: u32 = 5;
+
 struct StatsCall {
     first_round: bool,
     /// A `worker_stats` call: the workers' peaks count anew after it.
@@ -172,6 +200,7 @@ pub(crate) struct Root {
     /// Tasks submitted so far, by function ID (see `unidist::function_stats`).
     submitted: HashMap<u64, u64>,
     stats_calls: VecDeque<StatsCall>,
+    timeline_calls: VecDeque<TimelineCall>,
     /// Objects to free on the workers, sent in batches.
     garbage: GarbageCollector,
     /// Answers to the `wait`s of tasks, sent once per round.
@@ -250,6 +279,7 @@ impl Root {
             submitted: HashMap::new(),
             completed: 0,
             stats_calls: VecDeque::new(),
+            timeline_calls: VecDeque::new(),
             garbage: GarbageCollector::new(size, gc),
             answers: Vec::new(),
             finished: false,
@@ -963,6 +993,56 @@ impl Root {
         }
     }
 
+    /// Starts the gathering of the first timeline call: probes every worker's clock.
+    fn probe_clocks(&mut self, out: &mut Outbox) {
+        let Some(call) = self.timeline_calls.front_mut() else { return };
+        for (worker, clock) in call.clocks.iter_mut().enumerate().skip(1) {
+            *clock = Clock { sent_at: crate::timeline::now(), left: CLOCK_PROBES - 1, best: None };
+            out.send(worker, Message::ClockProbe);
+        }
+    }
+
+    /// A worker read its clock at `now` (its own): the offset from the root's is `now` minus
+    /// the middle of the round trip, known to within half the round trip. The shortest of the
+    /// probes counts; after the last, the worker is asked for its events.
+    fn clock_echo(&mut self, from: Rank, now: u64, out: &mut Outbox) {
+        let arrived = crate::timeline::now();
+        let Some(call) = self.timeline_calls.front_mut() else { return };
+        let Some(clock) = call.clocks.get_mut(from) else { return };
+        let round_trip = arrived.saturating_sub(clock.sent_at);
+        let middle = (i128::from(clock.sent_at) + i128::from(arrived)) / 2;
+        let offset = i64::try_from(i128::from(now) - middle).unwrap_or(0);
+        if clock.best.map_or(true, |(best, _)| round_trip < best) {
+            clock.best = Some((round_trip, offset));
+        }
+        if clock.left > 0 {
+            clock.left -= 1;
+            clock.sent_at = crate::timeline::now();
+            out.send(from, Message::ClockProbe);
+        } else {
+            out.send(from, Message::TimelineRequest);
+        }
+    }
+
+    /// A worker's events: once every worker's are here, with the root's own, the call is
+    /// answered.
+    fn timeline_reply(&mut self, mut timeline: RankTimeline, out: &mut Outbox) {
+        let size = self.size;
+        let Some(call) = self.timeline_calls.front_mut() else { return };
+        let best = call.clocks.get(timeline.rank).and_then(|c| c.best);
+        let (round_trip, offset) = best.unwrap_or_default();
+        (timeline.offset, timeline.uncertainty) = (offset, round_trip.div_ceil(2));
+        call.gathered.push(timeline);
+        if call.gathered.len() + 1 < size {
+            return;
+        }
+        let mut call = self.timeline_calls.pop_front().expect("present");
+        call.gathered.push(crate::timeline::copy(0));
+        call.gathered.sort_by_key(|t| t.rank);
+        let _ = call.reply.send(call.gathered);
+        self.probe_clocks(out);
+    }
+
     /// Statistics calls are answered one at a time, in two rounds: the first round's replies
     /// come after every earlier message of each worker (such as the `TaskDone` that lets an
     /// object be freed), the second round after the cleanups that round caused. So the counts
@@ -1049,6 +1129,8 @@ impl Node for Root {
                 }
             }
             Message::StatsReply(stats) => self.stats_reply(stats, out),
+            Message::ClockEcho { now } => self.clock_echo(from, now, out),
+            Message::TimelineReply(timeline) => self.timeline_reply(timeline, out),
             Message::HoldActor(actor) => self.hold_actor(actor),
             Message::Cancel(ids) => self.cancel(ids, out),
             Message::Retry(task) => self.retry(from, task, out),
@@ -1085,6 +1167,18 @@ impl Node for Root {
                 });
                 if self.stats_calls.len() == 1 {
                     self.request_stats(out);
+                }
+            }
+            Command::Record(on) => {
+                for worker in 1..self.size {
+                    out.send(worker, Message::Record { on });
+                }
+            }
+            Command::Timeline { reply } => {
+                let clocks = vec![Clock::default(); self.size];
+                self.timeline_calls.push_back(TimelineCall { reply, clocks, gathered: Vec::new() });
+                if self.timeline_calls.len() == 1 {
+                    self.probe_clocks(out);
                 }
             }
             Command::Shutdown => {

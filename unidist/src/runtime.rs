@@ -4,6 +4,7 @@
 //! Misuse (a call before `init`, after `shutdown`, or inside a remote function) panics with a
 //! message that says what to do; dropping a ref and `is_initialized` never panic.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 #[cfg(feature = "mpi")]
 use std::sync::mpsc;
@@ -18,6 +19,7 @@ use crate::in_flight::InFlight;
 use crate::root::{Command, Root};
 use crate::scheduler::RoundRobin;
 use crate::settings::{Forced, Settings};
+use crate::timeline::RankTimeline;
 use crate::transport::Transport;
 use crate::worker::Worker;
 
@@ -42,6 +44,8 @@ pub(crate) struct Runtime {
     /// The tasks of the root's program in flight, and their bound.
     in_flight: Arc<InFlight>,
     root_loop: Mutex<Option<JoinHandle<()>>>,
+    /// `UNIDIST_TIMELINE`: where `shutdown` writes the timeline.
+    timeline: Option<PathBuf>,
 }
 
 impl Runtime {
@@ -239,6 +243,9 @@ pub(crate) fn start(how: Start) -> Started {
     // Every rank reads the same settings, so a bad one stops every rank alike.
     let settings = Settings::from_env().and_then(|settings| {
         crate::log::init(settings.log);
+        if settings.timeline.is_some() {
+            crate::timeline::set(true);
+        }
         let backend = match &how {
             Start::Auto => choose_backend(&settings)?,
             #[cfg(feature = "mpi")]
@@ -307,14 +314,31 @@ pub(crate) fn shutdown_at_exit() {
     }
 }
 
-/// Stops every worker, then the root's loop, and waits for it.
+/// Stops every worker, then the root's loop, and waits for it; writes the timeline first if
+/// `UNIDIST_TIMELINE` asks.
 fn stop(runtime: &Runtime) {
+    if let Some(path) = &runtime.timeline {
+        let written = gather_timeline(runtime).map_or_else(
+            || Err(std::io::Error::other("the runtime stopped first")),
+            |timelines| crate::chrome_trace::write(path, &timelines),
+        );
+        if let Err(e) = written {
+            eprintln!("unidist: could not write the timeline to {}: {e}", path.display());
+        }
+    }
     runtime.commands.send(Command::Shutdown);
     let handle = runtime.root_loop.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(handle) = handle {
         let _ = handle.join();
     }
     crate::process_guard::expect_exit();
+}
+
+/// What every rank recorded, gathered by the root (`None` if the runtime stopped meanwhile).
+pub(crate) fn gather_timeline(runtime: &Runtime) -> Option<Vec<RankTimeline>> {
+    let (reply, answer) = std::sync::mpsc::channel();
+    runtime.send(Command::Timeline { reply });
+    answer.recv().ok()
 }
 
 enum Backend {
@@ -424,6 +448,7 @@ fn start_local(workers: usize, settings: &Settings) -> Runtime {
         },
         in_flight,
         root_loop: Mutex::new(Some(root_loop)),
+        timeline: settings.timeline.clone(),
     }
 }
 
@@ -556,6 +581,7 @@ fn start_mpi(
         hosts,
         in_flight,
         root_loop: Mutex::new(Some(progress)),
+        timeline: settings.timeline.clone(),
     }))
 }
 

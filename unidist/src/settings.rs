@@ -3,6 +3,7 @@
 //! The table of variables (`settings.md`) is the one the crate docs show, and a test checks that
 //! the README's table is the same.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tracing::Level;
@@ -47,6 +48,8 @@ pub(crate) struct Settings {
     pub(crate) heartbeat: Option<Duration>,
     /// `UNIDIST_MAX_IN_FLIGHT`; `None`: no bound.
     pub(crate) max_in_flight: Option<usize>,
+    /// `UNIDIST_TIMELINE`; `None`: no timeline.
+    pub(crate) timeline: Option<PathBuf>,
 }
 
 impl Settings {
@@ -180,7 +183,9 @@ impl Settings {
                 }
             },
         };
+        let timeline = var("UNIDIST_TIMELINE").map(PathBuf::from);
         Ok(Settings {
+            timeline,
             max_in_flight,
             backend,
             cpus,
@@ -220,6 +225,7 @@ mod tests {
         assert_eq!(s.policy, Policy::HostAware { threshold: 64 << 10 });
         assert_eq!(s.host_name, None);
         assert_eq!(s.heartbeat, Some(Duration::from_secs(60)));
+        assert_eq!(s.timeline, None);
     }
 
     #[test]
@@ -237,6 +243,7 @@ mod tests {
             "UNIDIST_HOST_NAME",
             "UNIDIST_HEARTBEAT_S",
             "UNIDIST_MAX_IN_FLIGHT",
+            "UNIDIST_TIMELINE",
         ];
         let empty: Vec<(&str, &str)> = all.iter().map(|n| (*n, " ")).collect();
         assert_eq!(read(&empty), read(&[]));
@@ -256,6 +263,7 @@ mod tests {
             ("UNIDIST_HOST_NAME", " h2 "),
             ("UNIDIST_HEARTBEAT_S", "2.5"),
             ("UNIDIST_MAX_IN_FLIGHT", "1000"),
+            ("UNIDIST_TIMELINE", "out/trace.json"),
         ])
         .unwrap();
         assert_eq!(s.backend, Some(Forced::Local));
@@ -268,6 +276,7 @@ mod tests {
         assert_eq!(s.host_name.as_deref(), Some("h2"));
         assert_eq!(s.heartbeat, Some(Duration::from_millis(2500)));
         assert_eq!(s.max_in_flight, Some(1000));
+        assert_eq!(s.timeline, Some(PathBuf::from("out/trace.json")));
         let s = read(&[("UNIDIST_HOST_AWARE_BYTES", "65536"), ("UNIDIST_BACKEND", "mpi")]);
         assert_eq!(s.as_ref().unwrap().policy, Policy::HostAware { threshold: 65536 });
         assert_eq!(s.unwrap().backend, Some(Forced::Mpi));

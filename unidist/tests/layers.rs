@@ -15,6 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "actor",
             "arg",
             "buffer",
+            "chrome_trace",
             "cluster",
             "codec",
             "context",
@@ -31,6 +32,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "stats",
             "test_alloc",
             "test_support",
+            "timeline",
         ],
     ),
     (

@@ -445,6 +445,14 @@ impl Node for Worker {
                     reply.complete(Answer::Flags(flags));
                 }
             }
+            Message::Record { on } => crate::timeline::set(on),
+            Message::ClockProbe => {
+                out.send(0, Message::ClockEcho { now: crate::timeline::now() });
+            }
+            Message::TimelineRequest => {
+                let timeline = crate::timeline::copy(out.stats.rank);
+                out.send(0, Message::TimelineReply(timeline));
+            }
             Message::StatsRequest { reset_peak } => {
                 let tasks = if reset_peak { self.tasks.read_and_reset_peak() } else { self.tasks };
                 let mut functions = self.functions.clone();
