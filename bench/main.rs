@@ -14,7 +14,9 @@
 //! Options: `--json` (also print one JSON line), `--quick` (small sizes, for the test suite:
 //! checks the program runs, measures nothing worth reporting), `--only a,b` (run these items:
 //! raw, roundtrip, throughput, chain, fanin, large, scaling, nested, taskbench, actors, idle; and `hosts`, run only
-//! when named: it needs workers on two hosts), `--reps N` (at least 5).
+//! when named: it needs workers on two hosts), `--reps N` (at least 5), `--timeline PATH` (record
+//! the run's timeline and write it to PATH: a Chrome trace, or the HTML page if PATH ends in
+//! `.html`; recording costs time, so figures of such a run are not for reporting).
 //!
 //! Every task is a plain `#[remote]` function, as users write them; `roundtrip` and `chain` also
 //! report the same work done by functions marked `#[remote(inline)]`. `actors` calls plain
@@ -707,6 +709,7 @@ fn main() {
     let mut quick = false;
     let mut reps = 5;
     let mut input_bytes = None;
+    let mut timeline = None;
     let mut only: Vec<String> = ITEMS.iter().map(|s| s.to_string()).collect();
     let named = |i: &str| ITEMS.contains(&i) || i == "hosts";
     let mut it = args.iter();
@@ -728,6 +731,9 @@ fn main() {
                         .filter(|n| *n > 0)
                         .unwrap_or_else(|| panic!("--input-bytes takes a number of bytes")),
                 )
+            }
+            "--timeline" => {
+                timeline = Some(it.next().expect("--timeline takes a file to write").clone());
             }
             "--only" => {
                 let list = it.next().expect("--only takes a list of items");
@@ -756,11 +762,18 @@ fn main() {
         ("idle", Bench::idle),
         ("hosts", Bench::hosts),
     ];
+    if timeline.is_some() {
+        unidist::record_timeline(true);
+    }
     for (item, run) in items {
         if only.iter().any(|i| i == item) {
             run(&mut bench);
         }
     }
     bench.print(json);
+    if let Some(path) = timeline {
+        unidist::write_timeline(&path)
+            .unwrap_or_else(|e| panic!("could not write the timeline to {path}: {e}"));
+    }
     unidist::shutdown();
 }

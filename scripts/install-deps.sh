@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the MPI backend needs, when it is missing: MPICH (mpicc, mpiexec) and libclang
-# (rsmpi generates its bindings with bindgen); and iproute2 (`ip`), with which scripts/hosts.sh
-# makes simulated hosts. `install-deps.sh openmpi` adds Open MPI (openmpi-bin, libopenmpi-dev)
+# (rsmpi generates its bindings with bindgen); iproute2 (`ip`), with which scripts/hosts.sh
+# makes simulated hosts; and Debian's Chromium, in which the tests open the timeline page. `install-deps.sh openmpi` adds Open MPI (openmpi-bin, libopenmpi-dev)
 # beside MPICH for scripts/test-openmpi.sh, and keeps MPICH the system's default `mpicc` and
 # `mpiexec`; `install-deps.sh slurm` adds Slurm's daemons and client and munge for
 # scripts/slurm.sh. Debian/Ubuntu; does nothing if all is there.
 set -euo pipefail
 
-packages=(mpich libmpich-dev libclang-dev iproute2)
+packages=(mpich libmpich-dev libclang-dev iproute2 chromium)
 case "${1:-}" in
   openmpi) packages+=(openmpi-bin libopenmpi-dev) ;;
   slurm) packages+=(slurmd slurmctld slurm-client munge) ;;

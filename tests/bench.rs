@@ -77,3 +77,21 @@ fn the_hosts_item_reports_the_bytes_that_cross_hosts() {
         assert_eq!(median == 0.0, scheduler == "host-aware", "{line}");
     }
 }
+
+/// `--timeline` writes the run's trace: the task graph's tasks, by function.
+#[cfg(feature = "mpi")]
+#[test]
+fn the_benchmark_writes_its_timeline_when_asked() {
+    let path =
+        std::env::temp_dir().join(format!("unidist-bench-timeline-{}.json", std::process::id()));
+    let path_text = path.to_str().expect("a UTF-8 path");
+    let args = ["--quick", "--only", "taskbench", "--timeline", path_text];
+    let job = support::mpiexec(3, BENCH, &args, &[]);
+    job.assert_success();
+    let text = std::fs::read_to_string(&path).expect("the timeline was written");
+    std::fs::remove_file(&path).expect("written");
+    let trace: serde_json::Value = serde_json::from_str(&text).expect("the trace is JSON");
+    let events = trace["traceEvents"].as_array().expect("a list of trace events");
+    let tasks = events.iter().filter(|e| e["ph"] == "X" && e["cat"] == "task").count();
+    assert!(tasks > 100, "the task graphs' tasks: {tasks}");
+}

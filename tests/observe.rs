@@ -89,3 +89,101 @@ fn a_timeline_path_that_cannot_be_written_is_a_clear_error() {
     let line = format!("unidist: could not write the timeline to {path}: ");
     assert!(job.stderr.contains(&line), "{}", job.stderr);
 }
+
+/// The values of attribute `name` of every element of `dom` whose start tag begins
+/// `<{tag} class="{class}"`, one map per element.
+fn elements(dom: &str, tag: &str, class: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let start = format!("<{tag} class=\"{class}\"");
+    dom.match_indices(&start)
+        .map(|(at, _)| {
+            let tag_text = &dom[at..at + dom[at..].find('>').expect("a whole start tag")];
+            let mut attributes = std::collections::BTreeMap::new();
+            for part in tag_text.split("\" ") {
+                if let Some((name, value)) = part.split_once("=\"") {
+                    let name = name.rsplit(' ').next().unwrap_or(name);
+                    attributes.insert(name.to_string(), value.trim_end_matches('"').to_string());
+                }
+            }
+            attributes
+        })
+        .collect()
+}
+
+/// Runs the timeline case with `UNIDIST_TIMELINE` naming an HTML page, opens the page in headless
+/// Chromium and checks its rendered DOM against the trace the page carries: one lane per lane
+/// of the trace (every thread that ran a task or blocked), one row per function, with the
+/// program's counts and failures.
+fn the_page_renders(launch: impl FnOnce(&[(&str, &str)]) -> support::Job) {
+    let path = std::env::temp_dir().join(format!(
+        "unidist-observe-page-{}-{:?}.html",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let job = launch(&[("UNIDIST_TIMELINE", path.to_str().expect("a UTF-8 path"))]);
+    job.assert_success();
+    let page = std::fs::read_to_string(&path).expect("the root wrote the page at shutdown");
+    let dom = support::rendered_dom(&path);
+    std::fs::remove_file(&path).expect("written");
+
+    let marker = r#"<script type="application/json" id="trace">"#;
+    let carried = &page[page.find(marker).expect("the page carries its trace") + marker.len()..];
+    let carried = &carried[..carried.find("</script>").expect("the end of the trace")];
+    let trace: serde_json::Value =
+        serde_json::from_str(carried).expect("the carried trace is JSON");
+    let events = trace["traceEvents"].as_array().expect("a list of trace events");
+    let expected_lanes: std::collections::BTreeSet<String> = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+        .filter(|e| e["args"]["name"] != "transfers")
+        .map(|e| format!("{}/{}", e["pid"], e["tid"]))
+        .collect();
+    let mut expected_functions = std::collections::BTreeMap::new();
+    for task in events.iter().filter(|e| e["ph"] == "X" && e["cat"] == "task") {
+        let name = task["name"].as_str().expect("a function").to_string();
+        let (tasks, failures) = expected_functions.entry(name).or_insert((0, 0));
+        *tasks += 1;
+        *failures += usize::from(task["args"]["failed"] == true);
+    }
+
+    let lanes: std::collections::BTreeSet<String> =
+        elements(&dom, "g", "lane").into_iter().map(|a| a["data-lane"].clone()).collect();
+    assert_eq!(lanes, expected_lanes, "one lane per slot");
+    assert!(lanes.contains("0/0"), "the program's lane");
+    let rows: std::collections::BTreeMap<String, (usize, usize)> = elements(&dom, "tr", "function")
+        .into_iter()
+        .map(|a| {
+            let count = |name: &str| a[name].parse().expect("a count");
+            (a["data-function"].clone(), (count("data-tasks"), count("data-failures")))
+        })
+        .collect();
+    assert_eq!(rows, expected_functions, "one row per function");
+    let traced: Vec<(usize, usize)> =
+        ["traced_link", "traced_part", "traced_sum", "traced_failure"]
+            .iter()
+            .map(|name| {
+                let suffix = format!("::{name}");
+                *rows.iter().find(|(f, _)| f.ends_with(&suffix)).expect("its row").1
+            })
+            .collect();
+    assert_eq!(traced, [(3, 0), (3, 0), (1, 0), (1, 1)]);
+    assert!(dom.contains(r#"class="busy""#), "a busy chart per worker");
+    assert!(dom.contains(r#"data-from="1" data-to="0""#), "the matrix of bytes moved");
+}
+
+#[test]
+fn the_timeline_page_renders_in_a_browser_local() {
+    the_page_renders(|env| {
+        let env = [env, &[("UNIDIST_CPUS", "2")]].concat();
+        let case = "the_timeline_has_every_task_lane_and_transfer";
+        support::run(OBSERVE, &["local", "2", case], &env)
+    });
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn the_timeline_page_renders_in_a_browser_mpi3() {
+    the_page_renders(|env| {
+        let case = "the_timeline_has_every_task_lane_and_transfer";
+        support::mpiexec(3, OBSERVE, &["mpi", "2", case], env)
+    });
+}

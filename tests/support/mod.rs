@@ -207,3 +207,39 @@ macro_rules! case_tests {
         }
     };
 }
+
+/// The DOM of the page at `page` once its scripts ran, as headless Chromium renders it: Debian's
+/// `chromium` (which `scripts/install-deps.sh` installs), or the browser `CHROMIUM` names. The
+/// flags keep it from reaching the network, which a test machine may not have.
+pub fn rendered_dom(page: &std::path::Path) -> String {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "no Chromium at {chromium}: run scripts/install-deps.sh, which installs Debian's chromium \
+         (or set CHROMIUM to a Chromium or Chrome binary)"
+    );
+    let profile = std::env::temp_dir().join(format!(
+        "unidist-chromium-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let profile_flag = format!("--user-data-dir={}", profile.display());
+    let url = format!("file://{}", page.display());
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        profile_flag.as_str(),
+        "--dump-dom",
+        url.as_str(),
+    ];
+    let job = run(&chromium, &flags, &[]);
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(job.status.success(), "{chromium} failed:\n{}", job.stderr);
+    job.stdout
+}

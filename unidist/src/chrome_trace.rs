@@ -26,11 +26,17 @@ pub(crate) fn lane_name(rank: Rank, lane: u32) -> String {
     }
 }
 
-/// Writes the trace of `timelines` to `path`, functions named by their paths.
+/// Writes the trace of `timelines` to `path`, functions named by their paths: as the page of
+/// `timeline_page` if `path` ends in `.html` (or `.htm`), else as the trace's JSON.
 pub(crate) fn write(path: &Path, timelines: &[RankTimeline]) -> std::io::Result<()> {
     let trace = render(timelines, crate::registry::name_of);
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    serde_json::to_writer(&mut file, &trace)?;
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if matches!(extension.as_deref(), Some("html" | "htm")) {
+        file.write_all(crate::timeline_page::page(&trace).as_bytes())?;
+    } else {
+        serde_json::to_writer(&mut file, &trace)?;
+    }
     file.flush()
 }
 

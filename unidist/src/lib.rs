@@ -183,6 +183,7 @@ mod test_alloc;
 #[cfg(test)]
 mod test_support;
 mod timeline;
+mod timeline_page;
 // moving bytes between ranks
 mod transport;
 // the progress loop

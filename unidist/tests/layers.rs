@@ -33,6 +33,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "test_alloc",
             "test_support",
             "timeline",
+            "timeline_page",
         ],
     ),
     (
