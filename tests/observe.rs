@@ -13,6 +13,7 @@ case_tests! {
     cases: [
         function_stats_count_every_task,
         the_timeline_has_every_task_lane_and_transfer,
+        progress_bars_count_done_and_failed,
     ],
     configs: {
         local2 => |case| support::run(OBSERVE, &["local", "2", case], &[("UNIDIST_CPUS", "2")]),
@@ -186,4 +187,57 @@ fn the_timeline_page_renders_in_a_browser_mpi3() {
         let case = "the_timeline_has_every_task_lane_and_transfer";
         support::mpiexec(3, OBSERVE, &["mpi", "2", case], env)
     });
+}
+
+const PROGRESS: &str = "progress_bars_count_done_and_failed";
+
+/// The bars the progress case drew on stderr: its `wait`, `get_each` and `as_completed`, each
+/// ending at 200 done with 20 failures.
+fn assert_bars(job: &support::Job) {
+    job.assert_success();
+    for what in ["wait", "get_each", "as_completed"] {
+        let bar = format!("unidist {what}: [");
+        let last = job.stderr.rmatch_indices(&bar).next().map(|(at, _)| &job.stderr[at..]);
+        let last = last.unwrap_or_else(|| panic!("no {what} bar in:\n{}", job.stderr));
+        let line = last.split(['\n', '\r']).next().unwrap_or_default();
+        assert!(line.contains("200/200 done, 20 failed"), "{what}: {line:?}");
+    }
+}
+
+#[test]
+fn progress_bars_show_when_asked_even_without_a_terminal_local() {
+    let env = [("UNIDIST_CPUS", "2"), ("UNIDIST_PROGRESS", "always")];
+    assert_bars(&support::run(OBSERVE, &["local", "2", PROGRESS], &env));
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn progress_bars_show_when_asked_even_without_a_terminal_mpi3() {
+    assert_bars(&support::mpiexec(
+        3,
+        OBSERVE,
+        &["mpi", "2", PROGRESS],
+        &[("UNIDIST_PROGRESS", "always")],
+    ));
+}
+
+#[test]
+fn progress_bars_are_asked_for_from_code() {
+    let env = [("UNIDIST_CPUS", "2"), ("OBSERVE_SET_PROGRESS", "1")];
+    assert_bars(&support::run(OBSERVE, &["local", "2", PROGRESS], &env));
+}
+
+/// Off by default, and `on` draws nothing when stderr is not a terminal (here, a pipe).
+#[test]
+fn no_progress_bars_by_default_nor_without_a_terminal() {
+    for progress in ["", "on"] {
+        let env = [("UNIDIST_CPUS", "2"), ("UNIDIST_PROGRESS", progress)];
+        let job = support::run(OBSERVE, &["local", "2", PROGRESS], &env);
+        job.assert_success();
+        assert!(
+            !job.stderr.contains("unidist wait:"),
+            "UNIDIST_PROGRESS={progress:?}: {}",
+            job.stderr
+        );
+    }
 }

@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use unidist::{remote, FunctionStats};
 
-const CASES: &[&str] =
-    &["function_stats_count_every_task", "the_timeline_has_every_task_lane_and_transfer"];
+const CASES: &[&str] = &[
+    "function_stats_count_every_task",
+    "the_timeline_has_every_task_lane_and_transfer",
+    "progress_bars_count_done_and_failed",
+];
 
 /// How long a task waits for its release file before it gives up (so a broken case fails
 /// instead of hanging).
@@ -61,6 +64,12 @@ fn fan_out(n: u64) -> u64 {
 #[remote(max_retries = 1)]
 fn always_panics() -> u64 {
     panic!("every run")
+}
+
+#[remote]
+fn progressed(x: u64) -> u64 {
+    assert!(x % 10 != 3, "bad parameter {x}");
+    x
 }
 
 #[remote]
@@ -271,6 +280,21 @@ fn main() {
         assert_eq!(ranks.len(), workers + 1);
         let uncertainty = ranks.iter().filter_map(|r| r["clock_uncertainty_ns"].as_u64()).max();
         println!("timeline: clocks aligned to within {} ns", uncertainty.unwrap_or(0));
+    });
+
+    // Waits of 200 refs, 20 of which fail: with bars asked for (`UNIDIST_PROGRESS`, or
+    // `OBSERVE_SET_PROGRESS` for `set_progress`), each draws on stderr, which the tests read.
+    cases.run("progress_bars_count_done_and_failed", || {
+        if std::env::var_os("OBSERVE_SET_PROGRESS").is_some() {
+            unidist::set_progress(unidist::Progress::Always);
+        }
+        let refs: Vec<_> = (0..200).map(progressed::remote).collect();
+        let (ready, _) = unidist::wait(&refs, refs.len());
+        assert_eq!(ready.len(), 200);
+        let results = unidist::get_each(&refs);
+        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 20);
+        let completed = unidist::as_completed(refs.iter().cloned().enumerate());
+        assert_eq!(completed.filter(|(_, r)| r.is_err()).count(), 20);
     });
 
     unidist::shutdown();

@@ -13,6 +13,7 @@ use crate::id::{ObjectId, Rank};
 use crate::into_arg::{ArgValue, Keep};
 use crate::object::{Object, RemoteValue};
 use crate::object_ref::ObjectRef;
+use crate::progress::{progress, Bar, Progress};
 use crate::protocol::{ActorCall, Task};
 use crate::reply::{Answer, Reply};
 use crate::root::Command;
@@ -266,6 +267,30 @@ fn call_root(
     answer
 }
 
+/// How often a progress bar of a `get` or `wait` looks at the objects again.
+const PROGRESS_TICK: Duration = Duration::from_millis(200);
+
+/// Before a `get` or `wait` of the root's program over `ids` (none inside a task): shows a
+/// progress bar, if one shows for so many, until `target` of them are done.
+#[track_caller]
+fn watch(api: &str, ids: &[ObjectId], target: usize) {
+    let Caller::Root(runtime) = caller(api) else { return };
+    let Some(bar) = Bar::new(api, ids.len()) else { return };
+    loop {
+        let (reply, answer) = Reply::channel();
+        runtime.send(Command::Count { ids: ids.to_vec(), reply });
+        let Ok(Answer::Counts { done, failed }) = crate::reply::receive(&answer) else {
+            panic!("unidist::{api}: the runtime was shut down while {api} waited")
+        };
+        bar.set(done, failed);
+        if done >= target {
+            bar.finish();
+            return;
+        }
+        wait_until(runtime, api, ids.to_vec(), target, PROGRESS_TICK);
+    }
+}
+
 /// Records a blocking call of the root's program that started at `started` (if recording).
 fn blocked(call: Call, started: Option<Instant>) {
     if let Some(started) = started {
@@ -369,6 +394,10 @@ impl<T: RemoteValue, const N: usize> GetRefs for &[ObjectRef<T>; N] {
 /// ```
 #[track_caller]
 pub fn get<R: GetRefs>(refs: R) -> Result<R::Output, Error> {
+    if progress() != Progress::Off {
+        let ids = refs.object_ids();
+        watch("get", &ids, ids.len());
+    }
     refs.get_refs()
 }
 
@@ -426,7 +455,11 @@ pub fn get_timeout<R: GetRefs>(refs: R, timeout: Duration) -> Result<R::Output, 
 /// ```
 #[track_caller]
 pub fn get_each<T: RemoteValue>(refs: &[ObjectRef<T>]) -> Vec<Result<T, Error>> {
-    let objects = fetch(refs.iter().map(ObjectRef::id).collect());
+    let ids: Vec<ObjectId> = refs.iter().map(ObjectRef::id).collect();
+    if progress() != Progress::Off {
+        watch("get_each", &ids, ids.len());
+    }
+    let objects = fetch(ids);
     objects.iter().zip(refs).map(|(object, r)| object.decode(r.id())).collect()
 }
 
@@ -542,6 +575,9 @@ fn wait_split<T>(
         refs.len()
     );
     let ids: Vec<ObjectId> = refs.iter().map(ObjectRef::id).collect();
+    if timeout.is_none() && progress() != Progress::Off {
+        watch(api, &ids, num_returns);
+    }
     let done = wait_ids(caller, api, ids, num_returns, timeout);
     let (mut ready, mut not_ready) = (Vec::new(), Vec::new());
     for (r, done) in refs.iter().zip(done) {
@@ -628,6 +664,8 @@ pub struct AsCompleted<K, T> {
     deadline: Option<Instant>,
     /// The deadline had passed at the last look: no more looks.
     expired: bool,
+    /// Its progress bar, if bars show.
+    bar: Option<Bar>,
 }
 
 /// Yields each `(key, result)` as soon as its ref is ready, in the order the objects became
@@ -672,13 +710,10 @@ pub fn as_completed<K, T: RemoteValue>(
     refs: impl IntoIterator<Item = (K, ObjectRef<T>)>,
 ) -> AsCompleted<K, T> {
     // Checked at once, so that a misuse is reported at the call.
-    let _ = caller("as_completed");
-    AsCompleted {
-        pending: refs.into_iter().collect(),
-        ready: VecDeque::new(),
-        deadline: None,
-        expired: false,
-    }
+    let on_root = matches!(caller("as_completed"), Caller::Root(_));
+    let pending: Vec<(K, ObjectRef<T>)> = refs.into_iter().collect();
+    let bar = if on_root { Bar::new("as_completed", pending.len()) } else { None };
+    AsCompleted { pending, ready: VecDeque::new(), deadline: None, expired: false, bar }
 }
 
 impl<K, T: RemoteValue> AsCompleted<K, T> {
@@ -778,7 +813,14 @@ impl<K, T: RemoteValue> Iterator for AsCompleted<K, T> {
         if self.ready.is_empty() && !self.pending.is_empty() && !self.expired {
             self.fill();
         }
-        self.ready.pop_front().map(|(key, _, result)| (key, result))
+        let next = self.ready.pop_front().map(|(key, _, result)| (key, result));
+        if let Some(bar) = &self.bar {
+            match &next {
+                Some((_, result)) => bar.advance(result.is_err()),
+                None => bar.finish(),
+            }
+        }
+        next
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -256,7 +256,9 @@ impl<K, T: RemoteValue> CompletedStream<K, T> {
                         Some(Answer::Flags(flags)) => {
                             flags.into_iter().map(|done| done.then_some(0)).collect()
                         }
-                        Some(Answer::Objects(_)) => unreachable!("a wait is answered with flags"),
+                        Some(Answer::Objects(_) | Answer::Counts { .. }) => {
+                            unreachable!("a wait is answered with flags")
+                        }
                     };
                     let mut done: Vec<(u64, usize)> =
                         order.iter().enumerate().filter_map(|(i, o)| o.map(|o| (o, i))).collect();

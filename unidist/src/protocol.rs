@@ -131,7 +131,7 @@ pub(crate) enum Message {
     /// worker → root: the task whose first output is `first_output` has finished (its results,
     /// values or errors, are stored on the worker); `sizes` are their bytes, in order, for the
     /// garbage collector's byte bound.
-    TaskDone { first_output: ObjectId, sizes: Vec<u64> },
+    TaskDone { first_output: ObjectId, sizes: Vec<u64>, failed: bool },
     /// root → holder: these objects are out of scope; free them. The root sends them in
     /// batches (see `garbage_collector`): late, never early.
     Cleanup(Vec<ObjectId>),
@@ -382,7 +382,11 @@ mod tests {
 
     fn sample() -> Vec<Message> {
         vec![
-            Message::TaskDone { first_output: ObjectId::new(1, 5), sizes: vec![8, 300] },
+            Message::TaskDone {
+                first_output: ObjectId::new(1, 5),
+                sizes: vec![8, 300],
+                failed: false,
+            },
             Message::Cleanup(vec![ObjectId::new(0, 1), ObjectId::new(2, 3)]),
             Message::WaitDone { request: 9, flags: vec![true, false] },
             Message::Shutdown,
@@ -488,8 +492,9 @@ mod fuzz {
             task().prop_map(Message::Spawn),
             (id(), 0_usize..8).prop_map(|(id, to)| Message::Transfer { id, to }),
             (id(), object()).prop_map(|(id, object)| Message::Data { id, object }),
-            (id(), proptest::collection::vec(any::<u64>(), 0..4))
-                .prop_map(|(first_output, sizes)| Message::TaskDone { first_output, sizes }),
+            (id(), proptest::collection::vec(any::<u64>(), 0..4), any::<bool>()).prop_map(
+                |(first_output, sizes, failed)| Message::TaskDone { first_output, sizes, failed }
+            ),
             proptest::collection::vec(id(), 0..16).prop_map(Message::Cleanup),
             (any::<u64>(), proptest::collection::vec(any::<bool>(), 0..16))
                 .prop_map(|(request, flags)| Message::WaitDone { request, flags }),

@@ -15,6 +15,11 @@ pub(crate) enum Answer {
     Flags(Vec<bool>),
     /// Which objects are done and when, as the root counts them (a `wait` of the root's program).
     Ordered(Vec<Option<u64>>),
+    /// How many of the objects are done, and how many of those are failures.
+    Counts {
+        done: usize,
+        failed: usize,
+    },
 }
 
 /// What completes a blocking call with its answer.

@@ -42,6 +42,8 @@ pub(crate) enum Command {
     /// Reply with which objects are done, and in what order they were, once at least
     /// `num_returns` are; a `token` lets a caller with a deadline give up ([`Command::WaitExpired`]).
     Wait { ids: Vec<ObjectId>, num_returns: usize, reply: Reply, token: Option<u64> },
+    /// Reply at once with how many of the objects are done, and how many of those failed.
+    Count { ids: Vec<ObjectId>, reply: Reply },
     /// The deadline of the `Wait` with this token has passed: answer it now with what is done
     /// (nothing if it was answered already).
     WaitExpired(u64),
@@ -81,6 +83,8 @@ struct Entry {
     maker_reads: bool,
     /// The object's encoded bytes, once the root learns them (0 until then).
     bytes: u64,
+    /// Done, as a failure (an error in place of its value).
+    failed: bool,
     get_waiters: Vec<u64>,
     wait_waiters: Vec<u64>,
 }
@@ -96,6 +100,7 @@ impl Entry {
             released: false,
             maker_reads: false,
             bytes,
+            failed: false,
             get_waiters: Vec::new(),
             wait_waiters: Vec::new(),
         }
@@ -513,6 +518,7 @@ impl Root {
             let id = task.first_output.offset(k);
             let mut entry = Entry::new(0, true, object.len() as u64);
             entry.released = self.objects.get(&id).is_some_and(|e| e.released);
+            entry.failed = object.is_error();
             self.completed += 1;
             entry.order = self.completed;
             self.objects.insert(id, entry);
@@ -728,7 +734,7 @@ impl Root {
     }
 
     /// A task has finished; `sizes` are the bytes of its results.
-    fn task_done(&mut self, first_output: ObjectId, sizes: &[u64], out: &mut Outbox) {
+    fn task_done(&mut self, first_output: ObjectId, sizes: &[u64], failed: bool, out: &mut Outbox) {
         let Some(task) = self.running.remove(&first_output) else { return };
         self.free_place(first_output);
         if !self.cancelling.is_empty() {
@@ -748,6 +754,7 @@ impl Root {
             let id = first_output.offset(k);
             if let (Some(entry), Some(bytes)) = (self.objects.get_mut(&id), sizes.get(k)) {
                 entry.bytes = *bytes;
+                entry.failed = failed;
             }
             self.mark_done(id);
             self.try_free(id);
@@ -1097,7 +1104,9 @@ impl Node for Root {
         }
         match message {
             Message::Data { id, object } => self.arrived(id, object),
-            Message::TaskDone { first_output, sizes } => self.task_done(first_output, &sizes, out),
+            Message::TaskDone { first_output, sizes, failed } => {
+                self.task_done(first_output, &sizes, failed, out)
+            }
             Message::Returned(tasks) => self.returned(from, tasks, out),
             Message::Idle { submits } => {
                 if submits == self.submits[from] {
@@ -1152,6 +1161,12 @@ impl Node for Root {
             Command::Get { ids, reply, token } => self.get(ids, reply, token.map(|t| (0, t)), out),
             Command::Wait { ids, num_returns, reply, token } => {
                 self.wait(ids, num_returns, WaitFor::Here(reply), token.map(|t| (0, t)))
+            }
+            Command::Count { ids, reply } => {
+                let done = |id: &&ObjectId| self.objects.get(id).filter(|e| e.done);
+                let done: Vec<&Entry> = ids.iter().filter_map(|id| done(&id)).collect();
+                let failed = done.iter().filter(|e| e.failed).count();
+                reply.complete(Answer::Counts { done: done.len(), failed });
             }
             Command::WaitExpired(token) => self.wait_expired((0, token)),
             Command::Forget(token) => self.forget((0, token)),
@@ -1312,7 +1327,11 @@ mod tests {
     }
 
     fn done(root: &mut Root, out: &mut Outbox, rank: Rank, first_output: ObjectId, size: u64) {
-        root.on_message(rank, Message::TaskDone { first_output, sizes: vec![size] }, out);
+        root.on_message(
+            rank,
+            Message::TaskDone { first_output, sizes: vec![size], failed: false },
+            out,
+        );
     }
 
     fn put(root: &mut Root, out: &mut Outbox, id: ObjectId, object: Object) {
@@ -1805,6 +1824,24 @@ mod tests {
     }
 
     #[test]
+    fn a_count_says_how_many_objects_are_done_and_how_many_of_those_failed() {
+        let (mut root, mut out) = root(2);
+        let (a, b, c) = (id(0, 0), id(0, 1), id(0, 2));
+        for task in [a, b, c] {
+            run_on(&mut root, &mut out, 1, task, &[]);
+        }
+        done(&mut root, &mut out, 1, a, 8);
+        let failed = Message::TaskDone { first_output: b, sizes: vec![40], failed: true };
+        root.on_message(1, failed, &mut out);
+        let (reply, answer) = Reply::channel();
+        root.on_command(Command::Count { ids: vec![a, b, c], reply }, &mut out);
+        match answer.try_recv() {
+            Ok(Answer::Counts { done, failed }) => assert_eq!((done, failed), (2, 1)),
+            _ => panic!("expected counts at once"),
+        }
+    }
+
+    #[test]
     fn a_worker_s_wait_is_answered_with_wait_done_at_the_end_of_the_round() {
         let (mut root, mut out) = root(3);
         let (a, b) = (id(0, 0), id(0, 1));
@@ -1864,7 +1901,11 @@ mod tests {
         };
         root.on_command(Command::Submit { task, rank: 1 }, &mut out);
         let answer = wait(&mut root, &mut out, vec![first, first.offset(1)], 2);
-        root.on_message(1, Message::TaskDone { first_output: first, sizes: vec![8, 8] }, &mut out);
+        root.on_message(
+            1,
+            Message::TaskDone { first_output: first, sizes: vec![8, 8], failed: false },
+            &mut out,
+        );
         assert_eq!(flags(&answer), [true, true]);
     }
 
@@ -2184,10 +2225,18 @@ mod tests {
         root.on_message(2, Message::Spawn(actor_call(ADD, id(2, 0), actor)), &mut out);
         root.on_message(2, Message::Spawn(actor_call(ADD, id(2, 1), actor)), &mut out);
         assert_eq!(submitted(&mut out), [(1, id(2, 0), 1, true), (1, id(2, 1), 2, true)]);
-        root.on_message(2, Message::TaskDone { first_output: id(0, 1), sizes: vec![8] }, &mut out);
+        root.on_message(
+            2,
+            Message::TaskDone { first_output: id(0, 1), sizes: vec![8], failed: false },
+            &mut out,
+        );
         assert_eq!(submitted(&mut out), [(1, id(0, 2), 3, true)], "the release goes last");
         root.release(id(0, 2));
-        root.on_message(1, Message::TaskDone { first_output: id(0, 2), sizes: vec![1] }, &mut out);
+        root.on_message(
+            1,
+            Message::TaskDone { first_output: id(0, 2), sizes: vec![1], failed: false },
+            &mut out,
+        );
         assert!(!root.objects.contains_key(&id(0, 2)), "its result was freed");
     }
 
@@ -2205,7 +2254,11 @@ mod tests {
         // The carrier decodes its handle (one more owner) and keeps it past its end, in an
         // actor's state, say: the release held back is moot, and its result is done here.
         root.on_message(2, Message::HoldActor(actor), &mut out);
-        root.on_message(2, Message::TaskDone { first_output: id(0, 1), sizes: vec![8] }, &mut out);
+        root.on_message(
+            2,
+            Message::TaskDone { first_output: id(0, 1), sizes: vec![8], failed: false },
+            &mut out,
+        );
         assert!(submitted(&mut out).is_empty(), "the actor lives on");
         let answer = get(&mut root, &mut out, vec![id(0, 2)]);
         assert!(!unanswered(&answer), "the moot release is done");

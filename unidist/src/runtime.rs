@@ -246,6 +246,7 @@ pub(crate) fn start(how: Start) -> Started {
         if settings.timeline.is_some() {
             crate::timeline::set(true);
         }
+        crate::progress::set_progress(settings.progress);
         let backend = match &how {
             Start::Auto => choose_backend(&settings)?,
             #[cfg(feature = "mpi")]

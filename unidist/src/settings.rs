@@ -11,6 +11,7 @@ use tracing::Level;
 use crate::executor::MAX_EXECUTOR_THREADS;
 use crate::garbage_collector::{GcConfig, DEFAULT_BYTES, DEFAULT_THRESHOLD};
 use crate::heartbeat::DEFAULT_TIMEOUT;
+use crate::progress::Progress;
 use crate::scheduler::{Policy, LARGE_INPUT};
 use crate::transport::MAX_CHUNK;
 
@@ -50,6 +51,8 @@ pub(crate) struct Settings {
     pub(crate) max_in_flight: Option<usize>,
     /// `UNIDIST_TIMELINE`; `None`: no timeline.
     pub(crate) timeline: Option<PathBuf>,
+    /// `UNIDIST_PROGRESS`.
+    pub(crate) progress: Progress,
 }
 
 impl Settings {
@@ -184,7 +187,20 @@ impl Settings {
             },
         };
         let timeline = var("UNIDIST_TIMELINE").map(PathBuf::from);
+        let progress = match var("UNIDIST_PROGRESS").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("off") => Progress::Off,
+            Some("on") => Progress::Terminal,
+            Some("always") => Progress::Always,
+            Some(_) => {
+                let v = var("UNIDIST_PROGRESS").unwrap_or_default();
+                return Err(format!(
+                    "UNIDIST_PROGRESS={v} is not a choice: use `off`, `on` (when stderr is a \
+                     terminal) or `always`"
+                ));
+            }
+        };
         Ok(Settings {
+            progress,
             timeline,
             max_in_flight,
             backend,
@@ -226,6 +242,7 @@ mod tests {
         assert_eq!(s.host_name, None);
         assert_eq!(s.heartbeat, Some(Duration::from_secs(60)));
         assert_eq!(s.timeline, None);
+        assert_eq!(s.progress, Progress::Off);
     }
 
     #[test]
@@ -244,6 +261,7 @@ mod tests {
             "UNIDIST_HEARTBEAT_S",
             "UNIDIST_MAX_IN_FLIGHT",
             "UNIDIST_TIMELINE",
+            "UNIDIST_PROGRESS",
         ];
         let empty: Vec<(&str, &str)> = all.iter().map(|n| (*n, " ")).collect();
         assert_eq!(read(&empty), read(&[]));
@@ -264,6 +282,7 @@ mod tests {
             ("UNIDIST_HEARTBEAT_S", "2.5"),
             ("UNIDIST_MAX_IN_FLIGHT", "1000"),
             ("UNIDIST_TIMELINE", "out/trace.json"),
+            ("UNIDIST_PROGRESS", "Always"),
         ])
         .unwrap();
         assert_eq!(s.backend, Some(Forced::Local));
@@ -277,6 +296,8 @@ mod tests {
         assert_eq!(s.heartbeat, Some(Duration::from_millis(2500)));
         assert_eq!(s.max_in_flight, Some(1000));
         assert_eq!(s.timeline, Some(PathBuf::from("out/trace.json")));
+        assert_eq!(s.progress, Progress::Always);
+        assert_eq!(read(&[("UNIDIST_PROGRESS", "on")]).unwrap().progress, Progress::Terminal);
         let s = read(&[("UNIDIST_HOST_AWARE_BYTES", "65536"), ("UNIDIST_BACKEND", "mpi")]);
         assert_eq!(s.as_ref().unwrap().policy, Policy::HostAware { threshold: 65536 });
         assert_eq!(s.unwrap().backend, Some(Forced::Mpi));
@@ -305,6 +326,7 @@ mod tests {
             ("UNIDIST_HEARTBEAT_S", "soon", "UNIDIST_HEARTBEAT_S=soon is not a timeout"),
             ("UNIDIST_HEARTBEAT_S", "0.01", "UNIDIST_HEARTBEAT_S=0.01 is not a timeout"),
             ("UNIDIST_MAX_IN_FLIGHT", "0", "UNIDIST_MAX_IN_FLIGHT=0 is not a number of tasks"),
+            ("UNIDIST_PROGRESS", "yes", "UNIDIST_PROGRESS=yes is not a choice: use `off`"),
         ];
         for (name, value, expected) in cases {
             let error = read(&[(name, value)]).expect_err(name);

@@ -162,8 +162,9 @@ pub(crate) fn show(to: Rank, message: &Message) -> String {
         Message::Spawn(task) => format!("{to}: Spawn {}", task.first_output),
         Message::Transfer { id, to: dest } => format!("{to}: Transfer {id} to {dest}"),
         Message::Data { id, .. } => format!("{to}: Data {id}"),
-        Message::TaskDone { first_output, sizes } => {
-            format!("{to}: TaskDone {first_output} {sizes:?}")
+        Message::TaskDone { first_output, sizes, failed } => {
+            let failed = if *failed { " failed" } else { "" };
+            format!("{to}: TaskDone {first_output} {sizes:?}{failed}")
         }
         Message::Cleanup(list) => format!("{to}: Cleanup [{}]", ids(list)),
         Message::Release(list) => format!("{to}: Release [{}]", ids(list)),
@@ -205,7 +206,7 @@ pub(crate) fn answered_flags(answer: &Receiver<Answer>) -> Vec<bool> {
     match answer.try_recv() {
         Ok(Answer::Flags(flags)) => flags,
         Ok(Answer::Ordered(order)) => order.iter().map(Option::is_some).collect(),
-        Ok(Answer::Objects(_)) => panic!("a wait is answered with flags"),
+        Ok(Answer::Objects(_) | Answer::Counts { .. }) => panic!("a wait is answered with flags"),
         Err(e) => panic!("no answer yet: {e:?}"),
     }
 }

@@ -71,6 +71,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "awaiting",
             "into_arg",
             "object_ref",
+            "progress",
             "runtime",
             "settings",
             "task_options",

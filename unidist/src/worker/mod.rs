@@ -507,7 +507,8 @@ impl Node for Worker {
                     }
                 }
                 let counts = self.functions.entry(function).or_default();
-                if outputs.first().is_some_and(Object::is_error) {
+                let failed = outputs.first().is_some_and(Object::is_error);
+                if failed {
                     counts.failed += 1;
                 } else {
                     counts.done += 1;
@@ -516,7 +517,7 @@ impl Node for Worker {
                 for (k, object) in outputs.into_iter().enumerate() {
                     self.store_object(first_output.offset(k), object, out);
                 }
-                out.send(0, Message::TaskDone { first_output, sizes });
+                out.send(0, Message::TaskDone { first_output, sizes, failed });
                 self.tasks.ended();
                 if let Some(next) = self.actors.finished(first_output) {
                     self.start_now(next);
@@ -831,7 +832,7 @@ mod tests {
             }
             other => panic!("expected InputFailed, got {other:?}"),
         }
-        assert_eq!(w.sent(), [format!("0: TaskDone 0:0 [{}]", results[0].len())]);
+        assert_eq!(w.sent(), [format!("0: TaskDone 0:0 [{}] failed", results[0].len())]);
     }
 
     #[test]
