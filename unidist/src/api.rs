@@ -41,8 +41,9 @@ pub fn init() {
     runtime::init();
 }
 
-/// What [`init_in`] made of the calling rank.
-#[cfg(feature = "mpi")]
+/// What [`init_in`](crate::init_in) made of the calling rank.
+#[cfg(any(feature = "mpi", docsrs))]
+#[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// Rank 0 of the communicator: the runtime runs and the program goes on to submit tasks,
@@ -53,42 +54,9 @@ pub enum Role {
     Worker,
 }
 
-/// Starts the runtime inside a program that initialized MPI itself, on the ranks of
-/// `communicator`; every rank of it calls this once.
-///
-/// unidist works on a duplicate of `communicator`, so its messages never meet the program's,
-/// and it never finalizes the program's MPI: [`shutdown`] on the root stops the workers, whose
-/// `init_in` then returns [`Role::Worker`], and every rank goes on with the program, which
-/// finalizes MPI when it is done (after `shutdown`). Rank 0 of `communicator` is the root;
-/// ranks outside it take no part. unidist's progress thread calls MPI beside the program's
-/// threads, so MPI must be initialized with `Threading::Multiple`.
-///
-/// ```no_run
-/// use unidist::mpi::traits::CommunicatorCollectives;
-///
-/// #[unidist::remote]
-/// fn square(x: u64) -> u64 {
-///     x * x
-/// }
-///
-/// fn main() {
-///     let threading = unidist::mpi::Threading::Multiple;
-///     let (universe, _) =
-///         unidist::mpi::initialize_with_threading(threading).expect("MPI is initialized once");
-///     let world = universe.world();
-///     if unidist::init_in(&world) == unidist::Role::Root {
-///         assert_eq!(unidist::get(&square::remote(7)).unwrap(), 49);
-///         unidist::shutdown(); // before the program finalizes MPI
-///     }
-///     world.barrier(); // every rank is back in the program's MPI
-///     // `universe` finalizes MPI when it is dropped.
-/// }
-/// ```
-///
-/// # Panics
-/// Like [`init`], and if MPI is not initialized or was initialized with a threading level below
-/// `Multiple`, or if `UNIDIST_BACKEND` asks for another backend: the message says what to do.
+#[doc = include_str!("init_in.md")]
 #[cfg(feature = "mpi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
 #[track_caller]
 pub fn init_in(communicator: &mpi::topology::SimpleCommunicator) -> Role {
     use crate::transport::mpi::{check_program_mpi, HandedComm};
@@ -770,6 +738,7 @@ impl<K, T: RemoteValue> AsCompleted<K, T> {
     /// If [`AsCompleted::timeout`] was set: a stream has no timer of its own; bound it with your
     /// executor's (such as `tokio::time::timeout`).
     #[cfg(feature = "stream")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "stream")))]
     pub fn into_stream(self) -> crate::awaiting::CompletedStream<K, T> {
         assert!(
             self.deadline.is_none(),

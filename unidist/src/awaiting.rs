@@ -211,6 +211,7 @@ enum Phase {
 /// its ref is ready, in the order the refs finished. Made by
 /// [`AsCompleted::into_stream`](crate::AsCompleted::into_stream).
 #[cfg(feature = "stream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stream")))]
 #[must_use = "a stream does nothing until it is polled"]
 pub struct CompletedStream<K, T> {
     pending: Vec<(K, ObjectRef<T>)>,

@@ -156,6 +156,8 @@
 //! Every `UNIDIST_*` variable, read once at [`init`] on every rank:
 //!
 #![doc = include_str!("settings.md")]
+// docs.rs builds with `--cfg docsrs` (and a nightly rustdoc): items of a feature say so.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The layers, bottom to top (ARCHITECTURE.md has the map; a lower layer never names a higher
 // one, and `tests/layers.rs` checks that no module imports another in a cycle):
@@ -201,6 +203,8 @@ mod worker;
 mod actor_ref;
 mod api;
 mod awaiting;
+#[cfg(all(docsrs, not(feature = "mpi")))]
+mod docs_rs;
 mod into_arg;
 mod object_ref;
 mod progress;
@@ -209,18 +213,27 @@ mod settings;
 mod task_options;
 
 pub use actor_ref::{Actor, ActorRef};
+#[cfg(feature = "mpi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
+pub use api::init_in;
+#[cfg(any(feature = "mpi", docsrs))]
+#[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
+pub use api::Role;
 pub use api::{
     as_completed, backend, cancel, cluster_resources, function_stats, get, get_each, get_timeout,
     in_flight, init, is_cancelled, is_initialized, max_in_flight, memory_stats, num_workers, put,
     record_timeline, schedule_rank, set_max_in_flight, shutdown, transfer_stats, wait,
     wait_timeout, worker_stats, write_timeline, AsCompleted, GetRefs,
 };
-#[cfg(feature = "mpi")]
-pub use api::{init_in, Role};
+// docs.rs has no MPI library: stand-ins show these items there (see `docs_rs`).
 #[cfg(feature = "stream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stream")))]
 pub use awaiting::CompletedStream;
 pub use awaiting::RefFuture;
 pub use cluster::HostResources;
+#[cfg(all(docsrs, not(feature = "mpi")))]
+#[doc(cfg(feature = "mpi"))]
+pub use docs_rs::{init_in, mpi};
 pub use error::Error;
 pub use executor::{MAX_CALL_DEPTH, MAX_EXECUTOR_THREADS, MAX_NESTED_DEPTH};
 pub use id::ObjectId;
@@ -228,6 +241,7 @@ pub use into_arg::IntoArg;
 /// The MPI bindings (rsmpi) unidist runs on, for [`init_in`]: the communicator it takes is of
 /// this crate's version.
 #[cfg(feature = "mpi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
 pub use mpi;
 pub use object::RemoteValue;
 pub use object_ref::ObjectRef;

@@ -69,6 +69,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "actor_ref",
             "api",
             "awaiting",
+            "docs_rs",
             "into_arg",
             "object_ref",
             "progress",
