@@ -12,7 +12,6 @@ case_tests! {
     program: CONTROL,
     cases: [
         deadlines_leave_a_straggler_running,
-        deadlines_inside_a_task,
         as_completed_follows_completion_order,
         as_completed_keeps_keys_and_failures,
         as_completed_stops_at_its_deadline,
@@ -32,6 +31,7 @@ case_tests! {
         refs_are_awaited_without_blocking,
         a_task_awaits_its_children,
         the_stream_of_results_follows_completion_order,
+        deadlines_inside_a_task,
     ],
     configs: {
         local2 => |case| support::run(CONTROL, &["local", "2", case], &[("UNIDIST_CPUS", "2")]),

@@ -168,8 +168,10 @@ pub(crate) struct Pool {
     cancelled: Mutex<HashSet<ObjectId>>,
     /// The length of `cancelled`, so that the tasks of a job that cancels nothing take no lock.
     cancels: AtomicUsize,
-    /// Tasks running now, by function (see `unidist::function_stats`).
-    running: Mutex<HashMap<u64, u64>>,
+    /// The function of the task each thread runs now (0: none), by the thread's number (its
+    /// lane: 0 for the worker's loop thread, executor threads from 1); a thread that runs a
+    /// task inside another's wait shows the inner one (see `unidist::function_stats`).
+    running: Box<[AtomicU64]>,
 }
 
 impl Pool {
@@ -204,7 +206,7 @@ impl Pool {
             inline_running: AtomicBool::new(false),
             cancelled: Mutex::new(HashSet::new()),
             cancels: AtomicUsize::new(0),
-            running: Mutex::new(HashMap::new()),
+            running: (0..=MAX_EXECUTOR_THREADS).map(|_| AtomicU64::new(0)).collect(),
         })
     }
 
@@ -268,20 +270,14 @@ impl Pool {
 
     /// Tasks running now, by function.
     pub(crate) fn running(&self) -> HashMap<u64, u64> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Counts a task of `function` as running (`by` 1), or no longer (`by` -1).
-    fn count_running(&self, function: u64, starts: bool) {
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if starts {
-            *running.entry(function).or_default() += 1;
-        } else if let Some(n) = running.get_mut(&function) {
-            *n -= 1;
-            if *n == 0 {
-                running.remove(&function);
+        let mut running = HashMap::new();
+        for slot in self.running.iter() {
+            let function = slot.load(Ordering::Relaxed);
+            if function != 0 {
+                *running.entry(function).or_default() += 1;
             }
         }
+        running
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -619,12 +615,15 @@ impl Pool {
     fn compute(self: &Arc<Self>, job: Job, depth: usize) -> Command {
         let (first_output, function) = (job.task.first_output, job.task.function);
         let context = context::enter_task(Arc::clone(self) as Arc<dyn TaskHost>, depth);
-        self.count_running(function, true);
+        let slot = &self.running[(timeline::lane() as usize).min(MAX_EXECUTOR_THREADS)];
+        // Only this thread writes its slot: no read-modify-write needed.
+        let outer = slot.load(Ordering::Relaxed);
+        slot.store(function, Ordering::Relaxed);
         let started = Instant::now();
         let outputs = invoke::run(self.rank, job); // catches the task's panics
         let ended = Instant::now();
         let took = Some(ended - started);
-        self.count_running(function, false);
+        slot.store(outer, Ordering::Relaxed);
         if timeline::on() {
             let (start, end) = (timeline::nanos(started), timeline::nanos(ended));
             let failed = outputs.first().is_some_and(Object::is_error);

@@ -5,6 +5,7 @@
 //! one ID, and the ranks compare a digest of their tables (see `runtime`).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -114,6 +115,31 @@ impl RemoteFunction {
 
     pub(crate) fn invoke(&self) -> Invoke {
         self.invoke
+    }
+}
+
+/// A map keyed by function ID. The IDs are hashes already, so the map uses them as they are
+/// instead of hashing them again (it is updated once per task on the workers and the root).
+pub(crate) type FunctionMap<V> = HashMap<u64, V, BuildHasherDefault<FunctionIdHasher>>;
+
+/// Hashes a function ID to itself (see [`FunctionMap`]).
+#[derive(Default)]
+pub(crate) struct FunctionIdHasher(u64);
+
+impl Hasher for FunctionIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64`s are hashed here; anything else is folded in, FNV style.
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id;
     }
 }
 

@@ -24,6 +24,7 @@ use crate::invoke::makes;
 use crate::object::Object;
 use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Task};
+use crate::registry::FunctionMap;
 use crate::reply::{Answer, Reply};
 use crate::scheduler::{HostAware, RoundRobin};
 use crate::stats::{FunctionCounts, RankStats, WorkerStats};
@@ -83,8 +84,6 @@ struct Entry {
     maker_reads: bool,
     /// The object's encoded bytes, once the root learns them (0 until then).
     bytes: u64,
-    /// Done, as a failure (an error in place of its value).
-    failed: bool,
     get_waiters: Vec<u64>,
     wait_waiters: Vec<u64>,
 }
@@ -100,7 +99,6 @@ impl Entry {
             released: false,
             maker_reads: false,
             bytes,
-            failed: false,
             get_waiters: Vec::new(),
             wait_waiters: Vec::new(),
         }
@@ -203,7 +201,10 @@ pub(crate) struct Root {
     /// Objects that have become done so far (their `order`).
     completed: u64,
     /// Tasks submitted so far, by function ID (see `unidist::function_stats`).
-    submitted: HashMap<u64, u64>,
+    submitted: FunctionMap<u64>,
+    /// Objects that are done as failures (an error in place of the value), until freed: kept
+    /// beside `objects`, whose entries a flag would make larger for every object.
+    failed: HashSet<ObjectId>,
     stats_calls: VecDeque<StatsCall>,
     timeline_calls: VecDeque<TimelineCall>,
     /// Objects to free on the workers, sent in batches.
@@ -281,7 +282,8 @@ impl Root {
             waiters: HashMap::new(),
             next_waiter: 0,
             timed: HashMap::new(),
-            submitted: HashMap::new(),
+            submitted: FunctionMap::default(),
+            failed: HashSet::new(),
             completed: 0,
             stats_calls: VecDeque::new(),
             timeline_calls: VecDeque::new(),
@@ -518,7 +520,9 @@ impl Root {
             let id = task.first_output.offset(k);
             let mut entry = Entry::new(0, true, object.len() as u64);
             entry.released = self.objects.get(&id).is_some_and(|e| e.released);
-            entry.failed = object.is_error();
+            if object.is_error() {
+                self.failed.insert(id);
+            }
             self.completed += 1;
             entry.order = self.completed;
             self.objects.insert(id, entry);
@@ -754,7 +758,9 @@ impl Root {
             let id = first_output.offset(k);
             if let (Some(entry), Some(bytes)) = (self.objects.get_mut(&id), sizes.get(k)) {
                 entry.bytes = *bytes;
-                entry.failed = failed;
+                if failed {
+                    self.failed.insert(id);
+                }
             }
             self.mark_done(id);
             self.try_free(id);
@@ -980,6 +986,9 @@ impl Root {
             return;
         }
         let entry = self.objects.remove(&id).expect("present");
+        if !self.failed.is_empty() {
+            self.failed.remove(&id);
+        }
         for holder in entry.holders {
             if holder == 0 {
                 self.store.remove(id);
@@ -1137,9 +1146,9 @@ impl Node for Root {
                     self.release(id);
                 }
             }
-            Message::StatsReply(stats) => self.stats_reply(stats, out),
+            Message::StatsReply(stats) => self.stats_reply(*stats, out),
             Message::ClockEcho { now } => self.clock_echo(from, now, out),
-            Message::TimelineReply(timeline) => self.timeline_reply(timeline, out),
+            Message::TimelineReply(timeline) => self.timeline_reply(*timeline, out),
             Message::HoldActor(actor) => self.hold_actor(actor),
             Message::Cancel(ids) => self.cancel(ids, out),
             Message::Retry(task) => self.retry(from, task, out),
@@ -1163,9 +1172,9 @@ impl Node for Root {
                 self.wait(ids, num_returns, WaitFor::Here(reply), token.map(|t| (0, t)))
             }
             Command::Count { ids, reply } => {
-                let done = |id: &&ObjectId| self.objects.get(id).filter(|e| e.done);
-                let done: Vec<&Entry> = ids.iter().filter_map(|id| done(&id)).collect();
-                let failed = done.iter().filter(|e| e.failed).count();
+                let done = |id: &ObjectId| self.objects.get(id).is_some_and(|e| e.done);
+                let done: Vec<&ObjectId> = ids.iter().filter(|id| done(id)).collect();
+                let failed = done.iter().filter(|id| self.failed.contains(id)).count();
                 reply.complete(Answer::Counts { done: done.len(), failed });
             }
             Command::WaitExpired(token) => self.wait_expired((0, token)),
@@ -1823,6 +1832,13 @@ mod tests {
         assert!(answer.try_recv().is_err(), "answered once");
     }
 
+    /// The root keeps an entry per live object: a flag more would make each 8 bytes larger, and
+    /// the root's throughput measurably lower (BENCHMARKS.md); rare facts live beside them.
+    #[test]
+    fn an_object_s_entry_stays_small() {
+        assert!(std::mem::size_of::<Entry>() <= 96, "{}", std::mem::size_of::<Entry>());
+    }
+
     #[test]
     fn a_count_says_how_many_objects_are_done_and_how_many_of_those_failed() {
         let (mut root, mut out) = root(2);
@@ -2047,13 +2063,13 @@ mod tests {
             tasks: WorkerStats::new(1),
             functions: Vec::new(),
         };
-        root.on_message(1, Message::StatsReply(worker.clone()), &mut out);
+        root.on_message(1, Message::StatsReply(Box::new(worker.clone())), &mut out);
         root.flush(&mut out, false);
         // The peaks count anew once, at the round that answers.
         let second = ["1: StatsRequest, peak anew"];
         assert_eq!(sent(&mut out), second, "a second round, after the cleanups");
         assert!(stats.try_recv().is_err());
-        root.on_message(1, Message::StatsReply(worker), &mut out);
+        root.on_message(1, Message::StatsReply(Box::new(worker)), &mut out);
         let all = stats.try_recv().expect("answered after the second round");
         assert_eq!(all.iter().map(|s| s.memory.rank).collect::<Vec<_>>(), [0, 1]);
         assert_eq!((all[0].memory.objects, all[0].memory.bytes), (1, kept.len() as u64));

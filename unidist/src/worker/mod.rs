@@ -30,6 +30,7 @@ use crate::invoke::Job;
 use crate::object::Object;
 use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Task};
+use crate::registry::FunctionMap;
 use crate::registry::{self, RemoteFunction};
 use crate::reply::{Answer, Reply};
 use crate::stats::{FunctionCounts, RankStats, WorkerStats};
@@ -79,7 +80,7 @@ pub(crate) struct Worker {
     tasks: WorkerStats,
     /// What the tasks of each function did here, by function ID (see
     /// `unidist::function_stats`; the pool counts those running).
-    functions: HashMap<u64, FunctionCounts>,
+    functions: FunctionMap<FunctionCounts>,
     /// Tasks the root asked back (`Reclaim`) and this worker could not give then, and the
     /// length of its queue when it last tried: it gives them as they become ready.
     owed: usize,
@@ -123,7 +124,7 @@ impl Worker {
             heartbeat: None,
             submits: 0,
             tasks: WorkerStats::new(rank),
-            functions: HashMap::new(),
+            functions: FunctionMap::default(),
             owed: 0,
             owed_tried_at: 0,
             said_idle: false,
@@ -451,7 +452,7 @@ impl Node for Worker {
             }
             Message::TimelineRequest => {
                 let timeline = crate::timeline::copy(out.stats.rank);
-                out.send(0, Message::TimelineReply(timeline));
+                out.send(0, Message::TimelineReply(Box::new(timeline)));
             }
             Message::StatsRequest { reset_peak } => {
                 let tasks = if reset_peak { self.tasks.read_and_reset_peak() } else { self.tasks };
@@ -465,7 +466,7 @@ impl Node for Worker {
                     tasks,
                     functions: functions.into_iter().collect(),
                 };
-                out.send(0, Message::StatsReply(stats))
+                out.send(0, Message::StatsReply(Box::new(stats)))
             }
             // The job is over: tasks still queued or waiting for inputs are abandoned without a
             // result (nobody is left to read one), and a task blocked in `get` or `wait` fails
@@ -492,22 +493,24 @@ impl Node for Worker {
                 if self.pool.take_cancelled(first_output) {
                     outputs = crate::invoke::cancelled(first_output, outputs.len());
                 }
+                let failed = outputs.first().is_some_and(Object::is_error);
+                // A task that may run again and panicked goes back to the root.
+                let retry = match self.retryable.is_empty() {
+                    true => None,
+                    false => self.retryable.remove(&first_output).filter(|_| {
+                        let error = outputs.first().and_then(|o| o.error(first_output));
+                        matches!(error, Some(crate::error::Error::TaskPanicked { .. }))
+                    }),
+                };
                 let counts = self.functions.entry(function).or_default();
                 if let Some(took) = took {
                     counts.runs += 1;
                     counts.nanos += u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
                 }
-                if !self.retryable.is_empty() {
-                    if let Some(task) = self.retryable.remove(&first_output) {
-                        let error = outputs.first().and_then(|o| o.error(first_output));
-                        if matches!(error, Some(crate::error::Error::TaskPanicked { .. })) {
-                            self.tasks.gave_back(1);
-                            return self.retry(task, out);
-                        }
-                    }
+                if let Some(task) = retry {
+                    self.tasks.gave_back(1);
+                    return self.retry(task, out);
                 }
-                let counts = self.functions.entry(function).or_default();
-                let failed = outputs.first().is_some_and(Object::is_error);
                 if failed {
                     counts.failed += 1;
                 } else {
@@ -693,7 +696,7 @@ mod tests {
             let batches: Vec<(Rank, Vec<Message>)> = self.out.drain().collect();
             match &batches[..] {
                 [(0, batch)] => match &batch[..] {
-                    [Message::StatsReply(stats)] => stats.clone(),
+                    [Message::StatsReply(stats)] => (**stats).clone(),
                     other => panic!("expected one StatsReply, got {} messages", other.len()),
                 },
                 _ => panic!("expected one batch to the root"),
