@@ -147,9 +147,6 @@ pub(crate) enum Message {
     /// worker → root: a task of the worker waits until `num_returns` of `ids` are done;
     /// `timed` if it has a deadline, so may give up (`WaitExpired`).
     WaitFor { request: u64, ids: Vec<ObjectId>, num_returns: usize, timed: bool },
-    /// worker → root: the task behind timed `WaitFor` `request` gave up waiting: answer it with
-    /// what is done now.
-    WaitExpired { request: u64 },
     /// root → worker: the answer to `WaitFor` `request`: which objects are done.
     WaitDone { request: u64, flags: Vec<bool> },
     /// worker → root: tasks of the worker dropped their last ref to these objects.
@@ -162,16 +159,6 @@ pub(crate) enum Message {
     /// worker → root: the counters (boxed, as below: a large variant would make every
     /// message as large).
     StatsReply(Box<RankStats>),
-    /// root → worker: start or stop recording the timeline.
-    Record { on: bool },
-    /// root → worker: answer at once with the time on your clock (see `timeline`).
-    ClockProbe,
-    /// worker → root: the time on its clock when it read a `ClockProbe`, in nanoseconds.
-    ClockEcho { now: u64 },
-    /// root → worker: send what you recorded.
-    TimelineRequest,
-    /// worker → root: what it recorded.
-    TimelineReply(Box<RankTimeline>),
     /// On the MPI wire only, in place of a large `Data`: the `len` bytes of object `id` (of type
     /// `type_fp`) follow this batch as messages of their own (see `transport::mpi`).
     Payload { id: ObjectId, type_fp: u64, len: u64 },
@@ -218,6 +205,19 @@ pub(crate) enum Message {
     /// this run): place it again, on another worker where there is one. Like a task given back,
     /// its results are stale here until `Forget`.
     Retry(Task),
+    /// worker → root: the task behind timed `WaitFor` `request` gave up waiting: answer it with
+    /// what is done now.
+    WaitExpired { request: u64 },
+    /// root → worker: start or stop recording the timeline.
+    Record { on: bool },
+    /// root → worker: answer at once with the time on your clock (see `timeline`).
+    ClockProbe,
+    /// worker → root: the time on its clock when it read a `ClockProbe`, in nanoseconds.
+    ClockEcho { now: u64 },
+    /// root → worker: send what you recorded.
+    TimelineRequest,
+    /// worker → root: what it recorded.
+    TimelineReply(Box<RankTimeline>),
 }
 
 /// A raw MPI ping-pong between the root and worker 1 on a tag of its own, outside the protocol:
@@ -398,6 +398,15 @@ mod tests {
     /// `Vec<Message>`): large payloads are boxed, so that the messages of every task stay small.
     /// When this bound grew from 64 to 112 bytes (the statistics replies), the local backend's
     /// throughput fell by 6 to 9% (BENCHMARKS.md).
+    /// The wire names a message by its variant's index: new variants go at the end, so that a
+    /// rank's bytes keep their meaning, and `tests/programs/faults.rs`, which writes a corrupt
+    /// `Payload` batch by hand (`[1, 14, ..]`), stays right.
+    #[test]
+    fn a_payload_is_still_variant_14_on_the_wire() {
+        let payload = Message::Payload { id: ObjectId::new(5, 7), type_fp: 0, len: 1 };
+        assert_eq!(codec::encode(&vec![payload]).expect("encodes")[..2], [1, 14]);
+    }
+
     #[test]
     fn a_message_stays_small() {
         assert!(std::mem::size_of::<Message>() <= 64, "{}", std::mem::size_of::<Message>());
