@@ -7,6 +7,8 @@
 
 #[path = "cases.rs"]
 mod cases;
+#[path = "release.rs"]
+mod release;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::IntoFuture;
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
+use release::{straggler, Flag, PATIENCE};
 use unidist::{actor, remote, ActorRef, Error, ObjectRef, TaskOptions};
 
 const CASES: &[&str] = &[
@@ -40,24 +43,6 @@ const CASES: &[&str] = &[
     "the_stream_of_results_follows_completion_order",
     "deadlines_inside_a_task",
 ];
-
-/// How long a straggler waits for its release file before it gives up (so a broken case fails
-/// instead of hanging).
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Returns `value` once the file `release` exists (or after [`PATIENCE`]: then `u64::MAX`).
-#[remote]
-fn straggler(release: PathBuf, value: u64) -> u64 {
-    let deadline = Instant::now() + PATIENCE;
-    while !release.exists() {
-        if Instant::now() > deadline {
-            return u64::MAX;
-        }
-        // Waiting on a file: a millisecond is far below the patience.
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    value
-}
 
 /// The timed calls from inside a task: a straggler child (released by the file `release`, which
 /// this task creates at the end) is left running by each, and its ref stays valid. Panics,
@@ -231,28 +216,6 @@ impl Total {
 #[remote]
 fn greet(name: String) -> String {
     format!("hello, {name}")
-}
-
-/// A fresh file path for a case's release flag, removed when the case ends.
-struct Flag(PathBuf);
-
-impl Flag {
-    fn new(case: &str) -> Flag {
-        let path =
-            std::env::temp_dir().join(format!("unidist-control-{}-{case}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        Flag(path)
-    }
-
-    fn raise(&self) {
-        std::fs::write(&self.0, b"").expect("the temporary directory is writable");
-    }
-}
-
-impl Drop for Flag {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// A fresh directory for the files a case's tasks leave, removed when the case ends.

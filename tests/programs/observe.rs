@@ -6,10 +6,12 @@
 
 #[path = "cases.rs"]
 mod cases;
+#[path = "release.rs"]
+mod release;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use release::{straggler, Flag, PATIENCE};
 use serde_json::Value;
 use unidist::{remote, FunctionStats};
 
@@ -18,24 +20,6 @@ const CASES: &[&str] = &[
     "the_timeline_has_every_task_lane_and_transfer",
     "progress_bars_count_done_and_failed",
 ];
-
-/// How long a task waits for its release file before it gives up (so a broken case fails
-/// instead of hanging).
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Returns `value` once the file `release` exists (`u64::MAX` after [`PATIENCE`]).
-#[remote]
-fn held(release: PathBuf, value: u64) -> u64 {
-    let deadline = Instant::now() + PATIENCE;
-    while !release.exists() {
-        if Instant::now() > deadline {
-            return u64::MAX;
-        }
-        // Waiting on a file: a millisecond is far below the patience.
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    value
-}
 
 #[remote]
 fn checked(x: u64) -> u64 {
@@ -117,32 +101,6 @@ fn stats_of(name: &str) -> FunctionStats {
     all.into_iter().find(|f| f.function.ends_with(&suffix)).unwrap_or_default()
 }
 
-/// A file that does not exist yet, removed when dropped.
-struct Flag(PathBuf);
-
-impl Flag {
-    fn new(case: &str) -> Flag {
-        let name = format!("unidist-observe-{}-{case}", std::process::id());
-        let path = std::env::temp_dir().join(name);
-        let _ = std::fs::remove_file(&path);
-        Flag(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn raise(&self) {
-        std::fs::write(&self.0, b"").expect("the temporary directory is writable");
-    }
-}
-
-impl Drop for Flag {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 fn main() {
     let cases = cases::Cases::from_args("observe", CASES);
     unidist::init();
@@ -179,16 +137,16 @@ fn main() {
         // A task that runs until released counts as running meanwhile, on whichever rank runs
         // it, and as done afterwards.
         let flag = Flag::new("running");
-        let r = held::remote(flag.path().to_path_buf(), 7);
+        let r = straggler::remote(flag.0.clone(), 7);
         let deadline = Instant::now() + PATIENCE;
-        while stats_of("held").running == 0 {
+        while stats_of("straggler").running == 0 {
             assert!(Instant::now() < deadline, "the held task never counted as running");
             std::thread::yield_now();
         }
-        assert_eq!((stats_of("held").running, stats_of("held").done), (1, 0));
+        assert_eq!((stats_of("straggler").running, stats_of("straggler").done), (1, 0));
         flag.raise();
         assert_eq!(unidist::get(&r).unwrap(), 7);
-        let held = stats_of("held");
+        let held = stats_of("straggler");
         assert_eq!((held.submitted, held.running, held.done), (1, 0, 1), "{held:?}");
     });
 

@@ -2,7 +2,7 @@
 //! refs and [`as_completed`](crate::as_completed). Off unless asked for (`UNIDIST_PROGRESS`, or
 //! [`set_progress`]); drawn by indicatif.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
@@ -46,8 +46,9 @@ pub fn progress() -> Progress {
     }
 }
 
-/// A bar on stderr, if one shows for a wait named `what` over `total` objects.
-pub(crate) struct Bar(ProgressBar);
+/// A bar on stderr, if one shows for a wait named `what` over `total` objects, and the
+/// failures it shows.
+pub(crate) struct Bar(ProgressBar, AtomicU64);
 
 impl Bar {
     pub(crate) fn new(what: &str, total: usize) -> Option<Bar> {
@@ -79,20 +80,21 @@ impl Bar {
         bar.set_message("0");
         // Redrawn while the program blocks, so the time and rate stay current.
         bar.enable_steady_tick(Duration::from_millis(250));
-        Some(Bar(bar))
+        Some(Bar(bar, AtomicU64::new(0)))
     }
 
     /// `done` objects are done, `failed` of them failures.
     pub(crate) fn set(&self, done: usize, failed: usize) {
         self.0.set_position(done as u64);
+        self.1.store(failed as u64, Ordering::Relaxed);
         self.0.set_message(failed.to_string());
     }
 
     /// One more done (a failure if `failed`).
     pub(crate) fn advance(&self, failed: bool) {
         if failed {
-            let so_far: u64 = self.0.message().parse().unwrap_or(0);
-            self.0.set_message((so_far + 1).to_string());
+            let so_far = self.1.fetch_add(1, Ordering::Relaxed) + 1;
+            self.0.set_message(so_far.to_string());
         }
         self.0.inc(1);
     }
