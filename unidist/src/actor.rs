@@ -7,8 +7,8 @@
 //! time in that order (see `protocol::ActorCall`), so the lock here is never contended; it only
 //! makes the state reachable from whichever executor thread runs the call.
 
+use rustc_hash::FxHashMap;
 use std::any::Any;
-use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -26,8 +26,8 @@ enum State {
 
 type Slot = Arc<Mutex<State>>;
 
-fn states() -> MutexGuard<'static, HashMap<ObjectId, Slot>> {
-    static STATES: OnceLock<Mutex<HashMap<ObjectId, Slot>>> = OnceLock::new();
+fn states() -> MutexGuard<'static, FxHashMap<ObjectId, Slot>> {
+    static STATES: OnceLock<Mutex<FxHashMap<ObjectId, Slot>>> = OnceLock::new();
     STATES.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -13,7 +13,9 @@
 //! blocked task can always run the task it waits for, the bounds never leave that task ready
 //! with no thread allowed to take it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
@@ -83,9 +85,9 @@ enum Patience {
 struct State {
     /// Jobs whose inputs are all here, oldest first.
     ready: VecDeque<Job>,
-    answers: HashMap<u64, Answer>,
+    answers: FxHashMap<u64, Answer>,
     /// Results of tasks submitted by tasks here that the root has not placed yet.
-    expected: HashSet<ObjectId>,
+    expected: FxHashSet<ObjectId>,
     /// Threads waiting, each woken on its own (no thundering herd).
     sleepers: Vec<Sleeper>,
     /// Idle threads that run the worker's loop while they wait for a job (see `Pool::serve`):
@@ -165,7 +167,7 @@ pub(crate) struct Pool {
     /// Tasks cancelled after they left the queue (running, waiting for their turn as an actor's
     /// call, or already done), by first result: read by `is_cancelled`, taken when the task ends
     /// or its first result is freed.
-    cancelled: Mutex<HashSet<ObjectId>>,
+    cancelled: Mutex<FxHashSet<ObjectId>>,
     /// The length of `cancelled`, so that the tasks of a job that cancels nothing take no lock.
     cancels: AtomicUsize,
     /// The function of the task each thread runs now (0: none), by the thread's number (its
@@ -191,8 +193,8 @@ impl Pool {
             mailbox,
             state: Mutex::new(State {
                 ready: VecDeque::new(),
-                answers: HashMap::new(),
-                expected: HashSet::new(),
+                answers: FxHashMap::default(),
+                expected: FxHashSet::default(),
                 sleepers: Vec::new(),
                 polling: 0,
                 threads: 0,
@@ -204,7 +206,7 @@ impl Pool {
             queued: AtomicUsize::new(0),
             computing: AtomicUsize::new(0),
             inline_running: AtomicBool::new(false),
-            cancelled: Mutex::new(HashSet::new()),
+            cancelled: Mutex::new(FxHashSet::default()),
             cancels: AtomicUsize::new(0),
             running: (0..=MAX_EXECUTOR_THREADS).map(|_| AtomicU64::new(0)).collect(),
         })
@@ -220,7 +222,7 @@ impl Pool {
         job
     }
 
-    fn cancelled_set(&self) -> MutexGuard<'_, HashSet<ObjectId>> {
+    fn cancelled_set(&self) -> MutexGuard<'_, FxHashSet<ObjectId>> {
         self.cancelled.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -269,8 +271,8 @@ impl Pool {
     }
 
     /// Tasks running now, by function.
-    pub(crate) fn running(&self) -> HashMap<u64, u64> {
-        let mut running = HashMap::new();
+    pub(crate) fn running(&self) -> FxHashMap<u64, u64> {
+        let mut running = FxHashMap::default();
         for slot in self.running.iter() {
             let function = slot.load(Ordering::Relaxed);
             if function != 0 {

@@ -1,13 +1,13 @@
 //! The objects one rank holds, with a count of their bytes.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::id::ObjectId;
 use crate::object::Object;
 
 #[derive(Default)]
 pub(crate) struct ObjectStore {
-    objects: HashMap<ObjectId, Object>,
+    objects: FxHashMap<ObjectId, Object>,
     bytes: usize,
 }
 

@@ -4,8 +4,6 @@
 //! Only IDs cross ranks, so at `init` every rank checks that its table has no two functions with
 //! one ID, and the ranks compare a digest of their tables (see `runtime`).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -118,30 +116,8 @@ impl RemoteFunction {
     }
 }
 
-/// A map keyed by function ID. The IDs are hashes already, so the map uses them as they are
-/// instead of hashing them again (it is updated once per task on the workers and the root).
-pub(crate) type FunctionMap<V> = HashMap<u64, V, BuildHasherDefault<FunctionIdHasher>>;
-
-/// Hashes a function ID to itself (see [`FunctionMap`]).
-#[derive(Default)]
-pub(crate) struct FunctionIdHasher(u64);
-
-impl Hasher for FunctionIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64`s are hashed here; anything else is folded in, FNV style.
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id;
-    }
-}
+/// A map keyed by function ID, hashed with FxHash (the runtime looks one up for every task).
+pub(crate) type FunctionMap<V> = rustc_hash::FxHashMap<u64, V>;
 
 /// The stable ID of a function: FNV-1a of its full path (`module_path!()` and name).
 pub const fn function_id(path: &str) -> u64 {
@@ -149,8 +125,8 @@ pub const fn function_id(path: &str) -> u64 {
 }
 
 struct Table {
-    by_id: HashMap<u64, &'static RemoteFunction>,
-    profiles: HashMap<u64, Profile>,
+    by_id: FunctionMap<&'static RemoteFunction>,
+    profiles: FunctionMap<Profile>,
     /// Two functions whose paths hash to one ID, if any.
     collision: Option<(&'static str, &'static str)>,
     #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
@@ -164,7 +140,7 @@ fn table() -> &'static Table {
 
 fn build(mut all: Vec<&'static RemoteFunction>) -> Table {
     all.sort_by_key(|f| (f.id, f.path));
-    let mut by_id = HashMap::with_capacity(all.len());
+    let mut by_id = FunctionMap::with_capacity_and_hasher(all.len(), Default::default());
     let mut collision = None;
     let mut text = String::new();
     for f in &all {

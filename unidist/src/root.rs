@@ -10,7 +10,9 @@
 //! It also moves queued tasks from busy workers to hungry ones (work stealing: `balance`,
 //! `returned`, `place_moved`); a task is not tied to its worker until it starts there.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -191,20 +193,20 @@ pub(crate) struct Root {
     size: usize,
     scheduler: Arc<RoundRobin>,
     store: ObjectStore,
-    objects: HashMap<ObjectId, Entry>,
-    running: HashMap<ObjectId, RunningTask>,
-    waiters: HashMap<u64, Waiter>,
+    objects: FxHashMap<ObjectId, Entry>,
+    running: FxHashMap<ObjectId, RunningTask>,
+    waiters: FxHashMap<u64, Waiter>,
     next_waiter: u64,
     /// The waiters of `get`s and `wait`s that their caller may give up, by the caller's
     /// [`Token`].
-    timed: HashMap<Token, u64>,
+    timed: FxHashMap<Token, u64>,
     /// Objects that have become done so far (their `order`).
     completed: u64,
     /// Tasks submitted so far, by function ID (see `unidist::function_stats`).
     submitted: FunctionMap<u64>,
     /// Objects that are done as failures (an error in place of the value), until freed: kept
     /// beside `objects`, whose entries a flag would make larger for every object.
-    failed: HashSet<ObjectId>,
+    failed: FxHashSet<ObjectId>,
     stats_calls: VecDeque<StatsCall>,
     timeline_calls: VecDeque<TimelineCall>,
     /// Objects to free on the workers, sent in batches.
@@ -241,10 +243,10 @@ pub(crate) struct Root {
     in_flight: Option<Arc<InFlight>>,
     /// Tasks asked to cancel and not done yet, by first result: a task placed again (given
     /// back by its worker) is sent its `Cancel` again after its `Submit`.
-    cancelling: HashSet<ObjectId>,
+    cancelling: FxHashSet<ObjectId>,
     /// The actors of the job that have not been sent their last call, by actor (see
     /// `protocol::ActorCall`).
-    actors: HashMap<ObjectId, ActorEntry>,
+    actors: FxHashMap<ObjectId, ActorEntry>,
 }
 
 /// What the root knows of one actor.
@@ -277,13 +279,13 @@ impl Root {
             size,
             scheduler,
             store: ObjectStore::default(),
-            objects: HashMap::new(),
-            running: HashMap::new(),
-            waiters: HashMap::new(),
+            objects: FxHashMap::default(),
+            running: FxHashMap::default(),
+            waiters: FxHashMap::default(),
             next_waiter: 0,
-            timed: HashMap::new(),
+            timed: FxHashMap::default(),
             submitted: FunctionMap::default(),
-            failed: HashSet::new(),
+            failed: FxHashSet::default(),
             completed: 0,
             stats_calls: VecDeque::new(),
             timeline_calls: VecDeque::new(),
@@ -303,8 +305,8 @@ impl Root {
             submits: vec![0; size],
             spare: VecDeque::new(),
             in_flight: None,
-            cancelling: HashSet::new(),
-            actors: HashMap::new(),
+            cancelling: FxHashSet::default(),
+            actors: FxHashMap::default(),
         }
     }
 
@@ -1269,7 +1271,7 @@ impl Node for Root {
 /// The largest input of `task` whose size is known (it is done), and a rank holding it: the
 /// worker `picked` if it holds it, else the rank that made it.
 fn largest_input(
-    objects: &HashMap<ObjectId, Entry>,
+    objects: &FxHashMap<ObjectId, Entry>,
     task: &Task,
     picked: Rank,
 ) -> Option<(Rank, u64)> {

@@ -2,7 +2,9 @@
 //! once every call the root numbered before it has finished (see `protocol::ActorCall`), so an
 //! actor runs one call at a time, in order, while the worker's other slots run other tasks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use crate::actor;
 use crate::id::ObjectId;
@@ -23,9 +25,9 @@ struct Queue {
 
 #[derive(Default)]
 pub(crate) struct ActorQueues {
-    queues: HashMap<ObjectId, Queue>,
+    queues: FxHashMap<ObjectId, Queue>,
     /// The actor of each call that runs, by its first output.
-    running: HashMap<ObjectId, ObjectId>,
+    running: FxHashMap<ObjectId, ObjectId>,
 }
 
 impl ActorQueues {

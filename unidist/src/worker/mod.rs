@@ -14,7 +14,9 @@
 mod actor_queue;
 pub(crate) mod command;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
 use actor_queue::ActorQueues;
@@ -50,24 +52,24 @@ struct Get {
 pub(crate) struct Worker {
     store: ObjectStore,
     /// Tasks waiting for inputs, by first output.
-    blocked: HashMap<ObjectId, Blocked>,
+    blocked: FxHashMap<ObjectId, Blocked>,
     /// For each missing input, the tasks waiting for it.
-    waiting_for: HashMap<ObjectId, Vec<ObjectId>>,
+    waiting_for: FxHashMap<ObjectId, Vec<ObjectId>>,
     /// Transfers asked for objects that are not made yet.
-    transfers: HashMap<ObjectId, Vec<Rank>>,
+    transfers: FxHashMap<ObjectId, Vec<Rank>>,
     /// Results of tasks given back to the root (`Reclaim`) until it says `Forget`: a
     /// `Transfer` of one of them is stale (the root sends it again to their new worker).
-    given_back: HashSet<ObjectId>,
+    given_back: FxHashSet<ObjectId>,
     /// `get`s of tasks, and the objects each waits for.
-    gets: HashMap<u64, Get>,
-    get_waiters: HashMap<ObjectId, Vec<u64>>,
+    gets: FxHashMap<u64, Get>,
+    get_waiters: FxHashMap<ObjectId, Vec<u64>>,
     next_get: u64,
     /// `wait`s of tasks that the root answers, by request, with the token of those that have
     /// a deadline.
-    waits: HashMap<u64, (Reply, Option<u64>)>,
+    waits: FxHashMap<u64, (Reply, Option<u64>)>,
     next_wait: u64,
     /// The requests of those `wait`s with a deadline, by the task's token.
-    timed_waits: HashMap<u64, u64>,
+    timed_waits: FxHashMap<u64, u64>,
     /// Refs dropped by tasks, sent to the root once per round.
     releases: Vec<ObjectId>,
     /// Ready tasks of quick functions, for the loop's own thread (see `take_inline`).
@@ -92,7 +94,7 @@ pub(crate) struct Worker {
     actors: ActorQueues,
     /// Tasks started here that may run again if they panic, as the root sent them, by first
     /// result (see `Message::Retry`).
-    retryable: HashMap<ObjectId, Task>,
+    retryable: FxHashMap<ObjectId, Task>,
     pool: Arc<Pool>,
     finished: bool,
 }
@@ -109,15 +111,15 @@ impl Worker {
     ) -> Worker {
         Worker {
             store: ObjectStore::default(),
-            blocked: HashMap::new(),
-            waiting_for: HashMap::new(),
-            transfers: HashMap::new(),
-            given_back: HashSet::new(),
-            gets: HashMap::new(),
-            get_waiters: HashMap::new(),
+            blocked: FxHashMap::default(),
+            waiting_for: FxHashMap::default(),
+            transfers: FxHashMap::default(),
+            given_back: FxHashSet::default(),
+            gets: FxHashMap::default(),
+            get_waiters: FxHashMap::default(),
             next_get: 0,
-            waits: HashMap::new(),
-            timed_waits: HashMap::new(),
+            waits: FxHashMap::default(),
+            timed_waits: FxHashMap::default(),
             next_wait: 0,
             releases: Vec::new(),
             inline: VecDeque::new(),
@@ -129,7 +131,7 @@ impl Worker {
             owed_tried_at: 0,
             said_idle: false,
             actors: ActorQueues::default(),
-            retryable: HashMap::new(),
+            retryable: FxHashMap::default(),
             pool: Pool::new(rank, size - 1, backend, mailbox, slots),
             finished: false,
         }
