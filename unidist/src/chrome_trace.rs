@@ -33,7 +33,7 @@ pub(crate) fn write(path: &Path, timelines: &[RankTimeline]) -> std::io::Result<
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
     let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if matches!(extension.as_deref(), Some("html" | "htm")) {
-        file.write_all(crate::timeline_page::page(&trace).as_bytes())?;
+        crate::timeline_page::write(&trace, &mut file)?;
     } else {
         serde_json::to_writer(&mut file, &trace)?;
     }
@@ -99,8 +99,12 @@ pub(crate) fn render(timelines: &[RankTimeline], name: impl Fn(u64) -> String) -
             }
         }
     }
-    // Each receipt with the earliest unpaired send of the same object between the same ranks.
+    // Each receipt with the earliest unpaired send of the same object between the same ranks (a
+    // rank's events come in batches per thread, not in time order).
     receipts.sort_by(|a, b| a.1.total_cmp(&b.1));
+    for sent in sends.values_mut() {
+        sent.make_contiguous().sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
     let mut flow = 0_u64;
     for (key @ (_, from, to), received) in receipts {
         let Some((sent, _)) = sends.get_mut(&key).and_then(VecDeque::pop_front) else { continue };
@@ -137,7 +141,7 @@ fn other_data(timelines: &[RankTimeline]) -> Value {
         .filter(|t| t.dropped > 0)
         .map(|t| {
             format!(
-                "rank {} recorded more than {MAX_EVENTS} events: the {} after those were dropped",
+                "rank {} recorded more than {MAX_EVENTS} events: {} more were dropped",
                 t.rank, t.dropped
             )
         })

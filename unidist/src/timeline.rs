@@ -3,22 +3,24 @@
 //! that blocked, and the objects it sent and received. Off by default, and then each place that
 //! could record costs one relaxed atomic load.
 //!
-//! Events are kept per rank in this process (the local backend's ranks share one process), at
-//! most [`MAX_EVENTS`] per rank; the ones past the cap are counted, not kept. Times are
+//! Each thread gathers its events in a batch of its own and hands full batches to its rank's store
+//! in this process (the local backend's ranks share one process); [`copy`] takes every thread's
+//! batch first, so the events of a rank are complete but not in time order. A rank keeps at
+//! most [`MAX_EVENTS`]; the ones past the cap are counted, not kept. Times are
 //! nanoseconds since this process's origin: the root aligns each worker's clock to its own when
 //! it gathers them (`Root`'s clock probes).
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::id::{ObjectId, Rank};
 
-/// The most events a rank keeps; later ones are counted as dropped.
+/// The most events a rank keeps; those handed over past it are counted as dropped.
 pub(crate) const MAX_EVENTS: usize = 1 << 20;
 
 /// A blocking call of the root's program or of a task.
@@ -57,13 +59,33 @@ pub(crate) struct RankTimeline {
 
 static ON: AtomicBool = AtomicBool::new(false);
 
-/// What each rank of this process keeps: its events, and how many it dropped.
-type Kept = HashMap<Rank, (Vec<Event>, u64)>;
+/// The events a thread gathers before it hands them to its rank's store: recording takes only
+/// the thread's own lock (uncontended but while [`copy`] collects), not one shared by every
+/// thread of the process.
+const BATCH: usize = 1024;
 
-static EVENTS: Mutex<Option<Kept>> = Mutex::new(None);
+/// What one thread recorded and has not handed to the store yet, all of rank `rank`.
+#[derive(Default)]
+struct Batch {
+    rank: Rank,
+    events: Vec<Event>,
+}
+
+/// What each rank of this process keeps: its events, and how many it dropped.
+type Kept = FxHashMap<Rank, (Vec<Event>, u64)>;
+
+static KEPT: Mutex<Option<Kept>> = Mutex::new(None);
+
+/// The batch of every thread that recorded, so that [`copy`] can take those not handed over.
+static BATCHES: Mutex<Vec<Arc<Mutex<Batch>>>> = Mutex::new(Vec::new());
 
 thread_local! {
     static LANE: Cell<u32> = const { Cell::new(0) };
+    static THREAD_BATCH: Arc<Mutex<Batch>> = {
+        let batch = Arc::default();
+        lock(&BATCHES).push(Arc::clone(&batch));
+        batch
+    };
 }
 
 fn origin() -> Instant {
@@ -102,8 +124,8 @@ pub(crate) fn lane() -> u32 {
     LANE.try_with(Cell::get).unwrap_or(0)
 }
 
-fn events() -> std::sync::MutexGuard<'static, Option<Kept>> {
-    EVENTS.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Keeps `event` of `rank`, if recording and below the cap.
@@ -111,18 +133,50 @@ pub(crate) fn record(rank: Rank, event: Event) {
     if !on() {
         return;
     }
-    let mut all = events();
-    let (kept, dropped) = all.get_or_insert_with(HashMap::new).entry(rank).or_default();
-    if kept.len() < MAX_EVENTS {
-        kept.push(event);
-    } else {
-        *dropped += 1;
+    let mut event = Some(event);
+    let _ = THREAD_BATCH.try_with(|batch| {
+        let mut batch = lock(batch);
+        if batch.rank != rank || batch.events.len() >= BATCH {
+            hand_over(&mut batch);
+            batch.rank = rank;
+        }
+        batch.events.extend(event.take());
+    });
+    // A thread past its thread-locals' end keeps its last events itself.
+    if let Some(event) = event {
+        hand_over(&mut Batch { rank, events: vec![event] });
     }
 }
 
-/// A copy of what `rank` recorded so far.
+/// Moves `batch`'s events into its rank's store, up to the cap, and counts the ones past it.
+fn hand_over(batch: &mut Batch) {
+    if batch.events.is_empty() {
+        return;
+    }
+    let mut all = lock(&KEPT);
+    let (kept, dropped) = all.get_or_insert_with(Kept::default).entry(batch.rank).or_default();
+    let room = MAX_EVENTS.saturating_sub(kept.len()).min(batch.events.len());
+    *dropped += (batch.events.len() - room) as u64;
+    kept.extend(batch.events.drain(..room));
+    batch.events.clear();
+}
+
+/// A copy of what `rank` recorded so far, from every thread.
 pub(crate) fn copy(rank: Rank) -> RankTimeline {
-    let all = events();
+    let mut batches = lock(&BATCHES);
+    for batch in batches.iter() {
+        hand_over(&mut lock(batch));
+    }
+    // Forget the batches of threads that have ended, with their last events handed over.
+    batches.retain(|batch| {
+        let ended = Arc::strong_count(batch) == 1;
+        if ended {
+            hand_over(&mut lock(batch));
+        }
+        !ended
+    });
+    drop(batches);
+    let all = lock(&KEPT);
     let (events, dropped) =
         all.as_ref().and_then(|all| all.get(&rank)).cloned().unwrap_or_default();
     RankTimeline { rank, events, dropped, ..Default::default() }
@@ -131,6 +185,9 @@ pub(crate) fn copy(rank: Rank) -> RankTimeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Held by the tests that turn recording on and off: the crate's tests share the process.
+    static RECORDING: Mutex<()> = Mutex::new(());
 
     #[test]
     fn events_are_kept_per_rank_only_while_on_and_lanes_are_per_thread() {
@@ -142,6 +199,7 @@ mod tests {
             end: start + 1,
             failed: false,
         };
+        let _recording = lock(&RECORDING);
         // Rank numbers of this test only: the tests of the crate share the process.
         record(901, task(1)); // off: not kept
         set(true);
@@ -158,5 +216,60 @@ mod tests {
         assert_eq!(copy(901), kept, "a copy leaves the events in place");
         assert!(copy(903).events.is_empty());
         assert!(now() >= nanos(Instant::now() - std::time::Duration::from_secs(1)));
+    }
+
+    fn moved(at: u64) -> Event {
+        Event::Moved { object: ObjectId::new(1, at), peer: 0, sent: true, bytes: 8, at }
+    }
+
+    #[test]
+    fn a_copy_takes_the_batches_of_every_thread_running_or_ended() {
+        let _recording = lock(&RECORDING);
+        set(true);
+        let each = (BATCH + 5) as u64;
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (go_on_tx, go_on_rx) = std::sync::mpsc::channel::<()>();
+        // One thread stays alive with a part batch, two end (one handed a full batch over).
+        let alive = std::thread::spawn(move || {
+            (0..5).for_each(|i| record(904, moved(i)));
+            started_tx.send(()).unwrap();
+            go_on_rx.recv().unwrap();
+        });
+        for thread in 1..=2 {
+            std::thread::spawn(move || {
+                (0..each).for_each(|i| record(904, moved(thread * each + i)))
+            })
+            .join()
+            .unwrap();
+        }
+        started_rx.recv().unwrap();
+        let mut got: Vec<u64> = copy(904)
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::Moved { at, .. } => *at,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        got.sort_unstable();
+        let want: Vec<u64> = (0..5).chain(each..3 * each).collect();
+        assert_eq!(got, want);
+        go_on_tx.send(()).unwrap();
+        alive.join().unwrap();
+        set(false);
+        assert_eq!(copy(904).events.len(), want.len(), "nothing twice once threads end");
+    }
+
+    #[test]
+    fn past_the_cap_events_are_counted_not_kept() {
+        let mut batch =
+            Batch { rank: 905, events: (0..MAX_EVENTS as u64 - 3).map(moved).collect() };
+        hand_over(&mut batch);
+        let mut batch = Batch { rank: 905, events: (0..10).map(moved).collect() };
+        hand_over(&mut batch);
+        assert!(batch.events.is_empty());
+        let kept = copy(905);
+        assert_eq!((kept.events.len(), kept.dropped), (MAX_EVENTS, 7));
+        assert_eq!(kept.events[MAX_EVENTS - 1], moved(2));
     }
 }
