@@ -133,7 +133,13 @@ fn across(len: u64) {
 }
 
 /// The cases, in the order they run.
-const CASES: &[&str] = &["put_task_get", "worker_to_worker", "many_in_one_batch"];
+const CASES: &[&str] =
+    &["put_task_get", "worker_to_worker", "many_in_one_batch", "kept_buffers_carry_no_old_bytes"];
+
+/// Sizes from 4 MiB up, where freed buffers are kept and reused: each larger or smaller than the
+/// one before, so a reused buffer is longer or shorter than the object written into it.
+const KEPT_SIZES: [u64; 6] =
+    [4 << 20, (8 << 20) + 5, (5 << 20) - 3, (4 << 20) + 1, 9 << 20, (6 << 20) + 7];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -189,6 +195,27 @@ fn main() {
                 *v == local_pattern(200_000 + k as u64, k as u8),
                 "object {k} of a batch changed"
             );
+        }
+    });
+
+    // Freed large buffers are written again by later objects (`memory_stats` frees everything
+    // dropped before it, on every rank): each object must come out as it went in, with no byte
+    // of an earlier one, as a `put`, a task's input and result, and a `Vec<u8>` decoded.
+    cases.run("kept_buffers_carry_no_old_bytes", || {
+        for (round, len) in KEPT_SIZES.into_iter().enumerate() {
+            let seed = 11 + round as u8;
+            let value = local_pattern(len, seed);
+            let back = unidist::get(&same_bytes::remote(unidist::put(value.clone()))).unwrap();
+            assert!(back == value, "round {round}: a {len}-byte put-task-get changed");
+            let made = pattern::remote(len, seed);
+            let digests: Vec<_> = (0..workers).map(|_| digest::remote(&made)).collect();
+            for d in unidist::get(&digests).unwrap() {
+                assert_eq!(d, local_digest(&value), "round {round}: a {len}-byte input changed");
+            }
+            assert!(unidist::get(&made).unwrap() == value, "round {round}: a result changed");
+            drop((back, made, digests));
+            let held: u64 = unidist::memory_stats().iter().map(|m| m.objects).sum();
+            assert_eq!(held, 0, "round {round}: every object freed");
         }
     });
 

@@ -82,7 +82,7 @@ pub(crate) fn decode_value<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Resul
 
 /// The one-copy path for vectors of plain numbers.
 mod flat {
-    use std::any::Any;
+    use std::any::{Any, TypeId};
 
     /// A number whose bincode encoding (standard config) is its little-endian bytes and whose
     /// every bit pattern is a valid value.
@@ -105,7 +105,8 @@ mod flat {
         }
         let v = value.downcast_ref::<Vec<E>>()?;
         let prefix = super::encode(&(v.len() as u64)).expect("a u64 always encodes");
-        let mut out = crate::buffer::with_capacity(prefix.len() + std::mem::size_of_val(&v[..]));
+        let size = prefix.len() + std::mem::size_of_val(&v[..]);
+        let mut out = crate::buffer::bytes_with_capacity(size);
         out.extend_from_slice(&prefix);
         // SAFETY: `E: Plain` has no padding: its memory is initialized bytes.
         let bytes = unsafe {
@@ -117,9 +118,7 @@ mod flat {
 
     /// `Some(result)` if `T` is `Vec<E>`.
     pub(super) fn decode<T: 'static, E: Plain>(bytes: &[u8]) -> Option<Result<T, String>> {
-        if cfg!(target_endian = "big")
-            || std::any::TypeId::of::<T>() != std::any::TypeId::of::<Vec<E>>()
-        {
+        if cfg!(target_endian = "big") || TypeId::of::<T>() != TypeId::of::<Vec<E>>() {
             return None;
         }
         let vec = decode_vec::<E>(bytes)
@@ -140,7 +139,13 @@ mod flat {
             ));
         }
         let n = len as usize;
-        let mut v = crate::buffer::with_capacity::<E>(n);
+        let mut v = if TypeId::of::<E>() == TypeId::of::<u8>() {
+            // A kept byte buffer if one fits: the value's pages are then mapped already.
+            let bytes: Box<dyn Any> = Box::new(crate::buffer::bytes_with_capacity(n));
+            *bytes.downcast::<Vec<E>>().expect("E is u8")
+        } else {
+            crate::buffer::with_capacity::<E>(n)
+        };
         // SAFETY: the capacity holds `n` elements = `body.len()` bytes; any bytes are a valid
         // `E`; the regions do not overlap.
         unsafe {

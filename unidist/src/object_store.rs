@@ -1,5 +1,7 @@
 //! The objects one rank holds, with a count of their bytes.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 use crate::id::ObjectId;
@@ -27,10 +29,15 @@ impl ObjectStore {
         self.objects.contains_key(&id)
     }
 
-    pub(crate) fn remove(&mut self, id: ObjectId) -> Option<Object> {
-        let object = self.objects.remove(&id)?;
-        self.bytes -= object.len();
-        Some(object)
+    /// Frees object `id`: its bytes go back to the kept large buffers (`buffer::recycle`) if no
+    /// one else holds them (a send in flight, or another rank of the local backend).
+    pub(crate) fn remove(&mut self, id: ObjectId) {
+        if let Some(object) = self.objects.remove(&id) {
+            self.bytes -= object.len();
+            if let Ok(bytes) = Arc::try_unwrap(object.bytes) {
+                crate::buffer::recycle(bytes);
+            }
+        }
     }
 
     /// The objects held and their bytes, as rank `rank`'s statistics.

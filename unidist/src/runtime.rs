@@ -403,6 +403,8 @@ fn start_local(workers: usize, settings: &Settings) -> Runtime {
     let slots = settings.worker_threads.unwrap_or(1);
     let gc = settings.gc;
     let size = workers + 1;
+    // The ranks share this one process, and its kept buffers.
+    crate::buffer::share_host_with(1);
     let scheduler = Arc::new(RoundRobin::new(workers));
     let in_flight = Arc::new(InFlight::new(settings.max_in_flight));
     let mut root = None;
@@ -512,6 +514,7 @@ fn start_mpi(
         };
         let scheduler = Arc::new(RoundRobin::new(size - 1));
         let names = cluster::host_by_rank(&hosts, size);
+        crate::buffer::share_host_with(names.iter().filter(|n| **n == names[rank]).count());
         crate::transport::mpi_errors::set_hosts(names.clone());
         let hosts_here = hosts.clone();
         // A thread that waits runs the loop in its place where MPI allows it; where each rank

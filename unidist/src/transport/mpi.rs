@@ -429,7 +429,7 @@ impl MpiTransport {
                 ));
             }
             if at == 0 {
-                bytes = crate::buffer::zeroed(count);
+                bytes = crate::buffer::to_overwrite(count);
             } else {
                 bytes.resize(at + count, 0);
             }
