@@ -23,9 +23,40 @@ case_tests! {
     },
 }
 
+/// How far the root's peak memory rose for a `get` of a result, in units of the value, as the
+/// `objects result` job printed it; the program itself checks that the root kept no encoded copy.
+fn peak_rise_of_a_get(job: &support::Job) -> f64 {
+    job.assert_success();
+    let line = job.stdout.lines().find(|l| l.contains("peak rose by")).unwrap_or_else(|| {
+        panic!("no figure:\n{}\n{}", job.stdout, job.stderr);
+    });
+    let rest = line.split("peak rose by ").nth(1).expect("a figure");
+    rest.split_whitespace().next().and_then(|x| x.parse().ok()).expect("a number")
+}
+
+#[test]
+fn the_root_keeps_no_encoded_copy_of_a_large_result_it_got_local() {
+    let job = support::run(OBJECTS, &["result", "8388608"], &[("UNIDIST_BACKEND", "local")]);
+    peak_rise_of_a_get(&job);
+}
+
 #[cfg(feature = "mpi")]
 mod mpi {
     use super::*;
+
+    #[test]
+    fn the_root_keeps_no_encoded_copy_of_a_large_result_it_got() {
+        peak_rise_of_a_get(&support::mpiexec(3, OBJECTS, &["result", "8388608"], &[]));
+    }
+
+    /// Slow and large (a 2.5 GiB result: about 5 GiB on the root at the peak).
+    #[test]
+    #[ignore = "slow: run by scripts/slow-tests.sh"]
+    fn a_get_of_a_2_5_gib_result_needs_the_value_and_one_transient_copy() {
+        let rise =
+            peak_rise_of_a_get(&support::mpiexec(3, OBJECTS, &["result", "2684354560"], &[]));
+        assert!(rise <= 2.05, "the root's peak rose by {rise} times the value");
+    }
 
     /// Slow and large (about 15 GiB at the peak over 3 ranks): `scripts/slow-tests.sh` runs it.
     #[test]

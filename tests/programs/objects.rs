@@ -7,7 +7,9 @@
 //! `cases.rs`), or `objects huge <bytes>`: one object of that many bytes through `put`, a task
 //! and `get`, and from one worker to another (the slow test of objects of 1 GiB and of more than
 //! 2 GiB, which MPI's 32-bit counts cannot send whole), or `objects across <bytes>`: worker to
-//! worker only, naming both workers' hosts (the test across simulated hosts), or
+//! worker only, naming both workers' hosts (the test across simulated hosts), or `objects result
+//! <bytes>`: a task's result of that many bytes read by a `get`, with how far the root's peak
+//! memory rose, or
 //! `objects placement <policy>` (the test of host-aware placement).
 
 #[path = "cases.rs"]
@@ -68,6 +70,40 @@ fn huge(len: u64) {
     worker_to_worker(len, expected);
     unidist::shutdown();
     println!("objects: {len} bytes crossed unchanged");
+}
+
+/// The root's peak resident memory so far (`VmHWM`), in bytes.
+fn peak_resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("a VmHWM line");
+    let kib: u64 = line.split_whitespace().nth(1).and_then(|k| k.parse().ok()).expect("kB");
+    kib * 1024
+}
+
+/// A result of `len` bytes made by a task, read by a `get`: prints how far the root's peak
+/// resident memory rose, in units of the value's size (the value, plus at most one transient
+/// copy: the encoded bytes it was decoded from, freed once the `get` has the value).
+fn result(len: u64) {
+    let made = pattern::remote(len, 5);
+    unidist::wait(std::slice::from_ref(&made), 1);
+    let before = peak_resident_bytes();
+    let started = std::time::Instant::now();
+    let value = unidist::get(&made).unwrap();
+    let took = started.elapsed().as_secs_f64();
+    let rose = peak_resident_bytes().saturating_sub(before);
+    assert_eq!(local_digest(&value), local_digest(&local_pattern(len, 5)), "the result changed");
+    let held: u64 = unidist::memory_stats().iter().filter(|m| m.rank == 0).map(|m| m.bytes).sum();
+    println!(
+        "objects: a get of a {len}-byte result took {took:.2} s ({:.2} GB/s); the root's peak \
+         rose by {:.2} times the value; it holds {held} encoded bytes beside the value",
+        len as f64 / took / 1e9,
+        rose as f64 / len as f64
+    );
+    if len >= 1 << 20 {
+        assert_eq!(held, 0, "the root keeps the encoded bytes of a large result beside its value");
+    }
+    drop(value);
+    unidist::shutdown();
 }
 
 /// Makes `len` bytes on worker 1 and reads them on worker 2, which must get them from worker 1
@@ -144,10 +180,11 @@ const KEPT_SIZES: [u64; 6] =
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = |m: &str| args.first().map(String::as_str) == Some(m);
-    if mode("huge") || mode("across") || mode("placement") {
+    if mode("huge") || mode("across") || mode("placement") || mode("result") {
         unidist::init();
         match args[0].as_str() {
             "huge" => return huge(args[1].parse().expect("a size in bytes")),
+            "result" => return result(args[1].parse().expect("a size in bytes")),
             "across" => return across(args[1].parse().expect("a size in bytes")),
             _ => return placement(&args[1]),
         }

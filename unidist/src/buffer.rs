@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// Below this, a buffer is allocated as usual.
-const LARGE: usize = 4 << 20;
+/// Below this, a buffer is allocated as usual, and not kept once freed.
+pub(crate) const LARGE: usize = 4 << 20;
 const HUGE_PAGE: usize = 2 << 20;
 
 /// Freed large byte buffers kept for the next ones: their pages are mapped already, where the

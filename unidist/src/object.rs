@@ -78,6 +78,18 @@ pub(crate) struct Object {
     pub(crate) bytes: Arc<Vec<u8>>,
 }
 
+/// The last holder of a large object's bytes hands them to the kept buffers
+/// (`buffer::recycle`): wherever it is dropped (freed by the collector, decoded by a `get`, sent).
+impl Drop for Object {
+    fn drop(&mut self) {
+        if self.bytes.capacity() >= crate::buffer::LARGE {
+            if let Some(bytes) = Arc::get_mut(&mut self.bytes) {
+                crate::buffer::recycle(std::mem::take(bytes));
+            }
+        }
+    }
+}
+
 impl Object {
     pub(crate) fn encode<T: RemoteValue>(value: &T) -> Result<Object, String> {
         Ok(Object { type_fp: fingerprint::<T>(), bytes: Arc::new(codec::encode_value(value)?) })

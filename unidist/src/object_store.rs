@@ -1,7 +1,5 @@
 //! The objects one rank holds, with a count of their bytes.
 
-use std::sync::Arc;
-
 use rustc_hash::FxHashMap;
 
 use crate::id::ObjectId;
@@ -29,14 +27,11 @@ impl ObjectStore {
         self.objects.contains_key(&id)
     }
 
-    /// Frees object `id`: its bytes go back to the kept large buffers (`buffer::recycle`) if no
-    /// one else holds them (a send in flight, or another rank of the local backend).
+    /// Frees object `id` (its bytes go to the kept large buffers if no one else holds them: see
+    /// `Object`'s `Drop`).
     pub(crate) fn remove(&mut self, id: ObjectId) {
         if let Some(object) = self.objects.remove(&id) {
             self.bytes -= object.len();
-            if let Ok(bytes) = Arc::try_unwrap(object.bytes) {
-                crate::buffer::recycle(bytes);
-            }
         }
     }
 

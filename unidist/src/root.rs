@@ -125,6 +125,10 @@ enum Waiter {
     Wait { remaining: usize, ids: Vec<ObjectId>, to: WaitFor, token: Option<Token> },
 }
 
+/// The root keeps its copy of a result fetched for a `get` only below this size (see
+/// `Root::drop_fetched_copies`).
+const KEEP_FETCHED_BELOW: u64 = 1 << 20;
+
 /// Names a `get` or `wait` that its caller may give up: the caller's rank, and the token the
 /// root's program chose or the request number of a task's worker.
 type Token = (Rank, u64);
@@ -566,7 +570,8 @@ impl Root {
             }
         }
         if remaining == 0 {
-            self.reply_get(ids, reply);
+            self.reply_get(&ids, reply);
+            self.drop_fetched_copies(&ids);
         } else {
             self.next_waiter += 1;
             if let Some(token) = token {
@@ -576,9 +581,33 @@ impl Root {
         }
     }
 
-    fn reply_get(&self, ids: Vec<ObjectId>, reply: Reply) {
+    fn reply_get(&self, ids: &[ObjectId], reply: Reply) {
         let objects = ids.iter().map(|id| self.store.get(*id).expect("fetched").clone()).collect();
         reply.complete(Answer::Objects(objects));
+    }
+
+    /// After a `get` was answered: forgets the root's copies of the large objects among `ids`
+    /// that it fetched from a worker and that no other `get` waits to read. The caller decodes
+    /// its value from the copy it was handed, which is then freed: the root does not hold the
+    /// encoded bytes beside the value for as long as the ref lives (a later `get` fetches the
+    /// object again). Small objects, and objects the root holds the original of (`put`s, small
+    /// results that came with their task's end), stay.
+    fn drop_fetched_copies(&mut self, ids: &[ObjectId]) {
+        for &id in ids {
+            let Some(entry) = self.objects.get(&id) else { continue };
+            if entry.bytes < KEEP_FETCHED_BELOW || entry.holders[0] == 0 || !self.store.contains(id)
+            {
+                continue;
+            }
+            let read_later = self
+                .waiters
+                .values()
+                .any(|w| matches!(w, Waiter::Get { ids, .. } if ids.contains(&id)));
+            if !read_later {
+                self.store.remove(id);
+                self.entry(id).holders.retain(|holder| *holder != 0);
+            }
+        }
     }
 
     fn wait(&mut self, ids: Vec<ObjectId>, num_returns: usize, to: WaitFor, token: Option<Token>) {
@@ -690,7 +719,8 @@ impl Root {
                         if let Some(token) = token {
                             self.timed.remove(&token);
                         }
-                        self.reply_get(ids, reply);
+                        self.reply_get(&ids, reply);
+                        self.drop_fetched_copies(&ids);
                     }
                 }
             }
@@ -2117,6 +2147,32 @@ mod tests {
         assert_eq!(sent(&mut out), ["2: Data 0:0", "1: Transfer 0:1 to 2"]);
         root.on_message(2, Message::Fetch(vec![a]), &mut out);
         assert!(sent(&mut out).is_empty(), "already on its way");
+    }
+
+    #[test]
+    fn the_root_keeps_no_copy_of_a_large_result_once_every_get_of_it_has_it() {
+        let (mut root, mut out) = root(3);
+        let (large, small) = (id(1, 0), id(2, 0));
+        let big = vec![5_u8; KEEP_FETCHED_BELOW as usize];
+        root.on_message(1, Message::Created { id: large, bytes: 0 }, &mut out);
+        root.on_message(2, Message::Created { id: small, bytes: 0 }, &mut out);
+        // Two gets: one of the large object alone, one of both.
+        let alone = get(&mut root, &mut out, vec![large]);
+        let both = get(&mut root, &mut out, vec![large, small]);
+        assert_eq!(sent(&mut out), ["1: Transfer 1:0 to 0", "2: Transfer 2:0 to 0"]);
+        root.on_message(1, Message::Data { id: large, object: value(&big) }, &mut out);
+        assert_eq!(answered_objects(&alone).len(), 1);
+        assert!(root.store.contains(large), "the other get still has to read it");
+        root.on_message(2, Message::Data { id: small, object: value(&3_i64) }, &mut out);
+        let got = answered_objects(&both);
+        assert_eq!(read::<Vec<u8>>(&got[0]), Ok(big));
+        assert!(!root.store.contains(large), "every get has it: the root's copy is gone");
+        assert_eq!(root.objects[&large].holders, [1]);
+        assert!(root.store.contains(small), "a small one stays for later gets");
+        // A later get fetches the large one again, from its worker.
+        let again = get(&mut root, &mut out, vec![large, small]);
+        assert_eq!(sent(&mut out), ["1: Transfer 1:0 to 0"]);
+        assert!(unanswered(&again));
     }
 
     #[test]
