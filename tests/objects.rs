@@ -9,7 +9,13 @@ const OBJECTS: &str = env!("CARGO_BIN_EXE_objects");
 
 case_tests! {
     program: OBJECTS,
-    cases: [put_task_get, worker_to_worker, many_in_one_batch, kept_buffers_carry_no_old_bytes],
+    cases: [
+        put_task_get,
+        worker_to_worker,
+        many_in_one_batch,
+        kept_buffers_carry_no_old_bytes,
+        arc_inputs_decode_once_per_worker,
+    ],
     configs: {
         local3 => |case| support::run(OBJECTS, &["local", "3", case], &[("UNIDIST_CPUS", "3")]),
         #[cfg(feature = "mpi")]

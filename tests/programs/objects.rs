@@ -15,6 +15,10 @@
 #[path = "cases.rs"]
 mod cases;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use unidist::{remote, ObjectRef};
 
 #[remote]
@@ -40,6 +44,46 @@ fn digest(v: Vec<u8>) -> (u64, u64) {
         .enumerate()
         .fold(0_u64, |h, (i, b)| h.wrapping_mul(1_000_003).wrapping_add(*b as u64 ^ i as u64));
     (v.len() as u64, sum)
+}
+
+/// A table that counts, in this process, how often it was decoded and how many of the decoded
+/// ones were dropped (the second field: whether this one was decoded).
+struct Table(Vec<u64>, bool);
+
+static TABLE_DECODES: AtomicU64 = AtomicU64::new(0);
+static TABLE_DROPS: AtomicU64 = AtomicU64::new(0);
+
+impl Serialize for Table {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Table {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Table, D::Error> {
+        TABLE_DECODES.fetch_add(1, Ordering::Relaxed);
+        Vec::deserialize(d).map(|entries| Table(entries, true))
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        if self.1 {
+            TABLE_DROPS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Reads entry `i` of a table it shares with the other tasks on its worker.
+#[remote]
+fn lookup(table: Arc<Table>, i: u64) -> u64 {
+    table.0[i as usize]
+}
+
+/// This process's table decodings and drops, and its id.
+#[remote]
+fn table_counts() -> (u64, u64, u32) {
+    (TABLE_DECODES.load(Ordering::Relaxed), TABLE_DROPS.load(Ordering::Relaxed), std::process::id())
 }
 
 fn local_pattern(len: u64, seed: u8) -> Vec<u8> {
@@ -169,8 +213,13 @@ fn across(len: u64) {
 }
 
 /// The cases, in the order they run.
-const CASES: &[&str] =
-    &["put_task_get", "worker_to_worker", "many_in_one_batch", "kept_buffers_carry_no_old_bytes"];
+const CASES: &[&str] = &[
+    "put_task_get",
+    "worker_to_worker",
+    "many_in_one_batch",
+    "kept_buffers_carry_no_old_bytes",
+    "arc_inputs_decode_once_per_worker",
+];
 
 /// Sizes from 4 MiB up, where freed buffers are kept and reused: each larger or smaller than the
 /// one before, so a reused buffer is longer or shorter than the object written into it.
@@ -253,6 +302,37 @@ fn main() {
             drop((back, made, digests));
             let held: u64 = unidist::memory_stats().iter().map(|m| m.objects).sum();
             assert_eq!(held, 0, "round {round}: every object freed");
+        }
+    });
+
+    // An input taken as `Arc<T>` is decoded once per worker, however many tasks there read it,
+    // and freed with its object; passed as itself it is decoded for each task.
+    cases.run("arc_inputs_decode_once_per_worker", || {
+        let entries = 1 << 19; // 4 MiB
+        let table = unidist::put(Table((0..entries).map(|i| i * 3).collect(), false));
+        let reads: Vec<ObjectRef<u64>> =
+            (0..400).map(|k| lookup::remote(&table, k * 1_000 % entries)).collect();
+        for (k, got) in unidist::get(&reads).unwrap().into_iter().enumerate() {
+            assert_eq!(got, (k as u64 * 1_000 % entries) * 3, "read {k}");
+        }
+        let by_value = lookup::remote(Table(vec![5, 6, 7], false), 2);
+        assert_eq!(unidist::get(&by_value).unwrap(), 7, "an Arc parameter given a value");
+        drop((table, reads, by_value));
+        unidist::memory_stats(); // every worker has freed the objects dropped before it
+        let mut per_process = std::collections::BTreeMap::new();
+        for w in 1..=workers {
+            let (decodes, drops, pid) = unidist::get(&table_counts::remote_on(w)).unwrap();
+            per_process.insert(pid, (decodes, drops));
+        }
+        // Each worker decodes the table once (the local backend's share one process), plus
+        // the small table given by value once.
+        let most = if cases.backend == "local" { workers as u64 + 1 } else { 2 };
+        for (pid, (decodes, drops)) in per_process {
+            assert!(
+                decodes <= most,
+                "process {pid} decoded tables {decodes} times, at most {most}"
+            );
+            assert_eq!(drops, decodes, "process {pid}: every decoded table freed with its object");
         }
     });
 

@@ -29,6 +29,17 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
     let outputs: Vec<Type> = spec.outputs.iter().map(in_child).collect();
     let param_names: Vec<&Ident> = spec.params.iter().map(|p| &p.name).collect();
     let param_types: Vec<Type> = spec.params.iter().map(|p| in_child(&p.ty)).collect();
+    // What callers pass and the worker takes: an `Arc<T>` parameter takes a `T` object.
+    let object_types: Vec<Type> = spec.params.iter().map(|p| in_child(p.object_type())).collect();
+    let takes: Vec<TokenStream> = spec
+        .params
+        .iter()
+        .zip(&object_types)
+        .map(|(p, t)| match p.shared() {
+            Some(_) => quote!(take_shared::<#t>),
+            None => quote!(take::<#t>),
+        })
+        .collect();
     let locals: Vec<Ident> =
         (0..spec.params.len()).map(|i| format_ident!("__unidist_arg{}", i)).collect();
     let results: Vec<Ident> = (0..n).map(|i| format_ident!("__unidist_out{}", i)).collect();
@@ -142,7 +153,7 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
                 __unidist_args: &mut ::unidist::__private::TaskArgs,
             ) -> ::core::result::Result<::unidist::__private::Outputs, ::unidist::Error> {
                 #fallback
-                #( let #locals = __unidist_args.take::<#param_types>()?; )*
+                #( let #locals = __unidist_args.#takes()?; )*
                 let __unidist_result: #ret = {
                     // The function in the parent module, ahead of the fallback.
                     #[allow(unused_imports)]
@@ -158,21 +169,21 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
             #nested_check
 
             fn __unidist_types() -> ::unidist::__private::Vec<&'static str> {
-                ::unidist::__private::vec![#( ::core::any::type_name::<#param_types>(), )* #( ::core::any::type_name::<#outputs>() ),*]
+                ::unidist::__private::vec![#( ::core::any::type_name::<#object_types>(), )* #( ::core::any::type_name::<#outputs>() ),*]
             }
 
             #[doc = #remote_on_doc]
             #[track_caller]
             pub fn remote_on(
                 #worker: usize,
-                #( #param_names: impl ::unidist::__private::IntoArg<#param_types> ),*
+                #( #param_names: impl ::unidist::__private::IntoArg<#object_types> ),*
             ) -> #ref_type {
                 let __unidist_first = ::unidist::__private::submit_on(
                     #worker,
                     __UNIDIST_ID,
                     #n,
                     ::unidist::__private::vec![
-                        #( ::unidist::__private::IntoArg::<#param_types>::into_arg(#param_names) ),*
+                        #( ::unidist::__private::IntoArg::<#object_types>::into_arg(#param_names) ),*
                     ],
                     #max_retries,
                 );
@@ -183,13 +194,13 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
             #[track_caller]
             pub fn remote_with(
                 #options: ::unidist::TaskOptions,
-                #( #param_names: impl ::unidist::__private::IntoArg<#param_types> ),*
+                #( #param_names: impl ::unidist::__private::IntoArg<#object_types> ),*
             ) -> #ref_type {
                 let __unidist_first = ::unidist::__private::submit(
                     __UNIDIST_ID,
                     #n,
                     ::unidist::__private::vec![
-                        #( ::unidist::__private::IntoArg::<#param_types>::into_arg(#param_names) ),*
+                        #( ::unidist::__private::IntoArg::<#object_types>::into_arg(#param_names) ),*
                     ],
                     #options,
                     #max_retries,
@@ -200,13 +211,13 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
             #[doc = #try_remote_doc]
             #[track_caller]
             pub fn try_remote(
-                #( #param_names: impl ::unidist::__private::IntoArg<#param_types> ),*
+                #( #param_names: impl ::unidist::__private::IntoArg<#object_types> ),*
             ) -> ::core::result::Result<#ref_type, ::unidist::Error> {
                 let __unidist_first = ::unidist::__private::try_submit(
                     __UNIDIST_ID,
                     #n,
                     ::unidist::__private::vec![
-                        #( ::unidist::__private::IntoArg::<#param_types>::into_arg(#param_names) ),*
+                        #( ::unidist::__private::IntoArg::<#object_types>::into_arg(#param_names) ),*
                     ],
                     #max_retries,
                 )?;
@@ -216,13 +227,13 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
             #[doc = #remote_doc]
             #[track_caller]
             pub fn remote(
-                #( #param_names: impl ::unidist::__private::IntoArg<#param_types> ),*
+                #( #param_names: impl ::unidist::__private::IntoArg<#object_types> ),*
             ) -> #ref_type {
                 let __unidist_first = ::unidist::__private::submit(
                     __UNIDIST_ID,
                     #n,
                     ::unidist::__private::vec![
-                        #( ::unidist::__private::IntoArg::<#param_types>::into_arg(#param_names) ),*
+                        #( ::unidist::__private::IntoArg::<#object_types>::into_arg(#param_names) ),*
                     ],
                     ::unidist::TaskOptions::new(),
                     #max_retries,

@@ -25,6 +25,26 @@ pub struct Param {
     pub ty: Type,
 }
 
+impl Param {
+    /// `T` if the parameter is declared `Arc<T>` (by that name, with any path): the task takes
+    /// the worker's one decoded value of an object of type `T`, and callers pass what a `T`
+    /// parameter takes.
+    pub fn shared(&self) -> Option<&Type> {
+        let Type::Path(path) = &self.ty else { return None };
+        let last = path.path.segments.last()?;
+        let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+        match (last.ident == "Arc", args.args.len(), args.args.first()) {
+            (true, 1, Some(syn::GenericArgument::Type(inner))) => Some(inner),
+            _ => None,
+        }
+    }
+
+    /// The type of the object this parameter takes: `T` for `Arc<T>`, else its own type.
+    pub fn object_type(&self) -> &Type {
+        self.shared().unwrap_or(&self.ty)
+    }
+}
+
 pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<RemoteFn> {
     let Attr { num_returns, inline, max_retries } = parse_attr(attr)?;
     let item: ItemFn = syn::parse2(item)?;

@@ -2,6 +2,8 @@
 //! worker turns arguments back into values ([`TaskArgs`]) and results into objects
 //! ([`Outputs`]). What `remote` accepts for each parameter is `into_arg`, above.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
@@ -118,6 +120,23 @@ impl TaskArgs {
                 codec::decode(&bytes).map_err(argument_error)
             }
         }
+    }
+
+    /// Takes the next argument as an `Arc<T>` (a parameter declared `Arc<T>`): an object passed
+    /// by ref is decoded once on this worker, and every task here that takes it so shares that
+    /// value until the object is freed (see `decoded`); a value passed as itself is decoded as
+    /// [`take`](Self::take) does.
+    pub fn take_shared<T: RemoteValue + Sync>(&mut self) -> Result<Arc<T>, Error> {
+        let Some(Resolved::Ref(id, object)) = self.items.as_slice().first() else {
+            return self.take::<T>().map(Arc::new);
+        };
+        let (id, object) = (*id, object.clone());
+        self.items.next();
+        self.index += 1;
+        if let Some(error) = object.error(id) {
+            return Err(error);
+        }
+        crate::decoded::shared(self.rank, id, || object.decode::<T>(id))
     }
 
     /// An empty set of results for this task, to push each result into.

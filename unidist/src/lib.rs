@@ -169,6 +169,7 @@ mod chrome_trace;
 mod cluster;
 mod codec;
 mod context;
+mod decoded;
 mod error;
 mod id;
 mod in_flight;

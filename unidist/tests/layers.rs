@@ -19,6 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "cluster",
             "codec",
             "context",
+            "decoded",
             "error",
             "id",
             "in_flight",

@@ -432,6 +432,7 @@ impl Node for Worker {
             }
             Message::Cleanup(ids) => {
                 self.pool.forget_cancelled(&ids);
+                crate::decoded::forget(out.stats.rank, &ids);
                 for id in ids {
                     self.store.remove(id);
                 }
@@ -475,6 +476,7 @@ impl Node for Worker {
             // so that its thread ends.
             Message::Shutdown => {
                 self.pool.stop();
+                crate::decoded::forget_rank(out.stats.rank);
                 // Actors living here end now (their `Drop` runs, unless a call of theirs still
                 // runs: the worker does not wait for it); their queued calls never run.
                 for actor in self.actors.actors() {
