@@ -9,7 +9,8 @@
 //! 2 GiB, which MPI's 32-bit counts cannot send whole), or `objects across <bytes>`: worker to
 //! worker only, naming both workers' hosts (the test across simulated hosts), or `objects result
 //! <bytes>`: a task's result of that many bytes read by a `get`, with how far the root's peak
-//! memory rose, or
+//! memory rose, or `objects shared <bytes> <tasks>`: a table of that many bytes read by that
+//! many tasks as `Arc<Table>` (and by a fiftieth of them as `Table`), with the decodings, or
 //! `objects placement <policy>` (the test of host-aware placement).
 
 #[path = "cases.rs"]
@@ -150,6 +151,55 @@ fn result(len: u64) {
     unidist::shutdown();
 }
 
+/// Reads entry `i` of a table decoded for this task alone.
+#[remote]
+fn lookup_own(table: Table, i: u64) -> u64 {
+    table.0[i as usize]
+}
+
+/// A table of `bytes` bytes read by `tasks` tasks, each taking it as `Arc<Table>`, then by
+/// `tasks / 50` tasks taking it as `Table`: prints the time per task of each, and how often each
+/// worker process decoded it.
+fn shared(bytes: u64, tasks: u64) {
+    let entries = bytes / 8;
+    let table = unidist::put(Table((0..entries).map(|i| i * 3).collect(), false));
+    let decodes = || {
+        let workers = unidist::num_workers();
+        let counts: std::collections::BTreeMap<u32, u64> = (1..=workers)
+            .map(|w| unidist::get(&table_counts::remote_on(w)).unwrap())
+            .map(|(decodes, _, pid)| (pid, decodes))
+            .collect();
+        counts
+    };
+    let mut before = decodes();
+    for (name, n) in [("Arc<Table>", tasks), ("Table", (tasks / 50).max(1))] {
+        let started = std::time::Instant::now();
+        let reads: Vec<ObjectRef<u64>> = (0..n)
+            .map(|k| {
+                let i = k * 7_919 % entries;
+                if name == "Table" {
+                    lookup_own::remote(&table, i)
+                } else {
+                    lookup::remote(&table, i)
+                }
+            })
+            .collect();
+        for (k, got) in unidist::get(&reads).unwrap().into_iter().enumerate() {
+            assert_eq!(got, (k as u64 * 7_919 % entries) * 3);
+        }
+        let per_task = started.elapsed().as_secs_f64() / n as f64 * 1e6;
+        let after = decodes();
+        let made: Vec<u64> =
+            after.iter().map(|(pid, d)| d - before.get(pid).unwrap_or(&0)).collect();
+        println!(
+            "objects: a {bytes}-byte table read by {n} tasks as {name}: {per_task:.1} us per task; \
+             decoded {made:?} times in the worker processes"
+        );
+        before = after;
+    }
+    unidist::shutdown();
+}
+
 /// Makes `len` bytes on worker 1 and reads them on worker 2, which must get them from worker 1
 /// directly, unchanged.
 fn worker_to_worker(len: u64, expected: (u64, u64)) {
@@ -229,11 +279,15 @@ const KEPT_SIZES: [u64; 6] =
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = |m: &str| args.first().map(String::as_str) == Some(m);
-    if mode("huge") || mode("across") || mode("placement") || mode("result") {
+    if mode("huge") || mode("across") || mode("placement") || mode("result") || mode("shared") {
         unidist::init();
         match args[0].as_str() {
             "huge" => return huge(args[1].parse().expect("a size in bytes")),
             "result" => return result(args[1].parse().expect("a size in bytes")),
+            "shared" => {
+                let tasks = args.get(2).and_then(|t| t.parse().ok()).expect("a number of tasks");
+                return shared(args[1].parse().expect("a size in bytes"), tasks);
+            }
             "across" => return across(args[1].parse().expect("a size in bytes")),
             _ => return placement(&args[1]),
         }
