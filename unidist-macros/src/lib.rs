@@ -21,7 +21,7 @@ use proc_macro::TokenStream;
 /// waiting at the bound on tasks in flight). The function must be declared at module level
 /// (inside another function's body it is a compile error).
 ///
-/// A parameter declared `Arc<T>` (written `Arc<..>`, with any path) takes a `T` object, and
+/// A parameter declared `Arc<T>` (or `std::sync::Arc<T>`, for a sized `T`) takes a `T` object, and
 /// callers pass what a `T` parameter takes. An object passed by ref is decoded once per worker:
 /// every task on that worker that takes it as `Arc<T>` gets the same value, until the object is
 /// freed. Use it for a large input many tasks read (a lookup table, a model). `T` must be `Sync`.

@@ -26,17 +26,36 @@ pub struct Param {
 }
 
 impl Param {
-    /// `T` if the parameter is declared `Arc<T>` (by that name, with any path): the task takes
+    /// `T` if the parameter is declared `Arc<T>`, `sync::Arc<T>`, `std::sync::Arc<T>` or
+    /// `alloc::sync::Arc<T>` with a sized `T` (not `str`, a slice or `dyn Trait`): the task takes
     /// the worker's one decoded value of an object of type `T`, and callers pass what a `T`
-    /// parameter takes.
+    /// parameter takes. Any other type, another crate's `Arc` among them, is taken as itself.
     pub fn shared(&self) -> Option<&Type> {
         let Type::Path(path) = &self.ty else { return None };
+        if path.qself.is_some() {
+            return None;
+        }
+        let names: Vec<String> = path.path.segments.iter().map(|s| s.ident.to_string()).collect();
+        let std_arc = matches!(
+            names.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
+            ["Arc"] | ["sync", "Arc"] | ["std" | "alloc", "sync", "Arc"]
+        );
+        let leading_colon_needs_crate = path.path.leading_colon.is_some() && names.len() < 3;
+        if !std_arc || leading_colon_needs_crate {
+            return None;
+        }
         let last = path.path.segments.last()?;
         let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
-        match (last.ident == "Arc", args.args.len(), args.args.first()) {
-            (true, 1, Some(syn::GenericArgument::Type(inner))) => Some(inner),
-            _ => None,
-        }
+        let (1, Some(syn::GenericArgument::Type(inner))) = (args.args.len(), args.args.first())
+        else {
+            return None;
+        };
+        let unsized_inner = match inner {
+            Type::Slice(_) | Type::TraitObject(_) => true,
+            Type::Path(p) => p.path.is_ident("str"),
+            _ => false,
+        };
+        (!unsized_inner).then_some(inner)
     }
 
     /// The type of the object this parameter takes: `T` for `Arc<T>`, else its own type.
@@ -243,5 +262,40 @@ impl Errors {
     }
     pub fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(ty: Type) -> Option<String> {
+        let param = Param { name: Ident::new("x", proc_macro2::Span::call_site()), ty };
+        param.shared().map(|t| quote::quote!(#t).to_string())
+    }
+
+    #[test]
+    fn only_the_standard_arc_of_a_sized_type_is_shared() {
+        assert_eq!(shared(syn::parse_quote!(Arc<Table>)).as_deref(), Some("Table"));
+        assert_eq!(
+            shared(syn::parse_quote!(std::sync::Arc<Vec<u8>>)).as_deref(),
+            Some("Vec < u8 >")
+        );
+        assert_eq!(shared(syn::parse_quote!(::std::sync::Arc<u8>)).as_deref(), Some("u8"));
+        assert_eq!(shared(syn::parse_quote!(sync::Arc<u8>)).as_deref(), Some("u8"));
+        assert_eq!(shared(syn::parse_quote!(alloc::sync::Arc<u8>)).as_deref(), Some("u8"));
+        for taken_as_itself in [
+            syn::parse_quote!(triomphe::Arc<u8>),
+            syn::parse_quote!(my::Arc<u8>),
+            syn::parse_quote!(Arc<str>),
+            syn::parse_quote!(Arc<[u8]>),
+            syn::parse_quote!(Arc<dyn Send>),
+            syn::parse_quote!(Vec<Arc<u8>>),
+            syn::parse_quote!(Rc<u8>),
+            syn::parse_quote!(Arc),
+        ] {
+            let ty: Type = taken_as_itself;
+            assert_eq!(shared(ty.clone()), None, "{}", quote::quote!(#ty));
+        }
     }
 }

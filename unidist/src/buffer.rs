@@ -11,17 +11,17 @@ const HUGE_PAGE: usize = 2 << 20;
 
 /// Freed large byte buffers kept for the next ones: their pages are mapped already, where the
 /// first touch of a fresh buffer's pages costs a fault and the kernel's zeroing of each page
-/// (more than half the time of moving a fresh 64 MiB object here). At most [`SPARE_BUFFERS`]
-/// buffers and [`spare_bytes`] bytes are kept; a buffer is reused only for a size it fits
-/// within a factor of two.
-static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-const SPARE_BUFFERS: usize = 4;
+/// (more than half the time of moving a fresh 64 MiB object here). At most [`MOST_KEPT_BUFFERS`]
+/// buffers and [`kept_bytes`] bytes are kept; a buffer is reused only for a size it fits
+/// within a quarter more than it needs.
+static KEPT_BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+const MOST_KEPT_BUFFERS: usize = 4;
 /// The most bytes kept, in any process.
-const MAX_SPARE_BYTES: usize = 512 << 20;
-static SPARE_BYTES: AtomicUsize = AtomicUsize::new(MAX_SPARE_BYTES);
+const MOST_KEPT_BYTES: usize = 512 << 20;
+static KEPT_BYTES: AtomicUsize = AtomicUsize::new(MOST_KEPT_BYTES);
 
-fn spare_bytes() -> usize {
-    SPARE_BYTES.load(Ordering::Relaxed)
+fn kept_bytes() -> usize {
+    KEPT_BYTES.load(Ordering::Relaxed)
 }
 
 /// Keeps at most a sixteenth of the host's memory shared among the `ranks` processes of the job
@@ -29,7 +29,7 @@ fn spare_bytes() -> usize {
 pub(crate) fn share_host_with(ranks: usize) {
     if let Some(memory) = host_memory() {
         let share = memory / 16 / ranks.max(1);
-        SPARE_BYTES.store(share.min(MAX_SPARE_BYTES), Ordering::Relaxed);
+        KEPT_BYTES.store(share.min(MOST_KEPT_BYTES), Ordering::Relaxed);
     }
 }
 
@@ -47,33 +47,33 @@ fn host_memory() -> Option<usize> {
     None
 }
 
-fn spare() -> std::sync::MutexGuard<'static, Vec<Vec<u8>>> {
-    SPARE.lock().unwrap_or_else(|e| e.into_inner())
+fn kept_buffers() -> std::sync::MutexGuard<'static, Vec<Vec<u8>>> {
+    KEPT_BUFFERS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A kept buffer with room for `n` bytes and not more than twice that, if there is one; its
+/// A kept buffer with room for `n` bytes and at most a quarter more, if there is one; its
 /// length is what it was (initialized bytes, not zeros).
 fn reuse(n: usize) -> Option<Vec<u8>> {
     if n < LARGE {
         return None;
     }
-    let mut spare = spare();
-    let best = (0..spare.len())
-        .filter(|i| (n..=n.saturating_mul(2)).contains(&spare[*i].capacity()))
-        .min_by_key(|i| spare[*i].capacity())?;
-    Some(spare.swap_remove(best))
+    let mut kept_buffers = kept_buffers();
+    let best = (0..kept_buffers.len())
+        .filter(|i| (n..=n.saturating_add(n / 4)).contains(&kept_buffers[*i].capacity()))
+        .min_by_key(|i| kept_buffers[*i].capacity())?;
+    Some(kept_buffers.swap_remove(best))
 }
 
 /// Keeps `bytes` for a later buffer if it is large and there is room; else frees it.
 pub(crate) fn recycle(bytes: Vec<u8>) {
-    let most = spare_bytes();
+    let most = kept_bytes();
     if bytes.capacity() < LARGE || bytes.capacity() > most {
         return;
     }
-    let mut spare = spare();
-    let kept: usize = spare.iter().map(Vec::capacity).sum();
-    if spare.len() < SPARE_BUFFERS && kept + bytes.capacity() <= most {
-        spare.push(bytes);
+    let mut kept_buffers = kept_buffers();
+    let kept: usize = kept_buffers.iter().map(Vec::capacity).sum();
+    if kept_buffers.len() < MOST_KEPT_BUFFERS && kept + bytes.capacity() <= most {
+        kept_buffers.push(bytes);
     }
 }
 
@@ -139,21 +139,21 @@ mod tests {
 
     #[test]
     fn freed_large_buffers_are_reused_for_sizes_they_fit() {
-        // Sizes of this test only (the crate's tests share the pool): 37 MiB and up.
+        // Sizes of this test only (the crate's tests share the kept buffers): 37 MiB and up.
         let n = 37 << 20;
         let mut freed = bytes_with_capacity(n);
         freed.resize(n, 7);
         let at = freed.as_ptr();
         recycle(freed);
         assert!(reuse(n * 3).is_none(), "too small for 3n");
-        assert!(reuse(n / 3).is_none(), "more than twice n/3: kept for larger ones");
+        assert!(reuse(n / 2).is_none(), "more than a quarter above n/2: kept for larger ones");
         let again = to_overwrite(n - 5);
         assert_eq!((again.as_ptr(), again.len()), (at, n - 5), "the same pages, n - 5 bytes");
         recycle(again);
         let empty = bytes_with_capacity(n - 1);
         assert_eq!((empty.as_ptr(), empty.len()), (at, 0));
         recycle(vec![0; 1024]); // small: not kept
-        recycle(Vec::with_capacity(MAX_SPARE_BYTES + 1)); // larger than the whole pool: not kept
-        assert!(spare().iter().all(|b| (LARGE..=MAX_SPARE_BYTES).contains(&b.capacity())));
+        recycle(Vec::with_capacity(MOST_KEPT_BYTES + 1)); // larger than the whole pool: not kept
+        assert!(kept_buffers().iter().all(|b| (LARGE..=MOST_KEPT_BYTES).contains(&b.capacity())));
     }
 }

@@ -20,7 +20,7 @@ type Slot = Arc<Mutex<Option<Arc<dyn Any + Send + Sync>>>>;
 static VALUES: Mutex<Option<FxHashMap<(Rank, ObjectId), Slot>>> = Mutex::new(None);
 
 /// How many values are kept: the collector's frees look up nothing while it is 0.
-static KEPT: AtomicUsize = AtomicUsize::new(0);
+static VALUE_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -36,7 +36,7 @@ pub(crate) fn shared<T: Send + Sync + 'static>(
         let mut values = lock(&VALUES);
         let slot =
             values.get_or_insert_with(FxHashMap::default).entry((rank, id)).or_insert_with(|| {
-                KEPT.fetch_add(1, Ordering::Relaxed);
+                VALUE_COUNT.fetch_add(1, Ordering::Relaxed);
                 Slot::default()
             });
         Arc::clone(slot)
@@ -55,27 +55,30 @@ pub(crate) fn shared<T: Send + Sync + 'static>(
 }
 
 /// Forgets rank `rank`'s decoded values of `ids` (freed by the collector): each goes once the
-/// last task holding its `Arc` drops it.
+/// last task holding its `Arc` drops it. The values are dropped after the map's lock is let go
+/// (a value's `Drop` is the user's code).
 pub(crate) fn forget(rank: Rank, ids: &[ObjectId]) {
-    if KEPT.load(Ordering::Relaxed) == 0 {
+    if VALUE_COUNT.load(Ordering::Relaxed) == 0 {
         return;
     }
-    let mut values = lock(&VALUES);
-    let Some(values) = values.as_mut() else { return };
-    for id in ids {
-        if values.remove(&(rank, *id)).is_some() {
-            KEPT.fetch_sub(1, Ordering::Relaxed);
-        }
+    let mut forgotten = Vec::new();
+    if let Some(values) = lock(&VALUES).as_mut() {
+        forgotten.extend(ids.iter().filter_map(|id| values.remove(&(rank, *id))));
     }
+    VALUE_COUNT.fetch_sub(forgotten.len(), Ordering::Relaxed);
+    drop(forgotten);
 }
 
-/// Forgets every decoded value of rank `rank` (its worker stops).
+/// Forgets every decoded value of rank `rank` (its worker stops), dropped as in [`forget`].
 pub(crate) fn forget_rank(rank: Rank) {
-    let mut values = lock(&VALUES);
-    let Some(values) = values.as_mut() else { return };
-    let before = values.len();
-    values.retain(|(r, _), _| *r != rank);
-    KEPT.fetch_sub(before - values.len(), Ordering::Relaxed);
+    let mut forgotten = Vec::new();
+    if let Some(values) = lock(&VALUES).as_mut() {
+        let ids: Vec<(Rank, ObjectId)> =
+            values.keys().filter(|(r, _)| *r == rank).copied().collect();
+        forgotten.extend(ids.iter().filter_map(|key| values.remove(key)));
+    }
+    VALUE_COUNT.fetch_sub(forgotten.len(), Ordering::Relaxed);
+    drop(forgotten);
 }
 
 #[cfg(test)]

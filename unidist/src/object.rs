@@ -79,7 +79,9 @@ pub(crate) struct Object {
 }
 
 /// The last holder of a large object's bytes hands them to the kept buffers
-/// (`buffer::recycle`): wherever it is dropped (freed by the collector, decoded by a `get`, sent).
+/// (`buffer::recycle`) wherever it drops them: freed by the collector, decoded by a `get`, or
+/// moved between the local backend's ranks (an MPI send in flight holds bytes of its own, which
+/// it frees plainly).
 impl Drop for Object {
     fn drop(&mut self) {
         if self.bytes.capacity() >= crate::buffer::LARGE {

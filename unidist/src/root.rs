@@ -590,8 +590,9 @@ impl Root {
     /// that it fetched from a worker and that no other `get` waits to read. The caller decodes
     /// its value from the copy it was handed, which is then freed: the root does not hold the
     /// encoded bytes beside the value for as long as the ref lives (a later `get` fetches the
-    /// object again). Small objects, and objects the root holds the original of (`put`s, small
-    /// results that came with their task's end), stay.
+    /// object again). Small objects, and objects the root holds the original of (`put`s, and
+    /// results the root made itself), stay. On the local backend the copy is the worker's own
+    /// bytes, so this saves no memory there, only a clone.
     fn drop_fetched_copies(&mut self, ids: &[ObjectId]) {
         for &id in ids {
             let Some(entry) = self.objects.get(&id) else { continue };
@@ -643,8 +644,11 @@ impl Root {
     /// of `get` waiters skip its number; a transfer asked for still comes).
     fn forget(&mut self, token: Token) {
         let Some(waiter) = self.timed.remove(&token) else { return };
-        if let Some(Waiter::Wait { ids, .. }) = self.waiters.remove(&waiter) {
-            self.forget_wait(&ids, waiter);
+        match self.waiters.remove(&waiter) {
+            Some(Waiter::Wait { ids, .. }) => self.forget_wait(&ids, waiter),
+            // Large copies it kept on the root for itself go now.
+            Some(Waiter::Get { ids, .. }) => self.drop_fetched_copies(&ids),
+            None => {}
         }
     }
 

@@ -74,7 +74,7 @@ struct Batch {
 /// What each rank of this process keeps: its events, and how many it dropped.
 type Kept = FxHashMap<Rank, (Vec<Event>, u64)>;
 
-static KEPT: Mutex<Option<Kept>> = Mutex::new(None);
+static RANK_EVENTS: Mutex<Option<Kept>> = Mutex::new(None);
 
 /// The batch of every thread that recorded, so that [`copy`] can take those not handed over.
 static BATCHES: Mutex<Vec<Arc<Mutex<Batch>>>> = Mutex::new(Vec::new());
@@ -142,7 +142,7 @@ pub(crate) fn record(rank: Rank, event: Event) {
         }
         batch.events.extend(event.take());
     });
-    // A thread past its thread-locals' end keeps its last events itself.
+    // A thread past its thread-locals' end hands its last events straight to the store.
     if let Some(event) = event {
         hand_over(&mut Batch { rank, events: vec![event] });
     }
@@ -153,7 +153,7 @@ fn hand_over(batch: &mut Batch) {
     if batch.events.is_empty() {
         return;
     }
-    let mut all = lock(&KEPT);
+    let mut all = lock(&RANK_EVENTS);
     let (kept, dropped) = all.get_or_insert_with(Kept::default).entry(batch.rank).or_default();
     let room = MAX_EVENTS.saturating_sub(kept.len()).min(batch.events.len());
     *dropped += (batch.events.len() - room) as u64;
@@ -167,7 +167,8 @@ pub(crate) fn copy(rank: Rank) -> RankTimeline {
     for batch in batches.iter() {
         hand_over(&mut lock(batch));
     }
-    // Forget the batches of threads that have ended, with their last events handed over.
+    // Forget the batches of threads that have ended, with the events they recorded since the
+    // loop above (a thread may record and end between the two).
     batches.retain(|batch| {
         let ended = Arc::strong_count(batch) == 1;
         if ended {
@@ -176,7 +177,7 @@ pub(crate) fn copy(rank: Rank) -> RankTimeline {
         !ended
     });
     drop(batches);
-    let all = lock(&KEPT);
+    let all = lock(&RANK_EVENTS);
     let (events, dropped) =
         all.as_ref().and_then(|all| all.get(&rank)).cloned().unwrap_or_default();
     RankTimeline { rank, events, dropped, ..Default::default() }
