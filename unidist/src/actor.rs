@@ -7,10 +7,11 @@
 //! time in that order (see `protocol::ActorCall`), so the lock here is never contended; it only
 //! makes the state reachable from whichever executor thread runs the call.
 
-use rustc_hash::FxHashMap;
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use rustc_hash::FxHashMap;
 
 use crate::arg::{Outputs, TaskArgs};
 use crate::error::Error;

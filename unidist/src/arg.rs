@@ -127,15 +127,11 @@ impl TaskArgs {
     /// value until the object is freed (see `decoded`); a value passed as itself is decoded as
     /// [`take`](Self::take) does.
     pub fn take_shared<T: RemoteValue + Sync>(&mut self) -> Result<Arc<T>, Error> {
-        let Some(Resolved::Ref(id, object)) = self.items.as_slice().first() else {
+        if !matches!(self.items.as_slice().first(), Some(Resolved::Ref(..))) {
             return self.take::<T>().map(Arc::new);
-        };
-        let (id, object) = (*id, object.clone());
-        self.items.next();
-        self.index += 1;
-        if let Some(error) = object.error(id) {
-            return Err(error);
         }
+        let Some(Resolved::Ref(id, object)) = self.items.next() else { unreachable!() };
+        self.index += 1;
         crate::decoded::shared(self.rank, id, || object.decode::<T>(id))
     }
 

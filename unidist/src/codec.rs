@@ -139,8 +139,10 @@ mod flat {
             ));
         }
         let n = len as usize;
-        let mut v = if TypeId::of::<E>() == TypeId::of::<u8>() {
-            // A kept byte buffer if one fits: the value's pages are then mapped already.
+        let mut v = if body.len() >= crate::buffer::LARGE && TypeId::of::<E>() == TypeId::of::<u8>()
+        {
+            // A kept byte buffer if one fits: the value's pages are then mapped already (small
+            // vectors skip the box this costs: no buffer of theirs is kept).
             let bytes: Box<dyn Any> = Box::new(crate::buffer::bytes_with_capacity(n));
             *bytes.downcast::<Vec<E>>().expect("E is u8")
         } else {

@@ -394,10 +394,6 @@ mod tests {
         ]
     }
 
-    /// Every message, however small, takes the room of the largest variant (batches are
-    /// `Vec<Message>`): large payloads are boxed, so that the messages of every task stay small.
-    /// When this bound grew from 64 to 112 bytes (the statistics replies), the local backend's
-    /// throughput fell by 6 to 9% (BENCHMARKS.md).
     /// The wire names a message by its variant's index: new variants go at the end, so that a
     /// rank's bytes keep their meaning, and `tests/programs/faults.rs`, which writes a corrupt
     /// `Payload` batch by hand (`[1, 14, ..]`), stays right.
@@ -407,6 +403,10 @@ mod tests {
         assert_eq!(codec::encode(&vec![payload]).expect("encodes")[..2], [1, 14]);
     }
 
+    /// Every message, however small, takes the room of the largest variant (batches are
+    /// `Vec<Message>`): large payloads are boxed, so that the messages of every task stay small.
+    /// When this bound grew from 64 to 112 bytes (the statistics replies), the local backend's
+    /// throughput fell by 6 to 9% (BENCHMARKS.md).
     #[test]
     fn a_message_stays_small() {
         assert!(std::mem::size_of::<Message>() <= 64, "{}", std::mem::size_of::<Message>());

@@ -11,11 +11,11 @@
 //! `returned`, `place_moved`); a task is not tied to its worker until it starts there.
 
 use std::collections::VecDeque;
-
-use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::event_loop::{Node, Outbox};
 use crate::garbage_collector::{GarbageCollector, GcConfig};
@@ -570,8 +570,8 @@ impl Root {
             }
         }
         if remaining == 0 {
-            self.reply_get(&ids, reply);
-            self.drop_fetched_copies(&ids);
+            let large = self.reply_get(&ids, reply);
+            self.drop_fetched_copies(&large);
         } else {
             self.next_waiter += 1;
             if let Some(token) = token {
@@ -581,9 +581,22 @@ impl Root {
         }
     }
 
-    fn reply_get(&self, ids: &[ObjectId], reply: Reply) {
-        let objects = ids.iter().map(|id| self.store.get(*id).expect("fetched").clone()).collect();
+    /// Answers a `get` of `ids`, all in the store; returns those of them large enough that the
+    /// root may not keep them (see [`Root::drop_fetched_copies`]).
+    fn reply_get(&self, ids: &[ObjectId], reply: Reply) -> Vec<ObjectId> {
+        let mut large = Vec::new();
+        let objects = ids
+            .iter()
+            .map(|id| {
+                let object = self.store.get(*id).expect("fetched");
+                if object.len() as u64 >= KEEP_FETCHED_BELOW {
+                    large.push(*id);
+                }
+                object.clone()
+            })
+            .collect();
         reply.complete(Answer::Objects(objects));
+        large
     }
 
     /// After a `get` was answered: forgets the root's copies of the large objects among `ids`
@@ -723,8 +736,8 @@ impl Root {
                         if let Some(token) = token {
                             self.timed.remove(&token);
                         }
-                        self.reply_get(&ids, reply);
-                        self.drop_fetched_copies(&ids);
+                        let large = self.reply_get(&ids, reply);
+                        self.drop_fetched_copies(&large);
                     }
                 }
             }

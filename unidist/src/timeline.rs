@@ -163,20 +163,13 @@ fn hand_over(batch: &mut Batch) {
 
 /// A copy of what `rank` recorded so far, from every thread.
 pub(crate) fn copy(rank: Rank) -> RankTimeline {
-    let mut batches = lock(&BATCHES);
-    for batch in batches.iter() {
-        hand_over(&mut lock(batch));
-    }
-    // Forget the batches of threads that have ended, with the events they recorded since the
-    // loop above (a thread may record and end between the two).
-    batches.retain(|batch| {
+    // Every batch handed over; those of threads that had ended before (no one records into
+    // them any more) are forgotten, the others kept for the events to come.
+    lock(&BATCHES).retain(|batch| {
         let ended = Arc::strong_count(batch) == 1;
-        if ended {
-            hand_over(&mut lock(batch));
-        }
+        hand_over(&mut lock(batch));
         !ended
     });
-    drop(batches);
     let all = lock(&RANK_EVENTS);
     let (events, dropped) =
         all.as_ref().and_then(|all| all.get(&rank)).cloned().unwrap_or_default();

@@ -15,12 +15,11 @@ mod actor_queue;
 pub(crate) mod command;
 
 use std::collections::VecDeque;
-
-use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
 use actor_queue::ActorQueues;
 use command::Command;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::arg::{Arg, Resolved};
 use crate::context::TaskHost;
@@ -32,8 +31,7 @@ use crate::invoke::Job;
 use crate::object::Object;
 use crate::object_store::ObjectStore;
 use crate::protocol::{Message, Task};
-use crate::registry::FunctionMap;
-use crate::registry::{self, RemoteFunction};
+use crate::registry::{self, FunctionMap, RemoteFunction};
 use crate::reply::{Answer, Reply};
 use crate::stats::{FunctionCounts, RankStats, WorkerStats};
 
