@@ -46,9 +46,110 @@ fn the_root_keeps_no_encoded_copy_of_a_large_result_it_got_local() {
     peak_rise_of_a_get(&job);
 }
 
+/// The line `objects segments` ends with, after checking every object byte for byte and the
+/// bytes each rank mapped; returns the bytes mapped.
+fn segments_passed(job: &support::Job) -> u64 {
+    job.assert_success();
+    let line =
+        job.stdout.lines().find(|l| l.starts_with("objects: segments: ")).unwrap_or_else(|| {
+            panic!("no result line:\n{}\n{}", job.stdout, job.stderr);
+        });
+    let mapped = line.split("; ").nth(1).and_then(|m| m.split_whitespace().next());
+    mapped.and_then(|m| m.parse().ok()).expect("a count of bytes mapped")
+}
+
+#[test]
+fn the_local_backend_maps_nothing() {
+    let env =
+        [("UNIDIST_BACKEND", "local"), ("UNIDIST_CPUS", "2"), ("UNIDIST_SHARED_BYTES", "1000")];
+    assert_eq!(segments_passed(&support::run(OBJECTS, &["segments"], &env)), 0);
+}
+
 #[cfg(feature = "mpi")]
 mod mpi {
     use super::*;
+
+    /// Objects whose encodings are 1 and 2 bytes, the threshold minus one, the threshold and
+    /// plus one, and 64 MiB: the program checks each byte for byte and that exactly those of
+    /// at least the threshold were mapped, root to worker, back, and worker to worker.
+    #[test]
+    fn objects_at_and_around_the_shared_threshold_cross_byte_for_byte() {
+        let env = [("UNIDIST_SHARED_BYTES", "100000")];
+        assert!(segments_passed(&support::mpiexec(3, OBJECTS, &["segments"], &env)) > 0);
+    }
+
+    #[test]
+    fn empty_and_one_byte_values_cross_in_segments() {
+        let env = [("UNIDIST_SHARED_BYTES", "1")];
+        assert!(segments_passed(&support::mpiexec(3, OBJECTS, &["segments"], &env)) > 0);
+    }
+
+    #[test]
+    fn with_shared_memory_off_every_object_crosses_by_mpi() {
+        let env = [("UNIDIST_SHARED_BYTES", "off")];
+        assert_eq!(segments_passed(&support::mpiexec(3, OBJECTS, &["segments"], &env)), 0);
+    }
+
+    /// Root on host a, workers 1-2 on b, worker 3 on c: only workers 1 and 2 map each other's
+    /// objects; everything else crosses by MPI, byte for byte.
+    #[test]
+    fn only_ranks_of_one_host_share_segments() {
+        let mut args: Vec<&str> = Vec::new();
+        for (n, host) in [("1", "a"), ("2", "b"), ("1", "c")] {
+            if !args.is_empty() {
+                args.push(":");
+            }
+            args.extend(["-n", n, "-env", "UNIDIST_HOST_NAME", host]);
+            args.extend(["-env", "UNIDIST_SHARED_BYTES", "100000", OBJECTS, "segments"]);
+        }
+        assert!(segments_passed(&support::run("mpiexec", &args, &[])) > 0);
+    }
+
+    /// Entries of `/dev/shm` that unidist named, whose process (the id in the name) is gone:
+    /// leftovers of a dead job. Segments of objects have no name at all; the doorbells' files
+    /// are named until every rank of the host has mapped them.
+    fn dead_leftovers() -> Vec<String> {
+        let alive = |pid: &str| std::path::Path::new(&format!("/proc/{pid}")).exists();
+        std::fs::read_dir("/dev/shm")
+            .expect("/dev/shm")
+            .map(|e| e.expect("an entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("unidist"))
+            .filter(|name| !name.split('-').nth(2).is_some_and(alive))
+            .collect()
+    }
+
+    /// No segment is left behind by a job that ends normally, by a task that aborts, or by a
+    /// root that panics, each with objects of 8 MiB and more in segments; and a stale file of a
+    /// dead job (planted here) does not confuse the next one.
+    #[test]
+    fn no_segment_outlives_its_job_however_it_ends() {
+        let stale = std::path::Path::new("/dev/shm/unidist-bell-999999999-00000000000000ff");
+        std::fs::write(stale, [0_u8; 64]).expect("a stale file planted");
+        let normal = support::mpiexec(3, OBJECTS, &["segments"], &[]);
+        let _ = std::fs::remove_file(stale);
+        assert!(segments_passed(&normal) > 0, "the objects went through segments");
+        assert_eq!(dead_leftovers(), Vec::<String>::new(), "after a normal end");
+        for (fault, needle) in [("abort", "SIGABRT"), ("panic", "the root gives up")] {
+            let job = support::mpiexec(3, OBJECTS, &["segments-fault", fault], &[]);
+            assert!(!job.success(), "{fault}: the job went on:\n{}", job.stdout);
+            assert!(
+                job.stdout.contains("objects: segments made"),
+                "{}\n{}",
+                job.stdout,
+                job.stderr
+            );
+            assert!(job.stderr.contains(needle), "{fault}:\n{}", job.stderr);
+            assert_eq!(dead_leftovers(), Vec::<String>::new(), "after a job ended by {fault}");
+        }
+    }
+
+    #[test]
+    fn a_bad_shared_threshold_fails_init_clearly() {
+        let env = [("UNIDIST_SHARED_BYTES", "1MiB")];
+        let job = support::mpiexec(2, OBJECTS, &["mpi", "1"], &env);
+        assert!(!job.success(), "{}", job.stdout);
+        assert!(job.stderr.contains("UNIDIST_SHARED_BYTES=1MiB is not a size"), "{}", job.stderr);
+    }
 
     #[test]
     fn the_root_keeps_no_encoded_copy_of_a_large_result_it_got() {

@@ -11,7 +11,11 @@
 //! <bytes>`: a task's result of that many bytes read by a `get`, with how far the root's peak
 //! memory rose, or `objects shared <bytes> <tasks>`: a table of that many bytes read by that
 //! many tasks as `Arc<Table>` (and by a fiftieth of them as `Table`), with the decodings, or
-//! `objects placement <policy>` (the test of host-aware placement).
+//! `objects placement <policy>` (the test of host-aware placement), or `objects segments`:
+//! objects of sizes around `UNIDIST_SHARED_BYTES` (and of 64 MiB), root to worker, back, and
+//! worker to worker, byte for byte, with the bytes each rank mapped from memory a rank of its
+//! host shares checked against the sizes, hosts and threshold, or `objects segments-fault
+//! <abort|panic>`: shared objects alive when a task aborts or the root panics.
 
 #[path = "cases.rs"]
 mod cases;
@@ -262,6 +266,122 @@ fn across(len: u64) {
     println!("objects: {len} bytes crossed unchanged");
 }
 
+/// A value whose encoding is `encoded` bytes long (a `Vec<u8>` encodes as a varint length, then
+/// its bytes), for sizes from 0 and 1 up; `None` for an encoding no `Vec<u8>` has.
+fn bytes_encoded_as(encoded: u64, seed: u8) -> Option<Vec<u8>> {
+    let len = (encoded.saturating_sub(9)..encoded).find(|n| n + varint_len(*n) == encoded)?;
+    Some(local_pattern(len, seed))
+}
+
+/// The bytes of `n`'s varint (bincode's standard encoding of an integer).
+fn varint_len(n: u64) -> u64 {
+    match n {
+        0..=250 => 1,
+        251..=65_535 => 3,
+        65_536..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+/// The bytes every rank mapped from each peer so far, summed.
+fn mapped_bytes() -> u64 {
+    unidist::transfer_stats().iter().flat_map(|t| t.peers.iter()).map(|p| p.bytes_mapped).sum()
+}
+
+/// `objects segments`: objects of sizes around `UNIDIST_SHARED_BYTES` and of 64 MiB (encoded
+/// sizes), root to worker and back and worker to worker, byte for byte. Each rank's mapped bytes
+/// must grow by exactly the objects of at least the threshold that moved between ranks of one
+/// host, and by nothing where sharing is off (the local backend, `off`, ranks alone on a host).
+fn segments() {
+    let setting = std::env::var("UNIDIST_SHARED_BYTES").unwrap_or_default();
+    let threshold: Option<u64> = match setting.trim() {
+        "" => Some(1 << 20),
+        "off" => None,
+        v => Some(v.parse().expect("UNIDIST_SHARED_BYTES as the job has it")),
+    };
+    let mpi = unidist::backend() == "mpi";
+    let hosts = unidist::cluster_resources();
+    let host_of = |rank: usize| hosts.iter().position(|h| h.ranks.contains(&rank)).unwrap();
+    let shared = |len: u64, from: usize, to: usize| {
+        mpi && threshold.is_some_and(|t| len >= t) && host_of(from) == host_of(to)
+    };
+    let workers = unidist::num_workers();
+    // The next task goes to worker `w`.
+    let next_on = |w: usize| while unidist::schedule_rank() % workers + 1 != w {};
+    let mut sizes = vec![1_u64, 2, 64 << 20];
+    if let Some(t) = threshold {
+        sizes.extend([t.saturating_sub(1), t, t + 1]);
+    }
+    sizes.sort();
+    sizes.dedup();
+    let mut checked = 0;
+    for encoded in sizes {
+        let Some(value) = bytes_encoded_as(encoded, encoded as u8) else { continue };
+        for worker in 1..=workers {
+            // Root to worker (a `put`) and back (the task's result, fetched by `get`).
+            let before = mapped_bytes();
+            next_on(worker);
+            let back = unidist::get(&same_bytes::remote(unidist::put(value.clone()))).unwrap();
+            assert!(
+                back == value,
+                "{encoded} encoded bytes came back from worker {worker} changed"
+            );
+            let expected = [(0, worker), (worker, 0)]
+                .iter()
+                .filter(|(from, to)| shared(encoded, *from, *to))
+                .count() as u64
+                * encoded;
+            let mapped = mapped_bytes() - before;
+            assert_eq!(mapped, expected, "{encoded} bytes root to worker {worker} and back mapped");
+            // Worker to worker: made on `worker`, read on the next one.
+            let reader = worker % workers + 1;
+            if reader == worker {
+                continue;
+            }
+            let before = mapped_bytes();
+            next_on(worker);
+            let made = same_bytes::remote(value.clone());
+            next_on(reader);
+            let read = digest::remote(&made);
+            let digest = local_digest(&value);
+            assert_eq!(unidist::get(&read).unwrap(), digest, "worker to worker");
+            // The input, worker to worker; the digest, reader to root (small: shared only when
+            // the threshold is tiny).
+            let digest_len = varint_len(digest.0) + varint_len(digest.1);
+            let expected = shared(encoded, worker, reader) as u64 * encoded
+                + shared(digest_len, reader, 0) as u64 * digest_len;
+            let mapped = mapped_bytes() - before;
+            assert_eq!(mapped, expected, "{encoded} bytes from worker {worker} to {reader} mapped");
+            checked += 1;
+        }
+    }
+    let mapped = mapped_bytes();
+    unidist::shutdown();
+    println!("objects: segments: {checked} worker-to-worker moves checked; {mapped} bytes mapped");
+}
+
+/// `objects segments-fault <abort|panic>`: large objects in segments on the root and on a
+/// worker, then a task that aborts its worker, or a root that panics.
+fn segments_fault(fault: &str) {
+    let value = local_pattern(8 << 20, 1);
+    let put = unidist::put(value.clone());
+    let made = same_bytes::remote(&put);
+    assert!(unidist::get(&made).unwrap() == value);
+    assert!(mapped_bytes() > 0, "the objects went through shared memory");
+    println!("objects: segments made; now the fault");
+    match fault {
+        "abort" => drop(unidist::get(&abort_task::remote(&made))),
+        _ => panic!("the root gives up with shared objects alive"),
+    }
+    unreachable!("the job ends at the fault");
+}
+
+/// Aborts its process.
+#[remote]
+fn abort_task(_v: Vec<u8>) {
+    std::process::abort();
+}
+
 /// The cases, in the order they run.
 const CASES: &[&str] = &[
     "put_task_get",
@@ -279,9 +399,12 @@ const KEPT_SIZES: [u64; 6] =
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = |m: &str| args.first().map(String::as_str) == Some(m);
-    if mode("huge") || mode("across") || mode("placement") || mode("result") || mode("shared") {
+    let modes = ["huge", "across", "placement", "result", "shared", "segments", "segments-fault"];
+    if modes.iter().any(|m| mode(m)) {
         unidist::init();
         match args[0].as_str() {
+            "segments" => return segments(),
+            "segments-fault" => return segments_fault(&args[1]),
             "huge" => return huge(args[1].parse().expect("a size in bytes")),
             "result" => return result(args[1].parse().expect("a size in bytes")),
             "shared" => {

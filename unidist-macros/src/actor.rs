@@ -291,7 +291,7 @@ fn expand(spec: &ActorImpl) -> TokenStream {
                     |__unidist_self| <#self_ty>::#method(__unidist_self, #(#locals),*),
                 )?;
                 let mut __unidist_outputs = __unidist_args.outputs();
-                __unidist_outputs.push::<#ret>(&__unidist_result)?;
+                __unidist_outputs.push::<#ret>(__unidist_result)?;
                 ::core::result::Result::Ok(__unidist_outputs)
             }
 
@@ -352,7 +352,7 @@ fn expand(spec: &ActorImpl) -> TokenStream {
                     ::core::result::Result::Ok(<#self_ty>::new(#(#ctor_locals),*))
                 })?;
                 let mut __unidist_outputs = __unidist_args.outputs();
-                __unidist_outputs.push::<()>(&())?;
+                __unidist_outputs.push::<()>(())?;
                 ::core::result::Result::Ok(__unidist_outputs)
             }
 

@@ -162,7 +162,7 @@ pub fn expand(spec: &RemoteFn) -> TokenStream {
                 };
                 #destructure
                 let mut __unidist_outputs = __unidist_args.outputs();
-                #( __unidist_outputs.push::<#outputs>(&#results)?; )*
+                #( __unidist_outputs.push::<#outputs>(#results)?; )*
                 ::core::result::Result::Ok(__unidist_outputs)
             }
 

@@ -101,7 +101,7 @@ pub(crate) fn take_encoded() -> Vec<ObjectId> {
 fn invoke_end(args: &mut TaskArgs) -> Result<Outputs, Error> {
     end(args.actor()?);
     let mut outputs = args.outputs();
-    outputs.push(&())?;
+    outputs.push(())?;
     Ok(outputs)
 }
 

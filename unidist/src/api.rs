@@ -172,11 +172,11 @@ fn submit_from_root(runtime: &crate::runtime::Runtime, command: Command) {
 #[track_caller]
 pub fn put<T: RemoteValue>(value: T) -> ObjectRef<T> {
     let caller = caller("put");
-    ObjectRef::new(put_object(caller, encode_for_put(&value)))
+    ObjectRef::new(put_object(caller, encode_for_put(value)))
 }
 
-fn encode_for_put<T: RemoteValue>(value: &T) -> Object {
-    Object::encode(value).unwrap_or_else(|e| {
+fn encode_for_put<T: RemoteValue>(value: T) -> Object {
+    Object::encode_owned(value).unwrap_or_else(|e| {
         panic!(
             "unidist::put: a value of type `{}` could not be encoded: {e}",
             std::any::type_name::<T>()
@@ -187,7 +187,7 @@ fn encode_for_put<T: RemoteValue>(value: &T) -> Object {
 /// Stores `value` marked as a `T` (tests: what a rank whose `T` has another layout would send).
 pub(crate) fn put_as<T: RemoteValue, U: RemoteValue>(value: U) -> ObjectRef<T> {
     let caller = caller("put");
-    let mut object = encode_for_put(&value);
+    let mut object = encode_for_put(value);
     object.type_fp = crate::object::fingerprint::<T>();
     ObjectRef::new(put_object(caller, object))
 }

@@ -10,6 +10,7 @@ use crate::codec;
 use crate::error::Error;
 use crate::id::{ObjectId, Rank};
 use crate::object::{fingerprint, type_name_of, Object, RemoteValue};
+use crate::segment::SegmentRef;
 
 /// One argument as it travels to the worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,13 +24,16 @@ pub(crate) enum Arg {
     /// On the MPI wire only, in place of a large `Value`: its `len` bytes (of type `type_fp`)
     /// follow the batch as messages of their own (see `transport::mpi`).
     Payload { type_fp: u64, len: u64 },
+    /// On the MPI wire only, in place of a large `Value` sent to a rank of the same host: the
+    /// value is in a segment of the sender's, which the receiver maps (see `segment`).
+    Shared { type_fp: u64, segment: SegmentRef },
 }
 
 impl Arg {
     /// The objects this argument needs on the worker.
     pub(crate) fn ids(&self) -> &[ObjectId] {
         match self {
-            Arg::Value(_) | Arg::Payload { .. } => &[],
+            Arg::Value(_) | Arg::Payload { .. } | Arg::Shared { .. } => &[],
             Arg::Ref(id) => std::slice::from_ref(id),
             Arg::RefList { ids, .. } => ids,
         }
@@ -116,7 +120,7 @@ impl TaskArgs {
                 for (id, object) in &items {
                     object.check_type(*id, element_type, &type_name_of(element_type))?;
                 }
-                let bytes = codec::concat_seq(items.iter().map(|(_, o)| o.bytes.as_slice()));
+                let bytes = codec::concat_seq(items.iter().map(|(_, o)| &o.bytes[..]));
                 codec::decode(&bytes).map_err(argument_error)
             }
         }
@@ -148,9 +152,9 @@ pub struct Outputs {
 }
 
 impl Outputs {
-    /// Encodes the next result.
-    pub fn push<T: RemoteValue>(&mut self, value: &T) -> Result<(), Error> {
-        let object = Object::encode(value).map_err(|reason| Error::Codec {
+    /// Encodes the next result (a large `Vec<u8>`'s buffer is then kept for reuse).
+    pub fn push<T: RemoteValue>(&mut self, value: T) -> Result<(), Error> {
+        let object = Object::encode_owned(value).map_err(|reason| Error::Codec {
             object: self.first.offset(self.objects.len()),
             action: "encoded".into(),
             type_name: std::any::type_name::<T>().into(),

@@ -7,6 +7,8 @@ use std::any::Any;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::bytes::Bytes;
+
 fn config() -> impl bincode::config::Config {
     bincode::config::standard()
 }
@@ -55,8 +57,9 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 /// Encodes a value of a remote function or `put`: like [`encode`], but a `Vec` of `u8`, `i8`,
 /// `f32` or `f64` is copied in one piece instead of element by element. The bytes are the same
 /// as bincode's (the length, then the elements as they lie in memory on a little-endian host),
-/// so either side may decode them either way.
-pub(crate) fn encode_value<T: Serialize + 'static>(value: &T) -> Result<Vec<u8>, String> {
+/// so either side may decode them either way. Bytes large enough to be shared with the host's
+/// ranks go into a segment (see `segment`): a vector straight from its memory.
+pub(crate) fn encode_value<T: Serialize + 'static>(value: &T) -> Result<Bytes, String> {
     let any = value as &dyn Any;
     let flat = flat::encode::<u8>(any)
         .or_else(|| flat::encode::<i8>(any))
@@ -64,7 +67,7 @@ pub(crate) fn encode_value<T: Serialize + 'static>(value: &T) -> Result<Vec<u8>,
         .or_else(|| flat::encode::<f64>(any));
     match flat {
         Some(bytes) => Ok(bytes),
-        None => encode(value),
+        None => Ok(Bytes::from_vec(encode(value)?)),
     }
 }
 
@@ -84,6 +87,8 @@ pub(crate) fn decode_value<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Resul
 mod flat {
     use std::any::{Any, TypeId};
 
+    use crate::bytes::Bytes;
+
     /// A number whose bincode encoding (standard config) is its little-endian bytes and whose
     /// every bit pattern is a valid value.
     ///
@@ -99,21 +104,17 @@ mod flat {
     unsafe impl Plain for f64 {}
 
     /// `Some(bytes)` if `value` is a `Vec<E>`.
-    pub(super) fn encode<E: Plain>(value: &dyn Any) -> Option<Vec<u8>> {
+    pub(super) fn encode<E: Plain>(value: &dyn Any) -> Option<Bytes> {
         if cfg!(target_endian = "big") {
             return None;
         }
         let v = value.downcast_ref::<Vec<E>>()?;
         let prefix = super::encode(&(v.len() as u64)).expect("a u64 always encodes");
-        let size = prefix.len() + std::mem::size_of_val(&v[..]);
-        let mut out = crate::buffer::bytes_with_capacity(size);
-        out.extend_from_slice(&prefix);
         // SAFETY: `E: Plain` has no padding: its memory is initialized bytes.
-        let bytes = unsafe {
+        let body = unsafe {
             std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(&v[..]))
         };
-        out.extend_from_slice(bytes);
-        Some(out)
+        Some(Bytes::from_parts(&[&prefix, body]))
     }
 
     /// `Some(result)` if `T` is `Vec<E>`.
@@ -139,15 +140,8 @@ mod flat {
             ));
         }
         let n = len as usize;
-        let mut v = if body.len() >= crate::buffer::LARGE && TypeId::of::<E>() == TypeId::of::<u8>()
-        {
-            // A kept byte buffer if one fits: the value's pages are then mapped already (small
-            // vectors skip the box this costs: no buffer of theirs is kept).
-            let bytes: Box<dyn Any> = Box::new(crate::buffer::bytes_with_capacity(n));
-            *bytes.downcast::<Vec<E>>().expect("E is u8")
-        } else {
-            crate::buffer::with_capacity::<E>(n)
-        };
+        // A kept buffer if one fits: the value's pages are then mapped already.
+        let mut v = crate::buffer::kept_with_capacity::<E>(n);
         // SAFETY: the capacity holds `n` elements = `body.len()` bytes; any bytes are a valid
         // `E`; the regions do not overlap.
         unsafe {
@@ -184,11 +178,11 @@ mod tests {
     fn numeric_vectors_take_the_one_copy_path_with_bincode_bytes() {
         let floats: Vec<f64> = (0..1000).map(|i| i as f64 * 0.5 - 3.0).collect();
         let fast = encode_value(&floats).unwrap();
-        assert_eq!(fast, encode(&floats).unwrap(), "the same bytes as bincode");
+        assert_eq!(fast[..], encode(&floats).unwrap(), "the same bytes as bincode");
         assert_eq!(decode_value::<Vec<f64>>(&fast).unwrap(), floats);
         assert_eq!(decode::<Vec<f64>>(&fast).unwrap(), floats);
         let bytes: Vec<u8> = (0..=255).collect();
-        assert_eq!(encode_value(&bytes).unwrap(), encode(&bytes).unwrap());
+        assert_eq!(encode_value(&bytes).unwrap()[..], encode(&bytes).unwrap());
         assert_eq!(decode_value::<Vec<u8>>(&encode(&bytes).unwrap()).unwrap(), bytes);
         let small: Vec<i8> = vec![-1, 0, 1];
         assert_eq!(decode_value::<Vec<i8>>(&encode_value(&small).unwrap()).unwrap(), small);
@@ -196,7 +190,7 @@ mod tests {
         assert_eq!(decode_value::<Vec<f32>>(&encode_value(&singles).unwrap()).unwrap(), singles);
         // Other types keep the general path.
         let words: Vec<u32> = vec![1, 300, 70_000];
-        assert_eq!(encode_value(&words).unwrap(), encode(&words).unwrap());
+        assert_eq!(encode_value(&words).unwrap()[..], encode(&words).unwrap());
         assert_eq!(decode_value::<Vec<u32>>(&encode_value(&words).unwrap()).unwrap(), words);
     }
 

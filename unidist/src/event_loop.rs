@@ -313,7 +313,7 @@ fn deliver(
     for message in batch {
         match message {
             Message::Data { id, ref object } => {
-                out.stats.received(from, object.len());
+                out.stats.received(from, object.len(), object.bytes.mapped_from_peer());
                 moved(out.stats.rank, id, from, false, object.len());
                 node.on_message(from, message, out);
             }
@@ -787,7 +787,7 @@ mod tests {
 
     #[test]
     fn an_object_received_is_counted_before_the_node_sees_it() {
-        let object = Object { type_fp: 1, bytes: Arc::new(vec![0; 10]) };
+        let object = Object { type_fp: 1, bytes: Arc::new(vec![0; 10].into()) };
         let (transport, _log) =
             script(vec![Some((1, vec![Message::Data { id: id(0), object }, Message::Shutdown]))]);
         let (_mailbox, inbox) = Mailbox::new(transport.doorbell());
@@ -966,7 +966,7 @@ mod tests {
     #[test]
     fn an_outbox_groups_messages_by_destination_in_the_order_of_first_send() {
         let mut out = Outbox::new(0, 3);
-        let object = Object { type_fp: 1, bytes: Arc::new(vec![0; 5]) };
+        let object = Object { type_fp: 1, bytes: Arc::new(vec![0; 5].into()) };
         out.send(2, Message::Data { id: id(0), object });
         out.send(1, Message::Heartbeat);
         out.send(2, Message::Shutdown);

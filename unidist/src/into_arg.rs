@@ -34,7 +34,7 @@ pub trait IntoArg<T> {
 impl<T: RemoteValue> IntoArg<T> for T {
     fn into_arg(self) -> ArgValue {
         let object =
-            crate::actor::encoding_argument(|| Object::encode(&self)).unwrap_or_else(|e| {
+            crate::actor::encoding_argument(|| Object::encode_owned(self)).unwrap_or_else(|e| {
                 panic!(
                     "an argument of type `{}` could not be encoded: {e}",
                     std::any::type_name::<T>()

@@ -165,6 +165,7 @@
 mod actor;
 mod arg;
 mod buffer;
+mod bytes;
 mod chrome_trace;
 mod cluster;
 mod codec;
@@ -179,6 +180,7 @@ mod process_guard;
 mod protocol;
 mod registry;
 mod reply;
+mod segment;
 mod spin;
 mod stats;
 #[cfg(test)]

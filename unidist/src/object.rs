@@ -9,6 +9,7 @@ use serde::de::{Deserializer, Visitor};
 use serde::ser::{SerializeTuple, Serializer};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::bytes::Bytes;
 use crate::codec;
 use crate::error::Error;
 use crate::id::ObjectId;
@@ -75,18 +76,18 @@ pub(crate) fn type_name_of(fingerprint: u64) -> String {
 #[derive(Clone, Debug)]
 pub(crate) struct Object {
     pub(crate) type_fp: u64,
-    pub(crate) bytes: Arc<Vec<u8>>,
+    pub(crate) bytes: Arc<Bytes>,
 }
 
-/// The last holder of a large object's bytes hands them to the kept buffers
-/// (`buffer::recycle`) wherever it drops them: freed by the collector, decoded by a `get`, or
+/// The last holder of a large object's heap bytes hands them to the kept buffers
+/// (`buffer::recycle`) wherever it drops them (a segment goes to the kept segments by itself): freed by the collector, decoded by a `get`, or
 /// moved between the local backend's ranks (an MPI send in flight holds bytes of its own, which
 /// it frees plainly).
 impl Drop for Object {
     fn drop(&mut self) {
-        if self.bytes.capacity() >= crate::buffer::LARGE {
+        if matches!(&*self.bytes, Bytes::Heap(v) if v.capacity() >= crate::buffer::LARGE) {
             if let Some(bytes) = Arc::get_mut(&mut self.bytes) {
-                crate::buffer::recycle(std::mem::take(bytes));
+                std::mem::replace(bytes, Bytes::Heap(Vec::new())).recycle();
             }
         }
     }
@@ -97,16 +98,27 @@ impl Object {
         Ok(Object { type_fp: fingerprint::<T>(), bytes: Arc::new(codec::encode_value(value)?) })
     }
 
+    /// Encodes `value`, which is no longer needed: a large `Vec<u8>`'s buffer is then kept for
+    /// reuse (see `buffer::recycle_value`).
+    pub(crate) fn encode_owned<T: RemoteValue>(value: T) -> Result<Object, String> {
+        let object = Object::encode(&value)?;
+        crate::buffer::recycle_value(value);
+        Ok(object)
+    }
+
     /// `value` encoded as the `T` it encodes like (a `&str` as a `String`).
     pub(crate) fn encode_as<T: RemoteValue>(
         value: &(impl Serialize + ?Sized),
     ) -> Result<Object, String> {
-        Ok(Object { type_fp: fingerprint::<T>(), bytes: Arc::new(codec::encode(value)?) })
+        Ok(Object {
+            type_fp: fingerprint::<T>(),
+            bytes: Arc::new(Bytes::from_vec(codec::encode(value)?)),
+        })
     }
 
     pub(crate) fn from_error(error: &Error) -> Object {
         let bytes = codec::encode(error).expect("errors always encode");
-        Object { type_fp: ERROR_TYPE, bytes: Arc::new(bytes) }
+        Object { type_fp: ERROR_TYPE, bytes: Arc::new(bytes.into()) }
     }
 
     /// The error this object (`id`) holds, if it is a failed result; an error object whose bytes
@@ -181,7 +193,7 @@ impl<'de> Deserialize<'de> for Object {
                 let missing = || serde::de::Error::custom("truncated object");
                 let type_fp: u64 = seq.next_element()?.ok_or_else(missing)?;
                 let bytes: serde_bytes::ByteBuf = seq.next_element()?.ok_or_else(missing)?;
-                Ok(Object { type_fp, bytes: Arc::new(bytes.into_vec()) })
+                Ok(Object { type_fp, bytes: Arc::new(bytes.into_vec().into()) })
             }
         }
         deserializer.deserialize_tuple(2, ObjectVisitor)
@@ -195,7 +207,7 @@ mod tests {
     #[test]
     fn an_error_object_that_does_not_decode_is_a_codec_error() {
         let id = ObjectId::new(0, 7);
-        let corrupt = Object { type_fp: ERROR_TYPE, bytes: Arc::new(vec![0xff; 3]) };
+        let corrupt = Object { type_fp: ERROR_TYPE, bytes: Arc::new(vec![0xff; 3].into()) };
         match corrupt.decode::<u32>(id) {
             Err(Error::Codec { object, type_name, .. }) => {
                 assert_eq!(object, id);

@@ -37,6 +37,7 @@ use crate::arg::Arg;
 use crate::codec;
 use crate::id::{ObjectId, Rank};
 use crate::object::Object;
+use crate::segment::SegmentRef;
 use crate::stats::RankStats;
 use crate::timeline::RankTimeline;
 
@@ -218,6 +219,13 @@ pub(crate) enum Message {
     TimelineRequest,
     /// worker → root: what it recorded.
     TimelineReply(Box<RankTimeline>),
+    /// On the MPI wire only, in place of a large `Data` to a rank of the same host: object `id`
+    /// (of type `type_fp`) is in a segment of the sender's, which the receiver maps (see
+    /// `segment`).
+    Shared { id: ObjectId, type_fp: u64, segment: SegmentRef },
+    /// On the MPI wire only, answering the batches that lent segments: the receiver has mapped
+    /// the next `count` of them, so the sender need no longer hold them for it.
+    Mapped { count: u32 },
 }
 
 /// A raw MPI ping-pong between the root and worker 1 on a tag of its own, outside the protocol:
@@ -263,6 +271,8 @@ impl Message {
             Message::TimelineRequest => "TimelineRequest",
             Message::TimelineReply(_) => "TimelineReply",
             Message::Payload { .. } => "Payload",
+            Message::Shared { .. } => "Shared",
+            Message::Mapped { .. } => "Mapped",
             Message::RawPingPong(_) => "RawPingPong",
             Message::Shutdown => "Shutdown",
             Message::Heartbeat => "Heartbeat",
@@ -461,7 +471,15 @@ mod fuzz {
 
     fn object() -> impl Strategy<Value = Object> {
         (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..64))
-            .prop_map(|(type_fp, bytes)| Object { type_fp, bytes: Arc::new(bytes) })
+            .prop_map(|(type_fp, bytes)| Object { type_fp, bytes: Arc::new(bytes.into()) })
+    }
+
+    fn segment() -> impl Strategy<Value = SegmentRef> {
+        (any::<i32>(), any::<u64>(), any::<u64>()).prop_map(|(fd, inode, len)| SegmentRef {
+            fd,
+            inode,
+            len,
+        })
     }
 
     fn id() -> impl Strategy<Value = ObjectId> {
@@ -473,6 +491,8 @@ mod fuzz {
             object().prop_map(Arg::Value),
             id().prop_map(Arg::Ref),
             (any::<u64>(), any::<u64>()).prop_map(|(type_fp, len)| Arg::Payload { type_fp, len }),
+            (any::<u64>(), segment())
+                .prop_map(|(type_fp, segment)| Arg::Shared { type_fp, segment }),
             (any::<u64>(), proptest::collection::vec(id(), 0..8))
                 .prop_map(|(element_type, ids)| Arg::RefList { element_type, ids }),
         ]
@@ -522,6 +542,12 @@ mod fuzz {
                 type_fp,
                 len
             }),
+            (id(), any::<u64>(), segment()).prop_map(|(id, type_fp, segment)| Message::Shared {
+                id,
+                type_fp,
+                segment
+            }),
+            any::<u32>().prop_map(|count| Message::Mapped { count }),
             (id(), 1_u32..4).prop_map(|(first_output, num_returns)| Message::Placed {
                 first_output,
                 num_returns

@@ -481,7 +481,8 @@ fn start_mpi(
     let in_flight = Arc::new(InFlight::new(settings.max_in_flight));
     let root_in_flight = Arc::clone(&in_flight);
     let progress = spawn("unidist-progress".into(), move || {
-        let Settings { gc, heartbeat, worker_threads: threads, policy, .. } = settings;
+        let Settings { gc, heartbeat, worker_threads: threads, policy, shared_bytes, .. } =
+            settings;
         let host = settings.host_name.unwrap_or_else(cluster::host_name);
         // Named before MPI starts, for the line of a failure before the job's hosts are known.
         crate::process_guard::set_host(&host);
@@ -515,6 +516,7 @@ fn start_mpi(
         let scheduler = Arc::new(RoundRobin::new(size - 1));
         let names = cluster::host_by_rank(&hosts, size);
         crate::buffer::share_host_with(names.iter().filter(|n| **n == names[rank]).count());
+        transport.link_segments(&names, shared_bytes);
         crate::transport::mpi_errors::set_hosts(names.clone());
         let hosts_here = hosts.clone();
         // A thread that waits runs the loop in its place where MPI allows it; where each rank

@@ -39,6 +39,8 @@ pub(crate) struct Settings {
     pub(crate) log: Option<Level>,
     /// `UNIDIST_CHUNK_BYTES`.
     pub(crate) chunk_bytes: usize,
+    /// `UNIDIST_SHARED_BYTES`; `None`: off.
+    pub(crate) shared_bytes: Option<usize>,
     /// `UNIDIST_WORKER_THREADS`; `None`: the default of the backend.
     pub(crate) worker_threads: Option<usize>,
     /// `UNIDIST_SCHEDULER` and `UNIDIST_HOST_AWARE_BYTES`.
@@ -130,6 +132,16 @@ impl Settings {
                 }
             },
         };
+        let shared_bytes = match var("UNIDIST_SHARED_BYTES") {
+            None => Some(crate::segment::DEFAULT_SHARE_FROM),
+            Some(v) if v.eq_ignore_ascii_case("off") => None,
+            Some(v) => Some(positive(&v).map(|n| n as usize).ok_or_else(|| {
+                format!(
+                    "UNIDIST_SHARED_BYTES={v} is not a size: give a whole number of bytes of at \
+                     least 1, or `off`"
+                )
+            })?),
+        };
         let worker_threads = match var("UNIDIST_WORKER_THREADS") {
             None => None,
             Some(v) => match v.parse::<usize>() {
@@ -208,6 +220,7 @@ impl Settings {
             gc,
             log,
             chunk_bytes,
+            shared_bytes,
             worker_threads,
             policy,
             host_name,
@@ -237,6 +250,7 @@ mod tests {
         assert_eq!(s.gc, GcConfig { threshold: 1024, bytes: 16 << 20 });
         assert_eq!(s.log, None);
         assert_eq!(s.chunk_bytes, 1 << 30);
+        assert_eq!(s.shared_bytes, Some(1 << 20));
         assert_eq!(s.worker_threads, None);
         assert_eq!(s.policy, Policy::HostAware { threshold: 64 << 10 });
         assert_eq!(s.host_name, None);
@@ -254,6 +268,7 @@ mod tests {
             "UNIDIST_GC_BYTES",
             "UNIDIST_LOG",
             "UNIDIST_CHUNK_BYTES",
+            "UNIDIST_SHARED_BYTES",
             "UNIDIST_WORKER_THREADS",
             "UNIDIST_SCHEDULER",
             "UNIDIST_HOST_AWARE_BYTES",
@@ -276,6 +291,7 @@ mod tests {
             ("UNIDIST_GC_BYTES", "4096"),
             ("UNIDIST_LOG", "Debug"),
             ("UNIDIST_CHUNK_BYTES", "256"),
+            ("UNIDIST_SHARED_BYTES", "100"),
             ("UNIDIST_WORKER_THREADS", "3"),
             ("UNIDIST_SCHEDULER", "round-robin"),
             ("UNIDIST_HOST_NAME", " h2 "),
@@ -290,6 +306,8 @@ mod tests {
         assert_eq!(s.gc, GcConfig { threshold: 7, bytes: 4096 });
         assert_eq!(s.log, Some(Level::DEBUG));
         assert_eq!(s.chunk_bytes, 256);
+        assert_eq!(s.shared_bytes, Some(100));
+        assert_eq!(read(&[("UNIDIST_SHARED_BYTES", "OFF")]).unwrap().shared_bytes, None);
         assert_eq!(s.worker_threads, Some(3));
         assert_eq!(s.policy, Policy::RoundRobin);
         assert_eq!(s.host_name.as_deref(), Some("h2"));
@@ -319,6 +337,12 @@ mod tests {
             ("UNIDIST_GC_BYTES", "-1", "UNIDIST_GC_BYTES=-1 is not a number of bytes"),
             ("UNIDIST_LOG", "loud", "UNIDIST_LOG=loud is not a level"),
             ("UNIDIST_CHUNK_BYTES", "0", "UNIDIST_CHUNK_BYTES=0 is not a chunk size"),
+            ("UNIDIST_SHARED_BYTES", "0", "UNIDIST_SHARED_BYTES=0 is not a size"),
+            (
+                "UNIDIST_SHARED_BYTES",
+                "1 MiB",
+                "give a whole number of bytes of at least 1, or `off`",
+            ),
             ("UNIDIST_CHUNK_BYTES", "2147483648", "is not a chunk size from 1 to 1073741824"),
             ("UNIDIST_WORKER_THREADS", "257", "from 1 to 256"),
             ("UNIDIST_SCHEDULER", "random", "UNIDIST_SCHEDULER=random is not a scheduler"),

@@ -19,6 +19,9 @@ pub struct PeerTransfer {
     pub objects_received: u64,
     /// Bytes of those objects.
     pub bytes_received: u64,
+    /// Of `bytes_received`, those this rank mapped from memory the peer shares on their host
+    /// (objects of at least `UNIDIST_SHARED_BYTES`) instead of receiving a copy.
+    pub bytes_mapped: u64,
 }
 
 /// The objects one rank holds in its object store, and their encoded bytes.
@@ -168,10 +171,14 @@ impl TransferStats {
         p.bytes_sent += bytes as u64;
     }
 
-    pub(crate) fn received(&mut self, peer: usize, bytes: usize) {
+    /// An object of `bytes` bytes came from `peer`, `mapped` from memory it shares.
+    pub(crate) fn received(&mut self, peer: usize, bytes: usize, mapped: bool) {
         let p = &mut self.peers[peer];
         p.objects_received += 1;
         p.bytes_received += bytes as u64;
+        if mapped {
+            p.bytes_mapped += bytes as u64;
+        }
     }
 
     /// The counters towards one peer.

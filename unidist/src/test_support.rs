@@ -26,7 +26,7 @@ pub(crate) const ADD: u64 = function_id("unidist::test_support::add");
 fn add(args: &mut TaskArgs) -> Result<Outputs, Error> {
     let (a, b): (i64, i64) = (args.take()?, args.take()?);
     let mut out = args.outputs();
-    out.push(&(a + b))?;
+    out.push(a + b)?;
     Ok(out)
 }
 
@@ -48,7 +48,7 @@ pub(crate) const LIST: u64 = function_id("unidist::test_support::list");
 fn list(args: &mut TaskArgs) -> Result<Outputs, Error> {
     let items: Vec<i64> = args.take()?;
     let mut out = args.outputs();
-    out.push(&items)?;
+    out.push(items)?;
     Ok(out)
 }
 
@@ -61,7 +61,7 @@ pub(crate) const WHEREAMI: u64 = function_id("unidist::test_support::whereami");
 fn whereami(args: &mut TaskArgs) -> Result<Outputs, Error> {
     let (host, depth) = context::current().expect("a task runs in a task context");
     let mut out = args.outputs();
-    out.push(&vec![depth as u64, host.rank() as u64, host.workers() as u64])?;
+    out.push(vec![depth as u64, host.rank() as u64, host.workers() as u64])?;
     Ok(out)
 }
 
@@ -78,7 +78,7 @@ fn nested(args: &mut TaskArgs) -> Result<Outputs, Error> {
     let mut values: Vec<u64> = objects[0].decode(child)?;
     values.insert(0, depth as u64);
     let mut out = args.outputs();
-    out.push(&values)?;
+    out.push(values)?;
     Ok(out)
 }
 
@@ -94,7 +94,7 @@ fn waits_until(args: &mut TaskArgs) -> Result<Outputs, Error> {
     let deadline = Instant::now() + Duration::from_millis(millis);
     let done = Arc::clone(&host).wait(vec![child], 1, depth, Some(deadline));
     let mut out = args.outputs();
-    out.push(&done)?;
+    out.push(done)?;
     Ok(out)
 }
 
@@ -117,7 +117,7 @@ fn gate(args: &mut TaskArgs) -> Result<Outputs, Error> {
     }
     drop(open);
     let mut out = args.outputs();
-    out.push(&key)?;
+    out.push(key)?;
     Ok(out)
 }
 

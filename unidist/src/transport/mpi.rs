@@ -9,6 +9,7 @@
 //! loop blocks in MPI only to receive the chunks of a large object that a batch announced, which
 //! its sender has already posted, and in the benchmark's raw ping-pong.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,11 +24,13 @@ use super::backoff::Backoff;
 use super::mpi_errors::with_peer;
 use super::{Doorbell, Pause, Probe, Transport, MAX_CHUNK};
 use crate::arg::Arg;
+use crate::bytes::Bytes;
 use crate::codec;
 use crate::id::Rank;
 use crate::object::Object;
 use crate::process_guard;
 use crate::protocol::{self, Message, RawPingPong, Task};
+use crate::segment::{self, Segment, SegmentRef};
 
 /// The one tag of every message: one stream per pair of ranks keeps them in order.
 const TAG: i32 = 11;
@@ -49,7 +52,7 @@ const LARGE_OBJECT: usize = 64 << 10;
 struct Send {
     to: Rank,
     request: Request<'static, [u8]>,
-    _buffer: Arc<Vec<u8>>,
+    _buffer: Arc<Bytes>,
 }
 
 pub(crate) struct MpiTransport {
@@ -76,6 +79,14 @@ pub(crate) struct MpiTransport {
     backoff: Backoff,
     /// MPI lets any thread call it, one at a time (`Threading::Serialized` or more).
     serialized: bool,
+    /// Every rank's process id, for the ranks of this host to map its segments.
+    pids: Vec<u32>,
+    /// The ranks of this host that map this rank's segments and whose segments it maps.
+    shares_with: Vec<bool>,
+    /// Segments lent to each peer, in the order sent, held until the peer says it has mapped
+    /// them (`Message::Mapped`): until then the object may be freed here, and its descriptor,
+    /// through which the peer opens it, must stay open.
+    lent: Vec<VecDeque<Arc<Bytes>>>,
 }
 
 // SAFETY: the transport holds MPI handles (a communicator, requests), which some MPI libraries
@@ -199,6 +210,9 @@ impl MpiTransport {
             backoff: Backoff::default(),
             // A program's MPI runs at `Threading::Multiple` (checked before this).
             serialized: true,
+            pids: Vec::new(),
+            shares_with: vec![false; size],
+            lent: vec![VecDeque::new(); size],
         })
     }
 
@@ -270,6 +284,55 @@ impl MpiTransport {
         self.backoff.set_core_per_rank(core_per_rank);
     }
 
+    /// Finds which ranks of this host can map each other's segments, and from then on writes
+    /// objects of at least `share_from` bytes into segments if any can (`None`: never). Each
+    /// rank lends the others a small segment, which they try to map. A collective: every rank
+    /// must call it. Raises this process's limit of open files to its hard limit, since an
+    /// owner holds a descriptor per live segment.
+    pub(crate) fn link_segments(&mut self, hosts: &[String], share_from: Option<usize>) {
+        let probe = share_from.and_then(|_| match Segment::create(1) {
+            Ok(probe) => Some(probe),
+            Err(e) => {
+                crate::log::event!(debug, error = %e, "no segments of shared memory here");
+                None
+            }
+        });
+        let lent = probe.as_ref().and_then(Segment::lend);
+        // The descriptor plus one (0: no probe) beside the process id, and the inode.
+        let fd = lent.map_or(0, |l| l.fd as u32 as u64 + 1);
+        let all = self
+            .all_gather([u64::from(std::process::id()) | fd << 32, lent.map_or(0, |l| l.inode)]);
+        self.pids = all.iter().map(|[word, _]| *word as u32).collect();
+        let mut maps = vec![0_u8; self.size];
+        for (peer, [word, inode]) in all.iter().enumerate() {
+            let fd = word >> 32;
+            if peer == self.rank || fd == 0 || hosts[peer] != hosts[self.rank] {
+                continue;
+            }
+            let theirs = SegmentRef { fd: (fd - 1) as i32, inode: *inode, len: 1 };
+            match Segment::open(self.pids[peer], theirs) {
+                Ok(_) => maps[peer] = 1,
+                Err(e) => {
+                    crate::log::event!(debug, peer, error = %e, "cannot map a peer's segments")
+                }
+            }
+        }
+        // Every rank has tried every probe once this collective returns.
+        let matrix = self.all_gather_bytes(&maps);
+        let size = self.size;
+        for peer in 0..size {
+            self.shares_with[peer] =
+                matrix[self.rank * size + peer] == 1 && matrix[peer * size + self.rank] == 1;
+        }
+        drop(probe);
+        let sharing = self.shares_with.iter().filter(|s| **s).count();
+        crate::log::event!(debug, sharing, "ranks of this host that share segments with this one");
+        if sharing > 0 {
+            raise_open_files_limit();
+            segment::share_from(share_from);
+        }
+    }
+
     /// Completes the sends MPI is done with, releasing their buffers.
     fn test_sends(&mut self) {
         let mut i = 0;
@@ -318,7 +381,7 @@ impl MpiTransport {
         if bytes.len() <= self.chunk || batch.len() < 2 {
             assert!(bytes.len() <= MAX_CHUNK, "one small message cannot pass 1 GiB");
             let len = bytes.len();
-            return self.start_send(to, Arc::new(bytes), 0..len, TAG);
+            return self.start_send(to, Arc::new(bytes.into()), 0..len, TAG);
         }
         crate::log::event!(
             debug,
@@ -335,7 +398,7 @@ impl MpiTransport {
     fn start_send(
         &mut self,
         to: Rank,
-        buffer: Arc<Vec<u8>>,
+        buffer: Arc<Bytes>,
         range: std::ops::Range<usize>,
         tag: i32,
     ) {
@@ -348,13 +411,15 @@ impl MpiTransport {
     }
 
     /// Receives the bytes of each payload of a batch (a `Payload` message, or an `Arg::Payload`
-    /// of a task), which follow it from the same rank on [`PAYLOAD_TAG`], and puts them back in
-    /// place.
+    /// of a task), which follow it from the same rank on [`PAYLOAD_TAG`], maps the segments it
+    /// lends (and tells the sender so), and puts them back in place; takes out the sender's
+    /// word that it mapped segments of this rank's.
     fn receive_payloads(
         &mut self,
         from: Rank,
         mut batch: Vec<Message>,
     ) -> Result<Vec<Message>, String> {
+        let mut mapped = 0;
         for message in &mut batch {
             match message {
                 Message::Payload { id, type_fp, len } => {
@@ -362,44 +427,78 @@ impl MpiTransport {
                     let bytes = self.receive_payload(from, *len, &format!("object {id}"))?;
                     *message = Message::Data { id, object: Object { type_fp, bytes } };
                 }
+                Message::Shared { id, type_fp, segment } => {
+                    let (id, type_fp) = (*id, *type_fp);
+                    let bytes = self.map(from, *segment, &format!("object {id}"))?;
+                    *message = Message::Data { id, object: Object { type_fp, bytes } };
+                    mapped += 1;
+                }
                 Message::Submit(task)
                 | Message::Spawn(task)
                 | Message::Retry(task)
-                | Message::SpawnOn { task, .. } => self.receive_args(from, task)?,
+                | Message::SpawnOn { task, .. } => mapped += self.receive_args(from, task)?,
                 Message::Returned(tasks) => {
                     for task in tasks {
-                        self.receive_args(from, task)?;
+                        mapped += self.receive_args(from, task)?;
                     }
+                }
+                Message::Mapped { count } => {
+                    let lent = &mut self.lent[from];
+                    if *count as usize > lent.len() {
+                        return Err(format!(
+                            "it mapped {count} segments, but {} were lent to it",
+                            lent.len()
+                        ));
+                    }
+                    lent.drain(..*count as usize);
                 }
                 _ => {}
             }
         }
+        batch.retain(|m| !matches!(m, Message::Mapped { .. }));
+        if mapped > 0 {
+            self.send_batch(from, vec![Message::Mapped { count: mapped }]);
+        }
         Ok(batch)
     }
 
-    /// Puts back in place the arguments of `task` that travelled as payloads.
-    fn receive_args(&mut self, from: Rank, task: &mut Task) -> Result<(), String> {
+    /// Puts back in place the arguments of `task` that travelled as payloads or segments;
+    /// returns how many segments it mapped.
+    fn receive_args(&mut self, from: Rank, task: &mut Task) -> Result<u32, String> {
         let first_output = task.first_output;
+        let mut mapped = 0;
         for (index, arg) in task.args.iter_mut().enumerate() {
-            if let Arg::Payload { type_fp, len } = *arg {
-                let what = format!("argument {index} of task {first_output}");
-                let bytes = self.receive_payload(from, len, &what)?;
-                *arg = Arg::Value(Object { type_fp, bytes });
+            let what = || format!("argument {index} of task {first_output}");
+            match *arg {
+                Arg::Payload { type_fp, len } => {
+                    let bytes = self.receive_payload(from, len, &what())?;
+                    *arg = Arg::Value(Object { type_fp, bytes });
+                }
+                Arg::Shared { type_fp, segment } => {
+                    let bytes = self.map(from, segment, &what())?;
+                    *arg = Arg::Value(Object { type_fp, bytes });
+                    mapped += 1;
+                }
+                _ => {}
             }
         }
-        Ok(())
+        Ok(mapped)
+    }
+
+    /// Maps a segment that `from` lent.
+    fn map(&self, from: Rank, lent: SegmentRef, what: &str) -> Result<Arc<Bytes>, String> {
+        if !self.shares_with[from] {
+            return Err(format!("{what} came in a segment from a rank that shares none"));
+        }
+        let segment = Segment::open(self.pids[from], lent).map_err(|e| format!("{what}: {e}"))?;
+        Ok(Arc::new(Bytes::Shared(segment)))
     }
 
     /// Receives one payload of `len` bytes from `from`, chunk by chunk, into a buffer sized by
     /// what arrives, never by the length field alone. Its chunks were sent right after the
     /// batch that announced it: one that does not come within [`PAYLOAD_TIMEOUT`] means a
     /// corrupt announcement.
-    fn receive_payload(
-        &mut self,
-        from: Rank,
-        len: u64,
-        what: &str,
-    ) -> Result<Arc<Vec<u8>>, String> {
+    fn receive_payload(&mut self, from: Rank, len: u64, what: &str) -> Result<Arc<Bytes>, String> {
         let len = usize::try_from(len).map_err(|_| format!("{what} of {len} bytes"))?;
         let mut bytes: Vec<u8> = Vec::new();
         let source = self.world.process_at_rank(from as i32);
@@ -435,7 +534,7 @@ impl MpiTransport {
             }
             with_peer(from, || chunk.matched_receive_into(&mut bytes[at..]));
         }
-        Ok(Arc::new(bytes))
+        Ok(Arc::new(bytes.into()))
     }
 
     /// Finalizes MPI (dropping the universe) if unidist initialized it; after this no MPI call
@@ -461,22 +560,29 @@ impl Transport for MpiTransport {
     /// A peer on this host has its doorbell rung by the next [`progress`](Transport::progress).
     fn send(&mut self, to: Rank, mut batch: Vec<Message>) {
         let mut payloads = Vec::new();
+        let shares = self.shares_with[to];
+        let lent = &mut self.lent[to];
         for message in &mut batch {
             match message {
-                Message::Data { id, object } if object.len() >= LARGE_OBJECT => {
-                    let (id, type_fp, len) = (*id, object.type_fp, object.len() as u64);
-                    payloads.push(Arc::clone(&object.bytes));
-                    *message = Message::Payload { id, type_fp, len };
+                Message::Data { id, object } => {
+                    let (id, type_fp) = (*id, object.type_fp);
+                    if let Some(segment) = object.bytes.lend().filter(|_| shares) {
+                        lent.push_back(Arc::clone(&object.bytes));
+                        *message = Message::Shared { id, type_fp, segment };
+                    } else if object.len() >= LARGE_OBJECT {
+                        payloads.push(Arc::clone(&object.bytes));
+                        *message = Message::Payload { id, type_fp, len: object.len() as u64 };
+                    }
                 }
                 // Every message that carries a task: its large values go as payloads.
                 Message::Submit(task)
                 | Message::Spawn(task)
                 | Message::Retry(task)
-                | Message::SpawnOn { task, .. } => split_args(task, &mut payloads),
+                | Message::SpawnOn { task, .. } => split_args(task, &mut payloads, shares, lent),
                 // Tasks a worker gives back carry their values too.
                 Message::Returned(tasks) => {
                     for task in tasks {
-                        split_args(task, &mut payloads);
+                        split_args(task, &mut payloads, shares, lent);
                     }
                 }
                 _ => {}
@@ -612,7 +718,7 @@ impl Probe for MpiTransport {
     /// Sends `bytes` as one message on the protocol's tag, as they are (a test's corrupt message).
     fn send_bytes(&mut self, to: Rank, bytes: Vec<u8>) {
         let len = bytes.len();
-        self.start_send(to, Arc::new(bytes), 0..len, TAG);
+        self.start_send(to, Arc::new(bytes.into()), 0..len, TAG);
     }
 
     /// Blocking sends and receives on a tag of their own, nothing else in between: what the MPI
@@ -656,15 +762,37 @@ impl Drop for MpiTransport {
 }
 
 /// Takes the large values out of `task`'s arguments, to travel as payloads of their own after
-/// the batch (`receive_args` puts them back).
-fn split_args(task: &mut Task, payloads: &mut Vec<Arc<Vec<u8>>>) {
+/// the batch (`receive_args` puts them back), or, where the receiver `shares` this rank's
+/// segments, as segments it maps (each held in `lent` until it has).
+fn split_args(
+    task: &mut Task,
+    payloads: &mut Vec<Arc<Bytes>>,
+    shares: bool,
+    lent: &mut VecDeque<Arc<Bytes>>,
+) {
     for arg in task.args.iter_mut() {
         if let Arg::Value(object) = arg {
-            if object.len() >= LARGE_OBJECT {
-                let (type_fp, len) = (object.type_fp, object.len() as u64);
+            let type_fp = object.type_fp;
+            if let Some(segment) = object.bytes.lend().filter(|_| shares) {
+                lent.push_back(Arc::clone(&object.bytes));
+                *arg = Arg::Shared { type_fp, segment };
+            } else if object.len() >= LARGE_OBJECT {
                 payloads.push(Arc::clone(&object.bytes));
-                *arg = Arg::Payload { type_fp, len };
+                *arg = Arg::Payload { type_fp, len: object.len() as u64 };
             }
+        }
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write the struct given, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
 }

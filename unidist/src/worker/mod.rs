@@ -208,10 +208,11 @@ impl Worker {
             .iter()
             .map(|arg| match arg {
                 Arg::Value(object) => Resolved::Value(object.clone()),
-                // The transport puts payloads back in place before a task gets here; an empty
-                // value of no type fails the task's argument check, should one ever slip by.
-                Arg::Payload { .. } => {
-                    Resolved::Value(Object { type_fp: 0, bytes: Default::default() })
+                // The transport puts payloads and segments back in place before a task gets
+                // here; an empty value of no type fails the task's argument check, should one
+                // ever slip by.
+                Arg::Payload { .. } | Arg::Shared { .. } => {
+                    Resolved::Value(Object { type_fp: 0, bytes: Arc::new(Vec::new().into()) })
                 }
                 Arg::Ref(id) => Resolved::Ref(*id, object(id)),
                 Arg::RefList { element_type, ids } => {
