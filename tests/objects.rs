@@ -118,9 +118,41 @@ mod mpi {
             .collect()
     }
 
-    /// No segment is left behind by a job that ends normally, by a task that aborts, or by a
-    /// root that panics, each with objects of 8 MiB and more in segments; and a stale file of a
-    /// dead job (planted here) does not confuse the next one.
+    /// The job's processes, as `objects segments-fault` printed them, that still run 10 s after
+    /// the launcher returned (a killed rank may take a moment to end; a zombie has ended). A
+    /// segment lives while a process maps it or holds it open: once they have all ended, the
+    /// kernel has freed every segment of the job.
+    fn survivors(job: &support::Job) -> Vec<u32> {
+        let line =
+            job.stdout.lines().find(|l| l.starts_with("objects: pids ")).unwrap_or_else(|| {
+                panic!("no pids:\n{}\n{}", job.stdout, job.stderr);
+            });
+        let pids: Vec<u32> = line["objects: pids ".len()..]
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        assert_eq!(pids.len(), 3, "{line}");
+        let running = |pid: &u32| match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state follows the command's closing parenthesis.
+            Ok(stat) => {
+                !matches!(stat.rsplit(") ").next().and_then(|s| s.chars().next()), Some('Z' | 'X'))
+            }
+            Err(_) => false,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let left: Vec<u32> = pids.iter().copied().filter(running).collect();
+            if left.is_empty() || std::time::Instant::now() > deadline {
+                return left;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// A job that ends normally, by a task that aborts, or by a root that panics, each with
+    /// objects of 8 MiB and more in segments on every rank, leaves no file in `/dev/shm` and no
+    /// process holding a segment; a stale file of a dead job (planted here) does not confuse the
+    /// next one.
     #[test]
     fn no_segment_outlives_its_job_however_it_ends() {
         let stale = std::path::Path::new("/dev/shm/unidist-bell-999999999-00000000000000ff");
@@ -139,6 +171,7 @@ mod mpi {
                 job.stderr
             );
             assert!(job.stderr.contains(needle), "{fault}:\n{}", job.stderr);
+            assert_eq!(survivors(&job), Vec::<u32>::new(), "processes of a job ended by {fault}");
             assert_eq!(dead_leftovers(), Vec::<String>::new(), "after a job ended by {fault}");
         }
     }

@@ -355,22 +355,46 @@ fn segments() {
             checked += 1;
         }
     }
+    // A task's nested task with a large value: it travels in the task's message (a segment of
+    // the worker's, lent to the root, which the worker no longer holds once sent).
+    let nested = threshold.map_or(4 << 20, |t| t + 1);
+    for worker in 1..=workers {
+        next_on(worker);
+        let got = unidist::get(&nested_digest::remote(nested)).unwrap();
+        assert_eq!(got, local_digest(&local_pattern(nested, 4)), "a nested task's large value");
+    }
     let mapped = mapped_bytes();
     unidist::shutdown();
     println!("objects: segments: {checked} worker-to-worker moves checked; {mapped} bytes mapped");
 }
 
-/// `objects segments-fault <abort|panic>`: large objects in segments on the root and on a
-/// worker, then a task that aborts its worker, or a root that panics.
+/// The digest of `len` bytes, computed by a nested task that takes them by value.
+#[remote]
+fn nested_digest(len: u64) -> (u64, u64) {
+    unidist::get(&digest::remote(local_pattern(len, 4))).unwrap()
+}
+
+/// This process's id.
+#[remote]
+fn pid() -> u32 {
+    std::process::id()
+}
+
+/// `objects segments-fault <abort|panic>`: large objects in segments on the root and on every
+/// worker, the job's process ids printed, then a task that aborts its worker, or a root that
+/// panics.
 fn segments_fault(fault: &str) {
     let value = local_pattern(8 << 20, 1);
     let put = unidist::put(value.clone());
-    let made = same_bytes::remote(&put);
-    assert!(unidist::get(&made).unwrap() == value);
+    let workers = unidist::num_workers();
+    let made: Vec<ObjectRef<Vec<u8>>> = (0..workers).map(|_| same_bytes::remote(&put)).collect();
+    assert!(unidist::get(&made).unwrap().iter().all(|v| *v == value));
     assert!(mapped_bytes() > 0, "the objects went through shared memory");
+    let pids: Vec<u32> = (1..=workers).map(|w| unidist::get(&pid::remote_on(w)).unwrap()).collect();
+    println!("objects: pids {} {pids:?}", std::process::id());
     println!("objects: segments made; now the fault");
     match fault {
-        "abort" => drop(unidist::get(&abort_task::remote(&made))),
+        "abort" => drop(unidist::get(&abort_task::remote(&made[0]))),
         _ => panic!("the root gives up with shared objects alive"),
     }
     unreachable!("the job ends at the fault");

@@ -124,7 +124,21 @@ pub fn launch(args: &[&str], env: &[(&str, &str)]) -> Job {
     let command = words.next().expect("UNIDIST_TEST_MPIEXEC names a command").to_string();
     let mut all: Vec<&str> = words.collect();
     all.extend_from_slice(args);
-    run(&command, &all, env)
+    if !command.contains("openmpi") {
+        return run(&command, &all, env);
+    }
+    // Open MPI's launchers share one session directory per host and user, which one that ends
+    // removes while another starts in it ("orte_session_dir failed"): one each.
+    static JOBS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = JOBS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let session = std::env::temp_dir().join(format!("unidist-ompi-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&session).expect("a session directory");
+    let base = session.to_string_lossy().into_owned();
+    let mut with_session = env.to_vec();
+    with_session.push(("OMPI_MCA_orte_tmpdir_base", &base));
+    let job = run(&command, &all, &with_session);
+    let _ = std::fs::remove_dir_all(&session);
+    job
 }
 
 /// Asserts that `job` ran `case` of `program` (see `tests/programs/cases.rs`) and that it

@@ -28,7 +28,9 @@ static KEPT_BYTES: AtomicUsize = AtomicUsize::new(MOST_KEPT_BYTES);
 struct Kept {
     element: TypeId,
     ptr: NonNull<u8>,
-    /// In elements.
+    /// In elements: the vector's length when it was freed (its initialized elements), and its
+    /// room.
+    len: usize,
     capacity: usize,
     bytes: usize,
     /// Frees the allocation as the `Vec<E>` it was.
@@ -104,9 +106,9 @@ fn reuse<E: 'static>(n: usize) -> Option<Vec<E>> {
         .filter(|i| fits(&kept_buffers[*i]))
         .min_by_key(|i| kept_buffers[*i].capacity)?;
     let kept = std::mem::ManuallyDrop::new(kept_buffers.swap_remove(best));
-    // SAFETY: the allocation of a `Vec<E>` (the element type matches), owned by `kept` alone,
-    // which is not dropped; its elements are plain numbers, so any bytes are valid ones.
-    Some(unsafe { Vec::from_raw_parts(kept.ptr.as_ptr().cast::<E>(), 0, kept.capacity) })
+    // SAFETY: the allocation of a `Vec<E>` (the element type matches) with `len` initialized
+    // elements, owned by `kept` alone, which is not dropped.
+    Some(unsafe { Vec::from_raw_parts(kept.ptr.as_ptr().cast::<E>(), kept.len, kept.capacity) })
 }
 
 /// Keeps `v`'s allocation for a later vector of its element type if it is large, the type is
@@ -123,6 +125,7 @@ pub(crate) fn recycle<E: Copy + 'static>(v: Vec<E>) {
         kept_buffers.push(Kept {
             element: TypeId::of::<E>(),
             ptr: NonNull::new(v.as_mut_ptr().cast::<u8>()).expect("a large vector has memory"),
+            len: v.len(),
             capacity: v.capacity(),
             bytes,
             free: free::<E>,

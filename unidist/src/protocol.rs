@@ -475,11 +475,15 @@ mod fuzz {
     }
 
     fn segment() -> impl Strategy<Value = SegmentRef> {
-        (any::<i32>(), any::<u64>(), any::<u64>()).prop_map(|(fd, inode, len)| SegmentRef {
-            fd,
-            inode,
-            len,
-        })
+        (any::<i32>(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
+            |(fd, device, inode, generation, len)| SegmentRef {
+                fd,
+                device,
+                inode,
+                generation,
+                len,
+            },
+        )
     }
 
     fn id() -> impl Strategy<Value = ObjectId> {

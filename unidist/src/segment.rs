@@ -17,13 +17,20 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-/// The header's size: the data starts a page in.
-const DATA: usize = 4096;
+/// The header's size, a page (the data starts a page in, so that a reader may write the header
+/// and only read the data).
+fn header() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: sysconf reads a system constant and has no preconditions.
+    *PAGE.get_or_init(|| {
+        usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0).max(4096)
+    })
+}
 
 /// Objects of at least this many encoded bytes are written into segments; `usize::MAX` while
 /// no rank of this host can map this process's segments (the local backend, a rank alone on
@@ -34,9 +41,16 @@ static SHARE_FROM: AtomicUsize = AtomicUsize::new(usize::MAX);
 /// mappings, a reply) is more than what it saves.
 pub(crate) const DEFAULT_SHARE_FROM: usize = 1 << 20;
 
-/// Writes objects of at least `bytes` encoded bytes into segments from now on (`None`: none).
+/// Segments this process owns now (kept ones included), and the most it may: each holds a
+/// descriptor, and half of the process's open files are left to the rest of the program.
+static OWNED: AtomicUsize = AtomicUsize::new(0);
+static MOST_OWNED: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Writes objects of at least `bytes` encoded bytes into segments from now on (`None`: none),
+/// owning at most `most` segments at once (further objects stay on the heap).
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // set by the MPI transport
-pub(crate) fn share_from(bytes: Option<usize>) {
+pub(crate) fn share_from(bytes: Option<usize>, most: usize) {
+    MOST_OWNED.store(most, Ordering::Relaxed);
     SHARE_FROM.store(bytes.unwrap_or(usize::MAX), Ordering::Relaxed);
 }
 
@@ -45,13 +59,15 @@ pub(crate) fn shares(len: usize) -> bool {
     len >= SHARE_FROM.load(Ordering::Relaxed)
 }
 
-/// What a reader needs to map an owner's segment: the owner's descriptor of it, the inode it
-/// must find there, and the length of the object's bytes. The owner's process id comes from
+/// What a reader needs to map an owner's segment: the owner's descriptor of it, the device and
+/// inode it must find there, the generation of the object in it (a kept segment is reused), and the length of the object's bytes. The owner's process id comes from
 /// the table of the job's ranks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SegmentRef {
     pub(crate) fd: i32,
+    pub(crate) device: u64,
     pub(crate) inode: u64,
+    pub(crate) generation: u64,
     pub(crate) len: u64,
 }
 
@@ -65,8 +81,9 @@ struct Mapping {
     base: NonNull<u8>,
     /// The bytes mapped: the header and the data's room.
     mapped: usize,
-    /// The object's bytes, from `DATA` on.
+    /// The object's bytes, from the end of the header on.
     len: usize,
+    device: u64,
     inode: u64,
     /// The owner's descriptor; readers close theirs once mapped.
     fd: Option<OwnedFd>,
@@ -85,8 +102,14 @@ impl Mapping {
         unsafe { &*self.base.as_ptr().cast::<AtomicU32>() }
     }
 
+    /// How many times the owner has written an object into the segment, less one.
+    fn generation(&self) -> &AtomicU64 {
+        // SAFETY: as for `readers`; 8 bytes in, aligned for an `AtomicU64`.
+        unsafe { &*self.base.as_ptr().add(8).cast::<AtomicU64>() }
+    }
+
     fn capacity(&self) -> usize {
-        self.mapped - DATA
+        self.mapped - header()
     }
 }
 
@@ -94,6 +117,8 @@ impl Drop for Mapping {
     fn drop(&mut self) {
         if self.fd.is_none() {
             self.readers().fetch_sub(1, Ordering::Release);
+        } else {
+            OWNED.fetch_sub(1, Ordering::Relaxed);
         }
         // SAFETY: `base` and `mapped` are what `mmap` returned; nothing borrows the mapping
         // once its segment is dropped. The descriptor (an owner's) closes after it.
@@ -111,10 +136,14 @@ fn last_error(what: &str) -> String {
 /// readable with every page mapped at once (a reader's, whose pages all exist: one call instead
 /// of a fault per few pages as it reads).
 fn map(fd: &impl AsRawFd, len: usize, writable: bool) -> Result<NonNull<u8>, String> {
+    #[cfg(target_os = "linux")]
+    const POPULATE: libc::c_int = libc::MAP_POPULATE;
+    #[cfg(not(target_os = "linux"))]
+    const POPULATE: libc::c_int = 0;
     let (protection, flags) = if writable {
         (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED)
     } else {
-        (libc::PROT_READ, libc::MAP_SHARED | libc::MAP_POPULATE)
+        (libc::PROT_READ, libc::MAP_SHARED | POPULATE)
     };
     // SAFETY: a new mapping of an open file; the kernel picks the address.
     let base =
@@ -134,22 +163,38 @@ impl Segment {
             map.len = len;
             return Ok(Segment { map: Some(map) });
         }
-        #[cfg(not(target_os = "linux"))]
-        return Err("segments of shared memory need Linux's memory files".into());
+        if OWNED.fetch_add(1, Ordering::Relaxed) >= MOST_OWNED.load(Ordering::Relaxed) {
+            OWNED.fetch_sub(1, Ordering::Relaxed);
+            return Err("as many segments as this process may own".into());
+        }
+        Segment::make(len).inspect_err(|_| {
+            OWNED.fetch_sub(1, Ordering::Relaxed);
+        })
+    }
+
+    /// A new segment of the owner's for `len` bytes.
+    #[cfg(not(target_os = "linux"))]
+    fn make(_len: usize) -> Result<Segment, String> {
+        Err("segments of shared memory need Linux's memory files".into())
+    }
+
+    /// A new segment of the owner's for `len` bytes.
+    #[cfg(target_os = "linux")]
+    fn make(len: usize) -> Result<Segment, String> {
         // SAFETY: a plain call with a NUL-terminated name.
-        #[cfg(target_os = "linux")]
         let raw = unsafe { libc::memfd_create(c"unidist-object".as_ptr(), libc::MFD_CLOEXEC) };
-        #[cfg(target_os = "linux")]
         if raw < 0 {
             return Err(last_error("memfd_create"));
         }
         // SAFETY: a descriptor just made, owned by nothing else.
         let file = unsafe { File::from_raw_fd(raw) };
-        let mapped = DATA + len;
+        let mapped = header() + len;
         file.set_len(mapped as u64).map_err(|e| format!("ftruncate: {e}"))?;
-        let inode = file.metadata().map_err(|e| format!("fstat: {e}"))?.ino();
+        let meta = file.metadata().map_err(|e| format!("fstat: {e}"))?;
+        let (device, inode) = (meta.dev(), meta.ino());
         let base = map(&file, mapped, true)?;
-        Ok(Segment { map: Some(Mapping { base, mapped, len, inode, fd: Some(file.into()) }) })
+        let fd = Some(file.into());
+        Ok(Segment { map: Some(Mapping { base, mapped, len, device, inode, fd }) })
     }
 
     /// Maps the segment `lent` of the process `pid` (a rank of this host), to read it.
@@ -163,29 +208,42 @@ impl Segment {
             .map_err(|e| format!("cannot open {path}: {e}"))?;
         let meta = file.metadata().map_err(|e| format!("fstat {path}: {e}"))?;
         let len = usize::try_from(lent.len).map_err(|_| format!("{} bytes", lent.len))?;
-        let mapped = DATA.checked_add(len).ok_or("a length past the address space")?;
-        if meta.ino() != lent.inode || meta.len() < mapped as u64 {
+        let mapped = header().checked_add(len).ok_or("a length past the address space")?;
+        if (meta.dev(), meta.ino()) != (lent.device, lent.inode) || meta.len() < mapped as u64 {
             return Err(format!(
-                "{path} is not the segment announced (inode {} of {} bytes, not inode {} with {} \
-                 bytes of data)",
+                "{path} is not the segment announced (inode {}:{} of {} bytes, not inode {}:{} \
+                 with {} bytes of data)",
+                meta.dev(),
                 meta.ino(),
                 meta.len(),
+                lent.device,
                 lent.inode,
                 lent.len
             ));
         }
         let base = map(&file, mapped, false)?;
         // SAFETY: the header page of the mapping just made; only the header is made writable.
-        if unsafe { libc::mprotect(base.as_ptr().cast(), DATA, libc::PROT_READ | libc::PROT_WRITE) }
-            != 0
+        if unsafe {
+            libc::mprotect(base.as_ptr().cast(), header(), libc::PROT_READ | libc::PROT_WRITE)
+        } != 0
         {
             let error = last_error("mprotect");
             // SAFETY: the mapping just made, which nothing borrows.
             unsafe { libc::munmap(base.as_ptr().cast(), mapped) };
             return Err(error);
         }
-        let map = Mapping { base, mapped, len, inode: lent.inode, fd: None };
-        map.readers().fetch_add(1, Ordering::AcqRel);
+        let map = Mapping { base, mapped, len, device: lent.device, inode: lent.inode, fd: None };
+        // Counted as a reader first, then the generation checked: an owner that reuses the
+        // segment moves the generation on first, then checks for readers (see `reuse`), so
+        // one of the two sees the other. Dropping `map` uncounts it.
+        map.readers().fetch_add(1, Ordering::SeqCst);
+        let generation = map.generation().load(Ordering::SeqCst);
+        if generation != lent.generation {
+            return Err(format!(
+                "{path} holds object {generation} of its owner, not object {} announced",
+                lent.generation
+            ));
+        }
         Ok(Segment { map: Some(map) })
     }
 
@@ -196,8 +254,8 @@ impl Segment {
     /// The object's bytes.
     pub(crate) fn as_slice(&self) -> &[u8] {
         let map = self.mapping();
-        // SAFETY: `len` bytes from `DATA` lie in the mapping, which lives as long as `self`.
-        unsafe { std::slice::from_raw_parts(map.base.as_ptr().add(DATA), map.len) }
+        // SAFETY: `len` bytes after the header lie in the mapping, which lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(map.base.as_ptr().add(header()), map.len) }
     }
 
     /// The object's bytes to write, before the segment is lent: only its owner has them.
@@ -206,14 +264,20 @@ impl Segment {
         assert!(map.fd.is_some(), "only the owner writes a segment");
         // SAFETY: as in `as_slice`; `&mut self` is the only access in this process, and no
         // reader maps a segment before it is lent (a kept one is reused with no reader left).
-        unsafe { std::slice::from_raw_parts_mut(map.base.as_ptr().add(DATA), map.len) }
+        unsafe { std::slice::from_raw_parts_mut(map.base.as_ptr().add(header()), map.len) }
     }
 
     /// What a reader on this host needs to map it, if this process owns it.
     pub(crate) fn lend(&self) -> Option<SegmentRef> {
         let map = self.mapping();
         let fd = map.fd.as_ref()?;
-        Some(SegmentRef { fd: fd.as_raw_fd(), inode: map.inode, len: map.len as u64 })
+        Some(SegmentRef {
+            fd: fd.as_raw_fd(),
+            device: map.device,
+            inode: map.inode,
+            generation: map.generation().load(Ordering::SeqCst),
+            len: map.len as u64,
+        })
     }
 
     /// The readers that map it now, in any process.
@@ -247,12 +311,19 @@ fn kept_segments() -> std::sync::MutexGuard<'static, Vec<Mapping>> {
 }
 
 /// A kept segment with room for `len` bytes and at most a quarter more, that no reader maps.
+/// Its generation moves on before its readers are counted, so a reader that maps it with a
+/// stale `SegmentRef` (a bug of the protocol's: lent segments are held until mapped) fails
+/// instead of reading the next object.
 fn reuse(len: usize) -> Option<Mapping> {
     let mut kept = kept_segments();
+    let unread = |map: &Mapping| {
+        map.generation().fetch_add(1, Ordering::SeqCst);
+        map.readers().load(Ordering::SeqCst) == 0
+    };
     let best = (0..kept.len())
         .filter(|i| (len..=len.saturating_add(len / 4)).contains(&kept[*i].capacity()))
-        .filter(|i| kept[*i].readers().load(Ordering::Acquire) == 0)
-        .min_by_key(|i| kept[*i].capacity())?;
+        .min_by_key(|i| kept[*i].capacity())
+        .filter(|i| unread(&kept[*i]))?;
     Some(kept.remove(best))
 }
 
@@ -303,8 +374,12 @@ mod tests {
         assert_ne!(other.lend().unwrap().inode, lent.inode, "a mapped segment is not reused");
         drop(read);
         let again = Segment::create(len - 7).unwrap();
-        assert_eq!(again.lend().unwrap().inode, lent.inode, "reused once no reader maps it");
+        let relent = again.lend().unwrap();
+        assert_eq!(relent.inode, lent.inode, "reused once no reader maps it");
+        assert!(relent.generation > lent.generation, "as another object");
         assert_eq!(again.as_slice().len(), len - 7);
+        let stale = Segment::open(std::process::id(), lent).unwrap_err();
+        assert!(stale.contains("announced"), "the old object's ref maps nothing: {stale}");
         drop(other);
     }
 
@@ -317,7 +392,14 @@ mod tests {
         assert!(wrong.contains("is not the segment announced"), "{wrong}");
         let long = Segment::open(pid, SegmentRef { len: lent.len + 1, ..lent }).unwrap_err();
         assert!(long.contains("is not the segment announced"), "{long}");
+        let device =
+            Segment::open(pid, SegmentRef { device: lent.device ^ 1, ..lent }).unwrap_err();
+        assert!(device.contains("is not the segment announced"), "{device}");
         let gone = Segment::open(pid, SegmentRef { fd: 1 << 20, ..lent }).unwrap_err();
+        let stale = SegmentRef { generation: lent.generation + 1, ..lent };
+        let stale = Segment::open(pid, stale).unwrap_err();
+        assert!(stale.contains("holds object"), "{stale}");
+        assert_eq!(owned.readers(), 0, "a refused reader is not counted");
         assert!(gone.contains("cannot open /proc/"), "{gone}");
     }
 }

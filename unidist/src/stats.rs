@@ -20,7 +20,9 @@ pub struct PeerTransfer {
     /// Bytes of those objects.
     pub bytes_received: u64,
     /// Of `bytes_received`, those this rank mapped from memory the peer shares on their host
-    /// (objects of at least `UNIDIST_SHARED_BYTES`) instead of receiving a copy.
+    /// (objects of at least `UNIDIST_SHARED_BYTES`) instead of receiving a copy. Like the other
+    /// counts, it leaves out values passed to `remote` by value, which travel inside their
+    /// task (and are mapped the same way when large).
     pub bytes_mapped: u64,
 }
 

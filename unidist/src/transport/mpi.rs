@@ -87,6 +87,9 @@ pub(crate) struct MpiTransport {
     /// them (`Message::Mapped`): until then the object may be freed here, and its descriptor,
     /// through which the peer opens it, must stay open.
     lent: Vec<VecDeque<Arc<Bytes>>>,
+    /// Set by `close`: what arrives is thrown away, so segments are neither mapped nor answered
+    /// (a peer that lent one may have left already).
+    closing: bool,
 }
 
 // SAFETY: the transport holds MPI handles (a communicator, requests), which some MPI libraries
@@ -213,6 +216,7 @@ impl MpiTransport {
             pids: Vec::new(),
             shares_with: vec![false; size],
             lent: vec![VecDeque::new(); size],
+            closing: false,
         })
     }
 
@@ -298,18 +302,31 @@ impl MpiTransport {
             }
         });
         let lent = probe.as_ref().and_then(Segment::lend);
-        // The descriptor plus one (0: no probe) beside the process id, and the inode.
+        // The process id, the probe's descriptor plus one (0: no probe), device and inode.
         let fd = lent.map_or(0, |l| l.fd as u32 as u64 + 1);
-        let all = self
-            .all_gather([u64::from(std::process::id()) | fd << 32, lent.map_or(0, |l| l.inode)]);
-        self.pids = all.iter().map(|[word, _]| *word as u32).collect();
+        let mine: Vec<u8> = [
+            u64::from(std::process::id()) | fd << 32,
+            lent.map_or(0, |l| l.device),
+            lent.map_or(0, |l| l.inode),
+        ]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+        let all: Vec<[u64; 3]> = self
+            .all_gather_bytes(&mine)
+            .chunks(24)
+            .map(|c| [0, 8, 16].map(|at| u64::from_le_bytes(c[at..at + 8].try_into().unwrap())))
+            .collect();
+        self.pids = all.iter().map(|[word, ..]| *word as u32).collect();
         let mut maps = vec![0_u8; self.size];
-        for (peer, [word, inode]) in all.iter().enumerate() {
+        for (peer, [word, device, inode]) in all.iter().enumerate() {
             let fd = word >> 32;
             if peer == self.rank || fd == 0 || hosts[peer] != hosts[self.rank] {
                 continue;
             }
-            let theirs = SegmentRef { fd: (fd - 1) as i32, inode: *inode, len: 1 };
+            // A probe is a new segment (kept ones are far larger): its first object.
+            let (device, inode) = (*device, *inode);
+            let theirs = SegmentRef { fd: (fd - 1) as i32, device, inode, generation: 0, len: 1 };
             match Segment::open(self.pids[peer], theirs) {
                 Ok(_) => maps[peer] = 1,
                 Err(e) => {
@@ -328,8 +345,7 @@ impl MpiTransport {
         let sharing = self.shares_with.iter().filter(|s| **s).count();
         crate::log::event!(debug, sharing, "ranks of this host that share segments with this one");
         if sharing > 0 {
-            raise_open_files_limit();
-            segment::share_from(share_from);
+            segment::share_from(share_from, raise_open_files_limit() / 2);
         }
     }
 
@@ -427,6 +443,7 @@ impl MpiTransport {
                     let bytes = self.receive_payload(from, *len, &format!("object {id}"))?;
                     *message = Message::Data { id, object: Object { type_fp, bytes } };
                 }
+                Message::Shared { .. } if self.closing => {}
                 Message::Shared { id, type_fp, segment } => {
                     let (id, type_fp) = (*id, *type_fp);
                     let bytes = self.map(from, *segment, &format!("object {id}"))?;
@@ -458,6 +475,11 @@ impl MpiTransport {
         batch.retain(|m| !matches!(m, Message::Mapped { .. }));
         if mapped > 0 {
             self.send_batch(from, vec![Message::Mapped { count: mapped }]);
+            // Woken, the peer lets the segments go (an idle one would hold them until it next
+            // polls).
+            if self.peer_bells[from].is_some() && !self.to_ring.contains(&from) {
+                self.to_ring.push(from);
+            }
         }
         Ok(batch)
     }
@@ -474,6 +496,7 @@ impl MpiTransport {
                     let bytes = self.receive_payload(from, len, &what())?;
                     *arg = Arg::Value(Object { type_fp, bytes });
                 }
+                Arg::Shared { .. } if self.closing => {}
                 Arg::Shared { type_fp, segment } => {
                     let bytes = self.map(from, segment, &what())?;
                     *arg = Arg::Value(Object { type_fp, bytes });
@@ -691,6 +714,7 @@ impl Transport for MpiTransport {
     /// then waits in a non-blocking barrier (still discarding) until every rank has done the
     /// same, so no rank finalizes MPI while a peer's send to it is incomplete.
     fn close(mut self) {
+        self.closing = true;
         let mut discard = |_: Rank, _: Vec<Message>| {};
         while !self.sends.is_empty() {
             self.poll(&mut discard);
@@ -784,15 +808,21 @@ fn split_args(
     }
 }
 
-/// Raises the soft limit of open files to the hard limit.
-fn raise_open_files_limit() {
+/// Raises the soft limit of open files to the hard limit; returns the soft limit then in
+/// force (1024, the usual default, if it cannot be read).
+fn raise_open_files_limit() -> usize {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit and setrlimit read and write the struct given, nothing else.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
         }
     }
+    usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
 }
