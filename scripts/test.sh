@@ -23,7 +23,7 @@ step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features mpi
 step "docs as docs.rs builds them (no MPI library; its rustdoc is nightly's)"
 RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" \
-  cargo doc -p unidist --no-deps --features stream --target-dir target/docsrs
+  cargo doc -p unidist --no-deps --features stream,ndarray --target-dir target/docsrs
 for item in fn.init_in enum.Role mpi/index; do
   grep -q 'Available on <strong>crate feature <code>mpi</code>' "target/docsrs/doc/unidist/$item.html" \
     || { echo "docs.rs: $item is missing or not marked as needing the mpi feature" >&2; exit 1; }

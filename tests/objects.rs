@@ -15,6 +15,7 @@ case_tests! {
         many_in_one_batch,
         kept_buffers_carry_no_old_bytes,
         arc_inputs_decode_once_per_worker,
+        arrays_are_read_in_place,
     ],
     configs: {
         local3 => |case| support::run(OBJECTS, &["local", "3", case], &[("UNIDIST_CPUS", "3")]),

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use unidist::{remote, ObjectRef};
+use unidist::{remote, Array, ObjectRef};
 
 #[remote]
 fn same_bytes(v: Vec<u8>) -> Vec<u8> {
@@ -49,6 +49,19 @@ fn digest(v: Vec<u8>) -> (u64, u64) {
         .enumerate()
         .fold(0_u64, |h, (i, b)| h.wrapping_mul(1_000_003).wrapping_add(*b as u64 ^ i as u64));
     (v.len() as u64, sum)
+}
+
+/// The sum of an array of floats read in place where it can be, whether it was, and the sum of
+/// its `ndarray` view.
+#[remote]
+fn sum_floats(v: Array<f64>) -> (f64, bool, f64) {
+    (v.iter().sum(), v.in_place(), v.view().sum())
+}
+
+/// The sum of an array of bytes, and whether it was read in place.
+#[remote]
+fn sum_bytes(v: Array<u8>) -> (u64, bool) {
+    (v.iter().map(|b| *b as u64).sum(), v.in_place())
 }
 
 /// A table that counts, in this process, how often it was decoded and how many of the decoded
@@ -413,6 +426,7 @@ const CASES: &[&str] = &[
     "many_in_one_batch",
     "kept_buffers_carry_no_old_bytes",
     "arc_inputs_decode_once_per_worker",
+    "arrays_are_read_in_place",
 ];
 
 /// Sizes from 4 MiB up, where freed buffers are kept and reused: each larger or smaller than the
@@ -534,6 +548,30 @@ fn main() {
                 "process {pid} decoded tables {decodes} times, at most {most}"
             );
             assert_eq!(drops, decodes, "process {pid}: every decoded table freed with its object");
+        }
+    });
+
+    // Arrays are read where their objects lie: bytes always, floats where the object is in
+    // shared memory (under MPI, 1 MiB and more by default), aligned there.
+    cases.run("arrays_are_read_in_place", || {
+        for n in [0_u64, 1, 1000, 1 << 19] {
+            let floats: Vec<f64> = (0..n).map(|i| i as f64 * 0.5 - 7.0).collect();
+            let sum: f64 = floats.iter().sum();
+            let shared = cases.backend == "mpi" && n * 8 >= 1 << 20;
+            let by_ref = unidist::put(floats.clone());
+            for (how, got) in [
+                ("by ref", sum_floats::remote(&by_ref)),
+                ("by value", sum_floats::remote(floats.clone())),
+            ] {
+                let (got, in_place, viewed) = unidist::get(&got).unwrap();
+                assert_eq!((got, viewed), (sum, sum), "{n} floats {how}");
+                assert!(in_place || !shared, "{n} floats {how} in shared memory were copied");
+            }
+            let bytes = local_pattern(n * 8, 2);
+            let sum: u64 = bytes.iter().map(|b| *b as u64).sum();
+            let (got, in_place) = unidist::get(&sum_bytes::remote(unidist::put(bytes))).unwrap();
+            assert_eq!(got, sum, "{} bytes", n * 8);
+            assert!(in_place, "bytes are always read in place");
         }
     });
 

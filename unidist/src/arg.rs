@@ -26,7 +26,7 @@ pub(crate) enum Arg {
     Payload { type_fp: u64, len: u64 },
     /// On the MPI wire only, in place of a large `Value` sent to a rank of the same host: the
     /// value is in a segment of the sender's, which the receiver maps (see `segment`).
-    Shared { type_fp: u64, segment: SegmentRef },
+    Shared { type_fp: u64, segment: Box<SegmentRef> },
 }
 
 impl Arg {
@@ -110,12 +110,18 @@ impl TaskArgs {
                 "the task carries fewer arguments than the function takes".into(),
             )),
             Some(Resolved::Value(object)) => {
+                if let Some(array) = crate::array::take_as::<T>(&object, self.first_output) {
+                    return array.map_err(|e| argument_error(e.to_string()));
+                }
                 object
                     .check_type(self.first_output, fingerprint::<T>(), std::any::type_name::<T>())
                     .map_err(|e| argument_error(e.to_string()))?;
                 codec::decode_value(&object.bytes).map_err(argument_error)
             }
-            Some(Resolved::Ref(id, object)) => object.decode(id),
+            // An `Array<E>` parameter reads its `Vec<E>` object in place where it can.
+            Some(Resolved::Ref(id, object)) => {
+                crate::array::take_as::<T>(&object, id).unwrap_or_else(|| object.decode(id))
+            }
             Some(Resolved::List(element_type, items)) => {
                 for (id, object) in &items {
                     object.check_type(*id, element_type, &type_name_of(element_type))?;

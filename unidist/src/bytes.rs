@@ -9,7 +9,9 @@ use crate::segment::{self, Segment, SegmentRef};
 #[derive(Debug)]
 pub(crate) enum Bytes {
     Heap(Vec<u8>),
-    Shared(Segment),
+    /// Boxed: most objects are small and on the heap, and every object's bytes are allocated
+    /// with this enum.
+    Shared(Box<Segment>),
 }
 
 impl Bytes {
@@ -19,11 +21,11 @@ impl Bytes {
         if !segment::shares(bytes.len()) {
             return Bytes::Heap(bytes);
         }
-        match Segment::create(bytes.len()) {
+        match Segment::create(0, bytes.len()) {
             Ok(mut shared) => {
                 shared.as_mut_slice().copy_from_slice(&bytes);
                 crate::buffer::recycle(bytes);
-                Bytes::Shared(shared)
+                Bytes::Shared(Box::new(shared))
             }
             Err(e) => {
                 crate::log::event!(debug, error = %e, "no segment: the bytes stay on the heap");
@@ -33,11 +35,13 @@ impl Bytes {
     }
 
     /// `parts` one after another, written straight into a segment if they are large enough to
-    /// be shared, else into a buffer of the heap.
+    /// be shared (placed so that the last part starts on 64 bytes: the elements of a vector of
+    /// numbers then lie aligned, for `Array`), else into a buffer of the heap.
     pub(crate) fn from_parts(parts: &[&[u8]]) -> Bytes {
         let len = parts.iter().map(|p| p.len()).sum();
         if segment::shares(len) {
-            match Segment::create(len) {
+            let ahead = len - parts.last().map_or(0, |p| p.len());
+            match Segment::create((64 - ahead % 64) % 64, len) {
                 Ok(mut shared) => {
                     let mut out = shared.as_mut_slice();
                     for part in parts {
@@ -45,7 +49,7 @@ impl Bytes {
                         head.copy_from_slice(part);
                         out = rest;
                     }
-                    return Bytes::Shared(shared);
+                    return Bytes::Shared(Box::new(shared));
                 }
                 Err(e) => {
                     crate::log::event!(debug, error = %e, "no segment: the bytes stay on the heap")

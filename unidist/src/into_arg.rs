@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::arg::Arg;
+use crate::array::{Array, Element};
 use crate::object::{fingerprint, Object, RemoteValue};
 use crate::object_ref::{Handle, ObjectRef};
 
@@ -66,6 +67,25 @@ impl<T: RemoteValue> IntoArg<T> for ObjectRef<T> {
 }
 
 impl<T: RemoteValue> IntoArg<T> for &ObjectRef<T> {
+    fn into_arg(self) -> ArgValue {
+        ArgValue { arg: Arg::Ref(self.id()), keep: Keep::One(self.handle()) }
+    }
+}
+
+/// An `Array<E>` parameter takes what a `Vec<E>` parameter takes.
+impl<E: Element> IntoArg<Array<E>> for Vec<E> {
+    fn into_arg(self) -> ArgValue {
+        IntoArg::<Vec<E>>::into_arg(self)
+    }
+}
+
+impl<E: Element> IntoArg<Array<E>> for ObjectRef<Vec<E>> {
+    fn into_arg(self) -> ArgValue {
+        ArgValue { arg: Arg::Ref(self.id()), keep: Keep::One(self.handle()) }
+    }
+}
+
+impl<E: Element> IntoArg<Array<E>> for &ObjectRef<Vec<E>> {
     fn into_arg(self) -> ArgValue {
         ArgValue { arg: Arg::Ref(self.id()), keep: Keep::One(self.handle()) }
     }

@@ -164,6 +164,7 @@
 // values and the process's facts
 mod actor;
 mod arg;
+mod array;
 mod buffer;
 mod bytes;
 mod chrome_trace;
@@ -229,6 +230,7 @@ pub use api::{
     wait_timeout, worker_stats, write_timeline, AsCompleted, GetRefs,
 };
 // docs.rs has no MPI library: stand-ins show these items there (see `docs_rs`).
+pub use array::{Array, Element};
 #[cfg(feature = "stream")]
 #[cfg_attr(docsrs, doc(cfg(feature = "stream")))]
 pub use awaiting::CompletedStream;

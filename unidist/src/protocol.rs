@@ -222,7 +222,7 @@ pub(crate) enum Message {
     /// On the MPI wire only, in place of a large `Data` to a rank of the same host: object `id`
     /// (of type `type_fp`) is in a segment of the sender's, which the receiver maps (see
     /// `segment`).
-    Shared { id: ObjectId, type_fp: u64, segment: SegmentRef },
+    Shared { id: ObjectId, type_fp: u64, segment: Box<SegmentRef> },
     /// On the MPI wire only, answering the batches that lent segments: the receiver has mapped
     /// the next `count` of them, so the sender need no longer hold them for it.
     Mapped { count: u32 },
@@ -422,6 +422,12 @@ mod tests {
         assert!(std::mem::size_of::<Message>() <= 64, "{}", std::mem::size_of::<Message>());
     }
 
+    /// Likewise for each argument of a task.
+    #[test]
+    fn an_argument_stays_small() {
+        assert!(std::mem::size_of::<Arg>() <= 32, "{}", std::mem::size_of::<Arg>());
+    }
+
     #[test]
     fn a_batch_decodes_message_by_message() {
         let bytes = codec::encode(&sample()).unwrap();
@@ -475,15 +481,15 @@ mod fuzz {
     }
 
     fn segment() -> impl Strategy<Value = SegmentRef> {
-        (any::<i32>(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
-            |(fd, device, inode, generation, len)| SegmentRef {
+        (any::<i32>(), any::<u64>(), any::<u64>(), (any::<u64>(), any::<u64>(), any::<u64>()))
+            .prop_map(|(fd, device, inode, (generation, start, len))| SegmentRef {
                 fd,
                 device,
                 inode,
                 generation,
+                start,
                 len,
-            },
-        )
+            })
     }
 
     fn id() -> impl Strategy<Value = ObjectId> {
@@ -496,7 +502,7 @@ mod fuzz {
             id().prop_map(Arg::Ref),
             (any::<u64>(), any::<u64>()).prop_map(|(type_fp, len)| Arg::Payload { type_fp, len }),
             (any::<u64>(), segment())
-                .prop_map(|(type_fp, segment)| Arg::Shared { type_fp, segment }),
+                .prop_map(|(type_fp, segment)| Arg::Shared { type_fp, segment: Box::new(segment) }),
             (any::<u64>(), proptest::collection::vec(id(), 0..8))
                 .prop_map(|(element_type, ids)| Arg::RefList { element_type, ids }),
         ]
@@ -549,7 +555,7 @@ mod fuzz {
             (id(), any::<u64>(), segment()).prop_map(|(id, type_fp, segment)| Message::Shared {
                 id,
                 type_fp,
-                segment
+                segment: Box::new(segment)
             }),
             any::<u32>().prop_map(|count| Message::Mapped { count }),
             (id(), 1_u32..4).prop_map(|(first_output, num_returns)| Message::Placed {

@@ -60,7 +60,8 @@ pub(crate) fn shares(len: usize) -> bool {
 }
 
 /// What a reader needs to map an owner's segment: the owner's descriptor of it, the device and
-/// inode it must find there, the generation of the object in it (a kept segment is reused), and the length of the object's bytes. The owner's process id comes from
+/// inode it must find there, the generation of the object in it (a kept segment is reused), where
+/// its bytes start after the header, and the length of the object's bytes. The owner's process id comes from
 /// the table of the job's ranks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SegmentRef {
@@ -68,6 +69,7 @@ pub(crate) struct SegmentRef {
     pub(crate) device: u64,
     pub(crate) inode: u64,
     pub(crate) generation: u64,
+    pub(crate) start: u64,
     pub(crate) len: u64,
 }
 
@@ -81,7 +83,9 @@ struct Mapping {
     base: NonNull<u8>,
     /// The bytes mapped: the header and the data's room.
     mapped: usize,
-    /// The object's bytes, from the end of the header on.
+    /// The object's bytes, `start` bytes after the header (so that the elements of a vector of
+    /// numbers lie aligned).
+    start: usize,
     len: usize,
     device: u64,
     inode: u64,
@@ -155,32 +159,33 @@ fn map(fd: &impl AsRawFd, len: usize, writable: bool) -> Result<NonNull<u8>, Str
 }
 
 impl Segment {
-    /// A segment of the owner's to write `len` bytes into: a kept one if one fits, else a new
-    /// one. An error (no memory files here, too many open files, no memory) leaves the caller
-    /// to keep the bytes on its heap.
-    pub(crate) fn create(len: usize) -> Result<Segment, String> {
-        if let Some(mut map) = reuse(len) {
-            map.len = len;
+    /// A segment of the owner's to write `len` bytes into, `start` bytes after its header: a
+    /// kept one if one fits, else a new one. An error (no memory files here, too many open
+    /// files, no memory) leaves the caller to keep the bytes on its heap.
+    pub(crate) fn create(start: usize, len: usize) -> Result<Segment, String> {
+        let room = start.checked_add(len).ok_or("a length past the address space")?;
+        if let Some(mut map) = reuse(room) {
+            (map.start, map.len) = (start, len);
             return Ok(Segment { map: Some(map) });
         }
         if OWNED.fetch_add(1, Ordering::Relaxed) >= MOST_OWNED.load(Ordering::Relaxed) {
             OWNED.fetch_sub(1, Ordering::Relaxed);
             return Err("as many segments as this process may own".into());
         }
-        Segment::make(len).inspect_err(|_| {
+        Segment::make(start, len).inspect_err(|_| {
             OWNED.fetch_sub(1, Ordering::Relaxed);
         })
     }
 
     /// A new segment of the owner's for `len` bytes.
     #[cfg(not(target_os = "linux"))]
-    fn make(_len: usize) -> Result<Segment, String> {
+    fn make(_start: usize, _len: usize) -> Result<Segment, String> {
         Err("segments of shared memory need Linux's memory files".into())
     }
 
     /// A new segment of the owner's for `len` bytes.
     #[cfg(target_os = "linux")]
-    fn make(len: usize) -> Result<Segment, String> {
+    fn make(start: usize, len: usize) -> Result<Segment, String> {
         // SAFETY: a plain call with a NUL-terminated name.
         let raw = unsafe { libc::memfd_create(c"unidist-object".as_ptr(), libc::MFD_CLOEXEC) };
         if raw < 0 {
@@ -188,13 +193,13 @@ impl Segment {
         }
         // SAFETY: a descriptor just made, owned by nothing else.
         let file = unsafe { File::from_raw_fd(raw) };
-        let mapped = header() + len;
+        let mapped = header() + start + len;
         file.set_len(mapped as u64).map_err(|e| format!("ftruncate: {e}"))?;
         let meta = file.metadata().map_err(|e| format!("fstat: {e}"))?;
         let (device, inode) = (meta.dev(), meta.ino());
         let base = map(&file, mapped, true)?;
         let fd = Some(file.into());
-        Ok(Segment { map: Some(Mapping { base, mapped, len, device, inode, fd }) })
+        Ok(Segment { map: Some(Mapping { base, mapped, start, len, device, inode, fd }) })
     }
 
     /// Maps the segment `lent` of the process `pid` (a rank of this host), to read it.
@@ -208,7 +213,12 @@ impl Segment {
             .map_err(|e| format!("cannot open {path}: {e}"))?;
         let meta = file.metadata().map_err(|e| format!("fstat {path}: {e}"))?;
         let len = usize::try_from(lent.len).map_err(|_| format!("{} bytes", lent.len))?;
-        let mapped = header().checked_add(len).ok_or("a length past the address space")?;
+        let start =
+            usize::try_from(lent.start).map_err(|_| format!("a start of {}", lent.start))?;
+        let mapped = header()
+            .checked_add(start)
+            .and_then(|n| n.checked_add(len))
+            .ok_or("a length past the address space")?;
         if (meta.dev(), meta.ino()) != (lent.device, lent.inode) || meta.len() < mapped as u64 {
             return Err(format!(
                 "{path} is not the segment announced (inode {}:{} of {} bytes, not inode {}:{} \
@@ -232,7 +242,8 @@ impl Segment {
             unsafe { libc::munmap(base.as_ptr().cast(), mapped) };
             return Err(error);
         }
-        let map = Mapping { base, mapped, len, device: lent.device, inode: lent.inode, fd: None };
+        let (device, inode) = (lent.device, lent.inode);
+        let map = Mapping { base, mapped, start, len, device, inode, fd: None };
         // Counted as a reader first, then the generation checked: an owner that reuses the
         // segment moves the generation on first, then checks for readers (see `reuse`), so
         // one of the two sees the other. Dropping `map` uncounts it.
@@ -254,8 +265,9 @@ impl Segment {
     /// The object's bytes.
     pub(crate) fn as_slice(&self) -> &[u8] {
         let map = self.mapping();
-        // SAFETY: `len` bytes after the header lie in the mapping, which lives as long as `self`.
-        unsafe { std::slice::from_raw_parts(map.base.as_ptr().add(header()), map.len) }
+        // SAFETY: `len` bytes from `start` after the header lie in the mapping, which lives as
+        // long as `self`.
+        unsafe { std::slice::from_raw_parts(map.base.as_ptr().add(header() + map.start), map.len) }
     }
 
     /// The object's bytes to write, before the segment is lent: only its owner has them.
@@ -264,7 +276,9 @@ impl Segment {
         assert!(map.fd.is_some(), "only the owner writes a segment");
         // SAFETY: as in `as_slice`; `&mut self` is the only access in this process, and no
         // reader maps a segment before it is lent (a kept one is reused with no reader left).
-        unsafe { std::slice::from_raw_parts_mut(map.base.as_ptr().add(header()), map.len) }
+        unsafe {
+            std::slice::from_raw_parts_mut(map.base.as_ptr().add(header() + map.start), map.len)
+        }
     }
 
     /// What a reader on this host needs to map it, if this process owns it.
@@ -276,6 +290,7 @@ impl Segment {
             device: map.device,
             inode: map.inode,
             generation: map.generation().load(Ordering::SeqCst),
+            start: map.start as u64,
             len: map.len as u64,
         })
     }
@@ -310,7 +325,8 @@ fn kept_segments() -> std::sync::MutexGuard<'static, Vec<Mapping>> {
     KEPT_SEGMENTS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A kept segment with room for `len` bytes and at most a quarter more, that no reader maps.
+/// A kept segment with room for `len` bytes (after the header) and at most a quarter more, that
+/// no reader maps.
 /// Its generation moves on before its readers are counted, so a reader that maps it with a
 /// stale `SegmentRef` (a bug of the protocol's: lent segments are held until mapped) fails
 /// instead of reading the next object.
@@ -359,7 +375,7 @@ mod tests {
     fn a_reader_maps_what_the_owner_wrote_and_a_kept_segment_waits_for_its_readers() {
         // Sizes of this test only (the crate's tests share the kept segments): 3 MiB and up.
         let len = (3 << 20) + 5;
-        let mut owned = Segment::create(len).unwrap();
+        let mut owned = Segment::create(0, len).unwrap();
         owned.as_mut_slice().iter_mut().enumerate().for_each(|(i, b)| *b = (i % 251) as u8);
         let lent = owned.lend().unwrap();
         assert_eq!(lent.len, len as u64);
@@ -370,10 +386,10 @@ mod tests {
 
         // Freed while a reader maps it: kept, but not reused until the reader lets it go.
         drop(owned);
-        let other = Segment::create(len).unwrap();
+        let other = Segment::create(0, len).unwrap();
         assert_ne!(other.lend().unwrap().inode, lent.inode, "a mapped segment is not reused");
         drop(read);
-        let again = Segment::create(len - 7).unwrap();
+        let again = Segment::create(0, len - 7).unwrap();
         let relent = again.lend().unwrap();
         assert_eq!(relent.inode, lent.inode, "reused once no reader maps it");
         assert!(relent.generation > lent.generation, "as another object");
@@ -385,7 +401,7 @@ mod tests {
 
     #[test]
     fn a_wrong_inode_or_a_short_file_is_refused() {
-        let owned = Segment::create(4 << 20).unwrap();
+        let owned = Segment::create(40, 4 << 20).unwrap();
         let lent = owned.lend().unwrap();
         let pid = std::process::id();
         let wrong = Segment::open(pid, SegmentRef { inode: lent.inode + 1, ..lent }).unwrap_err();

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "actor",
             "arg",
+            "array",
             "buffer",
             "bytes",
             "chrome_trace",

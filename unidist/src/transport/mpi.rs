@@ -294,7 +294,7 @@ impl MpiTransport {
     /// must call it. Raises this process's limit of open files to its hard limit, since an
     /// owner holds a descriptor per live segment.
     pub(crate) fn link_segments(&mut self, hosts: &[String], share_from: Option<usize>) {
-        let probe = share_from.and_then(|_| match Segment::create(1) {
+        let probe = share_from.and_then(|_| match Segment::create(0, 1) {
             Ok(probe) => Some(probe),
             Err(e) => {
                 crate::log::event!(debug, error = %e, "no segments of shared memory here");
@@ -326,7 +326,8 @@ impl MpiTransport {
             }
             // A probe is a new segment (kept ones are far larger): its first object.
             let (device, inode) = (*device, *inode);
-            let theirs = SegmentRef { fd: (fd - 1) as i32, device, inode, generation: 0, len: 1 };
+            let theirs =
+                SegmentRef { fd: (fd - 1) as i32, device, inode, generation: 0, start: 0, len: 1 };
             match Segment::open(self.pids[peer], theirs) {
                 Ok(_) => maps[peer] = 1,
                 Err(e) => {
@@ -446,7 +447,7 @@ impl MpiTransport {
                 Message::Shared { .. } if self.closing => {}
                 Message::Shared { id, type_fp, segment } => {
                     let (id, type_fp) = (*id, *type_fp);
-                    let bytes = self.map(from, *segment, &format!("object {id}"))?;
+                    let bytes = self.map(from, **segment, &format!("object {id}"))?;
                     *message = Message::Data { id, object: Object { type_fp, bytes } };
                     mapped += 1;
                 }
@@ -497,8 +498,8 @@ impl MpiTransport {
                     *arg = Arg::Value(Object { type_fp, bytes });
                 }
                 Arg::Shared { .. } if self.closing => {}
-                Arg::Shared { type_fp, segment } => {
-                    let bytes = self.map(from, segment, &what())?;
+                Arg::Shared { type_fp, ref segment } => {
+                    let bytes = self.map(from, **segment, &what())?;
                     *arg = Arg::Value(Object { type_fp, bytes });
                     mapped += 1;
                 }
@@ -514,7 +515,7 @@ impl MpiTransport {
             return Err(format!("{what} came in a segment from a rank that shares none"));
         }
         let segment = Segment::open(self.pids[from], lent).map_err(|e| format!("{what}: {e}"))?;
-        Ok(Arc::new(Bytes::Shared(segment)))
+        Ok(Arc::new(Bytes::Shared(Box::new(segment))))
     }
 
     /// Receives one payload of `len` bytes from `from`, chunk by chunk, into a buffer sized by
@@ -591,7 +592,7 @@ impl Transport for MpiTransport {
                     let (id, type_fp) = (*id, object.type_fp);
                     if let Some(segment) = object.bytes.lend().filter(|_| shares) {
                         lent.push_back(Arc::clone(&object.bytes));
-                        *message = Message::Shared { id, type_fp, segment };
+                        *message = Message::Shared { id, type_fp, segment: Box::new(segment) };
                     } else if object.len() >= LARGE_OBJECT {
                         payloads.push(Arc::clone(&object.bytes));
                         *message = Message::Payload { id, type_fp, len: object.len() as u64 };
@@ -799,7 +800,7 @@ fn split_args(
             let type_fp = object.type_fp;
             if let Some(segment) = object.bytes.lend().filter(|_| shares) {
                 lent.push_back(Arc::clone(&object.bytes));
-                *arg = Arg::Shared { type_fp, segment };
+                *arg = Arg::Shared { type_fp, segment: Box::new(segment) };
             } else if object.len() >= LARGE_OBJECT {
                 payloads.push(Arc::clone(&object.bytes));
                 *arg = Arg::Payload { type_fp, len: object.len() as u64 };
