@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::mpsc::{self, RecvError, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use crate::array::{Array, Element};
 use crate::cluster::HostResources;
 use crate::context;
 use crate::error::Error;
@@ -367,6 +368,29 @@ pub fn get<R: GetRefs>(refs: R) -> Result<R::Output, Error> {
         watch("get", &ids, ids.len());
     }
     refs.get_refs()
+}
+
+/// Like [`get`] of one ref to a `Vec<E>` of numbers, but reads the elements where the object
+/// lies instead of decoding a copy: a large result a worker of this host made (in shared memory)
+/// is mapped and read in place, with no copy at all; otherwise the [`Array`] holds a decoded
+/// copy, as `get` would give (see [`Array`]). The array keeps the object's memory while it lives.
+///
+/// ```
+/// #[unidist::remote]
+/// fn ramp(n: u64) -> Vec<f64> { (0..n).map(|i| i as f64).collect() }
+///
+/// fn main() {
+///     unidist::init();
+///     let r = ramp::remote(1 << 20);
+///     let values = unidist::get_array(&r).unwrap();
+///     assert_eq!(values[1000], 1000.0);
+///     unidist::shutdown();
+/// }
+/// ```
+#[track_caller]
+pub fn get_array<E: Element>(r: &ObjectRef<Vec<E>>) -> Result<Array<E>, Error> {
+    let object = fetch(vec![r.id()]).pop().expect("one object");
+    Array::from_object(&object, r.id())
 }
 
 /// Like [`get`], but gives up once `timeout` has passed: then it returns

@@ -224,10 +224,10 @@ pub use api::init_in;
 #[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
 pub use api::Role;
 pub use api::{
-    as_completed, backend, cancel, cluster_resources, function_stats, get, get_each, get_timeout,
-    in_flight, init, is_cancelled, is_initialized, max_in_flight, memory_stats, num_workers, put,
-    record_timeline, schedule_rank, set_max_in_flight, shutdown, transfer_stats, wait,
-    wait_timeout, worker_stats, write_timeline, AsCompleted, GetRefs,
+    as_completed, backend, cancel, cluster_resources, function_stats, get, get_array, get_each,
+    get_timeout, in_flight, init, is_cancelled, is_initialized, max_in_flight, memory_stats,
+    num_workers, put, record_timeline, schedule_rank, set_max_in_flight, shutdown, transfer_stats,
+    wait, wait_timeout, worker_stats, write_timeline, AsCompleted, GetRefs,
 };
 // docs.rs has no MPI library: stand-ins show these items there (see `docs_rs`).
 pub use array::{Array, Element};
