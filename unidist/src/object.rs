@@ -80,9 +80,9 @@ pub(crate) struct Object {
 }
 
 /// The last holder of a large object's heap bytes hands them to the kept buffers
-/// (`buffer::recycle`) wherever it drops them (a segment goes to the kept segments by itself): freed by the collector, decoded by a `get`, or
-/// moved between the local backend's ranks (an MPI send in flight holds bytes of its own, which
-/// it frees plainly).
+/// (`buffer::recycle`) wherever it drops them: freed by the collector, decoded by a `get`, or
+/// moved between the local backend's ranks (an MPI send in flight holds the bytes too, and frees
+/// them plainly if it is the last). A segment goes to the kept segments by itself.
 impl Drop for Object {
     fn drop(&mut self) {
         if matches!(&*self.bytes, Bytes::Heap(v) if v.capacity() >= crate::buffer::LARGE) {
@@ -98,8 +98,8 @@ impl Object {
         Ok(Object { type_fp: fingerprint::<T>(), bytes: Arc::new(codec::encode_value(value)?) })
     }
 
-    /// Encodes `value`, which is no longer needed: a large `Vec<u8>`'s buffer is then kept for
-    /// reuse (see `buffer::recycle_value`).
+    /// Encodes `value`, which is no longer needed: a large vector of numbers is then kept for
+    /// the next decode of its type (see `buffer::recycle_value`).
     pub(crate) fn encode_owned<T: RemoteValue>(value: T) -> Result<Object, String> {
         let object = Object::encode(&value)?;
         crate::buffer::recycle_value(value);
