@@ -5,13 +5,14 @@
 //! A segment is an anonymous memory file (`memfd_create`): it has no name in `/dev/shm` or
 //! anywhere else, so nothing is left behind when a job ends, however it ends; the kernel frees
 //! its memory once the last process that maps it or holds it open is gone. A reader opens it
-//! through the owner's descriptor, `/proc/<owner pid>/fd/<fd>`, checks its inode, maps it and
-//! closes the descriptor at once: only owners hold descriptors, one per live segment.
+//! through the owner's descriptor, `/proc/<owner pid>/fd/<fd>`, checks its device, inode and
+//! generation, maps it and closes the descriptor at once: only owners hold descriptors, one per
+//! live segment.
 //!
-//! The first page of a segment is its header: the count of readers that map it now. An owner
-//! keeps a few freed segments for new objects (their pages are mapped already, where a fresh
-//! segment's first touch costs a fault and the kernel's zeroing of each page), and reuses one
-//! only once no reader maps it.
+//! The first page of a segment is its header: the count of readers that map it now, and the
+//! generation of the object in it. An owner keeps a few freed segments for new objects (their
+//! pages are mapped already, where a fresh segment's first touch costs a fault and the kernel's
+//! zeroing of each page), and reuses one only once no reader maps it.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -60,8 +61,8 @@ pub(crate) fn shares(len: usize) -> bool {
 }
 
 /// What a reader needs to map an owner's segment: the owner's descriptor of it, the device and
-/// inode it must find there, the generation of the object in it (a kept segment is reused), where
-/// its bytes start after the header, and the length of the object's bytes. The owner's process id comes from
+/// inode it must find there, the generation of the object in it (a kept segment is reused),
+/// where its bytes start after the header, and their length. The owner's process id comes from
 /// the table of the job's ranks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SegmentRef {
@@ -106,7 +107,7 @@ impl Mapping {
         unsafe { &*self.base.as_ptr().cast::<AtomicU32>() }
     }
 
-    /// How many times the owner has written an object into the segment, less one.
+    /// Which object the segment holds: moved on each time its owner takes it up for reuse.
     fn generation(&self) -> &AtomicU64 {
         // SAFETY: as for `readers`; 8 bytes in, aligned for an `AtomicU64`.
         unsafe { &*self.base.as_ptr().add(8).cast::<AtomicU64>() }
