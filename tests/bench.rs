@@ -93,5 +93,7 @@ fn the_benchmark_writes_its_timeline_when_asked() {
     let trace: serde_json::Value = serde_json::from_str(&text).expect("the trace is JSON");
     let events = trace["traceEvents"].as_array().expect("a list of trace events");
     let tasks = events.iter().filter(|e| e["ph"] == "X" && e["cat"] == "task").count();
-    assert!(tasks > 100, "the task graphs' tasks: {tasks}");
+    // Each of the 6 patterns runs at least one graph of at least 8 steps over the 2 workers;
+    // how many more depends on the machine's speed (a sweep stops below 50% efficiency).
+    assert!(tasks >= 6 * 8 * 2, "the task graphs' tasks: {tasks}");
 }
