@@ -583,35 +583,40 @@ impl Transport for MpiTransport {
     /// Each tag keeps its own order at the receiver, so the chunks meet their batch in order.
     /// A peer on this host has its doorbell rung by the next [`progress`](Transport::progress).
     fn send(&mut self, to: Rank, mut batch: Vec<Message>) {
-        let mut payloads = Vec::new();
-        let shares = self.shares_with[to];
-        let lent = &mut self.lent[to];
+        let mut out = Outgoing {
+            shares: self.shares_with[to],
+            lent: &mut self.lent[to],
+            payloads: Vec::new(),
+        };
         for message in &mut batch {
             match message {
                 Message::Data { id, object } => {
                     let (id, type_fp) = (*id, object.type_fp);
-                    if let Some(segment) = object.bytes.lend().filter(|_| shares) {
-                        lent.push_back(Arc::clone(&object.bytes));
-                        *message = Message::Shared { id, type_fp, segment: Box::new(segment) };
-                    } else if object.len() >= LARGE_OBJECT {
-                        payloads.push(Arc::clone(&object.bytes));
-                        *message = Message::Payload { id, type_fp, len: object.len() as u64 };
+                    match out.take(object) {
+                        Some(Taken::Shared(segment)) => {
+                            *message = Message::Shared { id, type_fp, segment }
+                        }
+                        Some(Taken::Payload(len)) => {
+                            *message = Message::Payload { id, type_fp, len }
+                        }
+                        None => {}
                     }
                 }
                 // Every message that carries a task: its large values go as payloads.
                 Message::Submit(task)
                 | Message::Spawn(task)
                 | Message::Retry(task)
-                | Message::SpawnOn { task, .. } => split_args(task, &mut payloads, shares, lent),
+                | Message::SpawnOn { task, .. } => out.split_args(task),
                 // Tasks a worker gives back carry their values too.
                 Message::Returned(tasks) => {
                     for task in tasks {
-                        split_args(task, &mut payloads, shares, lent);
+                        out.split_args(task);
                     }
                 }
                 _ => {}
             }
         }
+        let payloads = out.payloads;
         self.send_batch(to, batch);
         for payload in payloads {
             for start in (0..payload.len()).step_by(self.chunk) {
@@ -786,24 +791,45 @@ impl Drop for MpiTransport {
     }
 }
 
-/// Takes the large values out of `task`'s arguments, to travel as payloads of their own after
-/// the batch (`receive_args` puts them back), or, where the receiver `shares` this rank's
-/// segments, as segments it maps (each held in `lent` until it has).
-fn split_args(
-    task: &mut Task,
-    payloads: &mut Vec<Arc<Bytes>>,
+/// What leaves a batch for one peer: large objects' bytes, as payloads that follow it, or, where
+/// the peer `shares` this rank's segments, as segments it maps (each held in `lent` until it
+/// has).
+struct Outgoing<'a> {
     shares: bool,
-    lent: &mut VecDeque<Arc<Bytes>>,
-) {
-    for arg in task.args.iter_mut() {
-        if let Arg::Value(object) = arg {
+    lent: &'a mut VecDeque<Arc<Bytes>>,
+    payloads: Vec<Arc<Bytes>>,
+}
+
+/// How a large object left its message.
+enum Taken {
+    Shared(Box<SegmentRef>),
+    Payload(u64),
+}
+
+impl Outgoing<'_> {
+    /// Takes `object`'s bytes out if they travel apart: lent as a segment this rank owns, or
+    /// as a payload when large.
+    fn take(&mut self, object: &Object) -> Option<Taken> {
+        if let Some(segment) = object.bytes.lend().filter(|_| self.shares) {
+            self.lent.push_back(Arc::clone(&object.bytes));
+            Some(Taken::Shared(Box::new(segment)))
+        } else if object.len() >= LARGE_OBJECT {
+            self.payloads.push(Arc::clone(&object.bytes));
+            Some(Taken::Payload(object.len() as u64))
+        } else {
+            None
+        }
+    }
+
+    /// Takes the large values out of `task`'s arguments (`receive_args` puts them back).
+    fn split_args(&mut self, task: &mut Task) {
+        for arg in task.args.iter_mut() {
+            let Arg::Value(object) = arg else { continue };
             let type_fp = object.type_fp;
-            if let Some(segment) = object.bytes.lend().filter(|_| shares) {
-                lent.push_back(Arc::clone(&object.bytes));
-                *arg = Arg::Shared { type_fp, segment: Box::new(segment) };
-            } else if object.len() >= LARGE_OBJECT {
-                payloads.push(Arc::clone(&object.bytes));
-                *arg = Arg::Payload { type_fp, len: object.len() as u64 };
+            match self.take(object) {
+                Some(Taken::Shared(segment)) => *arg = Arg::Shared { type_fp, segment },
+                Some(Taken::Payload(len)) => *arg = Arg::Payload { type_fp, len },
+                None => {}
             }
         }
     }
